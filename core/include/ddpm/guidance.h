@@ -1,0 +1,21 @@
+#pragma once
+// The model's noise prediction with classifier-free guidance, per sample:
+//   eps = eps_uncond + s (eps_cond - eps_uncond)
+// Samples that need both branches get an unconditional twin appended to the SAME batch, so
+// one forward pass serves guided, unguided and unconditional samples together.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "ddpm/unet.h"
+
+namespace ddpm {
+
+// x: [B, C, H, W]; t: [B] int64; classes[i] = -1 for none; guidance[i] >= 0
+// (0 = unconditional, 1 = conditional only, > 1 guided). Both vectors have B entries.
+torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Tensor& t,
+                            const std::vector<int64_t>& classes,
+                            const std::vector<float>& guidance);
+
+}  // namespace ddpm

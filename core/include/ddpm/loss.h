@@ -1,0 +1,16 @@
+#pragma once
+// The DDPM training objective: sample t uniformly, noise x0 to x_t in closed form, and take the
+// mean squared error between the true noise and the network's prediction.
+#include <torch/torch.h>
+
+#include "ddpm/schedule.h"
+#include "ddpm/unet.h"
+
+namespace ddpm {
+
+// x0: [B, C, H, W] in [-1, 1]; y: [B] int64 labels (-1 none) or undefined. Draws t and the
+// noise from `gen` (a CPU generator) so that a run is reproducible from its seed.
+torch::Tensor diffusion_loss(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
+                             const torch::Tensor& y, at::Generator& gen);
+
+}  // namespace ddpm

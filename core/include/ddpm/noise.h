@@ -1,0 +1,25 @@
+#pragma once
+// Seeded Gaussian noise with one generator per image: image i of a batch gets the same noise
+// whatever the batch size, and noise is drawn on the CPU and then moved, so a seed gives the
+// same image on CPU and GPU.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace ddpm {
+
+class NoiseSource {
+ public:
+  NoiseSource(const std::vector<uint64_t>& seeds, std::vector<int64_t> image_shape,
+              torch::Device device);
+  // [B, C, H, W] standard normal noise, one draw from each image's generator.
+  torch::Tensor draw();
+
+ private:
+  std::vector<at::Generator> generators_;
+  std::vector<int64_t> shape_;
+  torch::Device device_;
+};
+
+}  // namespace ddpm

@@ -1,0 +1,20 @@
+#pragma once
+// Process-wide runtime settings: intra-op threads, the allocator, and the device choice.
+#include <torch/torch.h>
+
+#include <string>
+
+namespace ddpm {
+
+// Sets LibTorch's intra-op thread count (Debian's LibTorch starts at 1) to `threads`, or to
+// the machine's cores when 0, and tells glibc to keep freed memory: the sampler's large
+// temporaries are then reused instead of freshly mapped (and page-faulted) at every step.
+// Idempotent for the allocator; the thread count is applied on every call.
+void init_runtime(int threads = 0);
+int runtime_threads();
+
+// "auto" (CUDA when this LibTorch has it, else CPU), "cpu" or "cuda[:N]".
+// Throws ddpm::Error when CUDA is asked for and not available.
+torch::Device select_device(const std::string& name = "auto");
+
+}  // namespace ddpm

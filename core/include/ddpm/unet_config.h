@@ -1,0 +1,42 @@
+#pragma once
+// The numbers that describe a UNet, with its named presets. Torch-free, so the plugin's
+// headers, the model-file metadata and the tools can use it without LibTorch.
+#include <string>
+#include <vector>
+
+namespace ddpm {
+
+struct UNetConfig {
+  std::string preset = "custom";
+  int in_channels = 3;   // 1 gray, 3 RGB, 4 RGBA
+  int out_channels = 3;  // noise prediction has the image's channels
+  int image_size = 64;   // square images; a multiple of 2^levels()
+  int base_channels = 64;
+  // Width of each level as a multiple of base_channels: entry 0 is the full-resolution level
+  // (the input convolution), each further entry is one Down block (half the resolution).
+  std::vector<int> channel_mult = {1, 2, 4, 4};
+  // Resolutions (in pixels) at which a self-attention block follows a Down or an Up block.
+  std::vector<int> attention_resolutions = {8, 16, 32, 64};
+  int attention_heads = 4;
+  int time_dim = 256;   // sinusoidal time encoding width (even)
+  int num_classes = 0;  // 0: unconditional (no class embedding)
+
+  int levels() const { return static_cast<int>(channel_mult.size()) - 1; }
+  int channels_at(int level) const { return base_channels * channel_mult.at(level); }
+  bool conditional() const { return num_classes > 0; }
+  bool attention_at(int resolution) const;
+
+  // Throws ddpm::Error naming the first bad field, its value and the allowed range.
+  void validate() const;
+};
+
+// The reference's UNet_conditional (num_classes > 0) or UNet (num_classes == 0) at 64x64 RGB:
+// same layers, parameter names and shapes as its PyTorch state_dict.
+UNetConfig preset_seed64(int num_classes = 10);
+// A small RGBA model for realtime sampling on a CPU at 32x32.
+UNetConfig preset_sprite32(int num_classes = 0);
+// Looks a preset up by name ("seed64", "sprite32"); throws naming the known ones.
+UNetConfig preset_by_name(const std::string& name, int num_classes);
+std::vector<std::string> preset_names();
+
+}  // namespace ddpm

@@ -1,0 +1,31 @@
+#pragma once
+// An asset folder: one subfolder per class (sorted by name; the names are the class names),
+// images inside. Everything is decoded once into memory; these sets are small.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ddpm/io/image.h"
+
+namespace ddpm::io {
+
+struct AssetFolder {
+  std::string root;
+  std::vector<std::string> class_names;
+  std::vector<Image> images;  // resized to the requested size, channels as decoded
+  std::vector<int> labels;    // class index per image
+  std::vector<std::string> skipped;  // "file: reason", one line per file that failed
+};
+
+struct AssetFolderOptions {
+  int size = 32;         // square side every image is resized to
+  bool nearest = false;  // nearest-neighbour resizing (pixel art)
+  // Called after each file with (files done, files in all).
+  std::function<void(std::size_t, std::size_t)> progress;
+};
+
+// Throws ddpm::Error naming the folder when it does not exist, is not a folder, has no
+// class subfolders, or holds no image that decodes.
+AssetFolder load_asset_folder(const std::string& root, const AssetFolderOptions& options = {});
+
+}  // namespace ddpm::io

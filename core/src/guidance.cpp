@@ -1,0 +1,44 @@
+#include "ddpm/guidance.h"
+
+#include "ddpm/io/error.h"
+
+namespace ddpm {
+
+torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Tensor& t,
+                            const std::vector<int64_t>& classes,
+                            const std::vector<float>& guidance) {
+  const int64_t B = x.size(0);
+  if (static_cast<int64_t>(classes.size()) != B || static_cast<int64_t>(guidance.size()) != B) {
+    throw Error("predict_noise: " + std::to_string(classes.size()) + " classes and " +
+                std::to_string(guidance.size()) + " guidance scales for a batch of " +
+                std::to_string(B));
+  }
+  std::vector<int64_t> labels(B), twins;
+  std::vector<float> twin_scale;
+  for (int64_t i = 0; i < B; ++i) {
+    const bool has_class = classes[i] >= 0 && guidance[i] != 0.0f;
+    labels[i] = has_class ? classes[i] : -1;
+    if (has_class && guidance[i] != 1.0f) {
+      twins.push_back(i);
+      twin_scale.push_back(guidance[i]);
+    }
+  }
+  const auto long_opts = torch::TensorOptions().dtype(torch::kLong);
+  const torch::Tensor y = torch::tensor(labels, long_opts).to(x.device());
+  if (twins.empty()) return model->forward(x, t, y);
+
+  const int64_t n = static_cast<int64_t>(twins.size());
+  const torch::Tensor idx = torch::tensor(twins, long_opts).to(x.device());
+  const torch::Tensor out =
+      model->forward(torch::cat({x, x.index_select(0, idx)}),
+                     torch::cat({t, t.index_select(0, idx)}),
+                     torch::cat({y, torch::full({n}, -1, long_opts.device(x.device()))}));
+  torch::Tensor eps = out.narrow(0, 0, B);
+  const torch::Tensor uncond = out.narrow(0, B, n);
+  const torch::Tensor cond = eps.index_select(0, idx);
+  const torch::Tensor scale =
+      torch::tensor(twin_scale).to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
+  return eps.index_copy(0, idx, uncond + scale * (cond - uncond));
+}
+
+}  // namespace ddpm

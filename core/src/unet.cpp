@@ -1,0 +1,114 @@
+#include "ddpm/unet.h"
+
+#include "ddpm/io/error.h"
+#include "unet_blocks.h"
+
+namespace ddpm {
+
+UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
+  config_.validate();
+  const UNetConfig& c = config_;
+  const int L = c.levels();
+  const int S = c.image_size;
+  int attn_index = 0;
+  const auto attention = [&](int channels, int resolution) -> std::shared_ptr<SelfAttentionImpl> {
+    if (!c.attention_at(resolution)) return nullptr;
+    return register_module("sa" + std::to_string(++attn_index),
+                           std::make_shared<SelfAttentionImpl>(channels, c.attention_heads));
+  };
+
+  inc_ = register_module("inc", std::make_shared<DoubleConvImpl>(c.in_channels, c.channels_at(0)));
+  for (int i = 1; i <= L; ++i) {
+    downs_.push_back(register_module(
+        "down" + std::to_string(i),
+        std::make_shared<DownImpl>(c.channels_at(i - 1), c.channels_at(i), c.time_dim)));
+    down_attn_.push_back(attention(c.channels_at(i), S >> i));
+  }
+  const int deep = c.channels_at(L);
+  bottleneck_.push_back(register_module("bot1", std::make_shared<DoubleConvImpl>(deep, 2 * deep)));
+  bottleneck_.push_back(register_module("bot2", std::make_shared<DoubleConvImpl>(2 * deep, 2 * deep)));
+  bottleneck_.push_back(register_module("bot3", std::make_shared<DoubleConvImpl>(2 * deep, deep)));
+  int prev = deep;
+  for (int k = 1; k <= L; ++k) {
+    const int level = L - k;  // the Up block's output resolution is S / 2^level
+    const int in = prev + c.channels_at(level);
+    const int out = level >= 1 ? c.channels_at(level - 1) : c.channels_at(0);
+    ups_.push_back(register_module("up" + std::to_string(k),
+                                   std::make_shared<UpImpl>(in, out, c.time_dim)));
+    up_attn_.push_back(attention(out, S >> level));
+    prev = out;
+  }
+  outc_ = register_module("outc", torch::nn::Conv2d(torch::nn::Conv2dOptions(prev, c.out_channels, 1)));
+  if (c.conditional()) {
+    label_emb_ = register_module("label_emb", torch::nn::Embedding(c.num_classes, c.time_dim));
+  }
+}
+
+torch::Tensor UNetImpl::time_encoding(const torch::Tensor& t) const {
+  const int64_t C = config_.time_dim;
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(t.device());
+  const torch::Tensor inv_freq =
+      1.0 / torch::pow(10000.0, torch::arange(0, C, 2, opts) / static_cast<double>(C));
+  const torch::Tensor arg = t.to(torch::kFloat32).unsqueeze(-1) * inv_freq;
+  return torch::cat({torch::sin(arg), torch::cos(arg)}, -1);
+}
+
+torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
+                                const torch::Tensor& y) {
+  const UNetConfig& c = config_;
+  if (x.dim() != 4 || x.size(1) != c.in_channels || x.size(2) != c.image_size ||
+      x.size(3) != c.image_size) {
+    throw Error("UNet input has shape " + c10::str(x.sizes()) + ": expected [B, " +
+                std::to_string(c.in_channels) + ", " + std::to_string(c.image_size) + ", " +
+                std::to_string(c.image_size) + "]");
+  }
+  if (t.dim() != 1 || t.size(0) != x.size(0)) {
+    throw Error("UNet timesteps have shape " + c10::str(t.sizes()) + ": expected [" +
+                std::to_string(x.size(0)) + "]");
+  }
+  torch::Tensor emb = time_encoding(t);
+  if (y.defined()) {
+    if (y.dim() != 1 || y.size(0) != x.size(0)) {
+      throw Error("UNet class labels have shape " + c10::str(y.sizes()) + ": expected [" +
+                  std::to_string(x.size(0)) + "]");
+    }
+    const int64_t lo = y.min().item<int64_t>(), hi = y.max().item<int64_t>();
+    if (!c.conditional() && hi >= 0) {
+      throw Error("class index " + std::to_string(hi) +
+                  " given to an unconditional model: only -1 (none) is allowed");
+    }
+    if (lo < -1 || hi >= c.num_classes) {
+      throw Error("class index " + std::to_string(lo < -1 ? lo : hi) +
+                  " is out of range: allowed -1 (none) to " + std::to_string(c.num_classes - 1));
+    }
+    if (c.conditional() && hi >= 0) {
+      // Label -1 ("no class") adds nothing, as the reference's y=None does.
+      const torch::Tensor keep = (y >= 0).to(emb.dtype()).unsqueeze(-1);
+      emb = emb + label_emb_(y.clamp_min(0)) * keep;
+    }
+  }
+
+  std::vector<torch::Tensor> skips{inc_->forward(x)};
+  torch::Tensor h = skips.back();
+  for (std::size_t i = 0; i < downs_.size(); ++i) {
+    h = downs_[i]->forward(h, emb);
+    if (down_attn_[i]) h = down_attn_[i]->forward(h);
+    skips.push_back(h);
+  }
+  skips.pop_back();  // the deepest output feeds the bottleneck, not a skip connection
+  for (auto& b : bottleneck_) h = b->forward(h);
+  for (std::size_t k = 0; k < ups_.size(); ++k) {
+    h = ups_[k]->forward(h, skips.back(), emb);
+    skips.pop_back();
+    if (up_attn_[k]) h = up_attn_[k]->forward(h);
+  }
+  return outc_(h);
+}
+
+int64_t UNetImpl::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+}  // namespace ddpm

@@ -1,0 +1,135 @@
+#include "unet_blocks.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ddpm {
+namespace F = torch::nn::functional;
+
+namespace {
+
+torch::nn::Conv2d conv3x3(int in, int out) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false));
+}
+
+// The reference's emb_layer: Sequential(SiLU, Linear), registered under `name`.
+torch::nn::Linear register_emb_layer(torch::nn::Module& m, int emb_dim, int out) {
+  torch::nn::Linear lin(emb_dim, out);
+  torch::nn::Sequential seq(torch::nn::SiLU(), lin);
+  m.register_module("emb_layer", seq);
+  return lin;
+}
+
+// Adds the [B, C] projected embedding to every pixel; broadcasting instead of the
+// reference's repeat() gives the same numbers without the copy.
+torch::Tensor add_embedding(const torch::Tensor& x, torch::nn::Linear lin,
+                            const torch::Tensor& emb) {
+  return x + lin->forward(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1);
+}
+
+// Scores for one chunk of queries stay under this many floats (16 MB), so the buffers are
+// reused from the allocator instead of mapping fresh pages at every step.
+constexpr int64_t kScoreBudget = int64_t(4) << 20;
+
+}  // namespace
+
+DoubleConvImpl::DoubleConvImpl(int in, int out, int mid, bool residual) : residual_(residual) {
+  if (mid <= 0) mid = out;
+  conv1_ = conv3x3(in, mid);
+  norm1_ = torch::nn::GroupNorm(torch::nn::GroupNormOptions(1, mid));
+  conv2_ = conv3x3(mid, out);
+  norm2_ = torch::nn::GroupNorm(torch::nn::GroupNormOptions(1, out));
+  register_module("double_conv",
+                  torch::nn::Sequential(conv1_, norm1_, torch::nn::GELU(), conv2_, norm2_));
+}
+
+torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = norm2_(conv2_(torch::gelu(norm1_(conv1_(x)))));
+  return residual_ ? torch::gelu(x + h) : h;
+}
+
+DownImpl::DownImpl(int in, int out, int emb_dim) {
+  conv1_ = DoubleConv(in, in, 0, true);
+  conv2_ = DoubleConv(in, out);
+  register_module("maxpool_conv",
+                  torch::nn::Sequential(torch::nn::MaxPool2d(2), conv1_, conv2_));
+  emb_ = register_emb_layer(*this, emb_dim, out);
+}
+
+torch::Tensor DownImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
+  return add_embedding(conv2_(conv1_(torch::max_pool2d(x, 2))), emb_, emb);
+}
+
+UpImpl::UpImpl(int in, int out, int emb_dim) {
+  conv1_ = DoubleConv(in, in, 0, true);
+  conv2_ = DoubleConv(in, out, in / 2);
+  register_module("conv", torch::nn::Sequential(conv1_, conv2_));
+  emb_ = register_emb_layer(*this, emb_dim, out);
+}
+
+torch::Tensor UpImpl::forward(const torch::Tensor& x, const torch::Tensor& skip,
+                              const torch::Tensor& emb) {
+  const torch::Tensor up = F::interpolate(
+      x, F::InterpolateFuncOptions()
+             .size(std::vector<int64_t>{skip.size(2), skip.size(3)})
+             .mode(torch::kBilinear)
+             .align_corners(true));
+  return add_embedding(conv2_(conv1_(torch::cat({skip, up}, 1))), emb_, emb);
+}
+
+MultiHeadAttentionImpl::MultiHeadAttentionImpl(int channels, int heads)
+    : channels_(channels), heads_(heads) {
+  in_proj_weight_ = register_parameter("in_proj_weight", torch::empty({3 * channels, channels}));
+  in_proj_bias_ = register_parameter("in_proj_bias", torch::zeros({3 * channels}));
+  out_proj_ = register_module("out_proj", torch::nn::Linear(channels, channels));
+  // torch.nn.MultiheadAttention's initialisation.
+  torch::NoGradGuard no_grad;
+  torch::nn::init::xavier_uniform_(in_proj_weight_);
+  out_proj_->bias.zero_();
+}
+
+torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x) {
+  const int64_t B = x.size(0), N = x.size(1), C = channels_, h = heads_, d = C / h;
+  const torch::Tensor qkv = torch::linear(x, in_proj_weight_, in_proj_bias_);
+  // [B, N, C] -> [B*h, N, d]
+  const auto heads_of = [&](int64_t i) {
+    return qkv.narrow(2, i * C, C).view({B, N, h, d}).transpose(1, 2).reshape({B * h, N, d});
+  };
+  const torch::Tensor q = heads_of(0) * (1.0 / std::sqrt(static_cast<double>(d)));
+  const torch::Tensor k_t = heads_of(1).transpose(1, 2);
+  const torch::Tensor v = heads_of(2);
+
+  torch::Tensor out;
+  const int64_t rows = std::max<int64_t>(1, kScoreBudget / (B * h * N));
+  if (torch::GradMode::is_enabled() || rows >= N) {
+    out = torch::bmm(torch::softmax(torch::bmm(q, k_t), -1), v);
+  } else {
+    out = torch::empty({B * h, N, d}, x.options());
+    for (int64_t start = 0; start < N; start += rows) {
+      const int64_t n = std::min(rows, N - start);
+      const torch::Tensor scores = torch::softmax(torch::bmm(q.narrow(1, start, n), k_t), -1);
+      out.narrow(1, start, n).copy_(torch::bmm(scores, v));
+    }
+  }
+  return out_proj_(out.view({B, h, N, d}).transpose(1, 2).reshape({B, N, C}));
+}
+
+SelfAttentionImpl::SelfAttentionImpl(int channels, int heads) {
+  mha_ = register_module("mha", MultiHeadAttention(channels, heads));
+  ln_ = register_module(
+      "ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({static_cast<int64_t>(channels)})));
+  ff_ln_ = torch::nn::LayerNorm(torch::nn::LayerNormOptions({static_cast<int64_t>(channels)}));
+  ff1_ = torch::nn::Linear(channels, channels);
+  ff2_ = torch::nn::Linear(channels, channels);
+  register_module("ff_self", torch::nn::Sequential(ff_ln_, ff1_, torch::nn::GELU(), ff2_));
+}
+
+torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x) {
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const torch::Tensor seq = x.view({B, C, H * W}).transpose(1, 2);  // [B, N, C]
+  const torch::Tensor a = mha_(ln_(seq)) + seq;
+  const torch::Tensor out = ff2_(torch::gelu(ff1_(ff_ln_(a)))) + a;
+  return out.transpose(1, 2).reshape({B, C, H, W});
+}
+
+}  // namespace ddpm

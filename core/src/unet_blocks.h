@@ -1,0 +1,74 @@
+#pragma once
+// The UNet's building blocks. Each registers its children under the reference's names
+// (`double_conv.0`, `maxpool_conv.1`, `emb_layer.1`, `mha.in_proj_weight`, `ff_self.3`, ...)
+// through Sequential containers, but forward() calls the children directly.
+#include <torch/torch.h>
+
+namespace ddpm {
+
+// conv3x3 -> GroupNorm(1) -> GELU -> conv3x3 -> GroupNorm(1) [-> + x -> GELU if residual]
+class DoubleConvImpl : public torch::nn::Module {
+ public:
+  DoubleConvImpl(int in, int out, int mid = 0, bool residual = false);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  bool residual_;
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
+};
+TORCH_MODULE(DoubleConv);
+
+// maxpool 2 -> DoubleConv(in, in, residual) -> DoubleConv(in, out) -> + Linear(SiLU(emb))
+class DownImpl : public torch::nn::Module {
+ public:
+  DownImpl(int in, int out, int emb_dim);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
+
+ private:
+  DoubleConv conv1_{nullptr}, conv2_{nullptr};
+  torch::nn::Linear emb_{nullptr};
+};
+
+// bilinear x2 (align_corners) -> cat(skip, x) -> DoubleConv(in, in, residual)
+// -> DoubleConv(in, out, in / 2) -> + Linear(SiLU(emb))
+class UpImpl : public torch::nn::Module {
+ public:
+  UpImpl(int in, int out, int emb_dim);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& skip,
+                        const torch::Tensor& emb);
+
+ private:
+  DoubleConv conv1_{nullptr}, conv2_{nullptr};
+  torch::nn::Linear emb_{nullptr};
+};
+
+// Multi-head attention with the parameters of torch.nn.MultiheadAttention (in_proj_weight,
+// in_proj_bias, out_proj). Without autograd it processes queries in chunks so the full
+// N x N score matrix (4096 x 4096 per head at 64x64) is never materialised.
+class MultiHeadAttentionImpl : public torch::nn::Module {
+ public:
+  MultiHeadAttentionImpl(int channels, int heads);
+  torch::Tensor forward(const torch::Tensor& x);  // [B, N, C] -> [B, N, C]
+
+ private:
+  int channels_, heads_;
+  torch::Tensor in_proj_weight_, in_proj_bias_;
+  torch::nn::Linear out_proj_{nullptr};
+};
+TORCH_MODULE(MultiHeadAttention);
+
+// x + MHA(LN(x)), then h + FF(h) with FF = LN -> Linear -> GELU -> Linear, over the pixels
+// of a [B, C, H, W] feature map.
+class SelfAttentionImpl : public torch::nn::Module {
+ public:
+  SelfAttentionImpl(int channels, int heads);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  MultiHeadAttention mha_{nullptr};
+  torch::nn::LayerNorm ln_{nullptr}, ff_ln_{nullptr};
+  torch::nn::Linear ff1_{nullptr}, ff2_{nullptr};
+};
+
+}  // namespace ddpm

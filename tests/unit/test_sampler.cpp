@@ -1,0 +1,182 @@
+// The ancestral sampler: determinism from the seed, cancellation, the observer's x0 estimate,
+// guidance in one batched forward, and refusal of bad options.
+#include <gtest/gtest.h>
+
+#include "ddpm/guidance.h"
+#include "ddpm/io/error.h"
+#include "ddpm/runtime.h"
+#include "ddpm/sampler.h"
+
+namespace {
+
+ddpm::UNet tiny(int classes) {
+  ddpm::UNetConfig c;
+  c.in_channels = c.out_channels = 4;
+  c.image_size = 8;
+  c.base_channels = 8;
+  c.channel_mult = {1, 2};
+  c.attention_resolutions = {4};
+  c.time_dim = 16;
+  c.num_classes = classes;
+  torch::manual_seed(11);
+  return ddpm::UNet(c);
+}
+
+struct Fixture : ::testing::Test {
+  void SetUp() override { ddpm::init_runtime(); }
+  ddpm::UNet model = tiny(3);
+  ddpm::NoiseSchedule schedule = ddpm::make_schedule();
+};
+
+TEST_F(Fixture, SameSeedGivesBitIdenticalSamples) {
+  ddpm::SampleOptions o;
+  o.batch = 2;
+  o.classes = {1, 2};
+  o.steps = 50;
+  o.seed = 42;
+  const auto a = ddpm::sample_ddpm(model, schedule, o);
+  const auto b = ddpm::sample_ddpm(model, schedule, o);
+  EXPECT_TRUE(torch::equal(a.images, b.images));
+  EXPECT_EQ(a.steps_done, 50);
+  o.seed = 43;
+  EXPECT_FALSE(torch::equal(a.images, ddpm::sample_ddpm(model, schedule, o).images));
+}
+
+TEST_F(Fixture, FullChainHasTSteps) {
+  ddpm::SampleOptions o;
+  o.classes = {0};
+  int calls = 0;
+  int64_t last_t = -1;
+  const auto r = ddpm::sample_ddpm(model, schedule, o, [&](const ddpm::StepView& v) {
+    ++calls;
+    EXPECT_EQ(v.total, 1000);
+    EXPECT_EQ(v.t, 1000 - v.step);
+    last_t = v.t;
+  });
+  EXPECT_EQ(calls, 1000);
+  EXPECT_EQ(last_t, 0);
+  EXPECT_TRUE(torch::isfinite(r.images).all().item<bool>());
+}
+
+TEST_F(Fixture, ImageOfASeedDoesNotDependOnTheBatch) {
+  ddpm::SampleOptions o;
+  o.steps = 20;
+  o.seed = 7;
+  o.batch = 3;
+  o.classes = {2};
+  const auto batch = ddpm::sample_ddpm(model, schedule, o);
+  o.batch = 1;
+  o.seed = 8;  // image 1 of the batch above
+  const auto single = ddpm::sample_ddpm(model, schedule, o);
+  EXPECT_LT((batch.images[1] - single.images[0]).abs().max().item<double>(), 1e-4);
+}
+
+TEST_F(Fixture, CancelStopsWithinOneStep) {
+  std::atomic<bool> cancel{false};
+  ddpm::SampleOptions o;
+  o.steps = 100;
+  const auto r = ddpm::sample_ddpm(model, schedule, o, [&](const ddpm::StepView& v) {
+    if (v.step == 3) cancel = true;
+  }, &cancel);
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_EQ(r.steps_done, 3);
+  // A cancel that arrives before the run starts still cancels it.
+  const auto r0 = ddpm::sample_ddpm(model, schedule, o, {}, &cancel);
+  EXPECT_TRUE(r0.cancelled);
+  EXPECT_EQ(r0.steps_done, 0);
+}
+
+TEST_F(Fixture, LastStepEqualsTheX0Estimate) {
+  // At t = 0, alpha_bar = alpha and 1 - alpha_bar = beta, so Algorithm 2's last step and the
+  // x0 estimate are the same closed form.
+  ddpm::SampleOptions o;
+  o.steps = 10;
+  torch::Tensor last_x0;
+  const auto r = ddpm::sample_ddpm(model, schedule, o,
+                                   [&](const ddpm::StepView& v) { last_x0 = v.x0.clone(); });
+  // Equal up to float32 rounding, relative to the values' size.
+  const double scale = r.images.abs().max().item<double>();
+  EXPECT_LT((r.images - last_x0).abs().max().item<double>(), 1e-6 * scale + 1e-6);
+}
+
+TEST_F(Fixture, GuidanceIsOneBatchedForwardOfBothBranches) {
+  torch::NoGradGuard ng;
+  model->eval();
+  torch::manual_seed(12);
+  const torch::Tensor x = torch::randn({3, 4, 8, 8});
+  const torch::Tensor t = torch::tensor({900, 500, 10});
+  const torch::Tensor got = ddpm::predict_noise(model, x, t, {0, 2, 1}, {3.0f, 1.0f, 0.0f});
+  const torch::Tensor cond = model->forward(x, t, torch::tensor({0, 2, 1}));
+  const torch::Tensor uncond = model->forward(x, t, torch::tensor({-1, -1, -1}));
+  EXPECT_LT((got[0] - (uncond[0] + 3 * (cond[0] - uncond[0]))).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((got[1] - cond[1]).abs().max().item<double>(), 1e-5);    // scale 1: conditional
+  EXPECT_LT((got[2] - uncond[2]).abs().max().item<double>(), 1e-5);  // scale 0: unconditional
+}
+
+TEST_F(Fixture, BadOptionsNameTheValueAndRange) {
+  const auto message = [&](const ddpm::SampleOptions& o) {
+    try {
+      ddpm::sample_ddpm(model, schedule, o);
+    } catch (const ddpm::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  ddpm::SampleOptions o;
+  o.steps = 1001;
+  EXPECT_NE(message(o).find("steps 1001 is invalid: allowed 1 to 1000"), std::string::npos) << message(o);
+  o = {};
+  o.steps = -1;
+  EXPECT_NE(message(o).find("steps -1"), std::string::npos);
+  o = {};
+  o.guidance = -0.5f;
+  EXPECT_NE(message(o).find("guidance scale -0.5"), std::string::npos) << message(o);
+  o = {};
+  o.classes = {3};
+  EXPECT_NE(message(o).find("class 3 is out of range: allowed -1 (none) to 2"), std::string::npos) << message(o);
+  o = {};
+  o.batch = 0;
+  EXPECT_NE(message(o).find("batch size 0"), std::string::npos);
+  o = {};
+  o.batch = 2;
+  o.classes = {0, 1, 2};
+  EXPECT_NE(message(o).find("3 class labels given for a batch of 2"), std::string::npos);
+  ddpm::UNet unconditional = tiny(0);
+  o = {};
+  o.classes = {0};
+  EXPECT_THROW(ddpm::sample_ddpm(unconditional, schedule, o), ddpm::Error);
+}
+
+TEST(SpacedTimesteps, EvenlySpacedWithEnds) {
+  EXPECT_EQ(ddpm::spaced_timesteps(1000, 1), (std::vector<int64_t>{999}));
+  EXPECT_EQ(ddpm::spaced_timesteps(1000, 4), (std::vector<int64_t>{0, 333, 666, 999}));
+  EXPECT_EQ(ddpm::spaced_timesteps(10, 10), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+}  // namespace
+
+namespace {
+
+// With the exact noise of a single known image, eps = (x_t - sqrt(ab_t) x*) / sqrt(1 - ab_t),
+// the reverse chain must end at that image: a check of the whole loop, independent of learning.
+TEST(OracleChain, EndsAtTheImageWhoseNoiseItPredicts) {
+  const auto schedule = ddpm::make_schedule();
+  torch::manual_seed(13);
+  const torch::Tensor target = torch::rand({1, 4, 8, 8}) * 2 - 1;
+  const ddpm::NoisePredictor oracle = [&](const torch::Tensor& x, const torch::Tensor& t) {
+    return (x - ddpm::extract(schedule.sqrt_alpha_bars, t) * target) /
+           ddpm::extract(schedule.sqrt_one_minus_alpha_bars, t);
+  };
+  for (int steps : {1000, 100, 10}) {
+    for (auto v : {ddpm::Variance::Beta, ddpm::Variance::PosteriorBeta}) {
+      ddpm::SampleOptions o;
+      o.batch = 2;
+      o.steps = steps;
+      o.variance = v;
+      const auto r = ddpm::sample_ddpm(oracle, schedule, o, {4, 8, 8}, torch::kCPU);
+      EXPECT_LT((r.images - target).abs().max().item<double>(), 1e-3) << steps << " steps";
+    }
+  }
+}
+
+}  // namespace
