@@ -64,7 +64,7 @@ UNetConfig preset_sprite32(int num_classes) {
   c.in_channels = c.out_channels = 4;
   c.image_size = 32;
   c.base_channels = 32;
-  c.channel_mult = {1, 2, 4, 4};
+  c.channel_mult = {1, 2, 2, 2};  // 32x32 -> 16 -> 8 -> 4
   c.attention_resolutions = {8};
   c.time_dim = 128;
   c.num_classes = num_classes;
