@@ -106,7 +106,7 @@ int main(int argc, char** argv) try {
   so.steps = a.sample_steps;
   so.seed = a.seed;
   so.clip_x0 = true;
-  const auto result = ddpm::sample_ddpm(model, schedule, so, [](const ddpm::StepView& v) {
+  const auto result = ddpm::sample(model, schedule, so, [](const ddpm::StepView& v) {
     if (v.step % 20 == 0 || v.step == v.total) std::printf("sample step %d/%d\n", v.step, v.total);
   });
   const auto slash = a.out.find_last_of('/');

@@ -1,16 +1,6 @@
 #include "ddpm/diffusion.h"
 
-#include "ddpm/io/error.h"
-
 namespace ddpm {
-
-std::string to_string(Variance v) { return v == Variance::Beta ? "beta" : "beta_tilde"; }
-
-Variance variance_from_string(const std::string& name) {
-  if (name == "beta") return Variance::Beta;
-  if (name == "beta_tilde" || name == "posterior") return Variance::PosteriorBeta;
-  throw Error("unknown reverse variance '" + name + "': allowed 'beta' or 'beta_tilde'");
-}
 
 torch::Tensor extract(const torch::Tensor& coef, const torch::Tensor& t) {
   return coef.index_select(0, t.to(coef.device(), torch::kLong)).view({-1, 1, 1, 1});

@@ -5,8 +5,8 @@
 namespace ddpm {
 
 torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Tensor& t,
-                            const std::vector<int64_t>& classes,
-                            const std::vector<float>& guidance) {
+                            const std::vector<int64_t>& classes, const std::vector<float>& guidance,
+                            float rescale, bool tiling) {
   const int64_t B = x.size(0);
   if (static_cast<int64_t>(classes.size()) != B || static_cast<int64_t>(guidance.size()) != B) {
     throw Error("predict_noise: " + std::to_string(classes.size()) + " classes and " +
@@ -25,20 +25,26 @@ torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Te
   }
   const auto long_opts = torch::TensorOptions().dtype(torch::kLong);
   const torch::Tensor y = torch::tensor(labels, long_opts).to(x.device());
-  if (twins.empty()) return model->forward(x, t, y);
+  if (twins.empty()) return model->forward(x, t, y, tiling);
 
   const int64_t n = static_cast<int64_t>(twins.size());
   const torch::Tensor idx = torch::tensor(twins, long_opts).to(x.device());
   const torch::Tensor out =
       model->forward(torch::cat({x, x.index_select(0, idx)}),
                      torch::cat({t, t.index_select(0, idx)}),
-                     torch::cat({y, torch::full({n}, -1, long_opts.device(x.device()))}));
+                     torch::cat({y, torch::full({n}, -1, long_opts.device(x.device()))}), tiling);
   torch::Tensor eps = out.narrow(0, 0, B);
   const torch::Tensor uncond = out.narrow(0, B, n);
   const torch::Tensor cond = eps.index_select(0, idx);
   const torch::Tensor scale =
       torch::tensor(twin_scale).to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
-  return eps.index_copy(0, idx, uncond + scale * (cond - uncond));
+  torch::Tensor guided = uncond + scale * (cond - uncond);
+  if (rescale > 0) {
+    const std::vector<int64_t> dims = {1, 2, 3};
+    const torch::Tensor ratio = cond.std(dims, true, true) / guided.std(dims, true, true).clamp_min(1e-8);
+    guided = rescale * (guided * ratio) + (1 - rescale) * guided;
+  }
+  return eps.index_copy(0, idx, guided);
 }
 
 }  // namespace ddpm

@@ -17,4 +17,18 @@ torch::Tensor NoiseSource::draw() {
   return torch::stack(parts).to(device_);
 }
 
+torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double w) {
+  const auto B = a.size(0);
+  const torch::Tensor fa = a.reshape({B, -1}), fb = b.reshape({B, -1});
+  const torch::Tensor cos = ((fa * fb).sum(1) / (fa.norm(2, 1) * fb.norm(2, 1)).clamp_min(1e-12))
+                                .clamp(-1, 1);
+  const torch::Tensor omega = torch::acos(cos);
+  const torch::Tensor so = torch::sin(omega);
+  // Nearly parallel vectors: the straight mix is the limit and avoids 0/0.
+  const torch::Tensor parallel = so.abs() < 1e-6;
+  const torch::Tensor ca = torch::where(parallel, torch::full_like(so, 1 - w), torch::sin((1 - w) * omega) / so);
+  const torch::Tensor cb = torch::where(parallel, torch::full_like(so, w), torch::sin(w * omega) / so);
+  return (ca.unsqueeze(1) * fa + cb.unsqueeze(1) * fb).view(a.sizes());
+}
+
 }  // namespace ddpm

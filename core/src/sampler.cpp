@@ -1,10 +1,13 @@
 #include "ddpm/sampler.h"
 
 #include <cmath>
+#include <sstream>
 
+#include "ddpm/diffusion.h"
 #include "ddpm/guidance.h"
 #include "ddpm/io/error.h"
 #include "ddpm/noise.h"
+#include "ddpm/sampler_steps.h"
 
 namespace ddpm {
 namespace {
@@ -15,27 +18,89 @@ std::string str(double v) {
   return o.str();
 }
 
-// Resamples the chain at `ts`: beta'_i = 1 - alpha_bar[ts_i] / alpha_bar[ts_{i-1}].
-NoiseSchedule respaced(const NoiseSchedule& s, const std::vector<int64_t>& ts) {
-  if (static_cast<int>(ts.size()) == s.timesteps()) return s;
-  const torch::Tensor ab = s.alpha_bars.to(torch::kCPU, torch::kFloat64);
-  std::vector<double> betas;
-  double prev = 1.0;
-  for (int64_t t : ts) {
-    const double cur = ab[t].item<double>();
-    betas.push_back(1.0 - cur / prev);
-    prev = cur;
+// The explicit per-image seeds when given (for the main noise), else base + i.
+std::vector<uint64_t> image_seeds(const SampleOptions& o, uint64_t base, bool explicit_list) {
+  if (explicit_list && !o.seeds.empty()) return o.seeds;
+  std::vector<uint64_t> seeds(o.batch);
+  for (int i = 0; i < o.batch; ++i) seeds[i] = base + static_cast<uint64_t>(i);
+  return seeds;
+}
+
+// Brings a user image or mask to [B, C, S, S]: broadcast a single one over the batch, resize
+// another size bilinearly (and say so).
+torch::Tensor fit(const torch::Tensor& in, int batch, int64_t channels, int64_t size,
+                  const std::string& what, torch::Device device, std::vector<std::string>& warnings) {
+  torch::Tensor t = in.to(device, torch::kFloat32);
+  if (t.dim() == 3) t = t.unsqueeze(0);
+  if (t.size(2) != size || t.size(3) != size) {
+    warnings.push_back(what + " resized from " + std::to_string(t.size(3)) + "x" +
+                       std::to_string(t.size(2)) + " to " + std::to_string(size) + "x" +
+                       std::to_string(size));
+    t = torch::nn::functional::interpolate(
+        t, torch::nn::functional::InterpolateFuncOptions()
+               .size(std::vector<int64_t>{size, size})
+               .mode(torch::kBilinear)
+               .align_corners(false));
   }
-  return make_schedule_from_betas(s.config, betas).to(s.betas.device());
+  (void)channels;
+  return t.size(0) == batch ? t : t.expand({batch, t.size(1), size, size}).contiguous();
 }
 
 }  // namespace
 
-std::vector<int64_t> spaced_timesteps(int timesteps, int steps) {
+std::string to_string(SamplerKind k) {
+  switch (k) {
+    case SamplerKind::DDPM: return "ddpm";
+    case SamplerKind::DDIM: return "ddim";
+    case SamplerKind::DPMSolverPP2M: return "dpmpp2m";
+    case SamplerKind::EulerAncestral: return "euler_a";
+  }
+  return "?";
+}
+
+SamplerKind sampler_from_string(const std::string& name) {
+  for (auto k : {SamplerKind::DDPM, SamplerKind::DDIM, SamplerKind::DPMSolverPP2M,
+                 SamplerKind::EulerAncestral}) {
+    if (name == to_string(k)) return k;
+  }
+  throw Error("unknown sampler '" + name + "': allowed ddpm, ddim, dpmpp2m, euler_a");
+}
+
+int default_steps(SamplerKind k, int timesteps) {
+  switch (k) {
+    case SamplerKind::DDPM: return timesteps;
+    case SamplerKind::DDIM: return std::min(50, timesteps);
+    case SamplerKind::DPMSolverPP2M: return std::min(20, timesteps);
+    case SamplerKind::EulerAncestral: return std::min(30, timesteps);
+  }
+  return timesteps;
+}
+
+std::string to_string(Spacing s) {
+  return s == Spacing::Uniform ? "uniform" : s == Spacing::Leading ? "leading" : "trailing";
+}
+
+Spacing spacing_from_string(const std::string& name) {
+  if (name == "uniform") return Spacing::Uniform;
+  if (name == "leading") return Spacing::Leading;
+  if (name == "trailing") return Spacing::Trailing;
+  throw Error("unknown timestep spacing '" + name + "': allowed uniform, leading, trailing");
+}
+
+std::vector<int64_t> spaced_timesteps(int T, int steps, Spacing spacing) {
   std::vector<int64_t> ts(steps);
   for (int i = 0; i < steps; ++i) {
-    ts[i] = steps == 1 ? timesteps - 1
-                       : static_cast<int64_t>(std::llround(double(i) * (timesteps - 1) / (steps - 1)));
+    switch (spacing) {
+      case Spacing::Uniform:
+        ts[i] = steps == 1 ? T - 1 : std::llround(double(i) * (T - 1) / (steps - 1));
+        break;
+      case Spacing::Leading:
+        ts[i] = static_cast<int64_t>(i) * (T / steps);
+        break;
+      case Spacing::Trailing:
+        ts[steps - 1 - i] = std::llround(T - double(i) * T / steps) - 1;
+        break;
+    }
   }
   return ts;
 }
@@ -46,11 +111,27 @@ void validate(const SampleOptions& o, const UNetConfig& model, int timesteps) {
   }
   if (o.steps < 0 || o.steps > timesteps) {
     throw Error("steps " + std::to_string(o.steps) + " is invalid: allowed 1 to " +
-                std::to_string(timesteps) + " (the schedule's T), or 0 for T");
+                std::to_string(timesteps) + " (the schedule's T), or 0 for the sampler's default");
   }
   if (!(o.guidance >= 0) || !std::isfinite(o.guidance)) {
-    throw Error("guidance scale " + str(o.guidance) +
-                " is invalid: allowed 0 (unconditional) or more, finite");
+    throw Error("guidance scale " + str(o.guidance) + " is invalid: allowed 0 (unconditional) or more, finite");
+  }
+  if (!(o.guidance_rescale >= 0 && o.guidance_rescale <= 1)) {
+    throw Error("guidance rescale " + str(o.guidance_rescale) + " is invalid: allowed 0 to 1");
+  }
+  if (!(o.eta >= 0 && o.eta <= 1)) throw Error("eta " + str(o.eta) + " is invalid: allowed 0 to 1");
+  if (!(o.strength >= 0 && o.strength <= 1)) {
+    throw Error("strength " + str(o.strength) + " is invalid: allowed 0 to 1");
+  }
+  if (!(o.variation_strength >= 0 && o.variation_strength <= 1)) {
+    throw Error("variation strength " + str(o.variation_strength) + " is invalid: allowed 0 to 1");
+  }
+  if (o.resample < 1 || o.resample > 100) {
+    throw Error("resample count " + std::to_string(o.resample) + " is invalid: allowed 1 to 100");
+  }
+  if (!o.seeds.empty() && static_cast<int>(o.seeds.size()) != o.batch) {
+    throw Error(std::to_string(o.seeds.size()) + " seeds given for a batch of " +
+                std::to_string(o.batch) + ": give none or one per image");
   }
   if (!o.classes.empty() && o.classes.size() != 1 && static_cast<int>(o.classes.size()) != o.batch) {
     throw Error(std::to_string(o.classes.size()) + " class labels given for a batch of " +
@@ -58,18 +139,38 @@ void validate(const SampleOptions& o, const UNetConfig& model, int timesteps) {
   }
   for (int64_t c : o.classes) {
     if (c >= 0 && !model.conditional()) {
-      throw Error("class " + std::to_string(c) +
-                  " given to an unconditional model: only -1 (none) is allowed");
+      throw Error("class " + std::to_string(c) + " given to an unconditional model: only -1 (none) is allowed");
     }
     if (c < -1 || c >= model.num_classes) {
       throw Error("class " + std::to_string(c) + " is out of range: allowed -1 (none) to " +
                   std::to_string(model.num_classes - 1));
     }
   }
+  const auto check_image = [&](const torch::Tensor& t, const char* what, int64_t channels) {
+    if (!t.defined()) return;
+    const bool shape_ok = (t.dim() == 4 || t.dim() == 3) && t.size(-3) == channels &&
+                          t.size(-1) > 0 && t.size(-2) > 0 &&
+                          (t.dim() == 3 || t.size(0) == 1 || t.size(0) == o.batch);
+    if (!shape_ok) {
+      throw Error(std::string(what) + " has shape " + c10::str(t.sizes()) + ": expected [1 or " +
+                  std::to_string(o.batch) + ", " + std::to_string(channels) + ", H, W]");
+    }
+  };
+  check_image(o.init_image, "init image", model.in_channels);
+  check_image(o.mask, "inpainting mask", 1);
+  if (o.mask.defined() && !o.init_image.defined()) {
+    throw Error("an inpainting mask needs an init image (the known pixels)");
+  }
+  if (o.mask.defined() && o.init_image.defined() && o.mask.size(-1) != o.init_image.size(-1)) {
+    throw Error("inpainting mask is " + std::to_string(o.mask.size(-1)) + "x" +
+                std::to_string(o.mask.size(-2)) + " but the init image is " +
+                std::to_string(o.init_image.size(-1)) + "x" + std::to_string(o.init_image.size(-2)) +
+                ": they must have the same size");
+  }
 }
 
-SampleResult sample_ddpm(UNet& model, const NoiseSchedule& schedule, const SampleOptions& o,
-                         const StepObserver& observer, const std::atomic<bool>* cancel) {
+SampleResult sample(UNet& model, const NoiseSchedule& schedule, const SampleOptions& o,
+                    const StepObserver& observer, const std::atomic<bool>* cancel) {
   const UNetConfig& cfg = model->config();
   validate(o, cfg, schedule.timesteps());
   std::vector<int64_t> classes(o.batch, -1);
@@ -79,54 +180,128 @@ SampleResult sample_ddpm(UNet& model, const NoiseSchedule& schedule, const Sampl
   const std::vector<float> guidance(o.batch, o.guidance);
   model->eval();
   const NoisePredictor predict = [&](const torch::Tensor& x, const torch::Tensor& t) {
-    return predict_noise(model, x, t, classes, guidance);
+    return predict_noise(model, x, t, classes, guidance, o.guidance_rescale, o.tiling);
   };
-  return sample_ddpm(predict, schedule, o, {cfg.in_channels, cfg.image_size, cfg.image_size},
-                     model->parameters().front().device(), observer, cancel);
+  return sample(predict, schedule, o, {cfg.in_channels, cfg.image_size, cfg.image_size},
+                model->parameters().front().device(), observer, cancel);
 }
 
-SampleResult sample_ddpm(const NoisePredictor& predict, const NoiseSchedule& schedule_in,
-                         const SampleOptions& o, const std::vector<int64_t>& image_shape,
-                         torch::Device device, const StepObserver& observer,
-                         const std::atomic<bool>* cancel) {
+SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule,
+                    const SampleOptions& o, const std::vector<int64_t>& shape, torch::Device device,
+                    const StepObserver& observer, const std::atomic<bool>* cancel) {
   if (o.batch < 1) throw Error("batch size " + std::to_string(o.batch) + " is invalid");
-  if (o.steps < 0 || o.steps > schedule_in.timesteps()) {
-    throw Error("steps " + std::to_string(o.steps) + " is invalid: allowed 1 to " +
-                std::to_string(schedule_in.timesteps()));
+  const int T = schedule.timesteps();
+  if (o.steps < 0 || o.steps > T) {
+    throw Error("steps " + std::to_string(o.steps) + " is invalid: allowed 1 to " + std::to_string(T));
   }
-  const int steps = o.steps == 0 ? schedule_in.timesteps() : o.steps;
-  const std::vector<int64_t> ts = spaced_timesteps(schedule_in.timesteps(), steps);
-  const NoiseSchedule s = respaced(schedule_in.to(device), ts);
-  std::vector<uint64_t> seeds(o.batch);
-  for (int i = 0; i < o.batch; ++i) seeds[i] = o.seed + static_cast<uint64_t>(i);
-  NoiseSource noise(seeds, image_shape, device);
+  const int steps = o.steps == 0 ? default_steps(o.sampler, T) : o.steps;
+  const std::vector<int64_t> ts = spaced_timesteps(T, steps, o.spacing);
+  const torch::Tensor ab_table = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64);
+  const auto ab_at = [&](int i) { return i < 0 ? 1.0 : ab_table[ts[i]].item<double>(); };
+
+  SampleResult r;
+  NoiseSource noise(image_seeds(o, o.seed, true), shape, device);
+  torch::Tensor x = noise.draw();
+  if (o.variation_strength > 0) {
+    NoiseSource other(image_seeds(o, o.variation_seed, false), shape, device);
+    x = slerp(x, other.draw(), o.variation_strength);
+  }
+  torch::Tensor init, mask;
+  if (o.init_image.defined()) init = fit(o.init_image, o.batch, shape[0], shape[1], "init image", device, r.warnings);
+  if (o.mask.defined()) mask = fit(o.mask, o.batch, 1, shape[1], "inpainting mask", device, r.warnings).clamp(0, 1);
+
+  // Image-to-image runs only the last `strength` part of the schedule, from the init image
+  // noised to that level. Inpainting without img2img starts from pure noise.
+  int first = steps - 1;
+  if (init.defined() && !mask.defined()) {
+    first = static_cast<int>(std::lround(o.strength * steps)) - 1;
+    if (first < 0) {
+      r.images = init;
+      return r;
+    }
+    x = std::sqrt(ab_at(first)) * init + std::sqrt(1 - ab_at(first)) * x;
+  }
 
   c10::InferenceMode inference;
-  SampleResult r;
-  torch::Tensor x = noise.draw();
+  steps::DpmSolverPP2M dpm;
   const auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
-  for (int i = steps - 1; i >= 0; --i) {
-    if (cancel && cancel->load(std::memory_order_relaxed)) {
-      r.cancelled = true;
-      break;
+  const int total = first + 1;
+  for (int i = first; i >= 0; --i) {
+    const double ab = ab_at(i), ab_prev = ab_at(i - 1);
+    const torch::Tensor t = torch::full({o.batch}, ts[i], long_opts);
+    torch::Tensor x0;
+    for (int round = 0; round < (mask.defined() && i > 0 ? o.resample : 1); ++round) {
+      if (cancel && cancel->load(std::memory_order_relaxed)) {
+        r.cancelled = true;
+        r.images = x;
+        return r;
+      }
+      if (mask.defined()) {  // the known pixels, noised to the current level
+        const torch::Tensor known = std::sqrt(ab) * init + std::sqrt(1 - ab) * noise.draw();
+        x = mask * known + (1 - mask) * x;
+      }
+      const torch::Tensor eps = predict(x, t);
+      x0 = (x - std::sqrt(1 - ab) * eps) / std::sqrt(ab);
+      if (o.clip_x0) x0 = x0.clamp(-1, 1);
+      // Noise for ancestral updates; the last step adds none.
+      const torch::Tensor z = ab_prev < 1.0 ? noise.draw() : torch::zeros_like(x);
+      switch (o.sampler) {
+        case SamplerKind::DDPM: x = steps::ddpm(x, x0, ab, ab_prev, z, o.variance); break;
+        case SamplerKind::DDIM: {
+          const torch::Tensor e = o.clip_x0 ? (x - std::sqrt(ab) * x0) / std::sqrt(1 - ab) : eps;
+          x = steps::ddim(x0, e, ab, ab_prev, o.eta, z);
+          break;
+        }
+        case SamplerKind::DPMSolverPP2M: x = dpm.step(x, x0, ab, ab_prev); break;
+        case SamplerKind::EulerAncestral: {
+          const torch::Tensor e = o.clip_x0 ? (x - std::sqrt(ab) * x0) / std::sqrt(1 - ab) : eps;
+          x = steps::euler_ancestral(x, e, ab, ab_prev, z);
+          break;
+        }
+      }
+      // RePaint: go back up one step with fresh noise and redo it (not after the last round).
+      if (mask.defined() && i > 0 && round + 1 < o.resample) {
+        x = std::sqrt(ab / ab_prev) * x + std::sqrt(1 - ab / ab_prev) * noise.draw();
+      }
     }
-    // The respaced schedule is indexed by i; the network sees the original timestep.
-    const torch::Tensor t_chain = torch::full({o.batch}, i, long_opts);
-    const torch::Tensor eps = predict(x, torch::full({o.batch}, ts[i], long_opts));
-    const torch::Tensor z = i > 0 ? noise.draw() : torch::zeros_like(x);
-    torch::Tensor x0 = predict_x0(s, x, t_chain, eps);
-    if (o.clip_x0) {
-      x0 = x0.clamp(-1, 1);
-      x = posterior_mean(s, x0, x, t_chain) +
-          (i > 0 ? 1.0 : 0.0) * reverse_variance(s, t_chain, o.variance).sqrt() * z;
-    } else {
-      x = reverse_step(s, x, t_chain, eps, z, o.variance);
-    }
+    if (mask.defined() && i == 0) x = mask * init + (1 - mask) * x;
     ++r.steps_done;
-    if (observer) observer(StepView{r.steps_done, steps, ts[i], x, x0});
+    if (observer) observer(StepView{r.steps_done, total, ts[i], x, x0});
   }
   r.images = x;
   return r;
+}
+
+torch::Tensor ddim_invert(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& images,
+                          const SampleOptions& o) {
+  const UNetConfig& cfg = model->config();
+  SampleOptions v = o;
+  v.batch = static_cast<int>(images.size(0));
+  validate(v, cfg, schedule.timesteps());
+  const int steps = o.steps == 0 ? default_steps(SamplerKind::DDIM, schedule.timesteps()) : o.steps;
+  const std::vector<int64_t> ts = spaced_timesteps(schedule.timesteps(), steps, o.spacing);
+  const torch::Tensor ab_table = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64);
+  std::vector<int64_t> classes(v.batch, -1);
+  for (int i = 0; i < v.batch && !o.classes.empty(); ++i) {
+    classes[i] = o.classes.size() == 1 ? o.classes[0] : o.classes[i];
+  }
+  const std::vector<float> guidance(v.batch, o.guidance);
+  model->eval();
+  c10::InferenceMode inference;
+  const torch::Device device = model->parameters().front().device();
+  torch::Tensor x = images.to(device, torch::kFloat32);
+  // Walk the DDIM update backwards: from ts[i-1] (or the clean image) up to ts[i], predicting
+  // the noise at the lower level as the deterministic sampler's reverse.
+  for (int i = 0; i < steps; ++i) {
+    const double ab_from = i == 0 ? 1.0 : ab_table[ts[i - 1]].item<double>();
+    const double ab_to = ab_table[ts[i]].item<double>();
+    const int64_t t_eval = i == 0 ? ts[0] : ts[i - 1];
+    const torch::Tensor t = torch::full({v.batch}, t_eval, torch::TensorOptions().dtype(torch::kLong).device(device));
+    const torch::Tensor eps = predict_noise(model, x, t, classes, guidance, o.guidance_rescale, o.tiling);
+    const torch::Tensor x0 = i == 0 ? x : (x - std::sqrt(1 - ab_from) * eps) / std::sqrt(ab_from);
+    x = std::sqrt(ab_to) * x0 + std::sqrt(1 - ab_to) * eps;
+  }
+  return x;
 }
 
 }  // namespace ddpm

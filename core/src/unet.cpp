@@ -54,7 +54,7 @@ torch::Tensor UNetImpl::time_encoding(const torch::Tensor& t) const {
 }
 
 torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
-                                const torch::Tensor& y) {
+                                const torch::Tensor& y, bool tiling) {
   const UNetConfig& c = config_;
   if (x.dim() != 4 || x.size(1) != c.in_channels || x.size(2) != c.image_size ||
       x.size(3) != c.image_size) {
@@ -88,17 +88,17 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
     }
   }
 
-  std::vector<torch::Tensor> skips{inc_->forward(x)};
+  std::vector<torch::Tensor> skips{inc_->forward(x, tiling)};
   torch::Tensor h = skips.back();
   for (std::size_t i = 0; i < downs_.size(); ++i) {
-    h = downs_[i]->forward(h, emb);
+    h = downs_[i]->forward(h, emb, tiling);
     if (down_attn_[i]) h = down_attn_[i]->forward(h);
     skips.push_back(h);
   }
   skips.pop_back();  // the deepest output feeds the bottleneck, not a skip connection
-  for (auto& b : bottleneck_) h = b->forward(h);
+  for (auto& b : bottleneck_) h = b->forward(h, tiling);
   for (std::size_t k = 0; k < ups_.size(); ++k) {
-    h = ups_[k]->forward(h, skips.back(), emb);
+    h = ups_[k]->forward(h, skips.back(), emb, tiling);
     skips.pop_back();
     if (up_attn_[k]) h = up_attn_[k]->forward(h);
   }

@@ -43,8 +43,13 @@ DoubleConvImpl::DoubleConvImpl(int in, int out, int mid, bool residual) : residu
                   torch::nn::Sequential(conv1_, norm1_, torch::nn::GELU(), conv2_, norm2_));
 }
 
-torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = norm2_(conv2_(torch::gelu(norm1_(conv1_(x)))));
+torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling) {
+  const auto conv = [tiling](torch::nn::Conv2d& c, const torch::Tensor& in) {
+    if (!tiling) return c(in);
+    return torch::conv2d(F::pad(in, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kCircular)),
+                         c->weight);
+  };
+  torch::Tensor h = norm2_(conv(conv2_, torch::gelu(norm1_(conv(conv1_, x)))));
   return residual_ ? torch::gelu(x + h) : h;
 }
 
@@ -56,8 +61,9 @@ DownImpl::DownImpl(int in, int out, int emb_dim) {
   emb_ = register_emb_layer(*this, emb_dim, out);
 }
 
-torch::Tensor DownImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
-  return add_embedding(conv2_(conv1_(torch::max_pool2d(x, 2))), emb_, emb);
+torch::Tensor DownImpl::forward(const torch::Tensor& x, const torch::Tensor& emb, bool tiling) {
+  return add_embedding(conv2_->forward(conv1_->forward(torch::max_pool2d(x, 2), tiling), tiling),
+                       emb_, emb);
 }
 
 UpImpl::UpImpl(int in, int out, int emb_dim) {
@@ -68,13 +74,14 @@ UpImpl::UpImpl(int in, int out, int emb_dim) {
 }
 
 torch::Tensor UpImpl::forward(const torch::Tensor& x, const torch::Tensor& skip,
-                              const torch::Tensor& emb) {
+                              const torch::Tensor& emb, bool tiling) {
   const torch::Tensor up = F::interpolate(
       x, F::InterpolateFuncOptions()
              .size(std::vector<int64_t>{skip.size(2), skip.size(3)})
              .mode(torch::kBilinear)
              .align_corners(true));
-  return add_embedding(conv2_(conv1_(torch::cat({skip, up}, 1))), emb_, emb);
+  return add_embedding(conv2_->forward(conv1_->forward(torch::cat({skip, up}, 1), tiling), tiling),
+                       emb_, emb);
 }
 
 MultiHeadAttentionImpl::MultiHeadAttentionImpl(int channels, int heads)

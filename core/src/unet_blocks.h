@@ -7,10 +7,12 @@
 namespace ddpm {
 
 // conv3x3 -> GroupNorm(1) -> GELU -> conv3x3 -> GroupNorm(1) [-> + x -> GELU if residual]
+// The padding mode is chosen per call (zeros, or circular for tiling) rather than stored in
+// the module, so one model can serve tiled and untiled jobs at the same time.
 class DoubleConvImpl : public torch::nn::Module {
  public:
   DoubleConvImpl(int in, int out, int mid = 0, bool residual = false);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x, bool tiling = false);
 
  private:
   bool residual_;
@@ -23,7 +25,7 @@ TORCH_MODULE(DoubleConv);
 class DownImpl : public torch::nn::Module {
  public:
   DownImpl(int in, int out, int emb_dim);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb, bool tiling);
 
  private:
   DoubleConv conv1_{nullptr}, conv2_{nullptr};
@@ -36,7 +38,7 @@ class UpImpl : public torch::nn::Module {
  public:
   UpImpl(int in, int out, int emb_dim);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& skip,
-                        const torch::Tensor& emb);
+                        const torch::Tensor& emb, bool tiling);
 
  private:
   DoubleConv conv1_{nullptr}, conv2_{nullptr};

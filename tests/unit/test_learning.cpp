@@ -86,7 +86,7 @@ TEST(Learning, TinyModelOverfitsRealImages) {
   o.steps = 100;
   o.clip_x0 = true;
   o.seed = 9;
-  const torch::Tensor samples = ddpm::sample_ddpm(model, schedule, o).images.clamp(-1, 1);
+  const torch::Tensor samples = ddpm::sample(model, schedule, o).images.clamp(-1, 1);
   const double d_samples = mean_nearest_distance(samples, x);
   const double d_held = mean_nearest_distance(held_x, x);
   std::printf("nearest-training-image MSE: samples %.4f, held-out real images %.4f\n", d_samples,

@@ -2,6 +2,7 @@
 // guidance in one batched forward, and refusal of bad options.
 #include <gtest/gtest.h>
 
+#include "ddpm/diffusion.h"
 #include "ddpm/guidance.h"
 #include "ddpm/io/error.h"
 #include "ddpm/runtime.h"
@@ -34,12 +35,12 @@ TEST_F(Fixture, SameSeedGivesBitIdenticalSamples) {
   o.classes = {1, 2};
   o.steps = 50;
   o.seed = 42;
-  const auto a = ddpm::sample_ddpm(model, schedule, o);
-  const auto b = ddpm::sample_ddpm(model, schedule, o);
+  const auto a = ddpm::sample(model, schedule, o);
+  const auto b = ddpm::sample(model, schedule, o);
   EXPECT_TRUE(torch::equal(a.images, b.images));
   EXPECT_EQ(a.steps_done, 50);
   o.seed = 43;
-  EXPECT_FALSE(torch::equal(a.images, ddpm::sample_ddpm(model, schedule, o).images));
+  EXPECT_FALSE(torch::equal(a.images, ddpm::sample(model, schedule, o).images));
 }
 
 TEST_F(Fixture, FullChainHasTSteps) {
@@ -47,7 +48,7 @@ TEST_F(Fixture, FullChainHasTSteps) {
   o.classes = {0};
   int calls = 0;
   int64_t last_t = -1;
-  const auto r = ddpm::sample_ddpm(model, schedule, o, [&](const ddpm::StepView& v) {
+  const auto r = ddpm::sample(model, schedule, o, [&](const ddpm::StepView& v) {
     ++calls;
     EXPECT_EQ(v.total, 1000);
     EXPECT_EQ(v.t, 1000 - v.step);
@@ -64,10 +65,10 @@ TEST_F(Fixture, ImageOfASeedDoesNotDependOnTheBatch) {
   o.seed = 7;
   o.batch = 3;
   o.classes = {2};
-  const auto batch = ddpm::sample_ddpm(model, schedule, o);
+  const auto batch = ddpm::sample(model, schedule, o);
   o.batch = 1;
   o.seed = 8;  // image 1 of the batch above
-  const auto single = ddpm::sample_ddpm(model, schedule, o);
+  const auto single = ddpm::sample(model, schedule, o);
   EXPECT_LT((batch.images[1] - single.images[0]).abs().max().item<double>(), 1e-4);
 }
 
@@ -75,13 +76,13 @@ TEST_F(Fixture, CancelStopsWithinOneStep) {
   std::atomic<bool> cancel{false};
   ddpm::SampleOptions o;
   o.steps = 100;
-  const auto r = ddpm::sample_ddpm(model, schedule, o, [&](const ddpm::StepView& v) {
+  const auto r = ddpm::sample(model, schedule, o, [&](const ddpm::StepView& v) {
     if (v.step == 3) cancel = true;
   }, &cancel);
   EXPECT_TRUE(r.cancelled);
   EXPECT_EQ(r.steps_done, 3);
   // A cancel that arrives before the run starts still cancels it.
-  const auto r0 = ddpm::sample_ddpm(model, schedule, o, {}, &cancel);
+  const auto r0 = ddpm::sample(model, schedule, o, {}, &cancel);
   EXPECT_TRUE(r0.cancelled);
   EXPECT_EQ(r0.steps_done, 0);
 }
@@ -92,7 +93,7 @@ TEST_F(Fixture, LastStepEqualsTheX0Estimate) {
   ddpm::SampleOptions o;
   o.steps = 10;
   torch::Tensor last_x0;
-  const auto r = ddpm::sample_ddpm(model, schedule, o,
+  const auto r = ddpm::sample(model, schedule, o,
                                    [&](const ddpm::StepView& v) { last_x0 = v.x0.clone(); });
   // Equal up to float32 rounding, relative to the values' size.
   const double scale = r.images.abs().max().item<double>();
@@ -116,7 +117,7 @@ TEST_F(Fixture, GuidanceIsOneBatchedForwardOfBothBranches) {
 TEST_F(Fixture, BadOptionsNameTheValueAndRange) {
   const auto message = [&](const ddpm::SampleOptions& o) {
     try {
-      ddpm::sample_ddpm(model, schedule, o);
+      ddpm::sample(model, schedule, o);
     } catch (const ddpm::Error& e) {
       return std::string(e.what());
     }
@@ -144,7 +145,7 @@ TEST_F(Fixture, BadOptionsNameTheValueAndRange) {
   ddpm::UNet unconditional = tiny(0);
   o = {};
   o.classes = {0};
-  EXPECT_THROW(ddpm::sample_ddpm(unconditional, schedule, o), ddpm::Error);
+  EXPECT_THROW(ddpm::sample(unconditional, schedule, o), ddpm::Error);
 }
 
 TEST(SpacedTimesteps, EvenlySpacedWithEnds) {
@@ -173,7 +174,7 @@ TEST(OracleChain, EndsAtTheImageWhoseNoiseItPredicts) {
       o.batch = 2;
       o.steps = steps;
       o.variance = v;
-      const auto r = ddpm::sample_ddpm(oracle, schedule, o, {4, 8, 8}, torch::kCPU);
+      const auto r = ddpm::sample(oracle, schedule, o, {4, 8, 8}, torch::kCPU);
       EXPECT_LT((r.images - target).abs().max().item<double>(), 1e-3) << steps << " steps";
     }
   }

@@ -9,12 +9,6 @@
 
 namespace ddpm {
 
-// The reverse-process variance sigma_t^2: beta_t (the reference's choice) or the true
-// posterior variance beta_tilde_t.
-enum class Variance { Beta, PosteriorBeta };
-std::string to_string(Variance v);
-Variance variance_from_string(const std::string& name);
-
 // coef[t] shaped [B, 1, 1, 1] to broadcast over images.
 torch::Tensor extract(const torch::Tensor& coef, const torch::Tensor& t);
 

@@ -14,8 +14,10 @@ namespace ddpm {
 
 // x: [B, C, H, W]; t: [B] int64; classes[i] = -1 for none; guidance[i] >= 0
 // (0 = unconditional, 1 = conditional only, > 1 guided). Both vectors have B entries.
+// rescale in [0, 1] mixes in the guided prediction rescaled to the conditional one's standard
+// deviation per image (Lin et al. 2023, "Common Diffusion Noise Schedules ... are Flawed").
 torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Tensor& t,
-                            const std::vector<int64_t>& classes,
-                            const std::vector<float>& guidance);
+                            const std::vector<int64_t>& classes, const std::vector<float>& guidance,
+                            float rescale = 0.0f, bool tiling = false);
 
 }  // namespace ddpm

@@ -22,4 +22,9 @@ class NoiseSource {
   torch::Device device_;
 };
 
+// Spherical interpolation per image between two noise batches (w = 0 gives a, 1 gives b):
+// unlike a straight mix, it keeps the norm that Gaussian noise of this size has, so every
+// point of an animation path is noise the model knows.
+torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double w);
+
 }  // namespace ddpm

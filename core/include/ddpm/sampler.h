@@ -1,38 +1,72 @@
 #pragma once
-// Ancestral DDPM sampling (Algorithm 2) with classifier-free guidance in one batched forward
-// per step, a per-step observer, per-image seeds and cancellation between steps.
+// Sampling: DDPM ancestral (Algorithm 2), DDIM, DPM-Solver++ 2M and Euler ancestral, all
+// driven by one noise prediction per step (classifier-free guidance batched into one
+// forward), with a per-step observer, per-image seeds, cancellation between steps,
+// image-to-image, inpainting (RePaint-style), seamless tiling and seed variations.
 #include <torch/torch.h>
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
-#include "ddpm/diffusion.h"
 #include "ddpm/schedule.h"
 #include "ddpm/unet.h"
 
 namespace ddpm {
+
+enum class SamplerKind { DDPM, DDIM, DPMSolverPP2M, EulerAncestral };
+std::string to_string(SamplerKind kind);
+SamplerKind sampler_from_string(const std::string& name);  // "ddpm", "ddim", "dpmpp2m", "euler_a"
+// Steps used when SampleOptions::steps is 0: T for DDPM, 50 DDIM, 20 DPM-Solver++, 30 Euler a.
+int default_steps(SamplerKind kind, int timesteps);
+
+// Which of the T timesteps a shorter run visits.
+enum class Spacing { Uniform, Leading, Trailing };
+std::string to_string(Spacing spacing);
+Spacing spacing_from_string(const std::string& name);  // "uniform", "leading", "trailing"
+// The visited timesteps in increasing order. Uniform: evenly spaced with both ends;
+// leading: 0, k, 2k, ... (k = T / steps); trailing: T-1, T-1-k, ... counted from the end.
+std::vector<int64_t> spaced_timesteps(int timesteps, int steps, Spacing spacing = Spacing::Uniform);
 
 struct SampleOptions {
   int batch = 1;
   // Empty: no class for any image; one entry: the same class for all; else one per image.
   // -1 means "no class".
   std::vector<int64_t> classes;
-  float guidance = 3.0f;  // 0 unconditional, 1 conditional only, > 1 guided
-  // Network evaluations: T (0 means T) is the exact chain; fewer take evenly spaced timesteps
-  // with the betas recomputed from alpha_bar so the marginals stay the same.
-  int steps = 0;
-  Variance variance = Variance::Beta;
-  uint64_t seed = 0;  // image i uses seed + i
-  bool clip_x0 = false;  // clamp the x0 estimate to [-1, 1] and step through the posterior mean
+  float guidance = 3.0f;          // 0 unconditional, 1 conditional only, > 1 guided
+  float guidance_rescale = 0.0f;  // 0..1: pulls the guided prediction's spread back to the
+                                  // conditional one's (Lin et al. 2023), against over-saturation
+  SamplerKind sampler = SamplerKind::DDPM;
+  int steps = 0;  // 0: the sampler's default (see default_steps)
+  Spacing spacing = Spacing::Uniform;
+  float eta = 0.0f;                    // DDIM: 0 deterministic .. 1 ancestral
+  Variance variance = Variance::Beta;  // DDPM's sigma_t^2
+  bool clip_x0 = false;  // clamp the x0 estimate to [-1, 1] before each update
+
+  uint64_t seed = 0;            // image i uses seed + i ...
+  std::vector<uint64_t> seeds;  // ... unless seeds are given, one per image
+  // Variation: the starting noise is slerp(noise(seed), noise(variation_seed + i), strength).
+  uint64_t variation_seed = 0;
+  float variation_strength = 0.0f;
+
+  bool tiling = false;  // circular padding in every convolution: textures that tile
+
+  // Image-to-image (SDEdit): [1 or B, C, H, W] in [-1, 1]; strength 1 starts from pure noise,
+  // 0 returns the image. Other sizes are resized (and a warning says so).
+  torch::Tensor init_image;
+  float strength = 1.0f;
+  // Inpainting: [1 or B, 1, H, W], 1 where init_image is kept, 0 where it is generated.
+  torch::Tensor mask;
+  int resample = 1;  // RePaint: each step is redone this many times, re-noising in between
 };
 
 struct StepView {
-  int step;       // 1-based count of steps done
-  int total;      // steps in the run
-  int64_t t;      // the timestep just denoised (0-based; 0 is the last)
-  const torch::Tensor& x;   // x_{t-1} after this step
+  int step;   // 1-based count of steps done
+  int total;  // steps in the run
+  int64_t t;  // the timestep just denoised (0 is the last)
+  const torch::Tensor& x;   // the latent after this step
   const torch::Tensor& x0;  // the current estimate of the clean image
 };
 using StepObserver = std::function<void(const StepView&)>;
@@ -41,27 +75,28 @@ struct SampleResult {
   torch::Tensor images;  // [B, C, H, W] in about [-1, 1] (the latest x when cancelled)
   int steps_done = 0;
   bool cancelled = false;
+  std::vector<std::string> warnings;  // e.g. "init image resized from 40x40 to 32x32"
 };
-
-// Throws ddpm::Error naming the value and its allowed range on bad options.
-void validate(const SampleOptions& options, const UNetConfig& model, int timesteps);
-
-// The timesteps a run of `steps` visits, in increasing order (evenly spaced, ends included).
-std::vector<int64_t> spaced_timesteps(int timesteps, int steps);
 
 // The noise prediction for x at the network's timesteps t ([B] int64), conditioning included.
 using NoisePredictor = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t)>;
 
-// Samples from `model` with the options' classes and guidance.
-SampleResult sample_ddpm(UNet& model, const NoiseSchedule& schedule, const SampleOptions& options,
-                         const StepObserver& observer = {},
-                         const std::atomic<bool>* cancel = nullptr);
+// Throws ddpm::Error naming the value and its allowed range on bad options.
+void validate(const SampleOptions& options, const UNetConfig& model, int timesteps);
 
-// The same chain around any noise predictor (classes and guidance of `options` unused):
-// images of `image_shape` ([C, H, W]) on `device`.
-SampleResult sample_ddpm(const NoisePredictor& predict, const NoiseSchedule& schedule,
-                         const SampleOptions& options, const std::vector<int64_t>& image_shape,
-                         torch::Device device, const StepObserver& observer = {},
-                         const std::atomic<bool>* cancel = nullptr);
+SampleResult sample(UNet& model, const NoiseSchedule& schedule, const SampleOptions& options,
+                    const StepObserver& observer = {}, const std::atomic<bool>* cancel = nullptr);
+
+// The same chain around any noise predictor (classes, guidance and tiling unused): images
+// of `image_shape` ([C, H, W]) on `device`.
+SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule,
+                    const SampleOptions& options, const std::vector<int64_t>& image_shape,
+                    torch::Device device, const StepObserver& observer = {},
+                    const std::atomic<bool>* cancel = nullptr);
+
+// DDIM inversion (eta 0 run backwards): the noise that DDIM with the same steps, classes and
+// guidance decodes back to `images`.
+torch::Tensor ddim_invert(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& images,
+                          const SampleOptions& options);
 
 }  // namespace ddpm

@@ -5,22 +5,11 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
+
+#include "ddpm/schedule_config.h"
 
 namespace ddpm {
-
-enum class ScheduleKind { Linear, Cosine };
-
-struct ScheduleConfig {
-  ScheduleKind kind = ScheduleKind::Linear;
-  int timesteps = 1000;
-  double beta_start = 1e-4;  // linear only
-  double beta_end = 0.02;    // linear only
-  double cosine_s = 0.008;   // cosine only (Improved DDPM's offset)
-  void validate() const;
-};
-
-std::string to_string(ScheduleKind kind);
-ScheduleKind schedule_kind_from_string(const std::string& name);
 
 struct NoiseSchedule {
   ScheduleConfig config;

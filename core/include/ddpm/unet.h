@@ -23,9 +23,10 @@ class UNetImpl : public torch::nn::Module {
 
   // x: [B, C, H, W] with H == W == image_size; t: [B] timesteps (integer or float);
   // y: [B] int64 class indices, -1 for "no class" (the unconditional branch of classifier-free
-  // guidance), or an undefined tensor for none at all. Returns the predicted noise.
+  // guidance), or an undefined tensor for none at all. With `tiling`, every 3x3 convolution
+  // pads circularly, so the output tiles seamlessly. Returns the predicted noise.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t,
-                        const torch::Tensor& y = {});
+                        const torch::Tensor& y = {}, bool tiling = false);
 
   // Sinusoidal encoding of t exactly as the reference computes it (float32).
   torch::Tensor time_encoding(const torch::Tensor& t) const;

@@ -31,7 +31,11 @@ void UNetConfig::validate() const {
   for (int m : channel_mult) require(m >= 1 && m <= 64, "channel_mult", m, "allowed 1 to 64");
   require(base_channels >= 4 && base_channels <= 1024, "base_channels", base_channels,
           "allowed 4 to 1024");
-  require(attention_heads >= 1, "attention_heads", attention_heads, "must be at least 1");
+  require(attention_heads >= 1 && attention_heads <= 64, "attention_heads", attention_heads,
+          "allowed 1 to 64");
+  for (int r : attention_resolutions) {
+    require(r >= 1 && r <= 4096, "attention_resolutions", r, "allowed 1 to 4096");
+  }
   for (int l = 0; l <= levels(); ++l) {
     if (channels_at(l) % attention_heads != 0) {
       require(false, "attention_heads", attention_heads,

@@ -1,0 +1,37 @@
+#pragma once
+// The update rules of the samplers between two visited timesteps, written with the cumulative
+// products ab = alpha_bar_t of the current timestep and ab_prev of the next one to visit
+// (1 after the last step), so that any spacing of the T timesteps works for every sampler.
+#include <torch/torch.h>
+
+#include "ddpm/schedule_config.h"
+
+namespace ddpm::steps {
+
+// DDPM ancestral between two visited timesteps: the chain respaced with
+// beta' = 1 - ab / ab_prev; with ab_prev = alpha_bar_{t-1} it is exactly Algorithm 2.
+// Uses the posterior mean of x0 (equal to Algorithm 2's form for the unclipped estimate).
+torch::Tensor ddpm(const torch::Tensor& x, const torch::Tensor& x0, double ab, double ab_prev,
+                   const torch::Tensor& z, Variance variance);
+
+// DDIM (Song et al. 2021): sigma = eta sqrt((1 - ab_prev) / (1 - ab)) sqrt(1 - ab / ab_prev).
+torch::Tensor ddim(const torch::Tensor& x0, const torch::Tensor& eps, double ab, double ab_prev,
+                   double eta, const torch::Tensor& z);
+
+// Euler ancestral in the variance-exploding view x / sqrt(ab), sigma = sqrt((1 - ab) / ab).
+torch::Tensor euler_ancestral(const torch::Tensor& x, const torch::Tensor& eps, double ab,
+                              double ab_prev, const torch::Tensor& z);
+
+// DPM-Solver++ 2M (Lu et al. 2022), data prediction, multistep: keeps the previous x0 and
+// step size. The first step and the step to t = 0 are first order.
+class DpmSolverPP2M {
+ public:
+  torch::Tensor step(const torch::Tensor& x, const torch::Tensor& x0, double ab, double ab_prev);
+  void reset() { prev_x0_ = torch::Tensor(); }
+
+ private:
+  torch::Tensor prev_x0_;
+  double prev_h_ = 0;
+};
+
+}  // namespace ddpm::steps

@@ -1,0 +1,34 @@
+#pragma once
+// Training checkpoints: everything needed to resume exactly. One safetensors file holding the
+// raw weights (`model.*`), the EMA weights (`ema.*`), AdamW's moments (`optim.<param>.*`)
+// and the CPU generator's state (`rng.cpu`); the metadata holds the model description (with
+// the step), the optimizer's hyper-parameters and the trainer's own options as JSON.
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "ddpm/io/model_info.h"
+#include "ddpm/unet.h"
+
+namespace ddpm {
+
+struct TrainingState {
+  io::ModelInfo info;  // info.training_step is the number of optimizer steps taken
+  UNet model{nullptr};
+  UNet ema{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  at::Generator generator;    // draws batches, timesteps, noise and label drops
+  std::string trainer_json = "{}";  // the trainer's options; opaque here
+};
+
+// A fresh state: new weights from `info`, EMA equal to them, AdamW with `options`, and the
+// generator seeded with `seed`.
+TrainingState make_training_state(const io::ModelInfo& info, const torch::optim::AdamWOptions& options,
+                                  uint64_t seed, torch::Device device = torch::kCPU);
+
+// Atomic, like model files.
+void save_training_checkpoint(const std::string& path, TrainingState& state);
+TrainingState load_training_checkpoint(const std::string& path, torch::Device device = torch::kCPU);
+
+}  // namespace ddpm

@@ -1,0 +1,47 @@
+#pragma once
+// The description a model file carries beside its weights: architecture, schedule, variance,
+// class names, guidance default and training step. Stored as JSON in the safetensors header's
+// __metadata__, so loading needs nothing but the file. Torch-free: the JSON comes from files
+// of strangers and is parsed and validated here, where sanitizers and fuzzers reach it.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ddpm/schedule_config.h"
+#include "ddpm/unet_config.h"
+
+namespace ddpm::io {
+
+constexpr int kModelFormatVersion = 1;
+// The __metadata__ keys of a model file.
+constexpr const char* kFormatKey = "format";  // "ddpm-realtime"
+constexpr const char* kModelKey = "ddpm";     // the JSON of ModelInfo
+
+struct ModelInfo {
+  int format_version = kModelFormatVersion;
+  UNetConfig unet;
+  ScheduleConfig schedule;
+  Variance variance = Variance::Beta;
+  std::vector<std::string> class_names;  // unet.num_classes entries, in label order
+  float guidance = 3.0f;                 // default classifier-free guidance scale
+  int64_t training_step = 0;
+  std::string weights = "ema";  // which weights the file holds: "ema" or "raw"
+
+  // Throws ddpm::Error naming the field: invalid architecture or schedule, class names that
+  // disagree with the class count, a negative guidance or step.
+  void validate() const;
+};
+
+std::string to_json(const ModelInfo& info);  // pretty enough for `info` output
+// Parses and validates; `file` names the source in messages.
+ModelInfo model_info_from_json(const std::string& json, const std::string& file);
+
+std::map<std::string, std::string> to_metadata(const ModelInfo& info);
+ModelInfo model_info_from_metadata(const std::map<std::string, std::string>& metadata,
+                                   const std::string& file);
+
+// "class_0" .. "class_{n-1}": names for models whose classes were never named.
+std::vector<std::string> default_class_names(int n);
+
+}  // namespace ddpm::io

@@ -1,0 +1,59 @@
+#include "ddpm/sampler_steps.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ddpm::steps {
+
+torch::Tensor ddpm(const torch::Tensor& x, const torch::Tensor& x0, double ab, double ab_prev,
+                   const torch::Tensor& z, Variance variance) {
+  const double alpha = ab / ab_prev, beta = 1 - alpha;
+  const double c_x0 = std::sqrt(ab_prev) * beta / (1 - ab);
+  const double c_xt = std::sqrt(alpha) * (1 - ab_prev) / (1 - ab);
+  const double var = variance == Variance::Beta ? beta : beta * (1 - ab_prev) / (1 - ab);
+  torch::Tensor out = c_x0 * x0 + c_xt * x;
+  if (ab_prev < 1.0) out.add_(z, std::sqrt(var));  // no noise on the last step
+  return out;
+}
+
+torch::Tensor ddim(const torch::Tensor& x0, const torch::Tensor& eps, double ab, double ab_prev,
+                   double eta, const torch::Tensor& z) {
+  const double sigma =
+      eta * std::sqrt((1 - ab_prev) / (1 - ab)) * std::sqrt(std::max(0.0, 1 - ab / ab_prev));
+  const double dir = std::sqrt(std::max(0.0, 1 - ab_prev - sigma * sigma));
+  torch::Tensor out = std::sqrt(ab_prev) * x0 + dir * eps;
+  if (sigma > 0) out.add_(z, sigma);
+  return out;
+}
+
+torch::Tensor euler_ancestral(const torch::Tensor& x, const torch::Tensor& eps, double ab,
+                              double ab_prev, const torch::Tensor& z) {
+  const double s = std::sqrt((1 - ab) / ab), s_next = std::sqrt((1 - ab_prev) / ab_prev);
+  const double s_up = std::min(s_next, std::sqrt(s_next * s_next * (s * s - s_next * s_next) / (s * s)));
+  const double s_down = std::sqrt(std::max(0.0, s_next * s_next - s_up * s_up));
+  // x / sqrt(ab) moves along d = eps (the derivative of the probability-flow ODE in sigma).
+  torch::Tensor xv = x / std::sqrt(ab) + (s_down - s) * eps;
+  if (s_up > 0) xv.add_(z, s_up);
+  return xv * std::sqrt(ab_prev);
+}
+
+torch::Tensor DpmSolverPP2M::step(const torch::Tensor& x, const torch::Tensor& x0, double ab,
+                                  double ab_prev) {
+  if (ab_prev >= 1.0) {  // to t = 0 (sigma = 0): the data prediction itself
+    prev_x0_ = torch::Tensor();
+    return x0;
+  }
+  const double alpha = std::sqrt(ab), sigma = std::sqrt(1 - ab);
+  const double alpha_n = std::sqrt(ab_prev), sigma_n = std::sqrt(1 - ab_prev);
+  const double h = std::log(alpha_n / sigma_n) - std::log(alpha / sigma);  // lambda_next - lambda
+  torch::Tensor d = x0;
+  if (prev_x0_.defined()) {
+    const double r = prev_h_ / h;
+    d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0_;
+  }
+  prev_x0_ = x0;
+  prev_h_ = h;
+  return (sigma_n / sigma) * x - alpha_n * std::expm1(-h) * d;
+}
+
+}  // namespace ddpm::steps
