@@ -157,6 +157,7 @@ void validate(const SampleOptions& o, const UNetConfig& model, int timesteps) {
     }
   };
   check_image(o.init_image, "init image", model.in_channels);
+  check_image(o.initial_noise, "initial noise", model.in_channels);
   check_image(o.mask, "inpainting mask", 1);
   if (o.mask.defined() && !o.init_image.defined()) {
     throw Error("an inpainting mask needs an init image (the known pixels)");
@@ -206,6 +207,7 @@ SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule
     NoiseSource other(image_seeds(o, o.variation_seed, false), shape, device);
     x = slerp(x, other.draw(), o.variation_strength);
   }
+  if (o.initial_noise.defined()) x = fit(o.initial_noise, o.batch, shape[0], shape[1], "initial noise", device, r.warnings);
   torch::Tensor init, mask;
   if (o.init_image.defined()) init = fit(o.init_image, o.batch, shape[0], shape[1], "init image", device, r.warnings);
   if (o.mask.defined()) mask = fit(o.mask, o.batch, 1, shape[1], "inpainting mask", device, r.warnings).clamp(0, 1);

@@ -75,11 +75,23 @@ UpImpl::UpImpl(int in, int out, int emb_dim) {
 
 torch::Tensor UpImpl::forward(const torch::Tensor& x, const torch::Tensor& skip,
                               const torch::Tensor& emb, bool tiling) {
-  const torch::Tensor up = F::interpolate(
-      x, F::InterpolateFuncOptions()
-             .size(std::vector<int64_t>{skip.size(2), skip.size(3)})
-             .mode(torch::kBilinear)
-             .align_corners(true));
+  torch::Tensor up;
+  if (tiling) {
+    // The reference's align_corners upsampling pins the borders, which breaks the wrap-around;
+    // upsampling a circularly padded map (half-pixel centres) and cropping is seamless.
+    const torch::Tensor padded = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kCircular));
+    up = F::interpolate(padded, F::InterpolateFuncOptions()
+                                    .scale_factor(std::vector<double>{2.0, 2.0})
+                                    .mode(torch::kBilinear)
+                                    .align_corners(false))
+             .narrow(2, 2, skip.size(2))
+             .narrow(3, 2, skip.size(3));
+  } else {
+    up = F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{skip.size(2), skip.size(3)})
+                               .mode(torch::kBilinear)
+                               .align_corners(true));
+  }
   return add_embedding(conv2_->forward(conv1_->forward(torch::cat({skip, up}, 1), tiling), tiling),
                        emb_, emb);
 }

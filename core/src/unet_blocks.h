@@ -32,7 +32,7 @@ class DownImpl : public torch::nn::Module {
   torch::nn::Linear emb_{nullptr};
 };
 
-// bilinear x2 (align_corners) -> cat(skip, x) -> DoubleConv(in, in, residual)
+// bilinear x2 (align_corners; half-pixel and circular when tiling) -> cat(skip, x) -> DoubleConv(in, in, residual)
 // -> DoubleConv(in, out, in / 2) -> + Linear(SiLU(emb))
 class UpImpl : public torch::nn::Module {
  public:
