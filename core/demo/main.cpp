@@ -19,8 +19,9 @@ namespace {
 struct Args {
   std::string assets = "assets/samples";
   std::string out = "out/demo_grid.png";
-  int train_steps = 400;
+  int train_steps = 1500;
   int sample_steps = 100;
+  float guidance = 1.5f;
   int size = 16;
   uint64_t seed = 1;
 };
@@ -38,10 +39,11 @@ Args parse(int argc, char** argv) {
     else if (k == "--train-steps") a.train_steps = std::stoi(value());
     else if (k == "--sample-steps") a.sample_steps = std::stoi(value());
     else if (k == "--size") a.size = std::stoi(value());
+    else if (k == "--guidance") a.guidance = std::stof(value());
     else if (k == "--seed") a.seed = std::stoull(value());
     else if (k == "--help" || k == "-h") {
       std::printf("usage: ddpm_demo [--assets DIR] [--out PNG] [--train-steps N] "
-                  "[--sample-steps N] [--size PX] [--seed S]\n");
+                  "[--sample-steps N] [--size PX] [--guidance G] [--seed S]\n");
       std::exit(0);
     } else {
       throw ddpm::Error("unknown option '" + k + "' (try --help)");
@@ -81,6 +83,9 @@ int main(int argc, char** argv) try {
   const auto start = std::chrono::steady_clock::now();
   double smoothed = 0;
   for (int step = 1; step <= a.train_steps; ++step) {
+    // Constant learning rate, then a linear decay to zero over the second half.
+    const double lr = 2e-3 * std::min(1.0, 2.0 * (1.0 - double(step - 1) / a.train_steps));
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     const torch::Tensor idx = torch::randint(data.size(0), {32}, gen, torch::kLong);
     torch::Tensor y = labels.index_select(0, idx);
     // Drop 10% of labels so the same network also learns the unconditional branch.
@@ -90,7 +95,7 @@ int main(int argc, char** argv) try {
     loss.backward();
     opt.step();
     smoothed = step == 1 ? loss.item<double>() : 0.95 * smoothed + 0.05 * loss.item<double>();
-    if (step % 50 == 0 || step == a.train_steps) {
+    if (step % 100 == 0 || step == a.train_steps) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::printf("train step %4d/%d  loss %.4f  %.1f steps/s\n", step, a.train_steps, smoothed, step / s);
       std::fflush(stdout);
@@ -104,6 +109,7 @@ int main(int argc, char** argv) try {
     for (int k = 0; k < per_class; ++k) so.classes.push_back(c);
   }
   so.steps = a.sample_steps;
+  so.guidance = a.guidance;
   so.seed = a.seed;
   so.clip_x0 = true;
   const auto result = ddpm::sample(model, schedule, so, [](const ddpm::StepView& v) {

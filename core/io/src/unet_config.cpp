@@ -55,6 +55,36 @@ void UNetConfig::validate() const {
               " for " + std::to_string(levels()) + " downsampling levels), at most 4096");
 }
 
+double UNetConfig::forward_flops(int batch) const {
+  const auto dconv = [](double in, double out, double mid, double px) {
+    return 2 * 9 * (in * mid + mid * out) * px;
+  };
+  const auto attention = [](double c, double n) {
+    return 2 * n * c * c * 6 + 4 * n * n * c;  // in/out/ff projections, scores and values
+  };
+  const double S = image_size;
+  const int L = levels();
+  double f = dconv(in_channels, channels_at(0), channels_at(0), S * S);
+  for (int i = 1; i <= L; ++i) {
+    const double r = S / (1 << i), a = channels_at(i - 1), b = channels_at(i);
+    f += dconv(a, a, a, r * r) + dconv(a, b, b, r * r);
+    if (attention_at(static_cast<int>(r))) f += attention(b, r * r);
+  }
+  const double deep = channels_at(L), rd = S / (1 << L);
+  f += dconv(deep, 2 * deep, 2 * deep, rd * rd) + dconv(2 * deep, 2 * deep, 2 * deep, rd * rd) +
+       dconv(2 * deep, deep, deep, rd * rd);
+  double prev = deep;
+  for (int level = L - 1; level >= 0; --level) {
+    const double r = S / (1 << level), in = prev + channels_at(level);
+    const double out = level >= 1 ? channels_at(level - 1) : channels_at(0);
+    f += dconv(in, in, in, r * r) + dconv(in, out, in / 2, r * r);
+    if (attention_at(static_cast<int>(r))) f += attention(out, r * r);
+    prev = out;
+  }
+  f += 2 * channels_at(0) * out_channels * S * S;
+  return f * batch;
+}
+
 UNetConfig preset_seed64(int num_classes) {
   UNetConfig c;
   c.preset = "seed64";

@@ -28,6 +28,11 @@ struct UNetConfig {
 
   // Throws ddpm::Error naming the first bad field, its value and the allowed range.
   void validate() const;
+
+  // Floating-point operations of one forward pass of `batch` images (multiply-add = 2),
+  // counted from the layer shapes: convolutions, linear layers and attention products.
+  // Used by the benchmarks to turn times into achieved GFLOP/s.
+  double forward_flops(int batch = 1) const;
 };
 
 // The reference's UNet_conditional (num_classes > 0) or UNet (num_classes == 0) at 64x64 RGB:

@@ -1,0 +1,187 @@
+/* ddpm_plugin.h: the C ABI of the DDPM realtime generator (libddpm_plugin).
+ *
+ * Plain C99; compiles as C and as C++. Conventions:
+ *  - Opaque handles (ddpm_model, ddpm_job).
+ *  - Every function returns a ddpm_status (except the few trivial queries documented so);
+ *    on failure ddpm_last_error() gives a thread-local, human-readable message.
+ *  - No C++ exception ever crosses this boundary.
+ *  - *_params structs begin with `size_t struct_size` and must be initialised with the
+ *    matching *_default_params() function. A caller built against an older, smaller struct
+ *    keeps working: only struct_size bytes are read, the rest keeps its defaults.
+ *  - Callbacks carry a `void* user_data` given back untouched.
+ *  - Whoever allocates frees: every string or buffer handed out has a free function.
+ *  - The plugin never prints: messages go to the callback of ddpm_set_log_callback().
+ *
+ * Image layouts: pixels are interleaved, rows top to bottom, image after image
+ * ([batch][height][width][channels]). Float frames are in [0, 1].
+ */
+#ifndef DDPM_PLUGIN_H
+#define DDPM_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  if defined(DDPM_PLUGIN_BUILD)
+#    define DDPM_API __declspec(dllexport)
+#  else
+#    define DDPM_API __declspec(dllimport)
+#  endif
+#else
+#  define DDPM_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Incremented on every incompatible change of this header. */
+#define DDPM_ABI_VERSION 1
+
+typedef enum ddpm_status {
+  DDPM_OK = 0,
+  DDPM_ERR_INVALID_ARGUMENT = 1, /* NULL pointer, bad struct_size, unknown name, bad value */
+  DDPM_ERR_NOT_FOUND = 2,        /* a file that does not exist */
+  DDPM_ERR_IO = 3,               /* a file that cannot be read */
+  DDPM_ERR_BAD_MODEL = 4,        /* a file that is not a valid model */
+  DDPM_ERR_OUT_OF_RANGE = 5,     /* a number outside its allowed range (class, steps) */
+  DDPM_ERR_CANCELLED = 6,        /* the job was cancelled */
+  DDPM_ERR_TIMEOUT = 7,          /* ddpm_job_wait ran out of time */
+  DDPM_ERR_NOT_READY = 8,        /* the job has not finished yet */
+  DDPM_ERR_BUFFER_TOO_SMALL = 9, /* the caller's buffer is smaller than needed */
+  DDPM_ERR_OUT_OF_MEMORY = 10,
+  DDPM_ERR_INTERNAL = 11         /* anything unexpected (a bug): the message says what */
+} ddpm_status;
+
+typedef struct ddpm_model ddpm_model;
+typedef struct ddpm_job ddpm_job;
+
+/* ---- Library --------------------------------------------------------------------------- */
+
+/* Thread-safe. Returns DDPM_ABI_VERSION of the library (compare with the header's). */
+DDPM_API int ddpm_abi_version(void);
+/* Thread-safe. A static string such as "0.1.0"; never free it. */
+DDPM_API const char* ddpm_version_string(void);
+/* Thread-safe. The message of the last failed call on the calling thread ("" if none).
+ * Valid until the next ddpm_* call on this thread; never free it. */
+DDPM_API const char* ddpm_last_error(void);
+/* Thread-safe. A static name for a status ("DDPM_ERR_TIMEOUT"); never free it. */
+DDPM_API const char* ddpm_status_string(ddpm_status status);
+
+typedef enum ddpm_log_level {
+  DDPM_LOG_DEBUG = 0,
+  DDPM_LOG_INFO = 1,
+  DDPM_LOG_WARN = 2,
+  DDPM_LOG_ERROR = 3
+} ddpm_log_level;
+/* May be called from any thread (job workers included), one call at a time; `message` is valid
+ * during the call. It must not call ddpm_set_log_callback. */
+typedef void (*ddpm_log_fn)(ddpm_log_level level, const char* message, void* user_data);
+/* Thread-safe. Messages at `min_level` or above go to `fn` (NULL: drop all messages). */
+DDPM_API ddpm_status ddpm_set_log_callback(ddpm_log_fn fn, ddpm_log_level min_level,
+                                           void* user_data);
+/* Thread-safe. LibTorch's intra-op thread count (0: all cores). Applied at the first model
+ * load if never called. */
+DDPM_API ddpm_status ddpm_set_threads(int threads);
+
+/* Thread-safe. Frees a string handed out by the plugin (NULL is allowed). */
+DDPM_API void ddpm_string_free(char* str);
+
+/* ---- Models ------------------------------------------------------------------------------ */
+
+/* Thread-safe. Loads a model file (safetensors written by this project, or a reference
+ * PyTorch `.pt` checkpoint) on the CPU. Errors: INVALID_ARGUMENT (NULL), NOT_FOUND, IO,
+ * BAD_MODEL. On failure *out is set to NULL. */
+DDPM_API ddpm_status ddpm_model_load(const char* path, ddpm_model** out);
+/* Thread-safe for distinct models; a model may be freed while its jobs still run (they keep
+ * it alive until they are freed). NULL is allowed. */
+DDPM_API void ddpm_model_free(ddpm_model* model);
+/* Thread-safe. The model's description as JSON (architecture, schedule, class names, and
+ * "samplers": the sampler names). Free *out_json with ddpm_string_free. */
+DDPM_API ddpm_status ddpm_model_info_json(const ddpm_model* model, char** out_json);
+/* Thread-safe. Image size, channels (1, 3 or 4), class count (0: unconditional) and the
+ * schedule's T; any output pointer may be NULL. */
+DDPM_API ddpm_status ddpm_model_get_shape(const ddpm_model* model, int* width, int* height,
+                                          int* channels, int* num_classes, int* timesteps);
+
+/* ---- Generation -------------------------------------------------------------------------- */
+
+typedef enum ddpm_sampler {
+  DDPM_SAMPLER_DDPM = 0,    /* "ddpm": ancestral, Algorithm 2 */
+  DDPM_SAMPLER_DDIM = 1,    /* "ddim" */
+  DDPM_SAMPLER_DPMPP2M = 2, /* "dpmpp2m": DPM-Solver++ 2M */
+  DDPM_SAMPLER_EULER_A = 3  /* "euler_a": Euler ancestral */
+} ddpm_sampler;
+
+typedef struct ddpm_generate_params {
+  size_t struct_size;      /* sizeof(ddpm_generate_params), set by the default function */
+  int batch;               /* images per job, 1..4096 (default 1) */
+  int class_index;         /* -1: none (default); else 0..num_classes-1 for every image */
+  const int32_t* classes;  /* optional: one class per image (-1 none); overrides class_index */
+  size_t class_count;      /* entries in `classes`: 1 or batch */
+  float guidance;          /* classifier-free guidance scale, >= 0 (default 3) */
+  int sampler;             /* a ddpm_sampler (default DDPM_SAMPLER_DDIM) */
+  const char* sampler_name;/* optional: a name ("ddpm", "ddim", "dpmpp2m", "euler_a");
+                              overrides `sampler` when not NULL */
+  int steps;               /* 1..T denoising steps (default 25) */
+  float eta;               /* DDIM: 0 deterministic .. 1 ancestral (default 0) */
+  uint64_t seed;           /* image i uses seed + i (default 0) */
+  int preview_every;       /* a frame every N steps (and at the last); 0: no frames (default 1) */
+  int preview_x0;          /* non-zero: frames show the clean-image estimate, else the latent */
+  int tiling;              /* non-zero: seamless (circular) textures */
+  /* Optional init image for image-to-image, RGBA, init_width x init_height: give either
+   * float32 values in [0, 1] or 8-bit values (not both). Resized to the model's size. */
+  const float* init_image_f32;
+  const uint8_t* init_image_rgba8;
+  int init_width, init_height;
+  float strength;          /* 0..1: 1 starts from pure noise (default 0.75) */
+  /* Optional inpainting mask, init_width x init_height bytes: 255 where the init image is
+   * kept, 0 where new pixels are generated. Needs an init image. */
+  const uint8_t* mask;
+} ddpm_generate_params;
+
+/* Thread-safe. Fills *params with the defaults and its struct_size. */
+DDPM_API ddpm_status ddpm_generate_default_params(ddpm_generate_params* params);
+
+/* Called on the job's worker thread after each denoising step. `frame` is NULL on steps
+ * without a preview, else batch x height x width x channels floats in [0, 1], valid ONLY
+ * during the call (copy it). The callback may call ddpm_job_cancel and ddpm_job_poll on
+ * `job`, but never ddpm_job_free or ddpm_job_wait on it. */
+typedef void (*ddpm_step_fn)(ddpm_job* job, int step, int total, const float* frame, int width,
+                             int height, int channels, int batch, void* user_data);
+
+/* Thread-safe (also on one model from many threads). Validates the params and starts a job
+ * on its own worker thread. Errors: INVALID_ARGUMENT (NULL, bad struct_size, unknown sampler,
+ * bad values), OUT_OF_RANGE (class, steps, batch). `callback` may be NULL. */
+DDPM_API ddpm_status ddpm_generate_start(ddpm_model* model, const ddpm_generate_params* params,
+                                         ddpm_step_fn callback, void* user_data, ddpm_job** out);
+
+/* Thread-safe. Image geometry of the job's frames and results; any pointer may be NULL. */
+DDPM_API ddpm_status ddpm_job_get_shape(const ddpm_job* job, int* width, int* height,
+                                        int* channels, int* batch);
+/* Thread-safe. Copies the latest preview frame (batch*height*width*channels floats) into
+ * `buffer` when it is not NULL, and reports the step it came from and the total. *step is 0
+ * before the first frame. Errors: BUFFER_TOO_SMALL. */
+DDPM_API ddpm_status ddpm_job_poll(ddpm_job* job, float* buffer, size_t buffer_floats,
+                                   int* step, int* total);
+/* Thread-safe, callable any time (even before the worker starts): the job stops before its
+ * next step. Never undone. */
+DDPM_API ddpm_status ddpm_job_cancel(ddpm_job* job);
+/* Thread-safe. Waits up to timeout_ms (< 0: forever, 0: just check). Returns OK (finished),
+ * TIMEOUT (still running), CANCELLED, or the status of the job's failure (with its message). */
+DDPM_API ddpm_status ddpm_job_wait(ddpm_job* job, int timeout_ms);
+/* Thread-safe. The finished images as RGBA bytes (batch*height*width*4, gray and RGB models
+ * are expanded, alpha 255). Errors: NOT_READY, CANCELLED, the job's failure, BUFFER_TOO_SMALL. */
+DDPM_API ddpm_status ddpm_job_result_rgba8(ddpm_job* job, uint8_t* buffer, size_t buffer_bytes);
+/* Thread-safe. The finished images as floats in [0, 1] with the model's channels
+ * (batch*height*width*channels). Errors as ddpm_job_result_rgba8. */
+DDPM_API ddpm_status ddpm_job_result_f32(ddpm_job* job, float* buffer, size_t buffer_floats);
+/* Not thread-safe for the same job (call once, after other calls on it returned). Cancels,
+ * waits for the worker and frees the job. NULL is allowed. */
+DDPM_API void ddpm_job_free(ddpm_job* job);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DDPM_PLUGIN_H */

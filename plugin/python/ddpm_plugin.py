@@ -1,0 +1,244 @@
+"""ctypes binding of libddpm_plugin (the C ABI in plugin/include/ddpm_plugin.h).
+
+Standard library only, so it runs inside Blender, TouchDesigner or any embedded Python:
+
+    import ddpm_plugin
+    lib = ddpm_plugin.Library("/path/to/libddpm_plugin.so")
+    with lib.load_model("model.safetensors") as model:
+        job = model.generate(steps=20, class_index=1, on_step=lambda s, t, frame: None)
+        rgba = job.result_rgba8()   # bytes, batch*h*w*4
+"""
+import ctypes
+import json
+import os
+
+ABI_VERSION = 1
+
+OK = 0
+STATUS_NAMES = {
+    0: "OK", 1: "INVALID_ARGUMENT", 2: "NOT_FOUND", 3: "IO", 4: "BAD_MODEL", 5: "OUT_OF_RANGE",
+    6: "CANCELLED", 7: "TIMEOUT", 8: "NOT_READY", 9: "BUFFER_TOO_SMALL", 10: "OUT_OF_MEMORY",
+    11: "INTERNAL",
+}
+SAMPLERS = {"ddpm": 0, "ddim": 1, "dpmpp2m": 2, "euler_a": 3}
+
+
+class DDPMError(RuntimeError):
+    """A failed call: .status is the numeric ddpm_status, .name its name."""
+
+    def __init__(self, status, message):
+        self.status = status
+        self.name = STATUS_NAMES.get(status, str(status))
+        super().__init__("%s: %s" % (self.name, message))
+
+
+class GenerateParams(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("batch", ctypes.c_int),
+        ("class_index", ctypes.c_int),
+        ("classes", ctypes.POINTER(ctypes.c_int32)),
+        ("class_count", ctypes.c_size_t),
+        ("guidance", ctypes.c_float),
+        ("sampler", ctypes.c_int),
+        ("sampler_name", ctypes.c_char_p),
+        ("steps", ctypes.c_int),
+        ("eta", ctypes.c_float),
+        ("seed", ctypes.c_uint64),
+        ("preview_every", ctypes.c_int),
+        ("preview_x0", ctypes.c_int),
+        ("tiling", ctypes.c_int),
+        ("init_image_f32", ctypes.POINTER(ctypes.c_float)),
+        ("init_image_rgba8", ctypes.POINTER(ctypes.c_uint8)),
+        ("init_width", ctypes.c_int),
+        ("init_height", ctypes.c_int),
+        ("strength", ctypes.c_float),
+        ("mask", ctypes.POINTER(ctypes.c_uint8)),
+    ]
+
+
+STEP_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                           ctypes.POINTER(ctypes.c_float), ctypes.c_int, ctypes.c_int,
+                           ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+
+
+class Library:
+    def __init__(self, path=None):
+        path = path or os.environ.get("DDPM_PLUGIN_LIBRARY", "libddpm_plugin.so")
+        self.lib = lib = ctypes.CDLL(path)
+        vp, ip, st = ctypes.c_void_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int
+        sigs = {
+            "ddpm_abi_version": (ctypes.c_int, []),
+            "ddpm_version_string": (ctypes.c_char_p, []),
+            "ddpm_last_error": (ctypes.c_char_p, []),
+            "ddpm_set_log_callback": (st, [LOG_FN, ctypes.c_int, vp]),
+            "ddpm_set_threads": (st, [ctypes.c_int]),
+            "ddpm_string_free": (None, [vp]),
+            "ddpm_model_load": (st, [ctypes.c_char_p, ctypes.POINTER(vp)]),
+            "ddpm_model_free": (None, [vp]),
+            "ddpm_model_info_json": (st, [vp, ctypes.POINTER(vp)]),
+            "ddpm_model_get_shape": (st, [vp, ip, ip, ip, ip, ip]),
+            "ddpm_generate_default_params": (st, [ctypes.POINTER(GenerateParams)]),
+            "ddpm_generate_start": (st, [vp, ctypes.POINTER(GenerateParams), STEP_FN, vp,
+                                         ctypes.POINTER(vp)]),
+            "ddpm_job_get_shape": (st, [vp, ip, ip, ip, ip]),
+            "ddpm_job_poll": (st, [vp, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t, ip, ip]),
+            "ddpm_job_cancel": (st, [vp]),
+            "ddpm_job_wait": (st, [vp, ctypes.c_int]),
+            "ddpm_job_result_rgba8": (st, [vp, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t]),
+            "ddpm_job_result_f32": (st, [vp, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]),
+            "ddpm_job_free": (None, [vp]),
+        }
+        for name, (res, args) in sigs.items():
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = res, args
+        if lib.ddpm_abi_version() != ABI_VERSION:
+            raise DDPMError(1, "library ABI %d, binding ABI %d" % (lib.ddpm_abi_version(), ABI_VERSION))
+        self._log_fn = None
+
+    @property
+    def version(self):
+        return self.lib.ddpm_version_string().decode()
+
+    def check(self, status):
+        if status != OK:
+            raise DDPMError(status, self.lib.ddpm_last_error().decode(errors="replace"))
+
+    def set_log_callback(self, fn, level=1):
+        """fn(level, message) or None; called from any thread."""
+        self._log_fn = LOG_FN(lambda lv, msg, _: fn(lv, msg.decode(errors="replace"))) if fn else LOG_FN()
+        self.check(self.lib.ddpm_set_log_callback(self._log_fn, level, None))
+
+    def set_threads(self, threads):
+        self.check(self.lib.ddpm_set_threads(threads))
+
+    def load_model(self, path):
+        handle = ctypes.c_void_p()
+        self.check(self.lib.ddpm_model_load(os.fsencode(path), ctypes.byref(handle)))
+        return Model(self, handle)
+
+
+class Model:
+    def __init__(self, library, handle):
+        self.library, self.lib, self.handle = library, library.lib, handle
+        w, h, c, n, t = (ctypes.c_int() for _ in range(5))
+        library.check(self.lib.ddpm_model_get_shape(handle, *(ctypes.byref(v) for v in (w, h, c, n, t))))
+        self.width, self.height, self.channels = w.value, h.value, c.value
+        self.num_classes, self.timesteps = n.value, t.value
+
+    def info(self):
+        out = ctypes.c_void_p()
+        self.library.check(self.lib.ddpm_model_info_json(self.handle, ctypes.byref(out)))
+        try:
+            return json.loads(ctypes.string_at(out).decode())
+        finally:
+            self.lib.ddpm_string_free(out)
+
+    def generate(self, on_step=None, **options):
+        """Starts a job. options: the fields of ddpm_generate_params (sampler may be a name,
+        classes a list). on_step(step, total, frame) runs on the worker thread; frame is None
+        or a list of floats copied out of the plugin's buffer."""
+        p = GenerateParams()
+        self.library.check(self.lib.ddpm_generate_default_params(ctypes.byref(p)))
+        keep = []
+        for key, value in options.items():
+            if key == "sampler" and isinstance(value, str):
+                value = value.encode()
+                keep.append(value)
+                p.sampler_name = value
+            elif key == "classes":
+                arr = (ctypes.c_int32 * len(value))(*value)
+                keep.append(arr)
+                p.classes, p.class_count = arr, len(value)
+            elif key == "init_image_rgba8":
+                arr = (ctypes.c_uint8 * len(value)).from_buffer_copy(bytes(value))
+                keep.append(arr)
+                p.init_image_rgba8 = arr
+            elif key == "mask":
+                arr = (ctypes.c_uint8 * len(value)).from_buffer_copy(bytes(value))
+                keep.append(arr)
+                p.mask = arr
+            else:
+                setattr(p, key, value)
+        return Job(self, p, on_step, keep)
+
+    def close(self):
+        if self.handle:
+            self.lib.ddpm_model_free(self.handle)
+            self.handle = None
+
+    __del__ = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Job:
+    def __init__(self, model, params, on_step, keep):
+        self.library, self.lib = model.library, model.lib
+        self.model = model  # the plugin keeps the model alive anyway; this keeps ours
+        self._keep = keep  # arrays the params point to, alive until the job starts
+        if on_step:
+            def trampoline(job, step, total, frame, w, h, c, b, _):
+                values = frame[: w * h * c * b] if frame else None
+                on_step(step, total, values)
+            self._callback = STEP_FN(trampoline)
+        else:
+            self._callback = STEP_FN()
+        self.handle = ctypes.c_void_p()
+        self.library.check(self.lib.ddpm_generate_start(model.handle, ctypes.byref(params),
+                                                        self._callback, None,
+                                                        ctypes.byref(self.handle)))
+        w, h, c, b = (ctypes.c_int() for _ in range(4))
+        self.library.check(self.lib.ddpm_job_get_shape(self.handle, *(ctypes.byref(v) for v in (w, h, c, b))))
+        self.width, self.height, self.channels, self.batch = w.value, h.value, c.value, b.value
+
+    def cancel(self):
+        self.library.check(self.lib.ddpm_job_cancel(self.handle))
+
+    def wait(self, timeout_ms=-1):
+        """True when finished, False on timeout; raises DDPMError on cancel or failure."""
+        status = self.lib.ddpm_job_wait(self.handle, timeout_ms)
+        if status == 7:
+            return False
+        self.library.check(status)
+        return True
+
+    def poll(self):
+        """(step, total, frame floats)."""
+        n = self.width * self.height * self.channels * self.batch
+        buf = (ctypes.c_float * n)()
+        step, total = ctypes.c_int(), ctypes.c_int()
+        self.library.check(self.lib.ddpm_job_poll(self.handle, buf, n, ctypes.byref(step), ctypes.byref(total)))
+        return step.value, total.value, list(buf)
+
+    def result_rgba8(self):
+        self.wait()
+        n = self.width * self.height * 4 * self.batch
+        buf = (ctypes.c_uint8 * n)()
+        self.library.check(self.lib.ddpm_job_result_rgba8(self.handle, buf, n))
+        return bytes(buf)
+
+    def result_f32(self):
+        self.wait()
+        n = self.width * self.height * self.channels * self.batch
+        buf = (ctypes.c_float * n)()
+        self.library.check(self.lib.ddpm_job_result_f32(self.handle, buf, n))
+        return list(buf)
+
+    def close(self):
+        if self.handle:
+            self.lib.ddpm_job_free(self.handle)
+            self.handle = None
+
+    __del__ = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,219 @@
+// The library-wide part of the C ABI: errors, logging, versions, models.
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <new>
+
+#include "ddpm/io/error.h"
+#include "ddpm/io/model_info.h"
+#include "ddpm/runtime.h"
+#include "ddpm/sampler.h"
+#include "internal.h"
+
+#ifndef DDPM_PLUGIN_VERSION
+#define DDPM_PLUGIN_VERSION "0.0.0"
+#endif
+
+namespace ddpm_plugin {
+namespace {
+
+thread_local std::string t_last_error;
+
+std::mutex g_log_mutex;
+ddpm_log_fn g_log_fn = nullptr;
+ddpm_log_level g_log_level = DDPM_LOG_WARN;
+void* g_log_user = nullptr;
+
+std::once_flag g_runtime_once;
+std::mutex g_runtime_mutex;
+bool g_threads_set = false;
+
+}  // namespace
+
+void set_error(const std::string& message) noexcept {
+  try {
+    t_last_error = message;
+  } catch (...) {
+    t_last_error.clear();
+  }
+}
+
+void clear_error() noexcept { t_last_error.clear(); }
+
+ddpm_status fail(ddpm_status status, const std::string& message) noexcept {
+  set_error(message);
+  return status;
+}
+
+ddpm_status status_from_exception(ddpm_status user_error, std::string* message) noexcept {
+  ddpm_status status = DDPM_ERR_INTERNAL;
+  std::string text;
+  try {
+    try {
+      throw;
+    } catch (const ddpm::Error& e) {
+      status = user_error;
+      text = e.what();
+    } catch (const std::bad_alloc&) {
+      status = DDPM_ERR_OUT_OF_MEMORY;
+      text = "out of memory";
+    } catch (const c10::Error& e) {
+      text = std::string("LibTorch error: ") + e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      text = std::string("internal error: ") + e.what();
+    } catch (...) {
+      text = "internal error: unknown exception";
+    }
+  } catch (...) {
+    status = DDPM_ERR_OUT_OF_MEMORY;
+    text.clear();
+  }
+  if (message) {
+    try {
+      *message = text;
+    } catch (...) {
+    }
+  } else {
+    set_error(text);
+  }
+  return status;
+}
+
+void log(ddpm_log_level level, const std::string& message) noexcept {
+  std::lock_guard<std::mutex> lock(g_log_mutex);
+  if (g_log_fn && level >= g_log_level) g_log_fn(level, message.c_str(), g_log_user);
+}
+
+void ensure_runtime() {
+  std::lock_guard<std::mutex> lock(g_runtime_mutex);
+  if (!g_threads_set) {
+    ddpm::init_runtime(0);
+    g_threads_set = true;
+  }
+}
+
+}  // namespace ddpm_plugin
+
+using namespace ddpm_plugin;
+
+extern "C" {
+
+DDPM_API int ddpm_abi_version(void) { return DDPM_ABI_VERSION; }
+
+DDPM_API const char* ddpm_version_string(void) { return DDPM_PLUGIN_VERSION; }
+
+DDPM_API const char* ddpm_last_error(void) { return t_last_error.c_str(); }
+
+DDPM_API const char* ddpm_status_string(ddpm_status status) {
+  switch (status) {
+    case DDPM_OK: return "DDPM_OK";
+    case DDPM_ERR_INVALID_ARGUMENT: return "DDPM_ERR_INVALID_ARGUMENT";
+    case DDPM_ERR_NOT_FOUND: return "DDPM_ERR_NOT_FOUND";
+    case DDPM_ERR_IO: return "DDPM_ERR_IO";
+    case DDPM_ERR_BAD_MODEL: return "DDPM_ERR_BAD_MODEL";
+    case DDPM_ERR_OUT_OF_RANGE: return "DDPM_ERR_OUT_OF_RANGE";
+    case DDPM_ERR_CANCELLED: return "DDPM_ERR_CANCELLED";
+    case DDPM_ERR_TIMEOUT: return "DDPM_ERR_TIMEOUT";
+    case DDPM_ERR_NOT_READY: return "DDPM_ERR_NOT_READY";
+    case DDPM_ERR_BUFFER_TOO_SMALL: return "DDPM_ERR_BUFFER_TOO_SMALL";
+    case DDPM_ERR_OUT_OF_MEMORY: return "DDPM_ERR_OUT_OF_MEMORY";
+    case DDPM_ERR_INTERNAL: return "DDPM_ERR_INTERNAL";
+  }
+  return "DDPM_ERR_UNKNOWN";
+}
+
+DDPM_API ddpm_status ddpm_set_log_callback(ddpm_log_fn fn, ddpm_log_level min_level,
+                                           void* user_data) {
+  clear_error();
+  if (min_level < DDPM_LOG_DEBUG || min_level > DDPM_LOG_ERROR) {
+    return fail(DDPM_ERR_INVALID_ARGUMENT,
+                "log level " + std::to_string(int(min_level)) + " is invalid: allowed 0 to 3");
+  }
+  std::lock_guard<std::mutex> lock(g_log_mutex);
+  g_log_fn = fn;
+  g_log_level = min_level;
+  g_log_user = user_data;
+  return DDPM_OK;
+}
+
+DDPM_API ddpm_status ddpm_set_threads(int threads) {
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (threads < 0 || threads > 1024) {
+      return fail(DDPM_ERR_OUT_OF_RANGE,
+                  "thread count " + std::to_string(threads) + " is out of range: allowed 0 to 1024");
+    }
+    std::lock_guard<std::mutex> lock(g_runtime_mutex);
+    ddpm::init_runtime(threads);
+    g_threads_set = true;
+    return DDPM_OK;
+  });
+}
+
+DDPM_API void ddpm_string_free(char* str) { std::free(str); }
+
+DDPM_API ddpm_status ddpm_model_load(const char* path, ddpm_model** out) {
+  if (out) *out = nullptr;
+  return guarded(DDPM_ERR_BAD_MODEL, [&] {
+    if (!path) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_model_load: path is NULL");
+    if (!out) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_model_load: out is NULL");
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::file_status st = fs::status(path, ec);
+    if (!fs::exists(st)) {
+      return fail(DDPM_ERR_NOT_FOUND, std::string("model file '") + path + "' does not exist");
+    }
+    if (fs::is_directory(st)) {
+      return fail(DDPM_ERR_IO, std::string("model file '") + path + "' is a directory");
+    }
+    if (!std::ifstream(path, std::ios::binary)) {
+      return fail(DDPM_ERR_IO, std::string("model file '") + path + "' cannot be opened for reading");
+    }
+    ensure_runtime();
+    auto model = std::make_shared<ddpm::Model>(ddpm::load_model(path, torch::kCPU));
+    model->unet->eval();  // once here: jobs share the module and only run forward
+    for (auto& p : model->unet->parameters()) p.set_requires_grad(false);
+    auto handle = std::make_unique<ddpm_model>();
+    handle->model = std::move(model);
+    log(DDPM_LOG_INFO, std::string("loaded model '") + path + "'");
+    *out = handle.release();
+    return DDPM_OK;
+  });
+}
+
+DDPM_API void ddpm_model_free(ddpm_model* model) { delete model; }
+
+DDPM_API ddpm_status ddpm_model_info_json(const ddpm_model* model, char** out_json) {
+  if (out_json) *out_json = nullptr;
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!model) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_model_info_json: model is NULL");
+    if (!out_json) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_model_info_json: out_json is NULL");
+    std::string json = ddpm::io::to_json(model->model->info);
+    // Append the sampler names to the top-level object.
+    const size_t close = json.find_last_of('}');
+    if (close == std::string::npos) return fail(DDPM_ERR_INTERNAL, "model description is not a JSON object");
+    json.insert(close, ",\n  \"samplers\": [\"ddpm\", \"ddim\", \"dpmpp2m\", \"euler_a\"]\n");
+    char* copy = static_cast<char*>(std::malloc(json.size() + 1));
+    if (!copy) return fail(DDPM_ERR_OUT_OF_MEMORY, "out of memory");
+    std::memcpy(copy, json.c_str(), json.size() + 1);
+    *out_json = copy;
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_model_get_shape(const ddpm_model* model, int* width, int* height,
+                                          int* channels, int* num_classes, int* timesteps) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!model) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_model_get_shape: model is NULL");
+    const auto& info = model->model->info;
+    if (width) *width = info.unet.image_size;
+    if (height) *height = info.unet.image_size;
+    if (channels) *channels = info.unet.in_channels;
+    if (num_classes) *num_classes = info.unet.num_classes;
+    if (timesteps) *timesteps = info.schedule.timesteps;
+    return DDPM_OK;
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,419 @@
+// Generation jobs: parameters to ddpm::SampleOptions, one worker thread per job.
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "ddpm/guidance.h"
+#include "ddpm/io/error.h"
+#include "ddpm/sampler.h"
+#include "internal.h"
+
+struct ddpm_job {
+  std::shared_ptr<const ddpm::Model> model;  // keeps the model alive while the job exists
+  ddpm::SampleOptions options;
+  ddpm_step_fn callback = nullptr;
+  void* user_data = nullptr;
+  int preview_every = 1;
+  bool preview_x0 = false;
+  int width = 0, height = 0, channels = 0, batch = 0, total = 0;
+
+  std::atomic<bool> cancel{false};  // set by ddpm_job_cancel, never cleared
+
+  std::mutex mutex;  // guards everything below
+  std::condition_variable finished_cv;
+  bool finished = false;
+  ddpm_status status = DDPM_OK;
+  std::string message;
+  std::vector<float> frame;  // latest preview, BHWC in [0, 1]
+  int frame_step = 0;
+  int steps_done = 0;
+  torch::Tensor result;  // [B, C, H, W] in [-1, 1], CPU, when finished with OK
+
+  std::thread worker;
+  std::thread::id worker_id;
+};
+
+namespace ddpm_plugin {
+namespace {
+
+// The first published ddpm_generate_params ended before the init image fields; smaller
+// structs are rejected, larger ones (from newer headers) accepted up to this size.
+constexpr size_t kMinParamsSize = offsetof(ddpm_generate_params, init_image_f32);
+constexpr size_t kMaxParamsSize = 4096;
+
+// [B, C, H, W] in [-1, 1] -> BHWC floats in [0, 1].
+std::vector<float> to_frame(const torch::Tensor& x) {
+  const torch::Tensor f = x.detach()
+                              .to(torch::kCPU, torch::kFloat32)
+                              .clamp(-1, 1)
+                              .add(1)
+                              .mul(0.5)
+                              .permute({0, 2, 3, 1})
+                              .contiguous();
+  return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+}
+
+// RGBA [1, 4, H, W] in [0, 1] -> [1, channels, H, W] in [-1, 1].
+torch::Tensor rgba_to_model(const torch::Tensor& rgba01, int channels) {
+  torch::Tensor x = rgba01;
+  if (channels == 1) {
+    x = (0.299 * x.select(1, 0) + 0.587 * x.select(1, 1) + 0.114 * x.select(1, 2)).unsqueeze(1);
+  } else if (channels == 3) {
+    x = x.slice(1, 0, 3);
+  }
+  return (x * 2 - 1).contiguous();
+}
+
+// Builds the options; returns OK or a status with its message set.
+ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p,
+                         ddpm::SampleOptions& o) {
+  const auto& cfg = model.info.unet;
+  const int T = model.info.schedule.timesteps;
+  if (p.batch < 1 || p.batch > 4096) {
+    return fail(DDPM_ERR_OUT_OF_RANGE,
+                "batch " + std::to_string(p.batch) + " is out of range: allowed 1 to 4096");
+  }
+  o.batch = p.batch;
+  if (p.classes) {
+    if (p.class_count != 1 && p.class_count != size_t(p.batch)) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT, std::to_string(p.class_count) +
+                                                 " classes given for a batch of " +
+                                                 std::to_string(p.batch) + ": give 1 or one per image");
+    }
+    o.classes.assign(p.classes, p.classes + p.class_count);
+  } else if (p.class_count != 0) {
+    return fail(DDPM_ERR_INVALID_ARGUMENT, "class_count is " + std::to_string(p.class_count) +
+                                               " but classes is NULL");
+  } else if (p.class_index != -1) {
+    o.classes = {p.class_index};
+  }
+  for (int64_t c : o.classes) {
+    if (c < -1 || c >= cfg.num_classes) {
+      return fail(DDPM_ERR_OUT_OF_RANGE,
+                  "class " + std::to_string(c) + " is out of range: allowed -1 (none)" +
+                      (cfg.num_classes > 0 ? " to " + std::to_string(cfg.num_classes - 1)
+                                           : std::string(" only (the model is unconditional)")));
+    }
+  }
+  o.guidance = p.guidance;
+  if (p.sampler_name) {
+    o.sampler = ddpm::sampler_from_string(p.sampler_name);  // throws naming the allowed ones
+  } else {
+    switch (p.sampler) {
+      case DDPM_SAMPLER_DDPM: o.sampler = ddpm::SamplerKind::DDPM; break;
+      case DDPM_SAMPLER_DDIM: o.sampler = ddpm::SamplerKind::DDIM; break;
+      case DDPM_SAMPLER_DPMPP2M: o.sampler = ddpm::SamplerKind::DPMSolverPP2M; break;
+      case DDPM_SAMPLER_EULER_A: o.sampler = ddpm::SamplerKind::EulerAncestral; break;
+      default:
+        return fail(DDPM_ERR_INVALID_ARGUMENT,
+                    "sampler " + std::to_string(p.sampler) + " is unknown: allowed 0 (ddpm), "
+                    "1 (ddim), 2 (dpmpp2m), 3 (euler_a)");
+    }
+  }
+  if (p.steps < 1 || p.steps > T) {
+    return fail(DDPM_ERR_OUT_OF_RANGE, "steps " + std::to_string(p.steps) +
+                                           " is out of range: allowed 1 to " + std::to_string(T));
+  }
+  o.steps = p.steps;
+  o.eta = p.eta;
+  o.seed = p.seed;
+  o.tiling = p.tiling != 0;
+  o.variance = model.info.variance;
+  if (p.preview_every < 0) {
+    return fail(DDPM_ERR_OUT_OF_RANGE, "preview_every " + std::to_string(p.preview_every) +
+                                           " is out of range: allowed 0 (none) or more");
+  }
+  if (p.struct_size > kMinParamsSize) {  // the image-to-image extension
+    if (p.init_image_f32 && p.init_image_rgba8) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT, "give init_image_f32 or init_image_rgba8, not both");
+    }
+    const bool has_init = p.init_image_f32 || p.init_image_rgba8;
+    if (p.mask && !has_init) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT, "an inpainting mask needs an init image");
+    }
+    if (has_init) {
+      if (p.init_width < 1 || p.init_height < 1 || p.init_width > 16384 || p.init_height > 16384) {
+        return fail(DDPM_ERR_OUT_OF_RANGE,
+                    "init image size " + std::to_string(p.init_width) + "x" +
+                        std::to_string(p.init_height) + " is out of range: allowed 1 to 16384");
+      }
+      const int64_t w = p.init_width, h = p.init_height;
+      torch::Tensor rgba;
+      if (p.init_image_f32) {
+        rgba = torch::from_blob(const_cast<float*>(p.init_image_f32), {1, h, w, 4}, torch::kFloat32)
+                   .clone();
+      } else {
+        rgba = torch::from_blob(const_cast<uint8_t*>(p.init_image_rgba8), {1, h, w, 4}, torch::kUInt8)
+                   .to(torch::kFloat32)
+                   .div(255);
+      }
+      rgba = rgba.permute({0, 3, 1, 2}).clamp(0, 1);
+      o.init_image = rgba_to_model(rgba, cfg.in_channels);
+      o.strength = p.strength;
+      if (p.mask) {
+        o.mask = torch::from_blob(const_cast<uint8_t*>(p.mask), {1, 1, h, w}, torch::kUInt8)
+                     .to(torch::kFloat32)
+                     .div(255);
+      }
+    }
+  }
+  ddpm::validate(o, cfg, T);  // the core's checks; throws ddpm::Error -> INVALID_ARGUMENT
+  return DDPM_OK;
+}
+
+void run_job(ddpm_job* job) noexcept {
+  { std::lock_guard<std::mutex> lock(job->mutex); }  // until the starter set worker_id
+  ddpm_status status = DDPM_OK;
+  std::string message;
+  torch::Tensor result;
+  try {
+    if (job->cancel.load()) {
+      status = DDPM_ERR_CANCELLED;
+      message = "job cancelled before it started";
+    } else {
+      const ddpm::Model& model = *job->model;
+      auto& unet = const_cast<ddpm::UNet&>(model.unet);  // forward only: reentrant
+      const auto& o = job->options;
+      std::vector<int64_t> classes(o.batch, -1);
+      for (int i = 0; i < o.batch && !o.classes.empty(); ++i) {
+        classes[i] = o.classes.size() == 1 ? o.classes[0] : o.classes[i];
+      }
+      const std::vector<float> guidance(o.batch, o.guidance);
+      const ddpm::NoisePredictor predict = [&](const torch::Tensor& x, const torch::Tensor& t) {
+        return ddpm::predict_noise(unet, x, t, classes, guidance, o.guidance_rescale, o.tiling);
+      };
+      std::vector<float> frame;
+      const ddpm::StepObserver observer = [&](const ddpm::StepView& v) {
+        const bool preview = job->preview_every > 0 &&
+                             (v.step % job->preview_every == 0 || v.step == v.total);
+        if (preview) frame = to_frame(job->preview_x0 ? v.x0 : v.x);
+        {
+          std::lock_guard<std::mutex> lock(job->mutex);
+          job->steps_done = v.step;
+          job->total = v.total;
+          if (preview) {
+            job->frame = frame;
+            job->frame_step = v.step;
+          }
+        }
+        if (job->callback) {
+          job->callback(job, v.step, v.total, preview ? frame.data() : nullptr, job->width,
+                        job->height, job->channels, job->batch, job->user_data);
+        }
+      };
+      const auto& cfg = model.info.unet;
+      ddpm::SampleResult r =
+          ddpm::sample(predict, model.schedule, o, {cfg.in_channels, cfg.image_size, cfg.image_size},
+                       torch::kCPU, observer, &job->cancel);
+      for (const auto& w : r.warnings) log(DDPM_LOG_WARN, w);
+      if (r.cancelled) {
+        status = DDPM_ERR_CANCELLED;
+        message = "job cancelled after " + std::to_string(r.steps_done) + " steps";
+      } else {
+        result = r.images.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+      }
+    }
+  } catch (...) {
+    status = status_from_exception(DDPM_ERR_INVALID_ARGUMENT, &message);
+    log(DDPM_LOG_ERROR, message);
+  }
+  std::lock_guard<std::mutex> lock(job->mutex);
+  job->status = status;
+  job->message = std::move(message);
+  job->result = std::move(result);
+  job->finished = true;
+  job->finished_cv.notify_all();
+}
+
+// OK when the job finished successfully; else its status with the message set.
+ddpm_status finished_status(ddpm_job* job, std::unique_lock<std::mutex>&) {
+  if (!job->finished) return fail(DDPM_ERR_NOT_READY, "the job has not finished yet");
+  if (job->status != DDPM_OK) return fail(job->status, job->message);
+  return DDPM_OK;
+}
+
+}  // namespace
+}  // namespace ddpm_plugin
+
+using namespace ddpm_plugin;
+
+extern "C" {
+
+DDPM_API ddpm_status ddpm_generate_default_params(ddpm_generate_params* params) {
+  clear_error();
+  if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_generate_default_params: params is NULL");
+  std::memset(params, 0, sizeof *params);
+  params->struct_size = sizeof *params;
+  params->batch = 1;
+  params->class_index = -1;
+  params->guidance = 3.0f;
+  params->sampler = DDPM_SAMPLER_DDIM;
+  params->steps = 25;
+  params->eta = 0.0f;
+  params->seed = 0;
+  params->preview_every = 1;
+  params->strength = 0.75f;
+  return DDPM_OK;
+}
+
+DDPM_API ddpm_status ddpm_generate_start(ddpm_model* model, const ddpm_generate_params* params,
+                                         ddpm_step_fn callback, void* user_data, ddpm_job** out) {
+  if (out) *out = nullptr;
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!model) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_generate_start: model is NULL");
+    if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_generate_start: params is NULL");
+    if (!out) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_generate_start: out is NULL");
+    if (params->struct_size < kMinParamsSize || params->struct_size > kMaxParamsSize) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT,
+                  "params.struct_size " + std::to_string(params->struct_size) +
+                      " is invalid: allowed " + std::to_string(kMinParamsSize) + " to " +
+                      std::to_string(kMaxParamsSize) + " (use ddpm_generate_default_params)");
+    }
+    ddpm_generate_params p;
+    ddpm_generate_default_params(&p);
+    std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
+    p.struct_size = params->struct_size;
+
+    auto job = std::make_unique<ddpm_job>();
+    job->model = model->model;
+    const ddpm_status s = make_options(*job->model, p, job->options);
+    if (s != DDPM_OK) return s;
+    const auto& cfg = job->model->info.unet;
+    job->callback = callback;
+    job->user_data = user_data;
+    job->preview_every = p.preview_every;
+    job->preview_x0 = p.preview_x0 != 0;
+    job->width = job->height = cfg.image_size;
+    job->channels = cfg.in_channels;
+    job->batch = p.batch;
+    job->total = job->options.init_image.defined() && !job->options.mask.defined()
+                     ? std::max(0, int(std::lround(job->options.strength * p.steps)))
+                     : p.steps;
+    ddpm_job* raw = job.get();
+    {
+      std::lock_guard<std::mutex> lock(job->mutex);  // the worker waits for worker_id
+      job->worker = std::thread(run_job, raw);
+      job->worker_id = job->worker.get_id();
+    }
+    *out = job.release();
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_job_get_shape(const ddpm_job* job, int* width, int* height,
+                                        int* channels, int* batch) {
+  clear_error();
+  if (!job) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_job_get_shape: job is NULL");
+  if (width) *width = job->width;
+  if (height) *height = job->height;
+  if (channels) *channels = job->channels;
+  if (batch) *batch = job->batch;
+  return DDPM_OK;
+}
+
+DDPM_API ddpm_status ddpm_job_poll(ddpm_job* job, float* buffer, size_t buffer_floats, int* step,
+                                   int* total) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!job) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_job_poll: job is NULL");
+    std::lock_guard<std::mutex> lock(job->mutex);
+    if (step) *step = job->frame_step;
+    if (total) *total = job->total;
+    if (buffer) {
+      const size_t need = size_t(job->batch) * job->width * job->height * job->channels;
+      if (buffer_floats < need) {
+        return fail(DDPM_ERR_BUFFER_TOO_SMALL, "poll buffer holds " + std::to_string(buffer_floats) +
+                                                   " floats: need " + std::to_string(need));
+      }
+      if (job->frame.empty()) {
+        std::fill(buffer, buffer + need, 0.0f);
+      } else {
+        std::copy(job->frame.begin(), job->frame.end(), buffer);
+      }
+    }
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_job_cancel(ddpm_job* job) {
+  clear_error();
+  if (!job) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_job_cancel: job is NULL");
+  job->cancel.store(true);
+  return DDPM_OK;
+}
+
+DDPM_API ddpm_status ddpm_job_wait(ddpm_job* job, int timeout_ms) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!job) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_job_wait: job is NULL");
+    if (std::this_thread::get_id() == job->worker_id) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_job_wait called from the job's own callback");
+    }
+    std::unique_lock<std::mutex> lock(job->mutex);
+    if (timeout_ms < 0) {
+      job->finished_cv.wait(lock, [&] { return job->finished; });
+    } else if (!job->finished_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                                          [&] { return job->finished; })) {
+      return fail(DDPM_ERR_TIMEOUT, "the job is still running after " + std::to_string(timeout_ms) + " ms");
+    }
+    return finished_status(job, lock);
+  });
+}
+
+DDPM_API ddpm_status ddpm_job_result_rgba8(ddpm_job* job, uint8_t* buffer, size_t buffer_bytes) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!job) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_job_result_rgba8: job is NULL");
+    if (!buffer) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_job_result_rgba8: buffer is NULL");
+    std::unique_lock<std::mutex> lock(job->mutex);
+    const ddpm_status s = finished_status(job, lock);
+    if (s != DDPM_OK) return s;
+    const size_t need = size_t(job->batch) * job->width * job->height * 4;
+    if (buffer_bytes < need) {
+      return fail(DDPM_ERR_BUFFER_TOO_SMALL, "result buffer holds " + std::to_string(buffer_bytes) +
+                                                 " bytes: need " + std::to_string(need));
+    }
+    torch::Tensor x = job->result.clamp(-1, 1).add(1).mul(127.5).round();
+    if (x.size(1) == 1) x = x.expand({-1, 3, -1, -1});
+    if (x.size(1) == 3) x = torch::cat({x, torch::full_like(x.slice(1, 0, 1), 255)}, 1);
+    const torch::Tensor bytes = x.permute({0, 2, 3, 1}).to(torch::kUInt8).contiguous();
+    std::memcpy(buffer, bytes.data_ptr<uint8_t>(), need);
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_job_result_f32(ddpm_job* job, float* buffer, size_t buffer_floats) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!job) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_job_result_f32: job is NULL");
+    if (!buffer) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_job_result_f32: buffer is NULL");
+    std::unique_lock<std::mutex> lock(job->mutex);
+    const ddpm_status s = finished_status(job, lock);
+    if (s != DDPM_OK) return s;
+    const size_t need = size_t(job->batch) * job->width * job->height * job->channels;
+    if (buffer_floats < need) {
+      return fail(DDPM_ERR_BUFFER_TOO_SMALL, "result buffer holds " + std::to_string(buffer_floats) +
+                                                 " floats: need " + std::to_string(need));
+    }
+    const std::vector<float> f = to_frame(job->result);
+    std::copy(f.begin(), f.end(), buffer);
+    return DDPM_OK;
+  });
+}
+
+DDPM_API void ddpm_job_free(ddpm_job* job) {
+  if (!job) return;
+  if (std::this_thread::get_id() == job->worker_id) {
+    // Freeing from the job's own callback would join itself: refuse (the job leaks).
+    ddpm_plugin::log(DDPM_LOG_ERROR, "ddpm_job_free called from the job's own callback: ignored");
+    return;
+  }
+  job->cancel.store(true);
+  if (job->worker.joinable()) job->worker.join();
+  delete job;
+}
+
+}  // extern "C"

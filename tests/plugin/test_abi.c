@@ -1,0 +1,351 @@
+/* The C ABI seen from C99 through dlopen, as a game engine would:
+ *   test_abi LIBRARY MODEL.safetensors SCRATCH_DIR */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ddpm_plugin.h"
+
+static int g_failures = 0;
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++g_failures;                                                        \
+    }                                                                      \
+  } while (0)
+
+/* The functions, resolved with dlsym. */
+#define DDPM_FUNCTIONS(X)                                                                    \
+  X(int, ddpm_abi_version, (void))                                                           \
+  X(const char*, ddpm_version_string, (void))                                                \
+  X(const char*, ddpm_last_error, (void))                                                    \
+  X(const char*, ddpm_status_string, (ddpm_status))                                          \
+  X(ddpm_status, ddpm_set_log_callback, (ddpm_log_fn, ddpm_log_level, void*))                \
+  X(ddpm_status, ddpm_set_threads, (int))                                                    \
+  X(void, ddpm_string_free, (char*))                                                         \
+  X(ddpm_status, ddpm_model_load, (const char*, ddpm_model**))                               \
+  X(void, ddpm_model_free, (ddpm_model*))                                                    \
+  X(ddpm_status, ddpm_model_info_json, (const ddpm_model*, char**))                          \
+  X(ddpm_status, ddpm_model_get_shape, (const ddpm_model*, int*, int*, int*, int*, int*))    \
+  X(ddpm_status, ddpm_generate_default_params, (ddpm_generate_params*))                      \
+  X(ddpm_status, ddpm_generate_start,                                                        \
+    (ddpm_model*, const ddpm_generate_params*, ddpm_step_fn, void*, ddpm_job**))             \
+  X(ddpm_status, ddpm_job_get_shape, (const ddpm_job*, int*, int*, int*, int*))              \
+  X(ddpm_status, ddpm_job_poll, (ddpm_job*, float*, size_t, int*, int*))                     \
+  X(ddpm_status, ddpm_job_cancel, (ddpm_job*))                                               \
+  X(ddpm_status, ddpm_job_wait, (ddpm_job*, int))                                            \
+  X(ddpm_status, ddpm_job_result_rgba8, (ddpm_job*, uint8_t*, size_t))                       \
+  X(ddpm_status, ddpm_job_result_f32, (ddpm_job*, float*, size_t))                           \
+  X(void, ddpm_job_free, (ddpm_job*))
+
+#define DECLARE(ret, name, args) static ret(*p_##name) args;
+DDPM_FUNCTIONS(DECLARE)
+
+static int load_functions(void* lib) {
+  int ok = 1;
+#define RESOLVE(ret, name, args)                                   \
+  *(void**)(&p_##name) = dlsym(lib, #name);                        \
+  if (!p_##name) {                                                 \
+    fprintf(stderr, "missing symbol %s\n", #name);                 \
+    ok = 0;                                                        \
+  }
+  DDPM_FUNCTIONS(RESOLVE)
+  return ok;
+}
+
+/* Checks that a call failed with `expected` and left a message. */
+static void expect_error(ddpm_status got, ddpm_status expected, const char* what, int line) {
+  const char* msg = p_ddpm_last_error();
+  if (got != expected || !msg || !msg[0]) {
+    fprintf(stderr, "line %d: %s: got %s (expected %s), message '%s'\n", line, what,
+            p_ddpm_status_string(got), p_ddpm_status_string(expected), msg ? msg : "(null)");
+    ++g_failures;
+  } else {
+    printf("  %-40s -> %s: %s\n", what, p_ddpm_status_string(got), msg);
+  }
+}
+#define EXPECT_ERROR(call, expected) expect_error((call), (expected), #call, __LINE__)
+
+typedef struct {
+  int calls, frames, bad, last_step, total;
+  int width, height, channels, batch;
+} step_counter;
+
+static void on_step(ddpm_job* job, int step, int total, const float* frame, int width, int height,
+                    int channels, int batch, void* user_data) {
+  step_counter* c = (step_counter*)user_data;
+  (void)job;
+  c->calls++;
+  if (step != c->last_step + 1 || step > total) c->bad++;
+  c->last_step = step;
+  c->total = total;
+  if (width != c->width || height != c->height || channels != c->channels || batch != c->batch) c->bad++;
+  if (frame) {
+    size_t i, n = (size_t)width * height * channels * batch;
+    c->frames++;
+    for (i = 0; i < n; ++i) {
+      if (!(frame[i] >= 0.0f && frame[i] <= 1.0f)) {
+        c->bad++;
+        break;
+      }
+    }
+  }
+}
+
+static int g_log_messages = 0;
+static void on_log(ddpm_log_level level, const char* message, void* user_data) {
+  (void)level;
+  (void)message;
+  (void)user_data;
+  g_log_messages++;
+}
+
+static void write_file(const char* path, const void* data, size_t size) {
+  FILE* f = fopen(path, "wb");
+  if (!f) {
+    perror(path);
+    exit(2);
+  }
+  fwrite(data, 1, size, f);
+  fclose(f);
+}
+
+static void test_bad_model_files(const char* scratch) {
+  static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+                                      'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0,
+                                      0x1f, 0x15, 0xc4, 0x89, 0, 0, 0, 0, 'I', 'E', 'N', 'D',
+                                      0xae, 0x42, 0x60, 0x82};
+  unsigned char noise[4096];
+  char path[4096];
+  ddpm_model* m = (ddpm_model*)1;
+  size_t i;
+  unsigned state = 12345u;
+  for (i = 0; i < sizeof noise; ++i) {
+    state = state * 1103515245u + 12345u;
+    noise[i] = (unsigned char)(state >> 16);
+  }
+  snprintf(path, sizeof path, "%s/missing.safetensors", scratch);
+  EXPECT_ERROR(p_ddpm_model_load(path, &m), DDPM_ERR_NOT_FOUND);
+  CHECK(m == NULL);
+  snprintf(path, sizeof path, "%s/image.png", scratch);
+  write_file(path, png, sizeof png);
+  EXPECT_ERROR(p_ddpm_model_load(path, &m), DDPM_ERR_BAD_MODEL);
+  snprintf(path, sizeof path, "%s/noise.safetensors", scratch);
+  write_file(path, noise, sizeof noise);
+  EXPECT_ERROR(p_ddpm_model_load(path, &m), DDPM_ERR_BAD_MODEL);
+  snprintf(path, sizeof path, "%s/empty.pt", scratch);
+  write_file(path, noise, 0);
+  EXPECT_ERROR(p_ddpm_model_load(path, &m), DDPM_ERR_BAD_MODEL);
+  EXPECT_ERROR(p_ddpm_model_load(scratch, &m), DDPM_ERR_IO);
+  EXPECT_ERROR(p_ddpm_model_load(NULL, &m), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_model_load(path, NULL), DDPM_ERR_INVALID_ARGUMENT);
+}
+
+static void test_bad_params(ddpm_model* model) {
+  ddpm_generate_params p;
+  ddpm_job* job = (ddpm_job*)1;
+  int32_t classes[3] = {0, 1, 7};
+
+  EXPECT_ERROR(p_ddpm_generate_default_params(NULL), DDPM_ERR_INVALID_ARGUMENT);
+  p_ddpm_generate_default_params(&p);
+  EXPECT_ERROR(p_ddpm_generate_start(NULL, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+  CHECK(job == NULL);
+  EXPECT_ERROR(p_ddpm_generate_start(model, NULL, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, NULL), DDPM_ERR_INVALID_ARGUMENT);
+
+  p.struct_size = 8;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+  p.struct_size = (size_t)1 << 20;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+
+  p_ddpm_generate_default_params(&p);
+  p.class_index = 3;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
+  p.class_index = -2;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
+  p_ddpm_generate_default_params(&p);
+  p.batch = 3;
+  p.classes = classes;
+  p.class_count = 3;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
+  p.class_count = 2;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+
+  p_ddpm_generate_default_params(&p);
+  p.sampler_name = "plms";
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+  p.sampler_name = NULL;
+  p.sampler = 42;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+
+  p_ddpm_generate_default_params(&p);
+  p.steps = 0;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
+  p.steps = 100000;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
+
+  p_ddpm_generate_default_params(&p);
+  p.guidance = -1.0f;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+  p_ddpm_generate_default_params(&p);
+  p.eta = 2.0f;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+  p_ddpm_generate_default_params(&p);
+  p.batch = 0;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
+  CHECK(job == NULL);
+
+  /* NULL handles everywhere. */
+  EXPECT_ERROR(p_ddpm_job_poll(NULL, NULL, 0, NULL, NULL), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_job_cancel(NULL), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_job_wait(NULL, 0), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_job_result_rgba8(NULL, NULL, 0), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_job_result_f32(NULL, NULL, 0), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_job_get_shape(NULL, NULL, NULL, NULL, NULL), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_model_info_json(NULL, NULL), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_model_info_json(model, NULL), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_model_get_shape(NULL, NULL, NULL, NULL, NULL, NULL), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_set_threads(-3), DDPM_ERR_OUT_OF_RANGE);
+  p_ddpm_job_free(NULL);
+  p_ddpm_model_free(NULL);
+  p_ddpm_string_free(NULL);
+}
+
+/* An older caller: a struct that ends before the image-to-image fields. */
+static void test_old_struct(ddpm_model* model) {
+  ddpm_generate_params p;
+  ddpm_job* job = NULL;
+  uint8_t rgba[16 * 16 * 4];
+  p_ddpm_generate_default_params(&p);
+  p.struct_size = offsetof(ddpm_generate_params, init_image_f32);
+  p.steps = 3;
+  p.init_image_rgba8 = (const uint8_t*)8; /* garbage past struct_size: must not be read */
+  CHECK(p_ddpm_generate_start(model, &p, NULL, NULL, &job) == DDPM_OK);
+  CHECK(p_ddpm_job_wait(job, -1) == DDPM_OK);
+  CHECK(p_ddpm_job_result_rgba8(job, rgba, sizeof rgba) == DDPM_OK);
+  p_ddpm_job_free(job);
+}
+
+int main(int argc, char** argv) {
+  void* lib;
+  ddpm_model* model = NULL;
+  ddpm_job* job = NULL;
+  ddpm_job* job2 = NULL;
+  ddpm_generate_params p;
+  step_counter counter;
+  char* json = NULL;
+  int w = 0, h = 0, c = 0, classes = 0, T = 0, step = -1, total = -1;
+  float* frame;
+  float* result_f;
+  uint8_t* result_b;
+  size_t n, i;
+  clock_t start = clock();
+
+  if (argc != 4) {
+    fprintf(stderr, "usage: %s LIBRARY MODEL SCRATCH_DIR\n", argv[0]);
+    return 2;
+  }
+  lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    fprintf(stderr, "dlopen: %s\n", dlerror());
+    return 1;
+  }
+  if (!load_functions(lib)) return 1;
+  CHECK(p_ddpm_abi_version() == DDPM_ABI_VERSION);
+  CHECK(strlen(p_ddpm_version_string()) > 0);
+  CHECK(p_ddpm_set_log_callback(on_log, DDPM_LOG_DEBUG, NULL) == DDPM_OK);
+  CHECK(p_ddpm_set_threads(2) == DDPM_OK);
+
+  printf("bad model files:\n");
+  test_bad_model_files(argv[3]);
+
+  CHECK(p_ddpm_model_load(argv[2], &model) == DDPM_OK);
+  if (!model) {
+    fprintf(stderr, "cannot load %s: %s\n", argv[2], p_ddpm_last_error());
+    return 1;
+  }
+  CHECK(strlen(p_ddpm_last_error()) == 0);
+  CHECK(g_log_messages > 0);
+  CHECK(p_ddpm_model_get_shape(model, &w, &h, &c, &classes, &T) == DDPM_OK);
+  CHECK(w == 16 && h == 16 && c == 4 && classes == 3 && T == 100);
+  CHECK(p_ddpm_model_info_json(model, &json) == DDPM_OK);
+  CHECK(json && strstr(json, "\"samplers\"") && strstr(json, "euler_a") && strstr(json, "green"));
+  p_ddpm_string_free(json);
+
+  printf("bad parameters:\n");
+  test_bad_params(model);
+  test_old_struct(model);
+
+  /* A generation with a step callback. */
+  p_ddpm_generate_default_params(&p);
+  p.batch = 2;
+  p.class_index = 1;
+  p.sampler_name = "ddim";
+  p.steps = 6;
+  p.preview_every = 2;
+  p.seed = 7;
+  memset(&counter, 0, sizeof counter);
+  counter.width = 16;
+  counter.height = 16;
+  counter.channels = 4;
+  counter.batch = 2;
+  CHECK(p_ddpm_generate_start(model, &p, on_step, &counter, &job) == DDPM_OK);
+  CHECK(p_ddpm_job_wait(job, -1) == DDPM_OK);
+  CHECK(counter.calls == 6 && counter.frames == 3 && counter.bad == 0 && counter.total == 6);
+  n = (size_t)2 * 16 * 16 * 4;
+  frame = (float*)malloc(n * sizeof *frame);
+  result_f = (float*)malloc(n * sizeof *result_f);
+  result_b = (uint8_t*)malloc(n);
+  CHECK(p_ddpm_job_poll(job, frame, n, &step, &total) == DDPM_OK);
+  CHECK(step == 6 && total == 6);
+  EXPECT_ERROR(p_ddpm_job_poll(job, frame, n - 1, &step, &total), DDPM_ERR_BUFFER_TOO_SMALL);
+  CHECK(p_ddpm_job_result_f32(job, result_f, n) == DDPM_OK);
+  CHECK(p_ddpm_job_result_rgba8(job, result_b, n) == DDPM_OK);
+  EXPECT_ERROR(p_ddpm_job_result_rgba8(job, result_b, n - 1), DDPM_ERR_BUFFER_TOO_SMALL);
+  for (i = 0; i < n; ++i) {
+    /* The last frame (latent after the last step) is the result. */
+    if (frame[i] != result_f[i]) {
+      CHECK(!"last frame differs from the result");
+      break;
+    }
+    if (abs((int)result_b[i] - (int)(result_f[i] * 255.0f + 0.5f)) > 1) {
+      CHECK(!"rgba8 result differs from the float result");
+      break;
+    }
+  }
+
+  /* A second job, cancelled: wait reports CANCELLED and there is no result. */
+  p.steps = 100;
+  p.sampler_name = "ddpm";
+  p.preview_every = 0;
+  CHECK(p_ddpm_generate_start(model, &p, NULL, NULL, &job2) == DDPM_OK);
+  CHECK(p_ddpm_job_cancel(job2) == DDPM_OK);
+  EXPECT_ERROR(p_ddpm_job_wait(job2, -1), DDPM_ERR_CANCELLED);
+  EXPECT_ERROR(p_ddpm_job_result_rgba8(job2, result_b, n), DDPM_ERR_CANCELLED);
+  CHECK(p_ddpm_job_poll(job2, NULL, 0, &step, &total) == DDPM_OK);
+  CHECK(step == 0 && total == 100);
+  p_ddpm_job_free(job2);
+
+  /* Wait with a timeout on a long job, then free it while it runs (free cancels). */
+  p.batch = 4;
+  CHECK(p_ddpm_generate_start(model, &p, NULL, NULL, &job2) == DDPM_OK);
+  EXPECT_ERROR(p_ddpm_job_wait(job2, 0), DDPM_ERR_TIMEOUT);
+  EXPECT_ERROR(p_ddpm_job_result_f32(job2, result_f, n), DDPM_ERR_NOT_READY);
+
+  /* The model may be freed while jobs still hold it. */
+  p_ddpm_model_free(model);
+  CHECK(p_ddpm_job_result_f32(job, result_f, n) == DDPM_OK);
+  p_ddpm_job_free(job2);
+  p_ddpm_job_free(job);
+
+  free(frame);
+  free(result_f);
+  free(result_b);
+  CHECK(p_ddpm_set_log_callback(NULL, DDPM_LOG_ERROR, NULL) == DDPM_OK);
+  dlclose(lib);
+  printf("%s (%.1f s CPU)\n", g_failures ? "FAILED" : "passed", (double)(clock() - start) / CLOCKS_PER_SEC);
+  return g_failures ? 1 : 0;
+}

@@ -1,0 +1,82 @@
+"""The plugin through its ctypes binding, as Blender or TouchDesigner scripts would use it.
+   python3 test_ctypes.py LIBRARY MODEL BINDING_DIR"""
+import sys
+import threading
+
+sys.path.insert(0, sys.argv[3])
+import ddpm_plugin  # noqa: E402
+
+
+def main():
+    lib = ddpm_plugin.Library(sys.argv[1])
+    assert lib.version
+    logs = []
+    lib.set_log_callback(lambda level, msg: logs.append((level, msg)), level=0)
+    lib.set_threads(2)
+
+    try:
+        lib.load_model("/nonexistent/model.safetensors")
+        raise AssertionError("loading a missing file succeeded")
+    except ddpm_plugin.DDPMError as e:
+        assert e.name == "NOT_FOUND" and "does not exist" in str(e), e
+
+    with lib.load_model(sys.argv[2]) as model:
+        assert logs, "no log message on load"
+        assert (model.width, model.height, model.channels, model.num_classes) == (16, 16, 4, 3)
+        info = model.info()
+        assert info["samplers"] == ["ddpm", "ddim", "dpmpp2m", "euler_a"], info
+        for bad, name in [({"class_index": 5}, "OUT_OF_RANGE"), ({"sampler": "nope"}, "INVALID_ARGUMENT"),
+                          ({"steps": 0}, "OUT_OF_RANGE")]:
+            try:
+                model.generate(**bad)
+                raise AssertionError("accepted %r" % bad)
+            except ddpm_plugin.DDPMError as e:
+                assert e.name == name, (bad, e)
+
+        steps_seen = []
+        worker_threads = set()
+
+        def on_step(step, total, frame):
+            steps_seen.append((step, total, frame is not None))
+            worker_threads.add(threading.get_ident())
+            if frame is not None:
+                assert len(frame) == 2 * 16 * 16 * 4 and all(0.0 <= v <= 1.0 for v in frame)
+
+        with model.generate(on_step=on_step, batch=2, classes=[0, 2], sampler="dpmpp2m", steps=5,
+                            seed=3, preview_every=2, preview_x0=1) as job:
+            assert job.wait(60000)
+            rgba = job.result_rgba8()
+            floats = job.result_f32()
+            step, total, frame = job.poll()
+        assert [s for s, _, _ in steps_seen] == [1, 2, 3, 4, 5], steps_seen
+        assert [f for _, _, f in steps_seen] == [False, True, False, True, True], steps_seen
+        assert threading.get_ident() not in worker_threads
+        assert (step, total) == (5, 5)
+        assert len(rgba) == 2 * 16 * 16 * 4 and len(floats) == 2 * 16 * 16 * 4
+        assert all(abs(rgba[i] - round(floats[i] * 255)) <= 1 for i in range(len(rgba)))
+
+        # Same seed, same image; image-to-image and inpainting run too.
+        with model.generate(batch=2, classes=[0, 2], sampler="dpmpp2m", steps=5, seed=3) as again:
+            assert again.result_rgba8() == rgba
+        with model.generate(steps=10, init_image_rgba8=rgba[: 16 * 16 * 4], init_width=16,
+                            init_height=16, strength=0.5, mask=bytes([255] * 128 + [0] * 128)) as job:
+            assert job.wait(60000)
+            assert len(job.result_rgba8()) == 16 * 16 * 4
+        with model.generate(steps=10, init_image_rgba8=rgba[: 16 * 16 * 4], init_width=16,
+                            init_height=16, strength=0.5) as job:
+            job.wait(60000)
+            assert job.poll()[1] == 5
+
+        with model.generate(steps=100, sampler="ddpm", batch=4) as job:
+            job.cancel()
+            try:
+                job.wait()
+                raise AssertionError("cancelled job finished")
+            except ddpm_plugin.DDPMError as e:
+                assert e.name == "CANCELLED", e
+    lib.set_log_callback(None)
+    print("passed")
+
+
+if __name__ == "__main__":
+    main()
