@@ -119,7 +119,17 @@ class Library:
         return Model(self, handle)
 
 
-class Model:
+class _Closing:
+    """Handles free their native object on close(), on garbage collection, or with `with`."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Model(_Closing):
     def __init__(self, library, handle):
         self.library, self.lib, self.handle = library, library.lib, handle
         w, h, c, n, t = (ctypes.c_int() for _ in range(5))
@@ -170,14 +180,8 @@ class Model:
 
     __del__ = close
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
-
-
-class Job:
+class Job(_Closing):
     def __init__(self, model, params, on_step, keep):
         self.library, self.lib = model.library, model.lib
         self.model = model  # the plugin keeps the model alive anyway; this keeps ours
@@ -236,9 +240,3 @@ class Job:
             self.handle = None
 
     __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

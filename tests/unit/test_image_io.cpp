@@ -1,6 +1,8 @@
 // Image I/O without LibTorch: PNG round trips, hostile headers, resizing, grids, atomic writes.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -18,14 +20,7 @@ ddpm::io::Image gradient(int w, int h, int c) {
   return im;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ddpm::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using ddpm::testing::error_of;
 
 TEST(ImageIo, PngRoundTripsEveryChannelCount) {
   for (int c = 1; c <= 4; ++c) {

@@ -2,6 +2,8 @@
 // refused with a message that names the problem.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -17,14 +19,7 @@ using ddpm::io::DType;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ddpm::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using ddpm::testing::error_of;
 
 // A file as the format lays it out: the header length, the header, the data.
 std::vector<std::uint8_t> file_of(const std::string& header, std::size_t data_size,

@@ -156,28 +156,3 @@ TEST(SpacedTimesteps, EvenlySpacedWithEnds) {
 
 }  // namespace
 
-namespace {
-
-// With the exact noise of a single known image, eps = (x_t - sqrt(ab_t) x*) / sqrt(1 - ab_t),
-// the reverse chain must end at that image: a check of the whole loop, independent of learning.
-TEST(OracleChain, EndsAtTheImageWhoseNoiseItPredicts) {
-  const auto schedule = ddpm::make_schedule();
-  torch::manual_seed(13);
-  const torch::Tensor target = torch::rand({1, 4, 8, 8}) * 2 - 1;
-  const ddpm::NoisePredictor oracle = [&](const torch::Tensor& x, const torch::Tensor& t) {
-    return (x - ddpm::extract(schedule.sqrt_alpha_bars, t) * target) /
-           ddpm::extract(schedule.sqrt_one_minus_alpha_bars, t);
-  };
-  for (int steps : {1000, 100, 10}) {
-    for (auto v : {ddpm::Variance::Beta, ddpm::Variance::PosteriorBeta}) {
-      ddpm::SampleOptions o;
-      o.batch = 2;
-      o.steps = steps;
-      o.variance = v;
-      const auto r = ddpm::sample(oracle, schedule, o, {4, 8, 8}, torch::kCPU);
-      EXPECT_LT((r.images - target).abs().max().item<double>(), 1e-3) << steps << " steps";
-    }
-  }
-}
-
-}  // namespace

@@ -3,6 +3,8 @@
 // and hostile or damaged files refused by name.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -20,14 +22,7 @@ namespace {
 
 const std::string kDir = std::string(DDPM_SOURCE_DIR) + "/tests/fixtures/torch/";
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ddpm::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using ddpm::testing::error_of;
 
 std::vector<std::uint8_t> fixture(const std::string& file) {
   return ddpm::io::read_file(kDir + file, 1 << 20);
