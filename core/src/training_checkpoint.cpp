@@ -3,6 +3,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <type_traits>
 
 #include "ddpm/io/atomic_file.h"
 #include "ddpm/io/error.h"
@@ -19,8 +21,19 @@ constexpr const char* kTrainerKey = "trainer";
 constexpr const char* kKindKey = "kind";  // "training-checkpoint": tells it from a model file
 constexpr std::size_t kMaxCheckpointSize = std::size_t(8) << 30;
 
-// AdamW keys its per-parameter state by the address of the parameter's TensorImpl.
-std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+// AdamW keys its per-parameter state by the address of the parameter's TensorImpl: as a
+// string in LibTorch 1.x, as the pointer itself in later versions.
+using StateKey = std::decay_t<decltype(std::declval<torch::optim::AdamW&>().state())>::key_type;
+template <typename Key = StateKey>
+Key state_key(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream o;
+    o << p.unsafeGetTensorImpl();
+    return o.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
 
 }  // namespace
 
