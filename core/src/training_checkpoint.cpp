@@ -42,6 +42,7 @@ TrainingState make_training_state(const io::ModelInfo& info, const torch::optim:
   info.validate();
   TrainingState s;
   s.info = info;
+  torch::manual_seed(seed);  // the initial weights, too, follow from the seed
   s.model = UNet(info.unet);
   s.model->to(device);
   s.ema = UNet(info.unet);

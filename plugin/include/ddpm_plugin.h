@@ -180,6 +180,28 @@ DDPM_API ddpm_status ddpm_job_result_f32(ddpm_job* job, float* buffer, size_t bu
  * waits for the worker and frees the job. NULL is allowed. */
 DDPM_API void ddpm_job_free(ddpm_job* job);
 
+/* ---- Import ------------------------------------------------------------------------------ */
+
+typedef struct ddpm_import_params {
+  size_t struct_size;             /* sizeof(ddpm_import_params), set by the default function */
+  const char* const* class_names; /* optional: class_count names (NULL: class_0 .. class_{n-1}) */
+  int class_count;                /* entries in class_names; must match the checkpoint's classes */
+  int image_size;                 /* the size the checkpoint was trained at (default 64) */
+  int float16;                    /* non-zero: store the weights as float16 (half the file) */
+} ddpm_import_params;
+
+/* Thread-safe. Fills *params with the defaults and its struct_size. */
+DDPM_API ddpm_status ddpm_import_default_params(ddpm_import_params* params);
+
+/* Thread-safe (distinct output paths). Converts a reference PyTorch checkpoint
+ * (`torch.save(model.state_dict())` of UNet or UNet_conditional) into a model file at
+ * `out_path` (written atomically). `params` may be NULL (defaults). Errors: INVALID_ARGUMENT
+ * (NULL path, bad struct_size, NULL or empty class name), OUT_OF_RANGE (image_size, class_count),
+ * NOT_FOUND, BAD_MODEL (not a checkpoint of the reference UNet, or a class name count that
+ * differs from its class count), IO (the output folder is missing or cannot be written). */
+DDPM_API ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out_path,
+                                            const ddpm_import_params* params);
+
 #ifdef __cplusplus
 }
 #endif

@@ -57,6 +57,16 @@ class GenerateParams(ctypes.Structure):
     ]
 
 
+class ImportParams(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("class_names", ctypes.POINTER(ctypes.c_char_p)),
+        ("class_count", ctypes.c_int),
+        ("image_size", ctypes.c_int),
+        ("float16", ctypes.c_int),
+    ]
+
+
 STEP_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
                            ctypes.POINTER(ctypes.c_float), ctypes.c_int, ctypes.c_int,
                            ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
@@ -89,6 +99,9 @@ class Library:
             "ddpm_job_result_rgba8": (st, [vp, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t]),
             "ddpm_job_result_f32": (st, [vp, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]),
             "ddpm_job_free": (None, [vp]),
+            "ddpm_import_default_params": (st, [ctypes.POINTER(ImportParams)]),
+            "ddpm_import_checkpoint": (st, [ctypes.c_char_p, ctypes.c_char_p,
+                                            ctypes.POINTER(ImportParams)]),
         }
         for name, (res, args) in sigs.items():
             fn = getattr(lib, name)
@@ -112,6 +125,21 @@ class Library:
 
     def set_threads(self, threads):
         self.check(self.lib.ddpm_set_threads(threads))
+
+    def import_checkpoint(self, pt_path, out_path, class_names=None, image_size=64, float16=False):
+        """Converts a reference PyTorch checkpoint (.pt) into a model file at out_path."""
+        p = ImportParams()
+        self.check(self.lib.ddpm_import_default_params(ctypes.byref(p)))
+        names = None
+        if class_names:
+            names = (ctypes.c_char_p * len(class_names))(*[n.encode() for n in class_names])
+            p.class_names = ctypes.cast(names, ctypes.POINTER(ctypes.c_char_p))
+            p.class_count = len(class_names)
+        p.image_size = image_size
+        p.float16 = 1 if float16 else 0
+        self.check(self.lib.ddpm_import_checkpoint(os.fsencode(pt_path), os.fsencode(out_path),
+                                                   ctypes.byref(p)))
+        del names
 
     def load_model(self, path):
         handle = ctypes.c_void_p()

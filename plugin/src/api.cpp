@@ -1,4 +1,5 @@
 // The library-wide part of the C ABI: errors, logging, versions, models.
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <new>
 
 #include "ddpm/io/error.h"
+#include "ddpm/import.h"
 #include "ddpm/io/model_info.h"
 #include "ddpm/runtime.h"
 #include "ddpm/sampler.h"
@@ -212,6 +214,80 @@ DDPM_API ddpm_status ddpm_model_get_shape(const ddpm_model* model, int* width, i
     if (channels) *channels = info.unet.in_channels;
     if (num_classes) *num_classes = info.unet.num_classes;
     if (timesteps) *timesteps = info.schedule.timesteps;
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_import_default_params(ddpm_import_params* params) {
+  clear_error();
+  if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_import_default_params: params is NULL");
+  std::memset(params, 0, sizeof *params);
+  params->struct_size = sizeof *params;
+  params->class_names = nullptr;
+  params->class_count = 0;
+  params->image_size = 64;
+  params->float16 = 0;
+  return DDPM_OK;
+}
+
+DDPM_API ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out_path,
+                                            const ddpm_import_params* params) {
+  return guarded(DDPM_ERR_BAD_MODEL, [&] {
+    if (!pt_path) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_import_checkpoint: pt_path is NULL");
+    if (!out_path) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_import_checkpoint: out_path is NULL");
+    ddpm_import_params p;
+    ddpm_import_default_params(&p);
+    if (params) {
+      // The first version of the struct: up to and including class_count.
+      constexpr size_t kMinSize = offsetof(ddpm_import_params, class_count) + sizeof(int);
+      if (params->struct_size < kMinSize || params->struct_size > sizeof p) {
+        return fail(DDPM_ERR_INVALID_ARGUMENT,
+                    "params.struct_size " + std::to_string(params->struct_size) +
+                        " is invalid: allowed " + std::to_string(kMinSize) + " to " +
+                        std::to_string(sizeof p) + " (use ddpm_import_default_params)");
+      }
+      std::memcpy(&p, params, params->struct_size);
+    }
+    if (p.class_count < 0 || p.class_count > 100000) {
+      return fail(DDPM_ERR_OUT_OF_RANGE, "class_count " + std::to_string(p.class_count) +
+                                             " is out of range: allowed 0 to 100000");
+    }
+    if (p.class_count > 0 && !p.class_names) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT, "class_count is " + std::to_string(p.class_count) +
+                                                 " but class_names is NULL");
+    }
+    if (p.image_size < 8 || p.image_size > 1024 || p.image_size % 8 != 0) {
+      return fail(DDPM_ERR_OUT_OF_RANGE, "image_size " + std::to_string(p.image_size) +
+                                             " is out of range: allowed 8 to 1024, a multiple of 8");
+    }
+    ddpm::ImportOptions options;
+    options.image_size = p.image_size;
+    for (int i = 0; i < p.class_count; ++i) {
+      const char* name = p.class_names[i];
+      if (!name || !*name) {
+        return fail(DDPM_ERR_INVALID_ARGUMENT,
+                    "class name " + std::to_string(i) + " is NULL or empty");
+      }
+      options.class_names.emplace_back(name);
+    }
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::file_status st = fs::status(pt_path, ec);
+    if (!fs::exists(st)) {
+      return fail(DDPM_ERR_NOT_FOUND, std::string("checkpoint '") + pt_path + "' does not exist");
+    }
+    if (fs::is_directory(st)) {
+      return fail(DDPM_ERR_IO, std::string("checkpoint '") + pt_path + "' is a directory");
+    }
+    const fs::path parent = fs::path(out_path).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ec)) {
+      return fail(DDPM_ERR_IO, std::string("cannot write '") + out_path + "': folder '" +
+                                   parent.string() + "' does not exist");
+    }
+    ensure_runtime();
+    ddpm::import_to_model_file(pt_path, out_path, options,
+                               p.float16 ? ddpm::WeightFormat::F16 : ddpm::WeightFormat::F32);
+    log(DDPM_LOG_INFO, std::string("imported '") + pt_path + "' to '" + out_path + "'");
     return DDPM_OK;
   });
 }

@@ -39,7 +39,9 @@ static int g_failures = 0;
   X(ddpm_status, ddpm_job_wait, (ddpm_job*, int))                                            \
   X(ddpm_status, ddpm_job_result_rgba8, (ddpm_job*, uint8_t*, size_t))                       \
   X(ddpm_status, ddpm_job_result_f32, (ddpm_job*, float*, size_t))                           \
-  X(void, ddpm_job_free, (ddpm_job*))
+  X(void, ddpm_job_free, (ddpm_job*))                                                         \
+  X(ddpm_status, ddpm_import_default_params, (ddpm_import_params*))                          \
+  X(ddpm_status, ddpm_import_checkpoint, (const char*, const char*, const ddpm_import_params*))
 
 #define DECLARE(ret, name, args) static ret(*p_##name) args;
 DDPM_FUNCTIONS(DECLARE)
@@ -229,6 +231,63 @@ static void test_old_struct(ddpm_model* model) {
   p_ddpm_job_free(job);
 }
 
+/* ddpm_import_checkpoint on the reference fixture, then a load of the result. */
+static void test_import(const char* scratch) {
+#ifdef DDPM_REF_FIXTURE
+  static const char* const names[] = {"red", "green", "blue"};
+  static const char* const two_names[] = {"red", "green"};
+  ddpm_import_params ip;
+  ddpm_model* m = NULL;
+  char out[4096];
+  char bad[4096];
+  char* json = NULL;
+  int w = 0, h = 0, c = 0, classes = 0;
+  snprintf(out, sizeof out, "%s/imported.safetensors", scratch);
+  remove(out);
+  EXPECT_ERROR(p_ddpm_import_default_params(NULL), DDPM_ERR_INVALID_ARGUMENT);
+  CHECK(p_ddpm_import_default_params(&ip) == DDPM_OK);
+  CHECK(ip.struct_size == sizeof ip && ip.image_size == 64 && ip.class_count == 0 &&
+        ip.class_names == NULL && ip.float16 == 0);
+  ip.image_size = 16;
+  /* Wrong name count, missing file, NULL paths, bad struct_size, missing output folder. */
+  ip.class_names = two_names;
+  ip.class_count = 2;
+  EXPECT_ERROR(p_ddpm_import_checkpoint(DDPM_REF_FIXTURE, out, &ip), DDPM_ERR_BAD_MODEL);
+  ip.class_names = names;
+  ip.class_count = 3;
+  snprintf(bad, sizeof bad, "%s/missing.pt", scratch);
+  EXPECT_ERROR(p_ddpm_import_checkpoint(bad, out, &ip), DDPM_ERR_NOT_FOUND);
+  EXPECT_ERROR(p_ddpm_import_checkpoint(NULL, out, &ip), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_import_checkpoint(DDPM_REF_FIXTURE, NULL, &ip), DDPM_ERR_INVALID_ARGUMENT);
+  snprintf(bad, sizeof bad, "%s/no_such_dir/x.safetensors", scratch);
+  EXPECT_ERROR(p_ddpm_import_checkpoint(DDPM_REF_FIXTURE, bad, &ip), DDPM_ERR_IO);
+  ip.struct_size = 3;
+  EXPECT_ERROR(p_ddpm_import_checkpoint(DDPM_REF_FIXTURE, out, &ip), DDPM_ERR_INVALID_ARGUMENT);
+  ip.struct_size = sizeof ip;
+  ip.image_size = 0;
+  EXPECT_ERROR(p_ddpm_import_checkpoint(DDPM_REF_FIXTURE, out, &ip), DDPM_ERR_OUT_OF_RANGE);
+  ip.image_size = 16;
+  /* The real import. */
+  CHECK(p_ddpm_import_checkpoint(DDPM_REF_FIXTURE, out, &ip) == DDPM_OK);
+  CHECK(strlen(p_ddpm_last_error()) == 0);
+  CHECK(p_ddpm_model_load(out, &m) == DDPM_OK);
+  if (!m) {
+    fprintf(stderr, "cannot load the imported model %s: %s\n", out, p_ddpm_last_error());
+    return;
+  }
+  CHECK(p_ddpm_model_get_shape(m, &w, &h, &c, &classes, NULL) == DDPM_OK);
+  CHECK(w == 16 && h == 16 && classes == 3);
+  CHECK(p_ddpm_model_info_json(m, &json) == DDPM_OK);
+  CHECK(json && strstr(json, "\"red\"") && strstr(json, "\"green\"") && strstr(json, "\"blue\""));
+  p_ddpm_string_free(json);
+  p_ddpm_model_free(m);
+  printf("  import of %s -> %s: ok\n", DDPM_REF_FIXTURE, out);
+#else
+  (void)scratch;
+  printf("  import: skipped (no DDPM_REF_FIXTURE)\n");
+#endif
+}
+
 int main(int argc, char** argv) {
   void* lib;
   ddpm_model* model = NULL;
@@ -261,6 +320,8 @@ int main(int argc, char** argv) {
 
   printf("bad model files:\n");
   test_bad_model_files(argv[3]);
+  printf("import:\n");
+  test_import(argv[3]);
 
   CHECK(p_ddpm_model_load(argv[2], &model) == DDPM_OK);
   if (!model) {

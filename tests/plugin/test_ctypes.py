@@ -1,6 +1,8 @@
 """The plugin through its ctypes binding, as Blender or TouchDesigner scripts would use it.
    python3 test_ctypes.py LIBRARY MODEL BINDING_DIR"""
+import os
 import sys
+import tempfile
 import threading
 
 sys.path.insert(0, sys.argv[3])
@@ -74,6 +76,25 @@ def main():
                 raise AssertionError("cancelled job finished")
             except ddpm_plugin.DDPMError as e:
                 assert e.name == "CANCELLED", e
+
+    # Import of the reference fixture, then a load of the result.
+    ref = os.path.join(sys.argv[3], "..", "..", "tests", "fixtures", "reference", "ref_w4_cond.pt")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "imported.safetensors")
+        try:
+            lib.import_checkpoint(ref, out, class_names=["a", "b"], image_size=16)
+            raise AssertionError("import with the wrong class count succeeded")
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "BAD_MODEL" and "class" in str(e), e
+        try:
+            lib.import_checkpoint(os.path.join(tmp, "missing.pt"), out)
+            raise AssertionError("import of a missing file succeeded")
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "NOT_FOUND" and "missing.pt" in str(e), e
+        lib.import_checkpoint(ref, out, class_names=["cat", "dog", "fox"], image_size=16, float16=True)
+        with lib.load_model(out) as model:
+            assert (model.width, model.num_classes) == (16, 3)
+            assert model.info()["class_names"] == ["cat", "dog", "fox"], model.info()
     lib.set_log_callback(None)
     print("passed")
 

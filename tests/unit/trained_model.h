@@ -9,6 +9,8 @@
 namespace ddpm::testing {
 
 Model trained_sample_model();
+// A 0.35 M-parameter architecture for 16x16 RGBA, quick to train in tests.
+UNetConfig tiny16_architecture();
 // The asset images at 16x16 as [N, 4, 16, 16] in [-1, 1], and their labels.
 std::pair<torch::Tensor, torch::Tensor> sample_assets_16();
 

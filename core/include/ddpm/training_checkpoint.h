@@ -22,8 +22,8 @@ struct TrainingState {
   std::string trainer_json = "{}";  // the trainer's options; opaque here
 };
 
-// A fresh state: new weights from `info`, EMA equal to them, AdamW with `options`, and the
-// generator seeded with `seed`.
+// A fresh state: new weights from `info` (drawn after seeding LibTorch's global generator
+// with `seed`), EMA equal to them, AdamW with `options`, and the generator seeded with `seed`.
 TrainingState make_training_state(const io::ModelInfo& info, const torch::optim::AdamWOptions& options,
                                   uint64_t seed, torch::Device device = torch::kCPU);
 

@@ -1,0 +1,46 @@
+#pragma once
+// Training data from an asset folder, held in memory (these sets are small) and drawn in
+// random augmented batches: the reference's resize to 1.25x then a random resized crop
+// (scale 0.8-1.0, aspect 3/4-4/3), or a plain nearest-neighbour fit for pixel art, with
+// optional horizontal flips; values in [-1, 1].
+#include <torch/torch.h>
+
+#include <array>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ddpm {
+
+struct DatasetOptions {
+  int image_size = 32;
+  int channels = 4;          // the model's: 1, 3 or 4
+  bool pixel_art = false;    // nearest fit, no crop
+  bool flip = false;         // random horizontal flips
+  std::array<std::uint8_t, 3> background = {255, 255, 255};  // under transparency, RGB/gray
+  std::function<void(std::size_t, std::size_t)> progress;    // files loaded, files in all
+};
+
+class AssetDataset {
+ public:
+  // Loads and converts every image; throws ddpm::Error naming the folder when nothing loads.
+  AssetDataset(const std::string& folder, const DatasetOptions& options);
+
+  // `batch` random images (with replacement) and their labels, drawn from `gen`.
+  std::pair<torch::Tensor, torch::Tensor> batch(int batch, at::Generator& gen) const;
+
+  const std::vector<std::string>& class_names() const { return class_names_; }
+  const std::vector<std::string>& skipped() const { return skipped_; }
+  int64_t size() const { return images_.size(0); }
+  const torch::Tensor& labels() const { return labels_; }
+  // The images at the model's size without augmentation, [N, C, S, S] in [-1, 1].
+  torch::Tensor plain_images() const;
+
+ private:
+  DatasetOptions options_;
+  std::vector<std::string> class_names_, skipped_;
+  torch::Tensor images_;  // uint8 [N, C, L, L], L = 1.25 S (or S for pixel art)
+  torch::Tensor labels_;  // int64 [N]
+};
+
+}  // namespace ddpm

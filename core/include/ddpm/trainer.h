@@ -1,0 +1,72 @@
+#pragma once
+// Training and fine-tuning on an asset folder (one subfolder per class): AdamW on the noise
+// MSE with uniform timesteps, labels dropped for classifier-free guidance, EMA weights,
+// optional warm-up and gradient clipping, periodic atomic checkpoints that resume exactly,
+// periodic sample grids, progress reports, and a clean stop between steps.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <optional>
+
+#include "ddpm/io/model_info.h"
+
+namespace ddpm {
+
+struct TrainOptions {
+  std::string assets;                 // the asset folder
+  std::string preset = "sprite32";    // for a new model
+  int image_size = 0;                 // 0: the preset's
+  std::optional<UNetConfig> architecture;  // overrides preset and image_size when set
+  std::string init_model;             // fine-tune this model file instead of a new model
+  bool freeze = false;                // fine-tuning: train only the class embedding and the
+                                      // last Up block and output convolution
+  int64_t steps = 1000;               // optimizer steps in all (a resumed run continues to it)
+  int batch = 16;
+  double lr = 3e-4;
+  int64_t warmup = 0;                 // linear learning-rate warm-up steps
+  double decay_from = 1.0;            // fraction of the steps after which the learning rate
+                                      // falls linearly to 0 at the end (1 = constant)
+  double grad_clip = 0;               // max gradient norm; 0 = off
+  double label_drop = 0.1;            // probability of training a label as "no class"
+  double ema_decay = 0.995;
+  int64_t ema_start = 2000;           // EMA copies the weights until this step, as the reference
+  bool pixel_art = false;             // nearest-neighbour fit, no crop
+  bool flip = false;                  // random horizontal flips
+  uint64_t seed = 0;
+  std::string checkpoint;             // training checkpoint; resumed from when it exists
+  int64_t checkpoint_every = 500;
+  std::string out_model;              // model file written at the end (EMA weights)
+  std::string sample_dir;             // sample grids (EMA weights, DPM-Solver++ 20) go here
+  int64_t sample_every = 0;           // 0 = never
+  int threads = 0;                    // intra-op threads; 0 = all cores
+
+  void validate() const;  // throws ddpm::Error naming the option and its allowed range
+};
+
+struct TrainProgress {
+  int64_t step = 0, total = 0;
+  double loss = 0;             // this step's
+  double loss_smoothed = 0;    // exponential moving average
+  double images_per_second = 0;
+  double eta_seconds = 0;
+  std::string sample_grid;     // the latest grid written, if any
+  std::string message;         // e.g. "loaded 60 images in 3 classes", "skipped x.png: ..."
+};
+using TrainObserver = std::function<void(const TrainProgress&)>;
+
+struct TrainResult {
+  int64_t steps_done = 0;  // the step reached (counting steps of earlier, resumed runs)
+  bool cancelled = false;
+  io::ModelInfo info;      // of the model written
+  std::vector<std::string> skipped;  // files of the folder that did not decode, with reasons
+};
+
+// Runs until options.steps, a cancel (checked between steps), or an error. On cancel the
+// checkpoint (when one is configured) and the output model are written before returning.
+TrainResult train(const TrainOptions& options, const TrainObserver& observer = {},
+                  const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace ddpm

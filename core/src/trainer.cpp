@@ -1,0 +1,243 @@
+#include "ddpm/trainer.h"
+
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+
+#include "ddpm/dataset.h"
+#include "ddpm/io/error.h"
+#include "ddpm/loss.h"
+#include "ddpm/model_file.h"
+#include "ddpm/runtime.h"
+#include "ddpm/sampler.h"
+#include "ddpm/tensor_image.h"
+#include "ddpm/training_checkpoint.h"
+
+namespace ddpm {
+namespace {
+
+using clk = std::chrono::steady_clock;
+
+std::string str(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+// The folder's class names mapped onto the model's: known names keep their index, new ones
+// are appended. Returns the label map (folder index -> model index).
+std::vector<int64_t> merge_classes(std::vector<std::string>& model_names,
+                                   const std::vector<std::string>& folder_names) {
+  std::vector<int64_t> map;
+  for (const auto& n : folder_names) {
+    auto it = std::find(model_names.begin(), model_names.end(), n);
+    if (it == model_names.end()) it = model_names.insert(model_names.end(), n);
+    map.push_back(it - model_names.begin());
+  }
+  return map;
+}
+
+// A fresh training state for `info` whose weights come from `source` (a model file): every
+// tensor but the class embedding is copied; embedding rows of known classes are copied too.
+void copy_for_fine_tuning(TrainingState& s, const Model& source) {
+  torch::NoGradGuard no_grad;
+  auto own = state_dict(*s.model);
+  for (const auto& [name, value] : state_dict(*source.unet)) {
+    auto it = own.find(name);
+    if (it == own.end()) continue;
+    if (name == "label_emb.weight") {
+      const int64_t rows = std::min(value.size(0), it->second.size(0));
+      it->second.narrow(0, 0, rows).copy_(value.narrow(0, 0, rows));
+    } else if (it->second.sizes() == value.sizes()) {
+      it->second.copy_(value);
+    } else {
+      throw Error("cannot fine-tune: tensor '" + name + "' has shape " + c10::str(value.sizes()) +
+                  " in the model but " + c10::str(it->second.sizes()) + " in the new network");
+    }
+  }
+  load_state_dict(*s.ema, state_dict(*s.model), "(copy)");
+}
+
+void freeze_all_but_head(UNet& model) {
+  const int last_up = model->config().levels();
+  const std::string keep[] = {"label_emb.", "outc.", "up" + std::to_string(last_up) + "."};
+  for (auto& p : model->named_parameters()) {
+    bool trainable = false;
+    for (const auto& k : keep) trainable = trainable || p.key().rfind(k, 0) == 0;
+    p.value().set_requires_grad(trainable);
+  }
+}
+
+void update_ema(UNet& ema, UNet& model, double decay, bool copy) {
+  torch::NoGradGuard no_grad;
+  auto e = ema->parameters();
+  auto m = model->parameters();
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    if (copy) e[i].copy_(m[i]);
+    else e[i].mul_(decay).add_(m[i], 1 - decay);
+  }
+}
+
+}  // namespace
+
+void TrainOptions::validate() const {
+  const auto bad = [](const std::string& what, const std::string& value, const std::string& allowed) {
+    throw Error("training option " + what + " = " + value + " is invalid: " + allowed);
+  };
+  if (assets.empty()) throw Error("training needs an asset folder (one subfolder per class)");
+  if (steps < 1 || steps > 100'000'000) bad("steps", std::to_string(steps), "allowed 1 to 1e8");
+  if (batch < 1 || batch > 4096) bad("batch", std::to_string(batch), "allowed 1 to 4096");
+  if (!(lr > 0 && lr < 1)) bad("lr", str(lr), "allowed (0, 1)");
+  if (warmup < 0) bad("warmup", std::to_string(warmup), "must not be negative");
+  if (grad_clip < 0) bad("grad_clip", str(grad_clip), "must not be negative (0 = off)");
+  if (!(label_drop >= 0 && label_drop <= 1)) bad("label_drop", str(label_drop), "allowed 0 to 1");
+  if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay", str(ema_decay), "allowed [0, 1)");
+  if (!(decay_from >= 0 && decay_from <= 1)) bad("decay_from", str(decay_from), "allowed 0 to 1");
+  if (ema_start < 0) bad("ema_start", std::to_string(ema_start), "must not be negative");
+  if (checkpoint_every < 1) bad("checkpoint_every", std::to_string(checkpoint_every), "must be at least 1");
+  if (sample_every < 0) bad("sample_every", std::to_string(sample_every), "must not be negative");
+  if (image_size < 0) bad("image_size", std::to_string(image_size), "must not be negative (0 = preset)");
+}
+
+TrainResult train(const TrainOptions& o, const TrainObserver& observer,
+                  const std::atomic<bool>* cancel) {
+  o.validate();
+  init_runtime(o.threads);
+  TrainProgress progress;
+  const auto say = [&](const std::string& m) {
+    progress.message = m;
+    if (observer) observer(progress);
+    progress.message.clear();
+  };
+
+  // The model: resumed from the checkpoint, fine-tuned from a model file, or new.
+  const bool resume = !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint);
+  std::unique_ptr<Model> source;
+  io::ModelInfo info;
+  if (resume) {
+    info = load_training_checkpoint(o.checkpoint).info;  // read twice; these files are small
+  } else if (!o.init_model.empty()) {
+    source = std::make_unique<Model>(load_model(o.init_model));
+    info = source->info;
+  } else if (o.architecture) {
+    info.unet = *o.architecture;
+  } else {
+    info.unet = preset_by_name(o.preset, 0);
+    if (o.image_size > 0) info.unet.image_size = o.image_size;
+  }
+  if (!resume) info.training_step = 0;  // a fine-tuning run counts its own steps
+
+  DatasetOptions dopts;
+  dopts.image_size = info.unet.image_size;
+  dopts.channels = info.unet.in_channels;
+  dopts.pixel_art = o.pixel_art;
+  dopts.flip = o.flip;
+  const AssetDataset data(o.assets, dopts);
+  TrainResult result;
+  result.skipped = data.skipped();
+  for (const auto& s : data.skipped()) say("skipped " + s);
+  say("loaded " + std::to_string(data.size()) + " images in " +
+      std::to_string(data.class_names().size()) + " classes from " + o.assets);
+
+  std::vector<std::string> names = info.class_names;
+  const std::vector<int64_t> label_map = merge_classes(names, data.class_names());
+  if (resume && names.size() != info.class_names.size()) {
+    throw Error("checkpoint '" + o.checkpoint + "' does not know the folder's classes; it has: " +
+                [&] { std::string s; for (auto& n : info.class_names) s += (s.empty() ? "" : ", ") + n; return s; }());
+  }
+  info.class_names = names;
+  info.unet.num_classes = static_cast<int>(names.size());
+
+  torch::optim::AdamWOptions adam(o.lr);
+  adam.weight_decay(0.01);
+  TrainingState s = resume ? load_training_checkpoint(o.checkpoint)
+                           : make_training_state(info, adam, o.seed);
+  if (!resume && source) copy_for_fine_tuning(s, *source);
+  if (o.freeze) freeze_all_but_head(s.model);
+  if (o.freeze && !resume) {
+    std::vector<torch::Tensor> trainable;
+    for (auto& p : s.model->parameters()) if (p.requires_grad()) trainable.push_back(p);
+    s.optimizer = std::make_unique<torch::optim::AdamW>(trainable, adam);
+  }
+  const torch::Tensor label_lut = torch::tensor(label_map);
+  s.model->train();
+
+  const auto save_checkpoint = [&] {
+    if (!o.checkpoint.empty()) save_training_checkpoint(o.checkpoint, s);
+  };
+  const auto write_grid = [&](int64_t step) {
+    if (o.sample_dir.empty()) return;
+    std::filesystem::create_directories(o.sample_dir);
+    SampleOptions so;
+    const int n = std::max<int>(1, static_cast<int>(s.info.class_names.size()));
+    so.batch = 4 * n;
+    for (int i = 0; i < so.batch; ++i) so.classes.push_back(s.info.unet.conditional() ? i / 4 : -1);
+    so.sampler = SamplerKind::DPMSolverPP2M;
+    so.clip_x0 = true;
+    so.guidance = s.info.guidance;
+    so.seed = o.seed;
+    const NoiseSchedule sched = make_schedule(s.info.schedule);
+    progress.sample_grid = o.sample_dir + "/step_" + std::to_string(step) + ".png";
+    save_grid_png(progress.sample_grid, sample(s.ema, sched, so).images, 4);
+    s.model->train();
+  };
+
+  const NoiseSchedule schedule = make_schedule(s.info.schedule);
+  const auto start = clk::now();
+  const int64_t first_step = s.info.training_step;
+  progress.total = o.steps;
+  while (s.info.training_step < o.steps) {
+    if (cancel && cancel->load()) {
+      result.cancelled = true;
+      break;
+    }
+    const int64_t step = s.info.training_step;
+    double lr = o.lr;
+    if (o.warmup > 0 && step < o.warmup) lr = o.lr * double(step + 1) / o.warmup;
+    const double decay_start = o.decay_from * o.steps;
+    if (step >= decay_start && o.decay_from < 1.0) {
+      lr *= (o.steps - step) / std::max(1.0, o.steps - decay_start);
+    }
+    for (auto& g : s.optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+
+    auto [x0, labels] = data.batch(o.batch, s.generator);
+    labels = label_lut.index_select(0, labels);
+    if (s.info.unet.conditional()) {
+      // Dropped labels train the unconditional branch that guidance needs.
+      labels = torch::where(torch::rand({o.batch}, s.generator, torch::kFloat32) < o.label_drop,
+                            torch::full_like(labels, -1), labels);
+    } else {
+      labels = torch::full_like(labels, -1);
+    }
+    const torch::Device device = s.model->parameters().front().device();
+    const torch::Tensor loss = diffusion_loss(s.model, schedule, x0.to(device), labels.to(device), s.generator);
+    s.optimizer->zero_grad();
+    loss.backward();
+    if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(s.model->parameters(), o.grad_clip);
+    s.optimizer->step();
+    ++s.info.training_step;
+    update_ema(s.ema, s.model, o.ema_decay, s.info.training_step <= o.ema_start);
+
+    progress.step = s.info.training_step;
+    progress.loss = loss.item<double>();
+    progress.loss_smoothed = step == first_step ? progress.loss : 0.98 * progress.loss_smoothed + 0.02 * progress.loss;
+    const double secs = std::chrono::duration<double>(clk::now() - start).count();
+    const double steps_per_s = (progress.step - first_step) / std::max(secs, 1e-9);
+    progress.images_per_second = steps_per_s * o.batch;
+    progress.eta_seconds = (o.steps - progress.step) / std::max(steps_per_s, 1e-9);
+    if (progress.step % o.checkpoint_every == 0) save_checkpoint();
+    if (o.sample_every > 0 && progress.step % o.sample_every == 0) write_grid(progress.step);
+    if (observer) observer(progress);
+  }
+  save_checkpoint();
+  if (!o.out_model.empty()) {
+    io::ModelInfo out = s.info;
+    out.weights = "ema";
+    save_model(o.out_model, s.ema, out);
+  }
+  result.steps_done = s.info.training_step;
+  result.info = s.info;
+  return result;
+}
+
+}  // namespace ddpm

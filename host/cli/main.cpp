@@ -1,0 +1,479 @@
+// ddpm: the command-line tool. Drives libddpm_plugin through its C ABI only (dlopen'ed).
+//   ddpm info MODEL [--json]
+//   ddpm sample MODEL --out DIR|FILE.png [--class C] [--count N] [--sampler S] [--steps N] ...
+//   ddpm import PT OUT [--classes a,b,c] [--image-size N] [--float16]
+// Exit codes: 0 ok, 1 user error (the message names the problem), 2 internal error.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ddpm/io/error.h"
+#include "ddpm/io/image.h"
+#include "ddpm/io/png.h"
+#include "plugin_loader.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitUser = 1;
+constexpr int kExitInternal = 2;
+
+// Thrown to leave a command with an exit code and a message.
+struct Exit {
+  int code;
+  std::string message;
+};
+
+ddpm_cli::Plugin g_plugin;
+std::atomic<bool> g_interrupted{false};
+
+[[noreturn]] void user_error(const std::string& message) { throw Exit{kExitUser, message}; }
+
+// Maps a failed ABI call to an exit: the statuses a user can cause are 1, the rest 2.
+void check(ddpm_status status, const std::string& what) {
+  if (status == DDPM_OK) return;
+  const std::string msg = what + ": " + g_plugin.ddpm_last_error() + " (" +
+                          g_plugin.ddpm_status_string(status) + ")";
+  switch (status) {
+    case DDPM_ERR_INVALID_ARGUMENT:
+    case DDPM_ERR_NOT_FOUND:
+    case DDPM_ERR_IO:
+    case DDPM_ERR_BAD_MODEL:
+    case DDPM_ERR_OUT_OF_RANGE:
+    case DDPM_ERR_CANCELLED:
+      throw Exit{kExitUser, msg};
+    default:
+      throw Exit{kExitInternal, msg};
+  }
+}
+
+void require_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (!fs::exists(st)) user_error(what + " '" + path + "' does not exist");
+  if (fs::is_directory(st)) user_error(what + " '" + path + "' is a directory, not a file");
+}
+
+struct Model {
+  ddpm_model* handle = nullptr;
+  int width = 0, height = 0, channels = 0, num_classes = 0, timesteps = 0;
+  json info;
+  ~Model() {
+    if (handle) g_plugin.ddpm_model_free(handle);
+  }
+};
+
+void load_model(const std::string& path, Model& m) {
+  require_file(path, "model file");
+  check(g_plugin.ddpm_model_load(path.c_str(), &m.handle), "cannot load model '" + path + "'");
+  check(g_plugin.ddpm_model_get_shape(m.handle, &m.width, &m.height, &m.channels, &m.num_classes,
+                                      &m.timesteps),
+        "model shape");
+  char* text = nullptr;
+  check(g_plugin.ddpm_model_info_json(m.handle, &text), "model description");
+  try {
+    m.info = json::parse(text);
+  } catch (const std::exception& e) {
+    g_plugin.ddpm_string_free(text);
+    throw Exit{kExitInternal, std::string("the model description is not valid JSON: ") + e.what()};
+  }
+  g_plugin.ddpm_string_free(text);
+}
+
+std::vector<std::string> class_names_of(const Model& m) {
+  std::vector<std::string> names;
+  if (m.info.contains("class_names") && m.info["class_names"].is_array()) {
+    for (const auto& n : m.info["class_names"]) names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
+  }
+  while (static_cast<int>(names.size()) < m.num_classes) names.push_back("class_" + std::to_string(names.size()));
+  return names;
+}
+
+// ---- info ----------------------------------------------------------------------------------
+
+int cmd_info(const std::string& path, bool raw) {
+  Model m;
+  load_model(path, m);
+  if (raw) {
+    std::cout << m.info.dump(2) << "\n";
+    return kExitOk;
+  }
+  const json& u = m.info.value("unet", json::object());
+  const json& s = m.info.value("schedule", json::object());
+  std::cout << "model:      " << path << "\n"
+            << "image:      " << m.width << "x" << m.height << ", " << m.channels << " channel"
+            << (m.channels == 1 ? "" : "s") << "\n";
+  if (u.contains("preset")) std::cout << "network:    " << u["preset"].get<std::string>();
+  if (u.contains("base_channels")) std::cout << ", base width " << u["base_channels"];
+  if (u.contains("channel_mult")) std::cout << ", channel mult " << u["channel_mult"].dump();
+  std::cout << "\n";
+  std::cout << "schedule:   " << s.value("kind", std::string("?")) << ", T = " << m.timesteps;
+  if (m.info.contains("variance")) std::cout << ", variance " << m.info["variance"].get<std::string>();
+  std::cout << "\n";
+  if (m.num_classes == 0) {
+    std::cout << "classes:    none (unconditional)\n";
+  } else {
+    std::cout << "classes:    " << m.num_classes << ":";
+    const auto names = class_names_of(m);
+    for (size_t i = 0; i < names.size(); ++i) std::cout << " " << i << "=" << names[i];
+    std::cout << "\n";
+    if (m.info.contains("guidance")) std::cout << "guidance:   " << m.info["guidance"] << " (default scale)\n";
+  }
+  if (m.info.contains("training_step")) std::cout << "trained:    " << m.info["training_step"] << " steps";
+  if (m.info.contains("weights")) std::cout << ", " << m.info["weights"].get<std::string>() << " weights";
+  std::cout << "\n";
+  if (m.info.contains("samplers")) {
+    std::cout << "samplers:  ";
+    for (const auto& n : m.info["samplers"]) std::cout << " " << n.get<std::string>();
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+// ---- sample --------------------------------------------------------------------------------
+
+struct SampleOptions {
+  std::string model, out, class_arg, sampler = "ddim", grid, sheet;
+  int count = 1, steps = 25;
+  float guidance = 3.0f;
+  bool guidance_set = false;  // else the plugin's default
+  float eta = 0.0f;
+  uint64_t seed = 0;
+  bool tiling = false;
+};
+
+struct Progress {
+  bool tty = false;
+  int last_printed = -1;
+};
+
+extern "C" void on_step(ddpm_job* job, int step, int total, const float*, int, int, int, int,
+                        void* user_data) {
+  auto* p = static_cast<Progress*>(user_data);
+  if (g_interrupted.load()) g_plugin.ddpm_job_cancel(job);
+  if (p->tty) {
+    const int width = 30;
+    const int filled = total > 0 ? step * width / total : width;
+    std::string bar(static_cast<size_t>(filled), '#');
+    bar.append(static_cast<size_t>(width - filled), '.');
+    std::fprintf(stderr, "\r[%s] %d/%d", bar.c_str(), step, total);
+    if (step == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  } else if (step != p->last_printed) {
+    std::fprintf(stderr, "step %d/%d\n", step, total);
+    p->last_printed = step;
+  }
+}
+
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+int resolve_class(const Model& m, const std::string& arg) {
+  if (arg.empty()) return -1;
+  if (m.num_classes == 0) {
+    user_error("--class '" + arg + "': the model is unconditional (it has no classes)");
+  }
+  const auto names = class_names_of(m);
+  for (int i = 0; i < m.num_classes; ++i) {
+    if (names[i] == arg) return i;
+  }
+  std::string known;
+  for (int i = 0; i < m.num_classes; ++i) known += (i ? ", " : "") + std::to_string(i) + "=" + names[i];
+  bool numeric = !arg.empty() && arg.find_first_not_of("0123456789-") == std::string::npos;
+  if (numeric) {
+    long v = 0;
+    try {
+      v = std::stol(arg);
+    } catch (...) {
+      user_error("--class '" + arg + "' is not a valid index; known classes: " + known);
+    }
+    if (v < 0 || v >= m.num_classes) {
+      user_error("--class " + arg + " is out of range: allowed 0 to " +
+                 std::to_string(m.num_classes - 1) + " (" + known + ")");
+    }
+    return static_cast<int>(v);
+  }
+  user_error("--class '" + arg + "' is not a class of this model; known classes: " + known);
+}
+
+bool has_png_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".png";
+}
+
+void check_png_output(const std::string& path, const std::string& option) {
+  if (!has_png_extension(path)) user_error(option + " '" + path + "' must end in .png");
+  const fs::path parent = fs::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !fs::is_directory(parent, ec)) {
+    user_error(option + " '" + path + "': folder '" + parent.string() + "' does not exist");
+  }
+}
+
+ddpm::io::Image to_image(const uint8_t* rgba, int w, int h, int channels) {
+  // Keep the model's channels: gray stays gray, RGB drops the constant alpha.
+  const int c = channels == 1 ? 1 : channels == 3 ? 3 : 4;
+  ddpm::io::Image im(w, h, c);
+  const size_t n = size_t(w) * h;
+  for (size_t i = 0; i < n; ++i) {
+    for (int k = 0; k < c; ++k) im.pixels[i * c + k] = rgba[i * 4 + k];
+  }
+  return im;
+}
+
+void save_png(const std::string& path, const ddpm::io::Image& im) {
+  try {
+    ddpm::io::write_png(path, im);
+  } catch (const ddpm::Error& e) {
+    user_error(std::string("cannot write '") + path + "': " + e.what());
+  }
+}
+
+int cmd_sample(const SampleOptions& o) {
+  // Checks that need no model first, so mistakes are reported fast.
+  if (o.count < 1 || o.count > 4096) user_error("--count " + std::to_string(o.count) + " is out of range: allowed 1 to 4096");
+  if (o.steps < 1) user_error("--steps " + std::to_string(o.steps) + " is out of range: must be at least 1");
+  if (o.guidance_set && !(o.guidance >= 0.0f && o.guidance <= 100.0f)) {
+    user_error("--guidance " + std::to_string(o.guidance) + " is out of range: allowed 0 to 100");
+  }
+  if (!(o.eta >= 0.0f && o.eta <= 1.0f)) user_error("--eta " + std::to_string(o.eta) + " is out of range: allowed 0 to 1");
+  if (o.out.empty()) user_error("--out is required: a folder, or a FILE.png for one image");
+  const bool out_is_file = has_png_extension(o.out);
+  if (out_is_file) check_png_output(o.out, "--out");
+  if (!o.grid.empty()) check_png_output(o.grid, "--grid");
+  if (!o.sheet.empty()) check_png_output(o.sheet, "--sheet");
+  if (!out_is_file) {
+    std::error_code ec;
+    if (fs::exists(o.out, ec) && !fs::is_directory(o.out, ec)) {
+      user_error("--out '" + o.out + "' exists and is not a folder (give FILE.png for a file)");
+    }
+  }
+
+  Model m;
+  load_model(o.model, m);
+  if (o.steps > m.timesteps) {
+    user_error("--steps " + std::to_string(o.steps) + " is out of range: allowed 1 to " +
+               std::to_string(m.timesteps) + " (the model's T)");
+  }
+  const int class_index = resolve_class(m, o.class_arg);
+  const auto names = class_names_of(m);
+
+  ddpm_generate_params p;
+  check(g_plugin.ddpm_generate_default_params(&p), "default parameters");
+  p.batch = o.count;
+  p.class_index = class_index;
+  if (o.guidance_set) p.guidance = o.guidance;
+  p.sampler_name = o.sampler.c_str();
+  p.steps = o.steps;
+  p.eta = o.eta;
+  p.seed = o.seed;
+  p.preview_every = 0;  // the tool needs no frames, only the progress
+  p.tiling = o.tiling ? 1 : 0;
+
+  Progress progress;
+  progress.tty = isatty(fileno(stderr)) != 0;
+  ddpm_job* job = nullptr;
+  std::signal(SIGINT, on_sigint);
+  check(g_plugin.ddpm_generate_start(m.handle, &p, on_step, &progress, &job), "cannot start sampling");
+  const ddpm_status waited = g_plugin.ddpm_job_wait(job, -1);
+  std::vector<uint8_t> rgba(size_t(o.count) * m.width * m.height * 4);
+  ddpm_status got = waited;
+  if (waited == DDPM_OK) got = g_plugin.ddpm_job_result_rgba8(job, rgba.data(), rgba.size());
+  std::signal(SIGINT, SIG_DFL);
+  if (got != DDPM_OK) {
+    const std::string msg = g_plugin.ddpm_last_error();
+    g_plugin.ddpm_job_free(job);
+    if (got == DDPM_ERR_CANCELLED) throw Exit{kExitUser, "sampling was interrupted"};
+    throw Exit{got == DDPM_ERR_OUT_OF_RANGE || got == DDPM_ERR_INVALID_ARGUMENT ? kExitUser : kExitInternal,
+               "sampling failed: " + msg + " (" + g_plugin.ddpm_status_string(got) + ")"};
+  }
+  g_plugin.ddpm_job_free(job);
+
+  // One PNG per image.
+  std::vector<ddpm::io::Image> images;
+  std::vector<std::string> frame_names;
+  const std::string label = class_index >= 0 ? names[class_index] : std::string("sample");
+  if (!out_is_file) {
+    std::error_code ec;
+    fs::create_directories(o.out, ec);
+    if (ec) user_error("cannot create the folder '" + o.out + "': " + ec.message());
+  }
+  const size_t image_bytes = size_t(m.width) * m.height * 4;
+  for (int i = 0; i < o.count; ++i) {
+    images.push_back(to_image(rgba.data() + i * image_bytes, m.width, m.height, m.channels));
+    std::string path;
+    if (out_is_file) {
+      if (o.count == 1) {
+        path = o.out;
+      } else {
+        const fs::path f(o.out);
+        char suffix[32];
+        std::snprintf(suffix, sizeof suffix, "_%03d", i);
+        path = (f.parent_path() / (f.stem().string() + suffix + f.extension().string())).string();
+      }
+    } else {
+      char name[64];
+      std::snprintf(name, sizeof name, "_%03d_seed%llu.png", i, static_cast<unsigned long long>(o.seed + i));
+      path = (fs::path(o.out) / (label + name)).string();
+    }
+    save_png(path, images.back());
+    frame_names.push_back(fs::path(path).stem().string());
+    std::cout << path << "\n";
+  }
+  const int cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(o.count))));
+  if (!o.grid.empty()) {
+    save_png(o.grid, ddpm::io::make_grid(images, cols, 2));
+    std::cout << o.grid << "\n";
+  }
+  if (!o.sheet.empty()) {
+    // A sprite sheet without padding, and its atlas (names and rectangles) beside it.
+    const ddpm::io::Image sheet = ddpm::io::make_grid(images, cols, 0);
+    save_png(o.sheet, sheet);
+    json atlas;
+    atlas["image"] = fs::path(o.sheet).filename().string();
+    atlas["width"] = sheet.width;
+    atlas["height"] = sheet.height;
+    atlas["model"] = o.model;
+    atlas["sampler"] = o.sampler;
+    atlas["steps"] = o.steps;
+    json frames = json::array();
+    for (int i = 0; i < o.count; ++i) {
+      frames.push_back({{"name", frame_names[i]},
+                        {"class", class_index >= 0 ? json(names[class_index]) : json(nullptr)},
+                        {"seed", o.seed + i},
+                        {"x", (i % cols) * m.width},
+                        {"y", (i / cols) * m.height},
+                        {"w", m.width},
+                        {"h", m.height}});
+    }
+    atlas["frames"] = frames;
+    const std::string atlas_path = fs::path(o.sheet).replace_extension(".json").string();
+    std::ofstream f(atlas_path);
+    f << atlas.dump(2) << "\n";
+    f.close();
+    if (!f) user_error("cannot write the atlas '" + atlas_path + "'");
+    std::cout << o.sheet << "\n" << atlas_path << "\n";
+  }
+  return kExitOk;
+}
+
+// ---- import --------------------------------------------------------------------------------
+
+int cmd_import(const std::string& pt, const std::string& out, const std::string& classes,
+               int image_size, bool float16) {
+  require_file(pt, "checkpoint");
+  std::vector<std::string> names;
+  if (!classes.empty()) {
+    size_t start = 0;
+    while (true) {
+      const size_t comma = classes.find(',', start);
+      std::string n = classes.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      while (!n.empty() && n.front() == ' ') n.erase(n.begin());
+      while (!n.empty() && n.back() == ' ') n.pop_back();
+      if (n.empty()) user_error("--classes '" + classes + "' has an empty name");
+      for (const auto& other : names) {
+        if (other == n) user_error("--classes: the name '" + n + "' appears twice");
+      }
+      names.push_back(n);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  std::vector<const char*> ptrs;
+  for (const auto& n : names) ptrs.push_back(n.c_str());
+  ddpm_import_params p;
+  check(g_plugin.ddpm_import_default_params(&p), "default parameters");
+  p.class_names = ptrs.empty() ? nullptr : ptrs.data();
+  p.class_count = static_cast<int>(ptrs.size());
+  p.image_size = image_size;
+  p.float16 = float16 ? 1 : 0;
+  check(g_plugin.ddpm_import_checkpoint(pt.c_str(), out.c_str(), &p), "cannot import '" + pt + "'");
+  std::cout << out << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ddpm: sample and inspect DDPM models through libddpm_plugin"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("ddpm tool, C ABI ") + std::to_string(DDPM_ABI_VERSION));
+
+  std::string model_path;
+  bool raw_json = false;
+  auto* info = app.add_subcommand("info", "describe a model file");
+  info->add_option("MODEL", model_path, "model file (.safetensors, or a reference .pt)")->required();
+  info->add_flag("--json", raw_json, "print the raw JSON description");
+
+  SampleOptions so;
+  auto* sample = app.add_subcommand("sample", "generate images");
+  sample->add_option("MODEL", so.model, "model file")->required();
+  sample->add_option("--out,-o", so.out, "output folder, or FILE.png")->required();
+  sample->add_option("--class,-c", so.class_arg, "class name or index (default: unconditional)");
+  sample->add_option("--count,-n", so.count, "number of images (default 1)");
+  sample->add_option("--sampler", so.sampler, "ddim, dpmpp2m, ddpm or euler_a (default ddim)")
+      ->check(CLI::IsMember({"ddim", "dpmpp2m", "ddpm", "euler_a"}));
+  sample->add_option("--steps", so.steps, "denoising steps (default 25)");
+  auto* guidance_opt =
+      sample->add_option("--guidance,-g", so.guidance, "classifier-free guidance scale (default 3)");
+  sample->add_option("--eta", so.eta, "DDIM eta, 0..1 (default 0)");
+  sample->add_option("--seed", so.seed, "seed of the first image; image i uses seed + i (default 0)");
+  sample->add_flag("--tiling", so.tiling, "seamless (tileable) textures");
+  sample->add_option("--grid", so.grid, "also write all images as one grid PNG");
+  sample->add_option("--sheet", so.sheet, "also write a sprite sheet PNG and its JSON atlas");
+
+  std::string pt_path, out_path, classes;
+  int image_size = 64;
+  bool float16 = false;
+  auto* imp = app.add_subcommand("import", "convert a reference PyTorch checkpoint to a model file");
+  imp->add_option("PT", pt_path, "the reference .pt (state_dict of UNet or UNet_conditional)")->required();
+  imp->add_option("OUT", out_path, "the model file to write (.safetensors)")->required();
+  imp->add_option("--classes", classes, "comma-separated class names (default class_0, class_1, ...)");
+  imp->add_option("--image-size", image_size, "the size the checkpoint was trained at (default 64)");
+  imp->add_flag("--float16", float16, "store the weights as float16");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "ddpm: " << e.what() << "\nRun with --help for more information.\n";
+    return kExitUser;
+  }
+
+  try {
+    std::string error;
+    if (!ddpm_cli::load_plugin(g_plugin, error)) throw Exit{kExitUser, error};
+    if (*info) return cmd_info(model_path, raw_json);
+    so.guidance_set = guidance_opt->count() > 0;
+    if (*sample) return cmd_sample(so);
+    if (*imp) return cmd_import(pt_path, out_path, classes, image_size, float16);
+    return kExitUser;
+  } catch (const Exit& e) {
+    std::cerr << "ddpm: " << (e.code == kExitInternal ? "internal error: " : "error: ") << e.message << "\n";
+    return e.code;
+  } catch (const ddpm::Error& e) {
+    std::cerr << "ddpm: error: " << e.what() << "\n";
+    return kExitUser;
+  } catch (const std::exception& e) {
+    std::cerr << "ddpm: internal error: " << e.what() << "\n";
+    return kExitInternal;
+  }
+}

@@ -1,0 +1,46 @@
+#pragma once
+// Loads libddpm_plugin with dlopen and resolves the C ABI (the tool never links the plugin).
+#include <string>
+#include <vector>
+
+#include "ddpm_plugin.h"
+
+namespace ddpm_cli {
+
+#define DDPM_CLI_FUNCTIONS(X)        \
+  X(ddpm_abi_version)                \
+  X(ddpm_version_string)             \
+  X(ddpm_last_error)                 \
+  X(ddpm_status_string)              \
+  X(ddpm_set_threads)                \
+  X(ddpm_string_free)                \
+  X(ddpm_model_load)                 \
+  X(ddpm_model_free)                 \
+  X(ddpm_model_info_json)            \
+  X(ddpm_model_get_shape)            \
+  X(ddpm_generate_default_params)    \
+  X(ddpm_generate_start)             \
+  X(ddpm_job_cancel)                 \
+  X(ddpm_job_wait)                   \
+  X(ddpm_job_result_rgba8)           \
+  X(ddpm_job_free)                   \
+  X(ddpm_import_default_params)      \
+  X(ddpm_import_checkpoint)
+
+struct Plugin {
+#define DDPM_CLI_DECLARE(name) decltype(&::name) name = nullptr;
+  DDPM_CLI_FUNCTIONS(DDPM_CLI_DECLARE)
+#undef DDPM_CLI_DECLARE
+  void* handle = nullptr;
+  std::string path;
+};
+
+// The places searched, in order: next to the executable's folder (../plugin in the build
+// tree, ../lib and ../<libdir> when installed), then $DDPM_PLUGIN.
+std::vector<std::string> plugin_candidates();
+
+// Opens the first candidate that exists. On failure returns false and fills `error` with a
+// message naming every place tried, or the ABI mismatch, or the missing symbol.
+bool load_plugin(Plugin& plugin, std::string& error);
+
+}  // namespace ddpm_cli

@@ -1,0 +1,108 @@
+#!/bin/sh
+# End-to-end test of the `ddpm` tool on the reference fixture (16x16, 3 classes).
+#   test_cli.sh DDPM_EXE REF_PT SCRATCH_DIR
+set -u
+DDPM=$1
+REF=$2
+DIR=$3/end_to_end
+rm -rf "$DIR"
+mkdir -p "$DIR"
+FAILS=0
+
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+
+# run EXPECTED_CODE PATTERN ARGS...: runs ddpm, checks the exit code and that the
+# output (stdout + stderr) contains PATTERN (empty: no check).
+run() {
+  want=$1; pattern=$2; shift 2
+  "$DDPM" "$@" >"$DIR/out.txt" 2>&1
+  code=$?
+  if [ "$code" -ne "$want" ]; then
+    fail "ddpm $* exited $code, expected $want"; sed 's/^/    /' "$DIR/out.txt"
+  elif [ -n "$pattern" ] && ! grep -q -- "$pattern" "$DIR/out.txt"; then
+    fail "ddpm $*: output lacks '$pattern'"; sed 's/^/    /' "$DIR/out.txt"
+  else
+    echo "ok: ddpm $* -> $code"
+  fi
+}
+
+# png_size FILE W H: checks the PNG header's size.
+png_size() {
+  python3 - "$1" "$2" "$3" <<'PY' || fail "PNG $1 is not ${2}x${3}"
+import struct, sys
+path, w, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, "rb") as f:
+    head = f.read(24)
+assert head[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG: %s" % path
+gw, gh = struct.unpack(">II", head[16:24])
+assert (gw, gh) == (w, h), "%s is %dx%d, expected %dx%d" % (path, gw, gh, w, h)
+PY
+}
+
+# --- info
+run 0 "classes:    3" info "$REF"
+run 0 '"samplers"' info --json "$REF"
+
+# --- import first: the reference .pt loads directly as a 64x64 model (slow to sample); the
+# imported copy says it was trained at 16x16 and names its classes.
+M=$DIR/imported.safetensors
+run 0 "" import "$REF" "$M" --classes "cat,dog,fox" --image-size 16 --float16
+run 0 "0=cat 1=dog 2=fox" info "$M"
+run 0 '"fox"' info --json "$M"
+# the .pt itself, sampled directly (64x64)
+run 0 "" sample "$REF" --out "$DIR/direct.png" --class 1 --steps 2
+png_size "$DIR/direct.png" 64 64
+
+# --- sample into a folder, with a grid and a sprite sheet
+run 0 "" sample "$M" --out "$DIR/imgs" --class dog --count 3 --steps 5 --seed 4 \
+  --grid "$DIR/grid.png" --sheet "$DIR/sheet.png"
+n=$(ls "$DIR/imgs" | grep -c '\.png$')
+[ "$n" -eq 3 ] || fail "expected 3 PNG files in $DIR/imgs, found $n"
+for f in "$DIR"/imgs/*.png; do png_size "$f" 16 16; done
+# 2 columns x 2 rows, 2 px padding: 2*16 + 3*2 = 38
+png_size "$DIR/grid.png" 38 38
+png_size "$DIR/sheet.png" 32 32
+python3 - "$DIR/sheet.json" <<'PY' || fail "bad atlas $DIR/sheet.json"
+import json, sys
+a = json.load(open(sys.argv[1]))
+assert a["image"] == "sheet.png" and (a["width"], a["height"]) == (32, 32), a
+fr = a["frames"]
+assert len(fr) == 3, fr
+assert [(f["x"], f["y"], f["w"], f["h"]) for f in fr] == [(0, 0, 16, 16), (16, 0, 16, 16), (0, 16, 16, 16)], fr
+assert all(f["name"].startswith("dog_") and f["class"] == "dog" for f in fr), fr
+assert [f["seed"] for f in fr] == [4, 5, 6], fr
+PY
+
+# --- one file, by class index, another sampler, tiling
+run 0 "" sample "$M" --out "$DIR/one.png" --class 0 --steps 5 --sampler euler_a --tiling
+png_size "$DIR/one.png" 16 16
+# several images into FILE.png: FILE_000.png, FILE_001.png
+run 0 "" sample "$M" --out "$DIR/many.png" --count 2 --steps 3 --guidance 1.5 --eta 0.5
+png_size "$DIR/many_001.png" 16 16
+# the same seed gives the same image
+run 0 "" sample "$M" --out "$DIR/a.png" --class fox --steps 5 --seed 9 --sampler dpmpp2m
+run 0 "" sample "$M" --out "$DIR/b.png" --class fox --steps 5 --seed 9 --sampler dpmpp2m
+cmp -s "$DIR/a.png" "$DIR/b.png" || fail "same seed gave different images"
+# progress lines when not on a terminal
+run 0 "step 5/5" sample "$M" --out "$DIR/p.png" --steps 5 --sampler ddpm
+
+# --- user errors: exit code 1 and a message naming the problem
+run 1 "missing.safetensors" info "$DIR/missing.safetensors"
+run 1 "missing.pt" sample "$DIR/missing.pt" --out "$DIR/x"
+run 1 "out of range" sample "$M" --out "$DIR/x" --class 7 --steps 5
+run 1 "0=cat, 1=dog, 2=fox" sample "$M" --out "$DIR/x" --class zebra --steps 5
+run 1 "nope" sample "$REF" --out "$DIR/x" --sampler nope
+run 1 "count" sample "$REF" --out "$DIR/x" --count 0
+run 1 "steps" sample "$REF" --out "$DIR/x" --steps 100000
+run 1 "guidance" sample "$M" --out "$DIR/x" --guidance -1
+run 1 "eta" sample "$REF" --out "$DIR/x" --eta 2
+run 1 "no_dir" sample "$REF" --out "$DIR/no_dir/x.png"
+run 1 ".png" sample "$REF" --out "$DIR/x" --grid "$DIR/grid.jpg"
+run 1 "class" import "$REF" "$DIR/bad.safetensors" --classes "a,b" --image-size 16
+run 1 "nothing.pt" import "$DIR/nothing.pt" "$DIR/bad.safetensors"
+run 1 "" sample
+run 1 "" frobnicate
+run 0 "sample" --help
+
+if [ "$FAILS" -ne 0 ]; then echo "$FAILS failure(s)"; exit 1; fi
+echo "passed"

@@ -1,0 +1,191 @@
+// The trainer on real asset folders: learning, class-conditional samples, exact resume,
+// clean cancel, fine-tuning with a new class, and bad folders.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "ddpm/io/error.h"
+#include "ddpm/io/png.h"
+#include "ddpm/model_file.h"
+#include "ddpm/sampler.h"
+#include "ddpm/trainer.h"
+#include "error_of.h"
+#include "trained_model.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kAssets = DDPM_SOURCE_DIR "/assets/samples";
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() /
+                  ("ddpm_train_" + std::to_string(::getpid()) + "_" +
+                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+ddpm::TrainOptions quick(const std::string& assets = kAssets) {
+  ddpm::TrainOptions o;
+  o.assets = assets;
+  o.architecture = ddpm::testing::tiny16_architecture();
+  o.architecture->base_channels = 8;
+  o.architecture->time_dim = 16;
+  o.steps = 8;
+  o.batch = 4;
+  o.lr = 1e-3;
+  o.seed = 3;
+  return o;
+}
+
+TEST(Trainer, ShortRunLowersTheLoss) {
+  ddpm::TrainOptions o = quick();
+  o.steps = 150;
+  o.batch = 16;
+  o.lr = 2e-3;
+  std::vector<double> losses;
+  std::vector<std::string> messages;
+  ddpm::train(o, [&](const ddpm::TrainProgress& p) {
+    if (!p.message.empty()) messages.push_back(p.message);
+    else losses.push_back(p.loss);
+  });
+  ASSERT_EQ(losses.size(), 150u);
+  double first = 0, last = 0;
+  for (int i = 0; i < 10; ++i) first += losses[i] / 10;
+  for (int i = 140; i < 150; ++i) last += losses[i] / 10;
+  std::printf("loss: first 10 steps %.3f, last 10 steps %.3f\n", first, last);
+  EXPECT_LT(last, 0.5 * first);
+  ASSERT_FALSE(messages.empty());
+  EXPECT_NE(messages.back().find("loaded 60 images in 3 classes"), std::string::npos) << messages.back();
+}
+
+TEST(Trainer, SamplesCanBeToldApartByClass) {
+  // The model the sampler tests share, trained by this trainer for 1500 steps.
+  ddpm::Model m = ddpm::testing::trained_sample_model();
+  const auto [real, labels] = ddpm::testing::sample_assets_16();
+  std::vector<torch::Tensor> means;
+  for (int64_t c = 0; c < 3; ++c) {
+    means.push_back(real.index_select(0, torch::nonzero(labels == c).flatten()).mean(0));
+  }
+  ddpm::SampleOptions o;
+  o.batch = 24;
+  for (int i = 0; i < 24; ++i) o.classes.push_back(i % 3);
+  o.sampler = ddpm::SamplerKind::DDPM;
+  o.steps = 100;
+  o.guidance = 2.0f;
+  o.clip_x0 = true;
+  o.seed = 40;
+  const torch::Tensor x = ddpm::sample(m.unet, m.schedule, o).images.clamp(-1, 1);
+  int correct = 0;
+  for (int i = 0; i < 24; ++i) {
+    int best = 0;
+    double best_d = 1e9;
+    for (int c = 0; c < 3; ++c) {
+      const double d = (x[i] - means[c]).pow(2).mean().item<double>();
+      if (d < best_d) best_d = d, best = c;
+    }
+    correct += best == o.classes[i];
+  }
+  std::printf("nearest-class-mean accuracy of guided samples: %d/24 (chance 8/24)\n", correct);
+  EXPECT_GE(correct, 16);
+}
+
+TEST(Trainer, ResumesWithTheSameLossesAndCancelLeavesACheckpoint) {
+  TempDir d;
+  ddpm::TrainOptions straight = quick();
+  straight.steps = 6;
+  std::vector<double> all;
+  ddpm::train(straight, [&](const ddpm::TrainProgress& p) { if (p.message.empty()) all.push_back(p.loss); });
+
+  ddpm::TrainOptions o = quick();
+  o.steps = 6;
+  o.checkpoint = d / "run.ckpt";
+  o.out_model = d / "model.safetensors";
+  std::atomic<bool> cancel{false};
+  std::vector<double> part;
+  const auto r = ddpm::train(o, [&](const ddpm::TrainProgress& p) {
+    if (!p.message.empty()) return;
+    part.push_back(p.loss);
+    if (p.step == 3) cancel = true;
+  }, &cancel);
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_EQ(r.steps_done, 3);
+  EXPECT_NO_THROW(ddpm::load_model(o.out_model));  // a cancelled run still leaves a model
+  const auto resumed = ddpm::train(o, [&](const ddpm::TrainProgress& p) { if (p.message.empty()) part.push_back(p.loss); });
+  EXPECT_FALSE(resumed.cancelled);
+  EXPECT_EQ(resumed.steps_done, 6);
+  ASSERT_EQ(part.size(), 6u);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(part[i], all[i]) << "step " << i + 1;
+}
+
+TEST(Trainer, FineTuningAddsAClassAndKeepsTheOldRows) {
+  TempDir d;
+  // A base model that knows two of the folder's classes under other indices.
+  fs::create_directories(d.path / "assets");
+  for (const auto& c : {"animals", "smileys", "travel"}) {
+    fs::copy(kAssets + "/" + c, d.path / "assets" / c);
+  }
+  ddpm::TrainOptions base = quick((d.path / "assets").string());
+  base.steps = 2;
+  base.out_model = d / "base.safetensors";
+  fs::rename(d.path / "assets" / "travel", d.path / "travel_later");
+  ddpm::train(base);
+  const ddpm::Model before = ddpm::load_model(base.out_model);
+  EXPECT_EQ(before.info.class_names, (std::vector<std::string>{"animals", "smileys"}));
+
+  fs::rename(d.path / "travel_later", d.path / "assets" / "travel");
+  ddpm::TrainOptions tune = quick((d.path / "assets").string());
+  tune.init_model = base.out_model;
+  tune.steps = 1;
+  tune.lr = 1e-12;  // step 0's weights, give or take nothing
+  tune.out_model = d / "tuned.safetensors";
+  ddpm::train(tune);
+  const ddpm::Model after = ddpm::load_model(tune.out_model);
+  EXPECT_EQ(after.info.class_names, (std::vector<std::string>{"animals", "smileys", "travel"}));
+  const auto old_rows = ddpm::state_dict(*before.unet).at("label_emb.weight");
+  const auto new_rows = ddpm::state_dict(*after.unet).at("label_emb.weight");
+  ASSERT_EQ(new_rows.size(0), 3);
+  EXPECT_LT((new_rows.narrow(0, 0, 2) - old_rows).abs().max().item<double>(), 1e-6);
+}
+
+TEST(Trainer, BadFoldersAndOptionsAreNamed) {
+  using ddpm::testing::error_of;
+  TempDir d;
+  ddpm::TrainOptions o = quick("/nonexistent/sprites");
+  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("'/nonexistent/sprites' does not exist"), std::string::npos);
+  o = quick(d.path.string());
+  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("no class subfolders"), std::string::npos);
+  fs::create_directories(d.path / "coins");
+  std::ofstream(d.path / "coins" / "readme.txt") << "no images here";
+  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("holds no image that decodes"), std::string::npos);
+  o = quick();
+  o.batch = 0;
+  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("batch = 0 is invalid"), std::string::npos);
+  o = quick();
+  o.lr = -1;
+  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("lr = -1 is invalid"), std::string::npos);
+  o = quick();
+  o.init_model = d / "missing.safetensors";
+  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("missing.safetensors"), std::string::npos);
+}
+
+TEST(Trainer, OddImagesInAFolder) {
+  TempDir d;
+  fs::create_directories(d.path / "a");
+  ddpm::io::Image one(1, 1, 4);
+  one.pixels = {255, 0, 0, 255};
+  ddpm::io::write_png(d / "a/one_pixel.png", one);        // upscaled like any other
+  std::ofstream(d / "a/corrupt.png") << "\x89PNG\r\n\x1a\n broken";
+  ddpm::io::write_png(d / "a/rgb.png", ddpm::io::Image(8, 8, 3));  // no alpha: made opaque
+  ddpm::TrainOptions o = quick(d.path.string());
+  o.steps = 1;
+  const auto r = ddpm::train(o);
+  ASSERT_EQ(r.skipped.size(), 1u);
+  EXPECT_NE(r.skipped[0].find("corrupt.png"), std::string::npos);
+  EXPECT_EQ(r.info.class_names, std::vector<std::string>{"a"});
+}
+
+}  // namespace
