@@ -4,3 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh build
 ./build/tests/bench/ddpm_bench_sampling out/bench_sampling.json
+./build/tests/bench/ddpm_bench_training out/bench_training.json

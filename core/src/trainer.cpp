@@ -132,6 +132,12 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
   dopts.channels = info.unet.in_channels;
   dopts.pixel_art = o.pixel_art;
   dopts.flip = o.flip;
+  dopts.progress = [&](std::size_t done, std::size_t all) {
+    // Every tenth of a large folder; small ones load in a blink.
+    if (all >= 200 && (done * 10 / all != (done - 1) * 10 / all || done == all)) {
+      say("loading images: " + std::to_string(done) + "/" + std::to_string(all));
+    }
+  };
   const AssetDataset data(o.assets, dopts);
   TrainResult result;
   result.skipped = data.skipped();

@@ -2,66 +2,22 @@
 // this same program, guided denoising steps per second for the small preset, and full-image
 // times per sampler. Prints a table and writes JSON (default out/bench_sampling.json).
 // DDPM_DEVICE=cuda runs it on a GPU (the peak is then the GPU's float32 matrix product).
-#include <chrono>
-#include <cstdlib>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <functional>
-#include <string>
-#include <thread>
-#include <vector>
-
+#include "bench_common.h"
 #include "ddpm/guidance.h"
-#include "ddpm/runtime.h"
 #include "ddpm/sampler.h"
 
-namespace {
-
-using clk = std::chrono::steady_clock;
-
-torch::Device g_device = torch::kCPU;
-
-void sync() {
-  if (g_device.is_cuda()) torch::cuda::synchronize();
-}
-
-// Median seconds of `reps` calls after one warm-up call.
-double time_it(int reps, const std::function<void()>& f) {
-  f();
-  sync();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto s = clk::now();
-    f();
-    sync();
-    t.push_back(std::chrono::duration<double>(clk::now() - s).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-struct Row {
-  std::string name;
-  double value;
-  std::string unit;
-};
-
-}  // namespace
+using bench::Row;
+using bench::time_it;
 
 int main(int argc, char** argv) {
-  const std::string json_path = argc > 1 ? argv[1] : "out/bench_sampling.json";
-  ddpm::init_runtime();
-  const char* device_name = std::getenv("DDPM_DEVICE");
-  g_device = ddpm::select_device(device_name ? device_name : "cpu");
+  std::string json_path;
+  bench::init(argc, argv, json_path, "out/bench_sampling.json");
+  const torch::Device g_device = bench::device();
   const auto on = torch::TensorOptions().device(g_device);
   c10::InferenceMode inference;
   std::vector<Row> rows;
 
-  const int64_t n = 2048;
-  const torch::Tensor a = torch::randn({n, n}, on), b = torch::randn({n, n}, on);
-  torch::Tensor c = torch::empty({n, n}, on);
-  const double peak = 2.0 * n * n * n / time_it(5, [&] { torch::mm_out(c, a, b); }) / 1e9;
+  const double peak = bench::sgemm_peak();
   rows.push_back({"sgemm peak (2048^3)", peak, "GFLOP/s"});
 
   const auto forward_efficiency = [&](const ddpm::UNetConfig& cfg, int batch) {
@@ -108,21 +64,6 @@ int main(int argc, char** argv) {
     rows.push_back({"sprite32 image, " + ddpm::to_string(kind) + "-" + std::to_string(steps), s, "s"});
   }
 
-  std::printf("device: %s; threads: %d (of %u cores)\n", g_device.str().c_str(),
-              ddpm::runtime_threads(), std::thread::hardware_concurrency());
-  std::printf("%-44s %12s  %s\n", "measure", "value", "unit");
-  for (const auto& r : rows) std::printf("%-44s %12.3f  %s\n", r.name.c_str(), r.value, r.unit.c_str());
-  if (const auto dir = std::filesystem::path(json_path).parent_path(); !dir.empty()) {
-    std::filesystem::create_directories(dir);
-  }
-  std::ofstream j(json_path);
-  j << "{\n  \"device\": \"" << g_device.str() << "\",\n  \"threads\": " << ddpm::runtime_threads()
-    << ",\n  \"results\": [\n";
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    j << "    {\"name\": \"" << rows[i].name << "\", \"value\": " << rows[i].value << ", \"unit\": \""
-      << rows[i].unit << "\"}" << (i + 1 < rows.size() ? "," : "") << "\n";
-  }
-  j << "  ]\n}\n";
-  std::printf("wrote %s\n", json_path.c_str());
+  bench::report(rows, json_path);
   return 0;
 }

@@ -113,3 +113,22 @@ TEST(AtomicFile, ReplacesWholeAndKeepsTheOldFileOnFailure) {
 }
 
 }  // namespace
+
+namespace {
+
+// 16 bits per channel (tests/fixtures/images/rgba16.png, made by hand: channel c at (x, y)
+// holds (4x + y) * 4096 + 256 c) decodes to 8 bits by keeping the high byte.
+TEST(ImageIo, SixteenBitPngDecodesToEightBits) {
+  const auto im = ddpm::io::read_image(DDPM_SOURCE_DIR "/tests/fixtures/images/rgba16.png");
+  ASSERT_EQ(im.channels, 4);
+  ASSERT_EQ(im.width, 4);
+  for (int y = 0; y < 4; ++y) {
+    for (int x = 0; x < 4; ++x) {
+      for (int c = 0; c < 4; ++c) {
+        EXPECT_EQ(im.at(x, y)[c], ((x * 4 + y) * 4096 + c * 256) >> 8) << x << "," << y << "," << c;
+      }
+    }
+  }
+}
+
+}  // namespace

@@ -151,6 +151,42 @@ TEST(Trainer, FineTuningAddsAClassAndKeepsTheOldRows) {
   EXPECT_LT((new_rows.narrow(0, 0, 2) - old_rows).abs().max().item<double>(), 1e-6);
 }
 
+TEST(Trainer, WritesSampleGridsAndFreezesAllButTheHead) {
+  TempDir d;
+  ddpm::TrainOptions base = quick();
+  base.steps = 2;
+  base.sample_every = 2;
+  base.sample_dir = d / "grids";
+  base.out_model = d / "base.safetensors";
+  std::string grid;
+  ddpm::train(base, [&](const ddpm::TrainProgress& p) { if (!p.sample_grid.empty()) grid = p.sample_grid; });
+  ASSERT_EQ(grid, d / "grids/step_2.png");
+  const auto image = ddpm::io::read_image(grid);  // 4 images per class, 3 classes, 16 px
+  EXPECT_EQ(image.width, 4 * 16 + 5 * 2);
+  EXPECT_EQ(image.height, 3 * 16 + 4 * 2);
+
+  ddpm::TrainOptions tune = quick();
+  tune.init_model = base.out_model;
+  tune.freeze = true;
+  tune.steps = 3;
+  tune.lr = 1e-2;
+  tune.out_model = d / "tuned.safetensors";
+  tune.ema_start = 100;  // the output then holds the trained weights themselves
+  ddpm::train(tune);
+  const auto before = ddpm::state_dict(*ddpm::load_model(base.out_model).unet);
+  const auto after = ddpm::state_dict(*ddpm::load_model(tune.out_model).unet);
+  int changed = 0, frozen_changed = 0;
+  for (const auto& [name, w] : after) {
+    const bool differs = !torch::equal(w, before.at(name));
+    const bool head = name.rfind("label_emb.", 0) == 0 || name.rfind("outc.", 0) == 0 ||
+                      name.rfind("up2.", 0) == 0;  // tiny16 has 2 levels
+    changed += differs && head;
+    frozen_changed += differs && !head;
+  }
+  EXPECT_GT(changed, 0);
+  EXPECT_EQ(frozen_changed, 0);
+}
+
 TEST(Trainer, BadFoldersAndOptionsAreNamed) {
   using ddpm::testing::error_of;
   TempDir d;
