@@ -28,7 +28,7 @@ std::vector<uint64_t> image_seeds(const SampleOptions& o, uint64_t base, bool ex
 
 // Brings a user image or mask to [B, C, S, S]: broadcast a single one over the batch, resize
 // another size bilinearly (and say so).
-torch::Tensor fit(const torch::Tensor& in, int batch, int64_t channels, int64_t size,
+torch::Tensor fit(const torch::Tensor& in, int batch, int64_t size,
                   const std::string& what, torch::Device device, std::vector<std::string>& warnings) {
   torch::Tensor t = in.to(device, torch::kFloat32);
   if (t.dim() == 3) t = t.unsqueeze(0);
@@ -42,7 +42,6 @@ torch::Tensor fit(const torch::Tensor& in, int batch, int64_t channels, int64_t 
                .mode(torch::kBilinear)
                .align_corners(false));
   }
-  (void)channels;
   return t.size(0) == batch ? t : t.expand({batch, t.size(1), size, size}).contiguous();
 }
 
@@ -207,10 +206,10 @@ SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule
     NoiseSource other(image_seeds(o, o.variation_seed, false), shape, device);
     x = slerp(x, other.draw(), o.variation_strength);
   }
-  if (o.initial_noise.defined()) x = fit(o.initial_noise, o.batch, shape[0], shape[1], "initial noise", device, r.warnings);
+  if (o.initial_noise.defined()) x = fit(o.initial_noise, o.batch, shape[1], "initial noise", device, r.warnings);
   torch::Tensor init, mask;
-  if (o.init_image.defined()) init = fit(o.init_image, o.batch, shape[0], shape[1], "init image", device, r.warnings);
-  if (o.mask.defined()) mask = fit(o.mask, o.batch, 1, shape[1], "inpainting mask", device, r.warnings).clamp(0, 1);
+  if (o.init_image.defined()) init = fit(o.init_image, o.batch, shape[1], "init image", device, r.warnings);
+  if (o.mask.defined()) mask = fit(o.mask, o.batch, shape[1], "inpainting mask", device, r.warnings).clamp(0, 1);
 
   // Image-to-image runs only the last `strength` part of the schedule, from the init image
   // noised to that level. Inpainting without img2img starts from pure noise.

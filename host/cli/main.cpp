@@ -2,6 +2,7 @@
 //   ddpm info MODEL [--json]
 //   ddpm sample MODEL --out DIR|FILE.png [--class C] [--count N] [--sampler S] [--steps N] ...
 //   ddpm import PT OUT [--classes a,b,c] [--image-size N] [--float16]
+//   ddpm train ASSETS --out MODEL [--preset P] [--size N] [--steps N] [--batch N] [--lr X] ...
 // Exit codes: 0 ok, 1 user error (the message names the problem), 2 internal error.
 #include <unistd.h>
 
@@ -405,10 +406,120 @@ int cmd_import(const std::string& pt, const std::string& out, const std::string&
   return kExitOk;
 }
 
+// ---- train ---------------------------------------------------------------------------------
+
+struct TrainCli {
+  std::string assets, out, preset = "sprite32", init, checkpoint, samples;
+  int size = 0, batch = 16;
+  int64_t steps = 1000, sample_every = 0;
+  double lr = 3e-4;
+  uint64_t seed = 0;
+};
+
+struct TrainProgressView {
+  bool tty = false;
+  int64_t last_printed = -1;
+  double started = 0;
+};
+
+std::string format_seconds(double s) {
+  if (!(s >= 0) || s > 1e7) return "?";
+  const long t = std::lround(s);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
+  return buf;
+}
+
+extern "C" void on_train(ddpm_train_job* job, int64_t step, int64_t total, double loss, double ips,
+                         double eta, const char* message, void* user_data) {
+  auto* p = static_cast<TrainProgressView*>(user_data);
+  if (g_interrupted.load()) g_plugin.ddpm_train_cancel(job);
+  if (message) {
+    std::fprintf(stderr, "%s%s\n", p->tty && p->last_printed >= 0 ? "\n" : "", message);
+    if (p->tty) p->last_printed = -1;
+    std::fflush(stderr);
+    return;
+  }
+  if (p->tty) {
+    const int width = 30;
+    const int filled = total > 0 ? static_cast<int>(step * width / total) : width;
+    std::string bar(static_cast<size_t>(filled), '#');
+    bar.append(static_cast<size_t>(width - filled), '.');
+    std::fprintf(stderr, "\r[%s] %lld/%lld loss %.4f  %.1f img/s  ETA %s ", bar.c_str(),
+                 static_cast<long long>(step), static_cast<long long>(total), loss, ips,
+                 format_seconds(eta).c_str());
+    p->last_printed = step;
+    if (step == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  } else if (step != p->last_printed) {
+    std::fprintf(stderr, "step %lld/%lld loss %.4f %.1f img/s eta %s\n", static_cast<long long>(step),
+                 static_cast<long long>(total), loss, ips, format_seconds(eta).c_str());
+    p->last_printed = step;
+  }
+}
+
+int cmd_train(const TrainCli& o) {
+  {
+    std::error_code ec;
+    if (!fs::exists(o.assets, ec)) user_error("asset folder '" + o.assets + "' does not exist");
+    if (!fs::is_directory(o.assets, ec)) user_error("asset folder '" + o.assets + "' is not a folder");
+  }
+  if (o.out.empty()) user_error("--out is required: the model file to write");
+  if (!o.init.empty()) require_file(o.init, "--init model");
+  if (!o.samples.empty() && o.sample_every < 1) user_error("--samples needs --sample-every N (N >= 1)");
+  if (o.size < 0) user_error("--size " + std::to_string(o.size) + " is out of range: 0 (the preset's) or more");
+
+  ddpm_train_params p;
+  check(g_plugin.ddpm_train_default_params(&p), "default parameters");
+  p.assets = o.assets.c_str();
+  p.preset = o.preset.c_str();
+  p.image_size = o.size;
+  p.init_model = o.init.empty() ? nullptr : o.init.c_str();
+  p.steps = o.steps;
+  p.batch = o.batch;
+  p.lr = o.lr;
+  p.seed = o.seed;
+  p.checkpoint = o.checkpoint.empty() ? nullptr : o.checkpoint.c_str();
+  p.out_model = o.out.c_str();
+  p.sample_dir = o.samples.empty() ? nullptr : o.samples.c_str();
+  p.sample_every = o.samples.empty() ? 0 : o.sample_every;
+
+  TrainProgressView progress;
+  progress.tty = isatty(fileno(stderr)) != 0;
+  ddpm_train_job* job = nullptr;
+  std::signal(SIGINT, on_sigint);
+  const ddpm_status started = g_plugin.ddpm_train_start(&p, on_train, &progress, &job);
+  if (started != DDPM_OK) std::signal(SIGINT, SIG_DFL);
+  check(started, "cannot start training");
+  // Poll so that Ctrl-C also cancels while the folder loads (before the first step).
+  ddpm_status waited;
+  while ((waited = g_plugin.ddpm_train_wait(job, 200)) == DDPM_ERR_TIMEOUT) {
+    if (g_interrupted.load()) g_plugin.ddpm_train_cancel(job);
+  }
+  std::signal(SIGINT, SIG_DFL);
+  const std::string msg = g_plugin.ddpm_last_error();
+  g_plugin.ddpm_train_free(job);
+  if (waited == DDPM_ERR_CANCELLED) {
+    std::cerr << "ddpm: training interrupted: " << msg << "\n";
+    std::cout << o.out << "\n";
+    return kExitUser;
+  }
+  if (waited != DDPM_OK) {
+    const bool user = waited == DDPM_ERR_INVALID_ARGUMENT || waited == DDPM_ERR_NOT_FOUND ||
+                      waited == DDPM_ERR_IO || waited == DDPM_ERR_BAD_MODEL ||
+                      waited == DDPM_ERR_OUT_OF_RANGE;
+    throw Exit{user ? kExitUser : kExitInternal,
+               "training failed: " + msg + " (" + g_plugin.ddpm_status_string(waited) + ")"};
+  }
+  std::cout << o.out << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"ddpm: sample and inspect DDPM models through libddpm_plugin"};
+  CLI::App app{"ddpm: train, sample and inspect DDPM models through libddpm_plugin"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("ddpm tool, C ABI ") + std::to_string(DDPM_ABI_VERSION));
 
@@ -445,6 +556,21 @@ int main(int argc, char** argv) {
   imp->add_option("--image-size", image_size, "the size the checkpoint was trained at (default 64)");
   imp->add_flag("--float16", float16, "store the weights as float16");
 
+  TrainCli to;
+  auto* train = app.add_subcommand("train", "train or fine-tune a model on an asset folder");
+  train->add_option("ASSETS", to.assets, "asset folder: one subfolder of images per class")->required();
+  train->add_option("--out,-o", to.out, "the model file to write (.safetensors)")->required();
+  train->add_option("--preset", to.preset, "network preset of a new model (default sprite32)");
+  train->add_option("--size", to.size, "image size of a new model (default: the preset's)");
+  train->add_option("--steps", to.steps, "optimizer steps (default 1000)");
+  train->add_option("--batch", to.batch, "batch size (default 16)");
+  train->add_option("--lr", to.lr, "learning rate (default 3e-4)");
+  train->add_option("--seed", to.seed, "random seed (default 0)");
+  train->add_option("--init", to.init, "fine-tune this model file instead of a new model");
+  train->add_option("--checkpoint", to.checkpoint, "training checkpoint, resumed when it exists");
+  train->add_option("--samples", to.samples, "folder for sample grids");
+  train->add_option("--sample-every", to.sample_every, "write a sample grid every N steps");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -465,6 +591,7 @@ int main(int argc, char** argv) {
     so.guidance_set = guidance_opt->count() > 0;
     if (*sample) return cmd_sample(so);
     if (*imp) return cmd_import(pt_path, out_path, classes, image_size, float16);
+    if (*train) return cmd_train(to);
     return kExitUser;
   } catch (const Exit& e) {
     std::cerr << "ddpm: " << (e.code == kExitInternal ? "internal error: " : "error: ") << e.message << "\n";

@@ -25,7 +25,12 @@ namespace ddpm_cli {
   X(ddpm_job_result_rgba8)           \
   X(ddpm_job_free)                   \
   X(ddpm_import_default_params)      \
-  X(ddpm_import_checkpoint)
+  X(ddpm_import_checkpoint)         \
+  X(ddpm_train_default_params)       \
+  X(ddpm_train_start)                \
+  X(ddpm_train_cancel)               \
+  X(ddpm_train_wait)                 \
+  X(ddpm_train_free)
 
 struct Plugin {
 #define DDPM_CLI_DECLARE(name) decltype(&::name) name = nullptr;

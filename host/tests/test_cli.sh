@@ -86,6 +86,17 @@ cmp -s "$DIR/a.png" "$DIR/b.png" || fail "same seed gave different images"
 # progress lines when not on a terminal
 run 0 "step 5/5" sample "$M" --out "$DIR/p.png" --steps 5 --sampler ddpm
 
+# --- train: 4 steps at 16x16 on the committed samples, then the model loads and samples
+SAMPLES=$(cd "$(dirname "$0")/../../assets/samples" && pwd)
+run 0 "step 4/4" train "$SAMPLES" --out "$DIR/trained.safetensors" --size 16 --steps 4 --batch 4 --seed 2
+run 0 "0=animals 1=smileys 2=travel" info "$DIR/trained.safetensors"
+run 0 "" sample "$DIR/trained.safetensors" --out "$DIR/trained.png" --class smileys --steps 2
+png_size "$DIR/trained.png" 16 16
+run 1 "no_such_assets" train "$DIR/no_such_assets" --out "$DIR/t.safetensors" --steps 2
+mkdir -p "$DIR/empty_assets"
+run 1 "empty_assets" train "$DIR/empty_assets" --out "$DIR/t.safetensors" --size 16 --steps 2 --batch 4
+run 1 "batch" train "$SAMPLES" --out "$DIR/t.safetensors" --batch 0
+
 # --- user errors: exit code 1 and a message naming the problem
 run 1 "missing.safetensors" info "$DIR/missing.safetensors"
 run 1 "missing.pt" sample "$DIR/missing.pt" --out "$DIR/x"

@@ -202,6 +202,61 @@ DDPM_API ddpm_status ddpm_import_default_params(ddpm_import_params* params);
 DDPM_API ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out_path,
                                             const ddpm_import_params* params);
 
+/* ---- Training ---------------------------------------------------------------------------- */
+
+typedef struct ddpm_train_job ddpm_train_job;
+
+typedef struct ddpm_train_params {
+  size_t struct_size;      /* sizeof(ddpm_train_params), set by the default function */
+  const char* assets;      /* required: the asset folder, one subfolder of images per class */
+  const char* preset;      /* network preset of a new model (default "sprite32"); NULL: default */
+  int image_size;          /* 0: the preset's (default); else the new model's size */
+  const char* init_model;  /* optional: fine-tune this model file (NULL: a new model) */
+  int64_t steps;           /* optimizer steps in all, 1..1e8 (default 1000) */
+  int batch;               /* 1..4096 (default 16) */
+  double lr;               /* learning rate, (0, 1) (default 3e-4) */
+  uint64_t seed;           /* default 0 */
+  const char* checkpoint;  /* optional: training checkpoint, resumed from when it exists */
+  const char* out_model;   /* required: the model file written at the end (EMA weights) */
+  const char* sample_dir;  /* optional: sample grids are written here every sample_every steps */
+  int64_t sample_every;    /* 0: never (default) */
+} ddpm_train_params;
+
+typedef struct ddpm_train_status {
+  int64_t step, total;        /* the step reached and the run's total */
+  double loss;                /* the last step's loss */
+  double loss_smoothed;       /* its exponential moving average */
+  double images_per_second;
+  double eta_seconds;
+  int done;                   /* non-zero once the job finished (ok, cancelled or failed) */
+} ddpm_train_status;
+
+/* Thread-safe. Fills *params with the defaults and its struct_size. */
+DDPM_API ddpm_status ddpm_train_default_params(ddpm_train_params* params);
+
+/* Called on the job's worker thread after each step and for messages (`message` non-NULL,
+ * e.g. "loaded 60 images in 3 classes"; valid only during the call). It may call
+ * ddpm_train_cancel and ddpm_train_poll on `job`, never ddpm_train_wait or ddpm_train_free. */
+typedef void (*ddpm_train_callback)(ddpm_train_job* job, int64_t step, int64_t total, double loss,
+                              double images_per_second, double eta_seconds, const char* message,
+                              void* user_data);
+
+/* Thread-safe. Checks the params and starts training on its own worker thread. Errors found up
+ * front: INVALID_ARGUMENT (NULL, bad struct_size, missing out_model, bad values), NOT_FOUND (the
+ * asset folder or init model does not exist). Errors found while running (a folder without
+ * images, an unknown preset...) come back from ddpm_train_wait. `callback` may be NULL. */
+DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_train_callback callback,
+                                      void* user_data, ddpm_train_job** out);
+/* Thread-safe. The latest progress; status->done tells whether the job finished. */
+DDPM_API ddpm_status ddpm_train_poll(ddpm_train_job* job, ddpm_train_status* status);
+/* Thread-safe, any time: training stops before its next step, then still writes the checkpoint
+ * (if any) and out_model; ddpm_train_wait then returns CANCELLED. */
+DDPM_API ddpm_status ddpm_train_cancel(ddpm_train_job* job);
+/* Thread-safe. As ddpm_job_wait: OK, TIMEOUT, CANCELLED, or the failure's status and message. */
+DDPM_API ddpm_status ddpm_train_wait(ddpm_train_job* job, int timeout_ms);
+/* Not thread-safe for the same job. Cancels, waits for the worker and frees. NULL is allowed. */
+DDPM_API void ddpm_train_free(ddpm_train_job* job);
+
 #ifdef __cplusplus
 }
 #endif

@@ -73,6 +73,28 @@ STEP_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
 LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 
 
+class TrainParams(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t), ("assets", ctypes.c_char_p), ("preset", ctypes.c_char_p),
+        ("image_size", ctypes.c_int), ("init_model", ctypes.c_char_p), ("steps", ctypes.c_int64),
+        ("batch", ctypes.c_int), ("lr", ctypes.c_double), ("seed", ctypes.c_uint64),
+        ("checkpoint", ctypes.c_char_p), ("out_model", ctypes.c_char_p),
+        ("sample_dir", ctypes.c_char_p), ("sample_every", ctypes.c_int64),
+    ]
+
+
+class TrainStatus(ctypes.Structure):
+    _fields_ = [
+        ("step", ctypes.c_int64), ("total", ctypes.c_int64), ("loss", ctypes.c_double),
+        ("loss_smoothed", ctypes.c_double), ("images_per_second", ctypes.c_double),
+        ("eta_seconds", ctypes.c_double), ("done", ctypes.c_int),
+    ]
+
+
+TRAIN_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
+                            ctypes.c_double, ctypes.c_double, ctypes.c_char_p, ctypes.c_void_p)
+
+
 class Library:
     def __init__(self, path=None):
         path = path or os.environ.get("DDPM_PLUGIN_LIBRARY", "libddpm_plugin.so")
@@ -102,6 +124,12 @@ class Library:
             "ddpm_import_default_params": (st, [ctypes.POINTER(ImportParams)]),
             "ddpm_import_checkpoint": (st, [ctypes.c_char_p, ctypes.c_char_p,
                                             ctypes.POINTER(ImportParams)]),
+            "ddpm_train_default_params": (st, [ctypes.POINTER(TrainParams)]),
+            "ddpm_train_start": (st, [ctypes.POINTER(TrainParams), TRAIN_FN, vp, ctypes.POINTER(vp)]),
+            "ddpm_train_poll": (st, [vp, ctypes.POINTER(TrainStatus)]),
+            "ddpm_train_cancel": (st, [vp]),
+            "ddpm_train_wait": (st, [vp, ctypes.c_int]),
+            "ddpm_train_free": (None, [vp]),
         }
         for name, (res, args) in sigs.items():
             fn = getattr(lib, name)
@@ -140,6 +168,13 @@ class Library:
         self.check(self.lib.ddpm_import_checkpoint(os.fsencode(pt_path), os.fsencode(out_path),
                                                    ctypes.byref(p)))
         del names
+
+    def train(self, assets, out_model, on_progress=None, **options):
+        """Starts a training job on the folder `assets`, writing `out_model`. options: the other
+        fields of ddpm_train_params (preset, image_size, init_model, steps, batch, lr, seed,
+        checkpoint, sample_dir, sample_every). on_progress(step, total, loss, images_per_second,
+        eta_seconds, message_or_None) runs on the worker thread."""
+        return TrainJob(self, assets, out_model, on_progress, options)
 
     def load_model(self, path):
         handle = ctypes.c_void_p()
@@ -265,6 +300,58 @@ class Job(_Closing):
     def close(self):
         if self.handle:
             self.lib.ddpm_job_free(self.handle)
+            self.handle = None
+
+    __del__ = close
+
+
+class TrainJob(_Closing):
+    def __init__(self, library, assets, out_model, on_progress, options):
+        self.library, self.lib = library, library.lib
+        p = TrainParams()
+        library.check(self.lib.ddpm_train_default_params(ctypes.byref(p)))
+        keep = []
+
+        def text(value):
+            b = os.fsencode(value)
+            keep.append(b)
+            return b
+        p.assets, p.out_model = text(assets), text(out_model)
+        for key, value in options.items():
+            if key in ("preset", "init_model", "checkpoint", "sample_dir"):
+                value = text(value) if value is not None else None
+            setattr(p, key, value)
+        if on_progress:
+            def trampoline(job, step, total, loss, ips, eta, message, _):
+                on_progress(step, total, loss, ips, eta,
+                            message.decode(errors="replace") if message else None)
+            self._callback = TRAIN_FN(trampoline)
+        else:
+            self._callback = TRAIN_FN()
+        self.handle = ctypes.c_void_p()
+        library.check(self.lib.ddpm_train_start(ctypes.byref(p), self._callback, None,
+                                                ctypes.byref(self.handle)))
+
+    def cancel(self):
+        self.library.check(self.lib.ddpm_train_cancel(self.handle))
+
+    def wait(self, timeout_ms=-1):
+        """True when finished, False on timeout; raises DDPMError on cancel or failure."""
+        status = self.lib.ddpm_train_wait(self.handle, timeout_ms)
+        if status == 7:
+            return False
+        self.library.check(status)
+        return True
+
+    def poll(self):
+        """A dict: step, total, loss, loss_smoothed, images_per_second, eta_seconds, done."""
+        s = TrainStatus()
+        self.library.check(self.lib.ddpm_train_poll(self.handle, ctypes.byref(s)))
+        return {name: getattr(s, name) for name, _ in TrainStatus._fields_}
+
+    def close(self):
+        if self.handle:
+            self.lib.ddpm_train_free(self.handle)
             self.handle = None
 
     __del__ = close

@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "ddpm_plugin.h"
 
 static int g_failures = 0;
+static void mkdir_p(const char* path) { (void)mkdir(path, 0755); }
 #define CHECK(cond)                                                        \
   do {                                                                     \
     if (!(cond)) {                                                         \
@@ -41,7 +43,14 @@ static int g_failures = 0;
   X(ddpm_status, ddpm_job_result_f32, (ddpm_job*, float*, size_t))                           \
   X(void, ddpm_job_free, (ddpm_job*))                                                         \
   X(ddpm_status, ddpm_import_default_params, (ddpm_import_params*))                          \
-  X(ddpm_status, ddpm_import_checkpoint, (const char*, const char*, const ddpm_import_params*))
+  X(ddpm_status, ddpm_import_checkpoint, (const char*, const char*, const ddpm_import_params*)) \
+  X(ddpm_status, ddpm_train_default_params, (ddpm_train_params*))                            \
+  X(ddpm_status, ddpm_train_start,                                                           \
+    (const ddpm_train_params*, ddpm_train_callback, void*, ddpm_train_job**))                \
+  X(ddpm_status, ddpm_train_poll, (ddpm_train_job*, ddpm_train_status*))                     \
+  X(ddpm_status, ddpm_train_cancel, (ddpm_train_job*))                                       \
+  X(ddpm_status, ddpm_train_wait, (ddpm_train_job*, int))                                    \
+  X(void, ddpm_train_free, (ddpm_train_job*))
 
 #define DECLARE(ret, name, args) static ret(*p_##name) args;
 DDPM_FUNCTIONS(DECLARE)
@@ -288,6 +297,100 @@ static void test_import(const char* scratch) {
 #endif
 }
 
+/* Training: 4 steps at 16x16 on the committed sample folder, then the error paths. */
+typedef struct {
+  int steps, messages;
+  int64_t last_step, total;
+} train_counter;
+
+static void on_train(ddpm_train_job* job, int64_t step, int64_t total, double loss, double ips,
+                     double eta, const char* message, void* user_data) {
+  train_counter* t = (train_counter*)user_data;
+  ddpm_train_status st;
+  (void)loss;
+  (void)ips;
+  (void)eta;
+  CHECK(p_ddpm_train_poll(job, &st) == DDPM_OK);
+  if (message) {
+    ++t->messages;
+  } else {
+    ++t->steps;
+    t->last_step = step;
+    t->total = total;
+  }
+}
+
+static void test_train(const char* scratch) {
+#ifdef DDPM_SAMPLES_DIR
+  ddpm_train_params tp;
+  ddpm_train_job* tj = NULL;
+  ddpm_train_status st;
+  train_counter counter;
+  ddpm_model* trained = NULL;
+  char out[1024], empty[1024], missing[1024];
+  char* json = NULL;
+  int size = 0, classes = 0;
+  memset(&counter, 0, sizeof counter);
+  snprintf(out, sizeof out, "%s/trained.safetensors", scratch);
+  snprintf(empty, sizeof empty, "%s/empty_assets", scratch);
+  snprintf(missing, sizeof missing, "%s/no_such_folder", scratch);
+  remove(out);
+
+  CHECK(p_ddpm_train_default_params(&tp) == DDPM_OK);
+  CHECK(tp.struct_size == sizeof tp && tp.steps > 0 && tp.batch > 0 && tp.preset);
+  tp.assets = DDPM_SAMPLES_DIR;
+  tp.out_model = out;
+  tp.image_size = 16;
+  tp.steps = 4;
+  tp.batch = 4;
+  CHECK(p_ddpm_train_start(&tp, on_train, &counter, &tj) == DDPM_OK);
+  CHECK(p_ddpm_train_wait(tj, -1) == DDPM_OK);
+  CHECK(p_ddpm_train_poll(tj, &st) == DDPM_OK);
+  CHECK(st.done && st.step == 4 && st.total == 4 && st.loss > 0);
+  p_ddpm_train_free(tj);
+  CHECK(counter.steps >= 4 && counter.last_step == 4 && counter.total == 4);
+  printf("  training: %d step callbacks, %d messages\n", counter.steps, counter.messages);
+  CHECK(p_ddpm_model_load(out, &trained) == DDPM_OK);
+  CHECK(p_ddpm_model_get_shape(trained, &size, NULL, NULL, &classes, NULL) == DDPM_OK);
+  CHECK(size == 16 && classes == 3);
+  CHECK(p_ddpm_model_info_json(trained, &json) == DDPM_OK);
+  CHECK(json && strstr(json, "animals") && strstr(json, "smileys") && strstr(json, "travel"));
+  p_ddpm_string_free(json);
+  p_ddpm_model_free(trained);
+
+  /* Errors: up front (missing folder, no out_model, bad values) or from wait (no images). */
+  tp.assets = missing;
+  EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_NOT_FOUND);
+  CHECK(tj == NULL && strstr(p_ddpm_last_error(), "no_such_folder"));
+  tp.assets = DDPM_SAMPLES_DIR;
+  tp.out_model = NULL;
+  EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_INVALID_ARGUMENT);
+  tp.out_model = out;
+  tp.batch = 0;
+  EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(p_ddpm_last_error(), "batch") != NULL);
+  tp.batch = 4;
+  EXPECT_ERROR(p_ddpm_train_start(NULL, NULL, NULL, &tj), DDPM_ERR_INVALID_ARGUMENT);
+  mkdir_p(empty);
+  {  /* a class subfolder holding no image */
+    char sub[1100];
+    snprintf(sub, sizeof sub, "%s/cls", empty);
+    mkdir_p(sub);
+    snprintf(sub, sizeof sub, "%s/cls/readme.txt", empty);
+    write_file(sub, "not an image", 12);
+  }
+  tp.assets = empty;
+  CHECK(p_ddpm_train_start(&tp, NULL, NULL, &tj) == DDPM_OK);
+  EXPECT_ERROR(p_ddpm_train_wait(tj, -1), DDPM_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(p_ddpm_last_error(), "empty_assets") != NULL);
+  p_ddpm_train_free(tj);
+  p_ddpm_train_free(NULL);
+#else
+  (void)scratch;
+  printf("  training: skipped (no DDPM_SAMPLES_DIR)\n");
+#endif
+}
+
 int main(int argc, char** argv) {
   void* lib;
   ddpm_model* model = NULL;
@@ -401,6 +504,8 @@ int main(int argc, char** argv) {
   CHECK(p_ddpm_job_result_f32(job, result_f, n) == DDPM_OK);
   p_ddpm_job_free(job2);
   p_ddpm_job_free(job);
+
+  test_train(argv[3]);
 
   free(frame);
   free(result_f);

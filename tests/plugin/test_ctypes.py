@@ -95,6 +95,25 @@ def main():
         with lib.load_model(out) as model:
             assert (model.width, model.num_classes) == (16, 3)
             assert model.info()["class_names"] == ["cat", "dog", "fox"], model.info()
+    # A short training run on the committed sample folder, then a bad folder.
+    samples = os.path.join(sys.argv[3], "..", "..", "assets", "samples")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "trained.safetensors")
+        seen = []
+        with lib.train(samples, out, on_progress=lambda *a: seen.append(a), image_size=16, steps=3,
+                       batch=4, seed=1) as job:
+            assert job.wait()
+            st = job.poll()
+        assert st["done"] and st["step"] == 3 and st["total"] == 3, st
+        assert [a[0] for a in seen if a[5] is None][-1] == 3, seen
+        with lib.load_model(out) as model:
+            assert (model.width, model.num_classes) == (16, 3)
+            assert model.info()["class_names"] == ["animals", "smileys", "travel"], model.info()
+        try:
+            lib.train(os.path.join(tmp, "nowhere"), out, steps=2)
+            raise AssertionError("training on a missing folder started")
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "NOT_FOUND" and "nowhere" in str(e), e
     lib.set_log_callback(None)
     print("passed")
 

@@ -1,0 +1,227 @@
+// Training jobs: ddpm_train_params to ddpm::TrainOptions, one worker thread per job.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "ddpm/io/error.h"
+#include "ddpm/trainer.h"
+#include "internal.h"
+
+struct ddpm_train_job {
+  ddpm::TrainOptions options;
+  ddpm_train_callback callback = nullptr;
+  void* user_data = nullptr;
+
+  std::atomic<bool> cancel{false};  // set by ddpm_train_cancel, never cleared
+
+  std::mutex mutex;  // guards everything below
+  std::condition_variable finished_cv;
+  bool finished = false;
+  ddpm_status status = DDPM_OK;
+  std::string message;
+  ddpm_train_status progress{};
+
+  std::thread worker;
+  std::thread::id worker_id;
+};
+
+namespace ddpm_plugin {
+namespace {
+
+// The first published ddpm_train_params ends after out_model; larger structs (newer headers)
+// are accepted up to kMaxTrainParamsSize.
+constexpr size_t kMinTrainParamsSize = offsetof(ddpm_train_params, sample_dir);
+constexpr size_t kMaxTrainParamsSize = 4096;
+
+void run_train(ddpm_train_job* job) noexcept {
+  { std::lock_guard<std::mutex> lock(job->mutex); }  // until the starter set worker_id
+  ddpm_status status = DDPM_OK;
+  std::string message;
+  try {
+    const ddpm::TrainObserver observer = [&](const ddpm::TrainProgress& p) {
+      {
+        std::lock_guard<std::mutex> lock(job->mutex);
+        auto& s = job->progress;
+        s.step = p.step;
+        s.total = p.total;
+        s.loss = p.loss;
+        s.loss_smoothed = p.loss_smoothed;
+        s.images_per_second = p.images_per_second;
+        s.eta_seconds = p.eta_seconds;
+      }
+      if (!p.message.empty()) log(DDPM_LOG_INFO, p.message);
+      if (job->callback) {
+        job->callback(job, p.step, p.total, p.loss, p.images_per_second, p.eta_seconds,
+                      p.message.empty() ? nullptr : p.message.c_str(), job->user_data);
+      }
+    };
+    const ddpm::TrainResult r = ddpm::train(job->options, observer, &job->cancel);
+    for (const auto& s : r.skipped) log(DDPM_LOG_WARN, "skipped " + s);
+    if (r.cancelled) {
+      status = DDPM_ERR_CANCELLED;
+      message = "training cancelled at step " + std::to_string(r.steps_done) + " (" +
+                job->options.out_model + " written)";
+    }
+  } catch (...) {
+    status = status_from_exception(DDPM_ERR_INVALID_ARGUMENT, &message);
+    log(DDPM_LOG_ERROR, message);
+  }
+  std::lock_guard<std::mutex> lock(job->mutex);
+  job->status = status;
+  job->message = std::move(message);
+  job->progress.done = 1;
+  job->finished = true;
+  job->finished_cv.notify_all();
+}
+
+std::string str_or(const char* s, const char* fallback) { return s ? s : fallback; }
+
+}  // namespace
+}  // namespace ddpm_plugin
+
+using namespace ddpm_plugin;
+
+extern "C" {
+
+DDPM_API ddpm_status ddpm_train_default_params(ddpm_train_params* params) {
+  clear_error();
+  if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_default_params: params is NULL");
+  std::memset(params, 0, sizeof *params);
+  const ddpm::TrainOptions d;
+  params->struct_size = sizeof *params;
+  params->preset = "sprite32";
+  params->image_size = 0;
+  params->steps = d.steps;
+  params->batch = d.batch;
+  params->lr = d.lr;
+  params->seed = d.seed;
+  params->sample_every = 0;
+  return DDPM_OK;
+}
+
+DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_train_callback callback,
+                                      void* user_data, ddpm_train_job** out) {
+  if (out) *out = nullptr;
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_start: params is NULL");
+    if (!out) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_start: out is NULL");
+    if (params->struct_size < kMinTrainParamsSize || params->struct_size > kMaxTrainParamsSize) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT,
+                  "params.struct_size " + std::to_string(params->struct_size) +
+                      " is invalid: allowed " + std::to_string(kMinTrainParamsSize) + " to " +
+                      std::to_string(kMaxTrainParamsSize) + " (use ddpm_train_default_params)");
+    }
+    ddpm_train_params p;
+    ddpm_train_default_params(&p);
+    std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
+
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!p.assets || !*p.assets) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_start: assets (the asset folder) is required");
+    }
+    if (!fs::exists(p.assets, ec)) {
+      return fail(DDPM_ERR_NOT_FOUND, std::string("asset folder '") + p.assets + "' does not exist");
+    }
+    if (!fs::is_directory(p.assets, ec)) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT, std::string("asset folder '") + p.assets + "' is not a folder");
+    }
+    if (!p.out_model || !*p.out_model) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_start: out_model (the model file to write) is required");
+    }
+    if (p.init_model && *p.init_model && !fs::exists(p.init_model, ec)) {
+      return fail(DDPM_ERR_NOT_FOUND, std::string("init model '") + p.init_model + "' does not exist");
+    }
+
+    auto job = std::make_unique<ddpm_train_job>();
+    ddpm::TrainOptions& o = job->options;
+    o.assets = p.assets;
+    o.preset = p.preset && *p.preset ? p.preset : "sprite32";
+    o.image_size = p.image_size;
+    o.init_model = str_or(p.init_model, "");
+    o.steps = p.steps;
+    o.batch = p.batch;
+    o.lr = p.lr;
+    o.seed = p.seed;
+    o.checkpoint = str_or(p.checkpoint, "");
+    o.out_model = p.out_model;
+    if (params->struct_size > kMinTrainParamsSize) {
+      o.sample_dir = str_or(p.sample_dir, "");
+      o.sample_every = o.sample_dir.empty() ? 0 : p.sample_every;
+      if (p.sample_every < 0) {
+        return fail(DDPM_ERR_OUT_OF_RANGE, "sample_every " + std::to_string(p.sample_every) +
+                                               " is out of range: must not be negative");
+      }
+    }
+    ensure_runtime();
+    o.threads = at::get_num_threads();  // keep ddpm_set_threads' choice
+    o.validate();  // throws ddpm::Error naming the option -> INVALID_ARGUMENT
+    job->callback = callback;
+    job->user_data = user_data;
+    job->progress.total = o.steps;
+
+    ddpm_train_job* raw = job.get();
+    {
+      std::lock_guard<std::mutex> lock(job->mutex);  // the worker waits for worker_id
+      job->worker = std::thread(run_train, raw);
+      job->worker_id = job->worker.get_id();
+    }
+    *out = job.release();
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_train_poll(ddpm_train_job* job, ddpm_train_status* status) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!job) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_poll: job is NULL");
+    if (!status) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_poll: status is NULL");
+    std::lock_guard<std::mutex> lock(job->mutex);
+    *status = job->progress;
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_train_cancel(ddpm_train_job* job) {
+  clear_error();
+  if (!job) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_cancel: job is NULL");
+  job->cancel.store(true);
+  return DDPM_OK;
+}
+
+DDPM_API ddpm_status ddpm_train_wait(ddpm_train_job* job, int timeout_ms) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!job) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_wait: job is NULL");
+    if (std::this_thread::get_id() == job->worker_id) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_wait called from the job's own callback");
+    }
+    std::unique_lock<std::mutex> lock(job->mutex);
+    if (timeout_ms < 0) {
+      job->finished_cv.wait(lock, [&] { return job->finished; });
+    } else if (!job->finished_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                                          [&] { return job->finished; })) {
+      return fail(DDPM_ERR_TIMEOUT, "the training job is still running after " +
+                                        std::to_string(timeout_ms) + " ms");
+    }
+    if (job->status != DDPM_OK) return fail(job->status, job->message);
+    return DDPM_OK;
+  });
+}
+
+DDPM_API void ddpm_train_free(ddpm_train_job* job) {
+  if (!job) return;
+  if (std::this_thread::get_id() == job->worker_id) {
+    ddpm_plugin::log(DDPM_LOG_ERROR, "ddpm_train_free called from the job's own callback: ignored");
+    return;
+  }
+  job->cancel.store(true);
+  if (job->worker.joinable()) job->worker.join();
+  delete job;
+}
+
+}  // extern "C"
