@@ -12,6 +12,8 @@
 #include "ddpm/io/model_info.h"
 #include "ddpm/runtime.h"
 #include "ddpm/sampler.h"
+#include <chrono>
+
 #include "internal.h"
 
 #ifndef DDPM_PLUGIN_VERSION
@@ -86,6 +88,36 @@ ddpm_status status_from_exception(ddpm_status user_error, std::string* message) 
 void log(ddpm_log_level level, const std::string& message) noexcept {
   std::lock_guard<std::mutex> lock(g_log_mutex);
   if (g_log_fn && level >= g_log_level) g_log_fn(level, message.c_str(), g_log_user);
+}
+
+void WorkerJob::finish(std::unique_lock<std::mutex>&, ddpm_status s, std::string m) {
+  status = s;
+  message = std::move(m);
+  finished = true;
+  finished_cv.notify_all();
+}
+
+ddpm_status WorkerJob::wait(std::unique_lock<std::mutex>& lock, int timeout_ms, const char* what) {
+  if (on_worker_thread()) {
+    return fail(DDPM_ERR_INVALID_ARGUMENT, std::string(what) + " called from the job's own callback");
+  }
+  if (timeout_ms < 0) {
+    finished_cv.wait(lock, [&] { return finished; });
+  } else if (!finished_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return finished; })) {
+    return fail(DDPM_ERR_TIMEOUT, "the job is still running after " + std::to_string(timeout_ms) + " ms");
+  }
+  return DDPM_OK;
+}
+
+bool WorkerJob::stop(const char* what) {
+  if (on_worker_thread()) {
+    // Freeing from the job's own callback would join itself: refuse (the job leaks).
+    log(DDPM_LOG_ERROR, std::string(what) + " called from the job's own callback: ignored");
+    return false;
+  }
+  cancel.store(true);
+  if (worker.joinable()) worker.join();
+  return true;
 }
 
 void ensure_runtime() {

@@ -2,8 +2,12 @@
 // Shared between the plugin's translation units (never installed; may include LibTorch).
 #include <torch/torch.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "ddpm/model_file.h"
 #include "ddpm_plugin.h"
@@ -25,6 +29,30 @@ ddpm_status status_from_exception(ddpm_status user_error, std::string* message =
 
 void log(ddpm_log_level level, const std::string& message) noexcept;
 void ensure_runtime();
+
+// What generation and training jobs share: a worker thread, a cancel flag that is never
+// cleared, and a finished signal with the job's status.
+struct WorkerJob {
+  std::atomic<bool> cancel{false};
+
+  std::mutex mutex;  // guards the fields below and those of the derived job
+  std::condition_variable finished_cv;
+  bool finished = false;
+  ddpm_status status = DDPM_OK;
+  std::string message;
+
+  std::thread worker;
+  std::thread::id worker_id;
+
+  bool on_worker_thread() const { return std::this_thread::get_id() == worker_id; }
+  // Under `lock`: marks the job finished with a status and wakes the waiters.
+  void finish(std::unique_lock<std::mutex>& lock, ddpm_status s, std::string m);
+  // Waits until finished (timeout_ms < 0: forever). DDPM_OK when finished, DDPM_ERR_TIMEOUT,
+  // or DDPM_ERR_INVALID_ARGUMENT from the job's own callback. `what` names the call.
+  ddpm_status wait(std::unique_lock<std::mutex>& lock, int timeout_ms, const char* what);
+  // Cancels and joins the worker; false (logged, the job leaks) from the job's own callback.
+  bool stop(const char* what);
+};
 
 }  // namespace ddpm_plugin
 

@@ -15,7 +15,7 @@
 #include "ddpm/sampler.h"
 #include "internal.h"
 
-struct ddpm_job {
+struct ddpm_job : ddpm_plugin::WorkerJob {
   std::shared_ptr<const ddpm::Model> model;  // keeps the model alive while the job exists
   ddpm::SampleOptions options;
   ddpm_step_fn callback = nullptr;
@@ -24,20 +24,11 @@ struct ddpm_job {
   bool preview_x0 = false;
   int width = 0, height = 0, channels = 0, batch = 0, total = 0;
 
-  std::atomic<bool> cancel{false};  // set by ddpm_job_cancel, never cleared
-
-  std::mutex mutex;  // guards everything below
-  std::condition_variable finished_cv;
-  bool finished = false;
-  ddpm_status status = DDPM_OK;
-  std::string message;
+  // Guarded by `mutex`:
   std::vector<float> frame;  // latest preview, BHWC in [0, 1]
   int frame_step = 0;
   int steps_done = 0;
   torch::Tensor result;  // [B, C, H, W] in [-1, 1], CPU, when finished with OK
-
-  std::thread worker;
-  std::thread::id worker_id;
 };
 
 namespace ddpm_plugin {
@@ -224,12 +215,9 @@ void run_job(ddpm_job* job) noexcept {
     status = status_from_exception(DDPM_ERR_INVALID_ARGUMENT, &message);
     log(DDPM_LOG_ERROR, message);
   }
-  std::lock_guard<std::mutex> lock(job->mutex);
-  job->status = status;
-  job->message = std::move(message);
+  std::unique_lock<std::mutex> lock(job->mutex);
   job->result = std::move(result);
-  job->finished = true;
-  job->finished_cv.notify_all();
+  job->finish(lock, status, std::move(message));
 }
 
 // OK when the job finished successfully; else its status with the message set.
@@ -351,17 +339,9 @@ DDPM_API ddpm_status ddpm_job_cancel(ddpm_job* job) {
 DDPM_API ddpm_status ddpm_job_wait(ddpm_job* job, int timeout_ms) {
   return guarded(DDPM_ERR_INTERNAL, [&] {
     if (!job) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_job_wait: job is NULL");
-    if (std::this_thread::get_id() == job->worker_id) {
-      return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_job_wait called from the job's own callback");
-    }
     std::unique_lock<std::mutex> lock(job->mutex);
-    if (timeout_ms < 0) {
-      job->finished_cv.wait(lock, [&] { return job->finished; });
-    } else if (!job->finished_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                                          [&] { return job->finished; })) {
-      return fail(DDPM_ERR_TIMEOUT, "the job is still running after " + std::to_string(timeout_ms) + " ms");
-    }
-    return finished_status(job, lock);
+    const ddpm_status waited = job->wait(lock, timeout_ms, "ddpm_job_wait");
+    return waited != DDPM_OK ? waited : finished_status(job, lock);
   });
 }
 
@@ -405,15 +385,7 @@ DDPM_API ddpm_status ddpm_job_result_f32(ddpm_job* job, float* buffer, size_t bu
 }
 
 DDPM_API void ddpm_job_free(ddpm_job* job) {
-  if (!job) return;
-  if (std::this_thread::get_id() == job->worker_id) {
-    // Freeing from the job's own callback would join itself: refuse (the job leaks).
-    ddpm_plugin::log(DDPM_LOG_ERROR, "ddpm_job_free called from the job's own callback: ignored");
-    return;
-  }
-  job->cancel.store(true);
-  if (job->worker.joinable()) job->worker.join();
-  delete job;
+  if (job && job->stop("ddpm_job_free")) delete job;
 }
 
 }  // extern "C"

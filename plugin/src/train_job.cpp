@@ -13,22 +13,12 @@
 #include "ddpm/trainer.h"
 #include "internal.h"
 
-struct ddpm_train_job {
+struct ddpm_train_job : ddpm_plugin::WorkerJob {
   ddpm::TrainOptions options;
   ddpm_train_callback callback = nullptr;
   void* user_data = nullptr;
 
-  std::atomic<bool> cancel{false};  // set by ddpm_train_cancel, never cleared
-
-  std::mutex mutex;  // guards everything below
-  std::condition_variable finished_cv;
-  bool finished = false;
-  ddpm_status status = DDPM_OK;
-  std::string message;
-  ddpm_train_status progress{};
-
-  std::thread worker;
-  std::thread::id worker_id;
+  ddpm_train_status progress{};  // guarded by `mutex`
 };
 
 namespace ddpm_plugin {
@@ -72,12 +62,9 @@ void run_train(ddpm_train_job* job) noexcept {
     status = status_from_exception(DDPM_ERR_INVALID_ARGUMENT, &message);
     log(DDPM_LOG_ERROR, message);
   }
-  std::lock_guard<std::mutex> lock(job->mutex);
-  job->status = status;
-  job->message = std::move(message);
+  std::unique_lock<std::mutex> lock(job->mutex);
   job->progress.done = 1;
-  job->finished = true;
-  job->finished_cv.notify_all();
+  job->finish(lock, status, std::move(message));
 }
 
 std::string str_or(const char* s, const char* fallback) { return s ? s : fallback; }
@@ -197,31 +184,16 @@ DDPM_API ddpm_status ddpm_train_cancel(ddpm_train_job* job) {
 DDPM_API ddpm_status ddpm_train_wait(ddpm_train_job* job, int timeout_ms) {
   return guarded(DDPM_ERR_INTERNAL, [&] {
     if (!job) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_wait: job is NULL");
-    if (std::this_thread::get_id() == job->worker_id) {
-      return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_wait called from the job's own callback");
-    }
     std::unique_lock<std::mutex> lock(job->mutex);
-    if (timeout_ms < 0) {
-      job->finished_cv.wait(lock, [&] { return job->finished; });
-    } else if (!job->finished_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                                          [&] { return job->finished; })) {
-      return fail(DDPM_ERR_TIMEOUT, "the training job is still running after " +
-                                        std::to_string(timeout_ms) + " ms");
-    }
+    const ddpm_status waited = job->wait(lock, timeout_ms, "ddpm_train_wait");
+    if (waited != DDPM_OK) return waited;
     if (job->status != DDPM_OK) return fail(job->status, job->message);
     return DDPM_OK;
   });
 }
 
 DDPM_API void ddpm_train_free(ddpm_train_job* job) {
-  if (!job) return;
-  if (std::this_thread::get_id() == job->worker_id) {
-    ddpm_plugin::log(DDPM_LOG_ERROR, "ddpm_train_free called from the job's own callback: ignored");
-    return;
-  }
-  job->cancel.store(true);
-  if (job->worker.joinable()) job->worker.join();
-  delete job;
+  if (job && job->stop("ddpm_train_free")) delete job;
 }
 
 }  // extern "C"
