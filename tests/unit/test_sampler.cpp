@@ -2,6 +2,8 @@
 // guidance in one batched forward, and refusal of bad options.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include "ddpm/diffusion.h"
 #include "ddpm/guidance.h"
 #include "ddpm/io/error.h"
@@ -116,12 +118,7 @@ TEST_F(Fixture, GuidanceIsOneBatchedForwardOfBothBranches) {
 
 TEST_F(Fixture, BadOptionsNameTheValueAndRange) {
   const auto message = [&](const ddpm::SampleOptions& o) {
-    try {
-      ddpm::sample(model, schedule, o);
-    } catch (const ddpm::Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("accepted");
+    return ddpm::testing::error_of([&] { ddpm::sample(model, schedule, o); });
   };
   ddpm::SampleOptions o;
   o.steps = 1001;

@@ -2,6 +2,8 @@
 // inversion and inpainting on a trained model, tiling, img2img, variations, bad options.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include "ddpm/diffusion.h"
 #include "ddpm/guidance.h"
 #include "ddpm/io/error.h"
@@ -198,12 +200,7 @@ TEST(Samplers, BadOptionsAreRefusedByName) {
   ddpm::UNet model = untrained(2);
   const auto schedule = ddpm::make_schedule();
   const auto message = [&](const ddpm::SampleOptions& o) {
-    try {
-      ddpm::sample(model, schedule, o);
-    } catch (const ddpm::Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("accepted");
+    return ddpm::testing::error_of([&] { ddpm::sample(model, schedule, o); });
   };
   ddpm::SampleOptions o;
   o.init_image = torch::zeros({1, 4, 8, 8});
