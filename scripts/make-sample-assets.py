@@ -35,6 +35,20 @@ CLASSES = [
     ("travel", "Travel & Places"),
 ]
 PER_CLASS = 20
+# --full: every category but "Component" (five swatches, not icons), every base image. Skin-tone
+# variants are left out: they would make "people" five times larger with near-duplicates of
+# the same shapes, unbalancing the classes without teaching new ones.
+FULL_CLASSES = [
+    ("smileys", "Smileys & Emotion"),
+    ("people", "People & Body"),
+    ("animals", "Animals & Nature"),
+    ("food", "Food & Drink"),
+    ("travel", "Travel & Places"),
+    ("activities", "Activities"),
+    ("objects", "Objects"),
+    ("symbols", "Symbols"),
+    ("flags", "Flags"),
+]
 IMG_DIR = "img/google/64"
 SRC_SIZE = 64
 DST_SIZE = 32
@@ -294,6 +308,8 @@ def pick_entries(emoji, category, source, count):
              and source.exists(IMG_DIR + "/" + e["image"])]
     cands.sort(key=lambda e: (e.get("sort_order", 0), e["image"]))
     n = len(cands)
+    if count is None:
+        return cands
     if n < count:
         raise SystemExit("error: category %r has only %d usable images" % (category, n))
     # Evenly spaced: centre of each of `count` equal bins.
@@ -341,7 +357,12 @@ def main(argv=None):
     ap.add_argument("output", nargs="?", default=default_out,
                     help="output folder (default: assets/samples in the repository)")
     ap.add_argument("--sheet", help="also write a contact sheet PNG (2x scale) to this path")
+    ap.add_argument("--full", action="store_true",
+                    help="every image of nine categories (the default model's training set) "
+                         "instead of the 3x20 sample set")
     args = ap.parse_args(argv)
+    classes = FULL_CLASSES if args.full else CLASSES
+    per_class = None if args.full else PER_CLASS
 
     source = PackageSource(args.source)
     emoji = json.loads(source.read("emoji.json").decode("utf-8"))
@@ -354,7 +375,7 @@ def main(argv=None):
     total = 0
     nfiles = 0
     sheet_rows = []
-    for cls, category in CLASSES:
+    for cls, category in classes:
         outdir = os.path.join(args.output, cls)
         os.makedirs(outdir, exist_ok=True)
         for old in os.listdir(outdir):
@@ -362,7 +383,7 @@ def main(argv=None):
                 os.remove(os.path.join(outdir, old))
         row = []
         used = set()
-        for e in pick_entries(emoji, category, source, PER_CLASS):
+        for e in pick_entries(emoji, category, source, per_class):
             rel = IMG_DIR + "/" + e["image"]
             w, h, px = decode_png(source.read(rel), rel)
             if (w, h) != (SRC_SIZE, SRC_SIZE):
@@ -371,6 +392,8 @@ def main(argv=None):
             w, h, px = downsample2x(w, h, px)
             name = safe_name(e["short_name"])
             if name in used:
+                name = "%s_%s" % (name, safe_name(e["unified"]))
+            if name in used:
                 raise SystemExit("error: duplicate output name %s in %s" % (name, cls))
             used.add(name)
             png = encode_png_rgba(w, h, px)
@@ -378,9 +401,10 @@ def main(argv=None):
                 f.write(png)
             total += len(png)
             nfiles += 1
-            row.append((w, h, px))
+            if len(row) < PER_CLASS:  # the contact sheet shows the first 20 of each class
+                row.append((w, h, px))
         sheet_rows.append(row)
-        print("%-8s <- %-18s %d images" % (cls, category, len(row)))
+        print("%-10s <- %-18s %d images" % (cls, category, len(used)))
     print("wrote %d files, %d bytes, to %s" % (nfiles, total, args.output))
     if args.sheet:
         write_sheet(args.sheet, sheet_rows)

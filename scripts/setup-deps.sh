@@ -9,7 +9,7 @@ PKGS=(
   libglfw3-dev libimgui-dev libstb-dev nlohmann-json3-dev
   python3-glad libcli11-dev libgtest-dev
   xvfb xauth libgl1-mesa-dri mesa-utils
-  python3 python3-numpy
+  python3 python3-numpy python3-pil
 )
 # Optional: lets the import-equivalence tests compare with PyTorch itself.
 OPTIONAL=(python3-torch)

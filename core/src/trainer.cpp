@@ -185,6 +185,7 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     const NoiseSchedule sched = make_schedule(s.info.schedule);
     progress.sample_grid = o.sample_dir + "/step_" + std::to_string(step) + ".png";
     save_grid_png(progress.sample_grid, sample(s.ema, sched, so).images, 4);
+    say("sample grid: " + progress.sample_grid);  // the prefix is documented in the C ABI
     s.model->train();
   };
 

@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -22,6 +24,7 @@
 #include "ddpm/io/image.h"
 #include "ddpm/io/png.h"
 #include "plugin_loader.h"
+#include "sprite_sheet.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -38,7 +41,7 @@ struct Exit {
   std::string message;
 };
 
-ddpm_cli::Plugin g_plugin;
+ddpm_host::Plugin g_plugin;
 std::atomic<bool> g_interrupted{false};
 
 [[noreturn]] void user_error(const std::string& message) { throw Exit{kExitUser, message}; }
@@ -334,38 +337,17 @@ int cmd_sample(const SampleOptions& o) {
     frame_names.push_back(fs::path(path).stem().string());
     std::cout << path << "\n";
   }
-  const int cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(o.count))));
   if (!o.grid.empty()) {
-    save_png(o.grid, ddpm::io::make_grid(images, cols, 2));
+    save_png(o.grid, ddpm::io::make_grid(images, ddpm_host::grid_columns(o.count), 2));
     std::cout << o.grid << "\n";
   }
   if (!o.sheet.empty()) {
-    // A sprite sheet without padding, and its atlas (names and rectangles) beside it.
-    const ddpm::io::Image sheet = ddpm::io::make_grid(images, cols, 0);
-    save_png(o.sheet, sheet);
-    json atlas;
-    atlas["image"] = fs::path(o.sheet).filename().string();
-    atlas["width"] = sheet.width;
-    atlas["height"] = sheet.height;
-    atlas["model"] = o.model;
-    atlas["sampler"] = o.sampler;
-    atlas["steps"] = o.steps;
-    json frames = json::array();
+    std::vector<ddpm_host::SheetFrame> frames;
     for (int i = 0; i < o.count; ++i) {
-      frames.push_back({{"name", frame_names[i]},
-                        {"class", class_index >= 0 ? json(names[class_index]) : json(nullptr)},
-                        {"seed", o.seed + i},
-                        {"x", (i % cols) * m.width},
-                        {"y", (i / cols) * m.height},
-                        {"w", m.width},
-                        {"h", m.height}});
+      frames.push_back({frame_names[i], class_index >= 0 ? names[class_index] : std::string(), o.seed + i});
     }
-    atlas["frames"] = frames;
-    const std::string atlas_path = fs::path(o.sheet).replace_extension(".json").string();
-    std::ofstream f(atlas_path);
-    f << atlas.dump(2) << "\n";
-    f.close();
-    if (!f) user_error("cannot write the atlas '" + atlas_path + "'");
+    const json meta = {{"model", o.model}, {"sampler", o.sampler}, {"steps", o.steps}};
+    const std::string atlas_path = ddpm_host::write_sprite_sheet(o.sheet, images, frames, meta);
     std::cout << o.sheet << "\n" << atlas_path << "\n";
   }
   return kExitOk;
@@ -414,7 +396,28 @@ struct TrainCli {
   int64_t steps = 1000, sample_every = 0;
   double lr = 3e-4;
   uint64_t seed = 0;
+  // The schedule options keep the plugin's defaults unless given: each given one is recorded
+  // here and applied to the params that ddpm_train_default_params filled.
+  std::vector<std::function<void(ddpm_train_params&)>> overrides;
+  int threads = 0;
 };
+
+// Registers `--name` writing `field` of the params when given on the command line.
+template <typename T>
+void schedule_option(CLI::App* cmd, TrainCli& o, const std::string& name, T ddpm_train_params::*field,
+                     const std::string& help) {
+  auto value = std::make_shared<T>();
+  cmd->add_option(name, *value, help)->each([&o, value, field](const std::string&) {
+    o.overrides.push_back([value, field](ddpm_train_params& p) { p.*field = *value; });
+  });
+}
+
+void schedule_flag(CLI::App* cmd, TrainCli& o, const std::string& name, int ddpm_train_params::*field,
+                   const std::string& help) {
+  cmd->add_flag_callback(name, [&o, field] {
+    o.overrides.push_back([field](ddpm_train_params& p) { p.*field = 1; });
+  }, help);
+}
 
 struct TrainProgressView {
   bool tty = false;
@@ -484,6 +487,9 @@ int cmd_train(const TrainCli& o) {
   p.out_model = o.out.c_str();
   p.sample_dir = o.samples.empty() ? nullptr : o.samples.c_str();
   p.sample_every = o.samples.empty() ? 0 : o.sample_every;
+  for (const auto& apply : o.overrides) apply(p);
+  if (o.threads < 0) user_error("--threads " + std::to_string(o.threads) + " is out of range: 0 (all cores) or more");
+  if (o.threads > 0) check(g_plugin.ddpm_set_threads(o.threads), "--threads");
 
   TrainProgressView progress;
   progress.tty = isatty(fileno(stderr)) != 0;
@@ -570,6 +576,22 @@ int main(int argc, char** argv) {
   train->add_option("--checkpoint", to.checkpoint, "training checkpoint, resumed when it exists");
   train->add_option("--samples", to.samples, "folder for sample grids");
   train->add_option("--sample-every", to.sample_every, "write a sample grid every N steps");
+  schedule_option(train, to, "--warmup", &ddpm_train_params::warmup, "learning-rate warm-up steps (default 0)");
+  schedule_option(train, to, "--decay-from", &ddpm_train_params::decay_from,
+                  "fraction of the steps after which the learning rate falls linearly to 0 (default 1: constant)");
+  schedule_option(train, to, "--grad-clip", &ddpm_train_params::grad_clip, "max gradient norm (default 0: off)");
+  schedule_option(train, to, "--label-drop", &ddpm_train_params::label_drop,
+                  "probability of training a label as 'no class' for guidance (default 0.1)");
+  schedule_option(train, to, "--ema-decay", &ddpm_train_params::ema_decay, "EMA decay of the weights (default 0.995)");
+  schedule_option(train, to, "--ema-start", &ddpm_train_params::ema_start,
+                  "the EMA copies the weights until this step (default 2000)");
+  schedule_option(train, to, "--checkpoint-every", &ddpm_train_params::checkpoint_every,
+                  "steps between checkpoint writes (default 500)");
+  schedule_flag(train, to, "--flip", &ddpm_train_params::flip, "random horizontal flips");
+  schedule_flag(train, to, "--pixel-art", &ddpm_train_params::pixel_art, "nearest-neighbour fit, no crop");
+  schedule_flag(train, to, "--freeze", &ddpm_train_params::freeze,
+                "fine-tuning: train only the class embedding and the last layers");
+  train->add_option("--threads", to.threads, "CPU threads (default: all cores)");
 
   try {
     app.parse(argc, argv);
@@ -586,7 +608,7 @@ int main(int argc, char** argv) {
 
   try {
     std::string error;
-    if (!ddpm_cli::load_plugin(g_plugin, error)) throw Exit{kExitUser, error};
+    if (!ddpm_host::load_plugin(g_plugin, error)) throw Exit{kExitUser, error};
     if (*info) return cmd_info(model_path, raw_json);
     so.guidance_set = guidance_opt->count() > 0;
     if (*sample) return cmd_sample(so);

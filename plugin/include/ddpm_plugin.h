@@ -138,6 +138,13 @@ typedef struct ddpm_generate_params {
   /* Optional inpainting mask, init_width x init_height bytes: 255 where the init image is
    * kept, 0 where new pixels are generated. Needs an init image. */
   const uint8_t* mask;
+  /* Variation and seed interpolation: image i starts from
+   * slerp(noise(seed + i), noise(variation_seed + i), variation_strength); moving the strength
+   * from 0 to 1 walks from one seed's image to the other's. */
+  uint64_t variation_seed;  /* default 0 */
+  float variation_strength; /* 0..1 (default 0: no variation) */
+  float guidance_rescale;   /* 0..1: pulls a guided prediction's spread back to the conditional
+                               one's, against over-saturation at high guidance (default 0) */
 } ddpm_generate_params;
 
 /* Thread-safe. Fills *params with the defaults and its struct_size. */
@@ -220,6 +227,21 @@ typedef struct ddpm_train_params {
   const char* out_model;   /* required: the model file written at the end (EMA weights) */
   const char* sample_dir;  /* optional: sample grids are written here every sample_every steps */
   int64_t sample_every;    /* 0: never (default) */
+  /* The optimisation schedule. A caller built against an older header passes a smaller
+   * struct_size and gets the defaults for these. */
+  int64_t warmup;           /* linear learning-rate warm-up steps (default 0) */
+  double decay_from;        /* fraction of the steps after which the learning rate falls linearly
+                               to 0 at the end, (0, 1]; 1 = constant (default) */
+  double grad_clip;         /* max gradient norm; 0 = off (default) */
+  double label_drop;        /* probability of training a label as "no class", the unconditional
+                               half of classifier-free guidance, [0, 1] (default 0.1) */
+  double ema_decay;         /* EMA of the weights, [0, 1) (default 0.995) */
+  int64_t ema_start;        /* the EMA copies the weights until this step (default 2000) */
+  int64_t checkpoint_every; /* steps between checkpoint writes, >= 1 (default 500) */
+  int flip;                 /* non-zero: random horizontal flips (default 0) */
+  int pixel_art;            /* non-zero: nearest-neighbour fit, no crop (default 0) */
+  int freeze;               /* fine-tuning only: train just the class embedding and the last
+                               layers (default 0) */
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {
@@ -235,7 +257,8 @@ typedef struct ddpm_train_status {
 DDPM_API ddpm_status ddpm_train_default_params(ddpm_train_params* params);
 
 /* Called on the job's worker thread after each step and for messages (`message` non-NULL,
- * e.g. "loaded 60 images in 3 classes"; valid only during the call). It may call
+ * e.g. "loaded 60 images in 3 classes"; valid only during the call). Each sample grid written
+ * is announced by a message "sample grid: PATH". It may call
  * ddpm_train_cancel and ddpm_train_poll on `job`, never ddpm_train_wait or ddpm_train_free. */
 typedef void (*ddpm_train_callback)(ddpm_train_job* job, int64_t step, int64_t total, double loss,
                               double images_per_second, double eta_seconds, const char* message,

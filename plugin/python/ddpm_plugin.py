@@ -54,6 +54,9 @@ class GenerateParams(ctypes.Structure):
         ("init_height", ctypes.c_int),
         ("strength", ctypes.c_float),
         ("mask", ctypes.POINTER(ctypes.c_uint8)),
+        ("variation_seed", ctypes.c_uint64),
+        ("variation_strength", ctypes.c_float),
+        ("guidance_rescale", ctypes.c_float),
     ]
 
 
@@ -80,6 +83,10 @@ class TrainParams(ctypes.Structure):
         ("batch", ctypes.c_int), ("lr", ctypes.c_double), ("seed", ctypes.c_uint64),
         ("checkpoint", ctypes.c_char_p), ("out_model", ctypes.c_char_p),
         ("sample_dir", ctypes.c_char_p), ("sample_every", ctypes.c_int64),
+        ("warmup", ctypes.c_int64), ("decay_from", ctypes.c_double), ("grad_clip", ctypes.c_double),
+        ("label_drop", ctypes.c_double), ("ema_decay", ctypes.c_double),
+        ("ema_start", ctypes.c_int64), ("checkpoint_every", ctypes.c_int64),
+        ("flip", ctypes.c_int), ("pixel_art", ctypes.c_int), ("freeze", ctypes.c_int),
     ]
 
 
@@ -172,7 +179,8 @@ class Library:
     def train(self, assets, out_model, on_progress=None, **options):
         """Starts a training job on the folder `assets`, writing `out_model`. options: the other
         fields of ddpm_train_params (preset, image_size, init_model, steps, batch, lr, seed,
-        checkpoint, sample_dir, sample_every). on_progress(step, total, loss, images_per_second,
+        checkpoint, sample_dir, sample_every, warmup, decay_from, grad_clip, label_drop,
+        ema_decay, ema_start, checkpoint_every, flip, pixel_art, freeze). on_progress(step, total, loss, images_per_second,
         eta_seconds, message_or_None) runs on the worker thread."""
         return TrainJob(self, assets, out_model, on_progress, options)
 

@@ -155,6 +155,10 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
       }
     }
   }
+  // Fields past the caller's struct_size hold their defaults (copied over by the caller).
+  o.variation_seed = p.variation_seed;
+  o.variation_strength = p.variation_strength;
+  o.guidance_rescale = p.guidance_rescale;
   ddpm::validate(o, cfg, T);  // the core's checks; throws ddpm::Error -> INVALID_ARGUMENT
   return DDPM_OK;
 }

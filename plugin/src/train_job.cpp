@@ -89,6 +89,16 @@ DDPM_API ddpm_status ddpm_train_default_params(ddpm_train_params* params) {
   params->lr = d.lr;
   params->seed = d.seed;
   params->sample_every = 0;
+  params->warmup = d.warmup;
+  params->decay_from = d.decay_from;
+  params->grad_clip = d.grad_clip;
+  params->label_drop = d.label_drop;
+  params->ema_decay = d.ema_decay;
+  params->ema_start = d.ema_start;
+  params->checkpoint_every = d.checkpoint_every;
+  params->flip = d.flip;
+  params->pixel_art = d.pixel_art;
+  params->freeze = d.freeze;
   return DDPM_OK;
 }
 
@@ -146,6 +156,17 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
                                                " is out of range: must not be negative");
       }
     }
+    // Fields past the caller's struct_size hold the defaults (copied over above).
+    o.warmup = p.warmup;
+    o.decay_from = p.decay_from;
+    o.grad_clip = p.grad_clip;
+    o.label_drop = p.label_drop;
+    o.ema_decay = p.ema_decay;
+    o.ema_start = p.ema_start;
+    o.checkpoint_every = p.checkpoint_every;
+    o.flip = p.flip != 0;
+    o.pixel_art = p.pixel_art != 0;
+    o.freeze = p.freeze != 0;
     ensure_runtime();
     o.threads = at::get_num_threads();  // keep ddpm_set_threads' choice
     o.validate();  // throws ddpm::Error naming the option -> INVALID_ARGUMENT

@@ -1,18 +1,20 @@
 #pragma once
-// Loads libddpm_plugin with dlopen and resolves the C ABI (the tool never links the plugin).
+// Loads libddpm_plugin with dlopen and resolves the C ABI: the hosts (CLI, studio) never link
+// the plugin, exactly as an engine would load it.
 #include <string>
 #include <vector>
 
 #include "ddpm_plugin.h"
 
-namespace ddpm_cli {
+namespace ddpm_host {
 
-#define DDPM_CLI_FUNCTIONS(X)        \
+#define DDPM_HOST_FUNCTIONS(X)        \
   X(ddpm_abi_version)                \
   X(ddpm_version_string)             \
   X(ddpm_last_error)                 \
   X(ddpm_status_string)              \
   X(ddpm_set_threads)                \
+  X(ddpm_set_log_callback)           \
   X(ddpm_string_free)                \
   X(ddpm_model_load)                 \
   X(ddpm_model_free)                 \
@@ -20,22 +22,26 @@ namespace ddpm_cli {
   X(ddpm_model_get_shape)            \
   X(ddpm_generate_default_params)    \
   X(ddpm_generate_start)             \
+  X(ddpm_job_get_shape)              \
+  X(ddpm_job_poll)                   \
   X(ddpm_job_cancel)                 \
   X(ddpm_job_wait)                   \
   X(ddpm_job_result_rgba8)           \
+  X(ddpm_job_result_f32)             \
   X(ddpm_job_free)                   \
   X(ddpm_import_default_params)      \
-  X(ddpm_import_checkpoint)         \
+  X(ddpm_import_checkpoint)          \
   X(ddpm_train_default_params)       \
   X(ddpm_train_start)                \
+  X(ddpm_train_poll)                 \
   X(ddpm_train_cancel)               \
   X(ddpm_train_wait)                 \
   X(ddpm_train_free)
 
 struct Plugin {
-#define DDPM_CLI_DECLARE(name) decltype(&::name) name = nullptr;
-  DDPM_CLI_FUNCTIONS(DDPM_CLI_DECLARE)
-#undef DDPM_CLI_DECLARE
+#define DDPM_HOST_DECLARE(name) decltype(&::name) name = nullptr;
+  DDPM_HOST_FUNCTIONS(DDPM_HOST_DECLARE)
+#undef DDPM_HOST_DECLARE
   void* handle = nullptr;
   std::string path;
 };
@@ -48,4 +54,4 @@ std::vector<std::string> plugin_candidates();
 // message naming every place tried, or the ABI mismatch, or the missing symbol.
 bool load_plugin(Plugin& plugin, std::string& error);
 
-}  // namespace ddpm_cli
+}  // namespace ddpm_host

@@ -11,7 +11,7 @@
 #define DDPM_INSTALL_LIBDIR "lib"
 #endif
 
-namespace ddpm_cli {
+namespace ddpm_host {
 namespace fs = std::filesystem;
 
 namespace {
@@ -64,7 +64,7 @@ bool load_plugin(Plugin& plugin, std::string& error) {
     error = "cannot load the plugin library '" + path + "': " + (e ? e : "unknown error");
     return false;
   }
-#define DDPM_CLI_RESOLVE(name)                                                            \
+#define DDPM_HOST_RESOLVE(name)                                                            \
   plugin.name = reinterpret_cast<decltype(plugin.name)>(dlsym(handle, #name));            \
   if (!plugin.name) {                                                                     \
     error = "the plugin library '" + path + "' lacks the function " #name                 \
@@ -72,19 +72,19 @@ bool load_plugin(Plugin& plugin, std::string& error) {
     dlclose(handle);                                                                      \
     return false;                                                                         \
   }
-  DDPM_CLI_RESOLVE(ddpm_abi_version)
+  DDPM_HOST_RESOLVE(ddpm_abi_version)
   const int abi = plugin.ddpm_abi_version();
   if (abi != DDPM_ABI_VERSION) {
     error = "the plugin library '" + path + "' has ABI version " + std::to_string(abi) +
-            " but this tool was built for ABI version " + std::to_string(DDPM_ABI_VERSION);
+            " but this program was built for ABI version " + std::to_string(DDPM_ABI_VERSION);
     dlclose(handle);
     return false;
   }
-  DDPM_CLI_FUNCTIONS(DDPM_CLI_RESOLVE)
-#undef DDPM_CLI_RESOLVE
+  DDPM_HOST_FUNCTIONS(DDPM_HOST_RESOLVE)
+#undef DDPM_HOST_RESOLVE
   plugin.handle = handle;
   plugin.path = path;
   return true;
 }
 
-}  // namespace ddpm_cli
+}  // namespace ddpm_host

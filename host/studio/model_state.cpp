@@ -1,0 +1,92 @@
+#include "model_state.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+namespace studio {
+namespace fs = std::filesystem;
+
+ModelState::~ModelState() {
+  if (model_) plugin_.ddpm_model_free(model_);  // running jobs keep their own reference
+}
+
+bool ModelState::load(const std::string& path, std::string& error) {
+  ddpm_model* m = nullptr;
+  if (plugin_.ddpm_model_load(path.c_str(), &m) != DDPM_OK) {
+    error = plugin_.ddpm_last_error();
+    return false;
+  }
+  char* text = nullptr;
+  nlohmann::json info;
+  if (plugin_.ddpm_model_info_json(m, &text) == DDPM_OK) {
+    info = nlohmann::json::parse(text, nullptr, false);
+    plugin_.ddpm_string_free(text);
+  }
+  int w = 0, h = 0, c = 0, n = 0, t = 0;
+  plugin_.ddpm_model_get_shape(m, &w, &h, &c, &n, &t);
+  if (model_) plugin_.ddpm_model_free(model_);
+  model_ = m;
+  path_ = path;
+  width = w;
+  height = h;
+  channels = c;
+  num_classes = n;
+  timesteps = t;
+  class_names.clear();
+  samplers.clear();
+  default_guidance = 3.0f;
+  std::string preset = "custom";
+  long long trained = 0;
+  if (info.is_object()) {
+    for (const auto& name : info.value("class_names", nlohmann::json::array())) {
+      class_names.push_back(name.is_string() ? name.get<std::string>() : std::string("?"));
+    }
+    for (const auto& name : info.value("samplers", nlohmann::json::array())) {
+      if (name.is_string()) samplers.push_back(name.get<std::string>());
+    }
+    default_guidance = info.value("guidance", 3.0f);
+    if (info.contains("unet") && info["unet"].is_object()) preset = info["unet"].value("preset", preset);
+    trained = info.value("training_step", 0LL);
+  }
+  while (static_cast<int>(class_names.size()) < num_classes) {
+    class_names.push_back("class_" + std::to_string(class_names.size()));
+  }
+  if (samplers.empty()) samplers = {"ddpm", "ddim", "dpmpp2m", "euler_a"};
+  summary = preset + ", " + std::to_string(w) + "x" + std::to_string(h) + "x" + std::to_string(c) + ", " +
+            (n > 0 ? std::to_string(n) + " classes" : std::string("unconditional")) + ", T=" +
+            std::to_string(t) + (trained > 0 ? ", trained " + std::to_string(trained) + " steps" : "");
+  return true;
+}
+
+int ModelState::class_from_string(const std::string& s, std::string& error) const {
+  if (s.empty() || s == "none" || s == "-1") return -1;
+  for (int i = 0; i < static_cast<int>(class_names.size()); ++i) {
+    if (class_names[i] == s) return i;
+  }
+  char* end = nullptr;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (end && *end == '\0' && end != s.c_str()) {
+    if (v >= 0 && v < num_classes) return static_cast<int>(v);
+    error = "class " + s + " is out of range: the model has " + std::to_string(num_classes) + " classes";
+    return -2;
+  }
+  std::string known;
+  for (const auto& n : class_names) known += (known.empty() ? "" : ", ") + n;
+  error = "unknown class '" + s + "'" + (known.empty() ? " (the model is unconditional)" : "; known: " + known);
+  return -2;
+}
+
+std::string default_model_path() {
+  if (const char* env = std::getenv("DDPM_MODEL"); env && *env) return env;
+  const fs::path rel = fs::path("emoji32") / "model.safetensors";
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path installed = exe.parent_path().parent_path() / DDPM_INSTALL_DATADIR / "assets" / rel;
+    if (fs::is_regular_file(installed, ec)) return installed.string();
+  }
+  return (fs::path(DDPM_SOURCE_ASSETS) / rel).string();
+}
+
+}  // namespace studio

@@ -1,0 +1,42 @@
+#pragma once
+// The model the studio generates with: its plugin handle and what the UI shows about it.
+#include <string>
+#include <vector>
+
+#include "plugin_loader.h"
+
+namespace studio {
+
+class ModelState {
+ public:
+  explicit ModelState(const ddpm_host::Plugin& plugin) : plugin_(plugin) {}
+  ~ModelState();
+  ModelState(const ModelState&) = delete;
+  ModelState& operator=(const ModelState&) = delete;
+
+  // Replaces the loaded model on success; on failure keeps it and returns false with `error`.
+  bool load(const std::string& path, std::string& error);
+
+  bool loaded() const { return model_ != nullptr; }
+  ddpm_model* handle() const { return model_; }
+  const std::string& path() const { return path_; }
+  int width = 0, height = 0, channels = 0, num_classes = 0, timesteps = 0;
+  float default_guidance = 3.0f;
+  std::vector<std::string> class_names;
+  std::vector<std::string> samplers;
+  std::string summary;  // one line: preset, size, parameters, training steps
+
+  // Resolves a class given as a name or an index; -1 for "", "none" or -1. Throws nothing:
+  // returns -2 and fills `error` when unknown or out of range.
+  int class_from_string(const std::string& s, std::string& error) const;
+
+ private:
+  const ddpm_host::Plugin& plugin_;
+  ddpm_model* model_ = nullptr;
+  std::string path_;
+};
+
+// The default model: $DDPM_MODEL, else the installed or source tree's assets/emoji32.
+std::string default_model_path();
+
+}  // namespace studio

@@ -1,0 +1,65 @@
+#include "settings.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "ddpm/io/atomic_file.h"
+#include "ddpm/io/error.h"
+#include "ddpm/io/file_bytes.h"
+
+namespace studio {
+namespace fs = std::filesystem;
+
+std::string default_settings_path() {
+  fs::path base;
+  if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) base = x;
+  else if (const char* h = std::getenv("HOME"); h && *h) base = fs::path(h) / ".config";
+  else return {};
+  return (base / "ddpm-studio" / "settings.json").string();
+}
+
+Settings load_settings(const std::string& path, std::string& warning) {
+  Settings s;
+  std::error_code ec;
+  if (path.empty() || !fs::exists(path, ec)) return s;
+  try {
+    const auto bytes = ddpm::io::read_file(path, 1 << 20);  // a settings file is tiny
+    const auto j = nlohmann::json::parse(bytes.begin(), bytes.end());
+    s.last_model = j.value("last_model", s.last_model);
+    s.last_folder = j.value("last_folder", s.last_folder);
+    s.last_export_dir = j.value("last_export_dir", s.last_export_dir);
+    s.window_width = std::clamp(j.value("window_width", s.window_width), 320, 16384);
+    s.window_height = std::clamp(j.value("window_height", s.window_height), 240, 16384);
+    s.sampler = std::clamp(j.value("sampler", s.sampler), 0, 3);
+    s.steps = std::clamp(j.value("steps", s.steps), 1, 1000);
+    s.guidance = std::clamp(j.value("guidance", s.guidance), 0.0f, 30.0f);
+    s.batch = std::clamp(j.value("batch", s.batch), 1, 64);
+  } catch (const std::exception& e) {
+    warning = "settings '" + path + "' ignored: " + e.what();
+    return Settings{};
+  }
+  return s;
+}
+
+bool save_settings(const std::string& path, const Settings& s, std::string& error) {
+  if (path.empty()) return true;
+  const nlohmann::json j = {{"last_model", s.last_model},       {"last_folder", s.last_folder},
+                            {"last_export_dir", s.last_export_dir}, {"window_width", s.window_width},
+                            {"window_height", s.window_height}, {"sampler", s.sampler},
+                            {"steps", s.steps},                 {"guidance", s.guidance},
+                            {"batch", s.batch}};
+  try {
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    const std::string text = j.dump(2) + "\n";
+    ddpm::io::write_file_atomic(path, text.data(), text.size());
+  } catch (const std::exception& e) {
+    error = e.what();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace studio

@@ -1,0 +1,137 @@
+// The Train panel: a new model or a fine-tune of the loaded one on an asset folder, with a
+// live loss plot, speed and ETA, the latest sample grid, and saving the result.
+#include <imgui.h>
+#include <imgui_stdlib.h>
+
+#include <cfloat>
+#include <cmath>
+#include <filesystem>
+
+#include "ddpm/io/atomic_file.h"
+#include "ddpm/io/file_bytes.h"
+#include "ddpm/io/png.h"
+#include "studio.h"
+
+namespace studio {
+namespace fs = std::filesystem;
+
+namespace {
+const char* const kPresets[] = {"sprite32", "seed64"};
+
+std::string clock_text(double s) {
+  if (!(s >= 0) || s > 1e7) return "?";
+  const long t = std::lround(s);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
+  return buf;
+}
+}  // namespace
+
+void Studio::draw_train_panel() {
+  const TrainSnapshot& s = train_.poll();
+  ImGui::BeginDisabled(s.running);
+  ImGui::InputText("Asset folder", &train_folder_input_);
+  ImGui::TextDisabled("one subfolder of images per class");
+  ImGui::RadioButton("New model", &train_mode_, 0);
+  ImGui::SameLine();
+  ImGui::BeginDisabled(!model_.loaded());
+  ImGui::RadioButton("Fine-tune the loaded model", &train_mode_, 1);
+  ImGui::EndDisabled();
+  if (train_mode_ == 0) {
+    ImGui::Combo("Preset", &preset_choice_, kPresets, 2);
+  } else {
+    ImGui::Checkbox("Freeze all but the last layers", &train_freeze_);
+  }
+  ImGui::InputInt("Steps", &train_steps_, 100, 1000);
+  ImGui::InputInt("Batch", &train_batch_, 1, 8);
+  ImGui::InputFloat("Learning rate", &train_lr_, 0, 0, "%.1e");
+  ImGui::InputInt("Sample every", &sample_every_, 50, 500);
+  ImGui::Checkbox("Flip", &train_flip_);
+  ImGui::SameLine();
+  ImGui::Checkbox("Pixel art", &train_pixel_art_);
+  ImGui::InputText("Output model", &train_out_input_);
+  ImGui::EndDisabled();
+
+  if (!s.running) {
+    if (ImGui::Button("Start training")) {
+      TrainRequest r;
+      r.assets = train_folder_input_;
+      r.out_model = train_out_input_;
+      if (train_mode_ == 1 && model_.loaded()) r.init_model = model_.path();
+      r.preset = kPresets[preset_choice_];
+      r.steps = train_steps_;
+      r.batch = train_batch_;
+      r.lr = train_lr_;
+      const fs::path dir = fs::path(train_out_input_).parent_path();
+      r.sample_dir = (dir / "samples").string();
+      r.checkpoint = (dir / (fs::path(train_out_input_).stem().string() + ".checkpoint.pt")).string();
+      r.sample_every = std::max(1, sample_every_);
+      r.flip = train_flip_;
+      r.pixel_art = train_pixel_art_;
+      r.freeze = train_mode_ == 1 && train_freeze_;
+      std::error_code ec;
+      if (!dir.empty()) fs::create_directories(dir, ec);
+      train_error_.clear();
+      if (!train_.start(r, train_error_)) say("cannot train: " + train_error_, true);
+      else settings_.last_folder = train_folder_input_;
+    }
+  } else if (ImGui::Button("Stop")) {
+    train_.stop();  // the job writes its checkpoint and the model before it ends
+  }
+
+  // Progress.
+  char label[128];
+  std::snprintf(label, sizeof label, "%lld / %lld", static_cast<long long>(s.step), static_cast<long long>(s.total));
+  ImGui::ProgressBar(s.total > 0 ? static_cast<float>(s.step) / s.total : 0.0f, ImVec2(-1, 0), label);
+  ImGui::Text("loss %.4f   %.1f images/s   ETA %s", s.loss, s.images_per_second, clock_text(s.eta_seconds).c_str());
+  if (!s.loss_history.empty()) {
+    ImGui::PlotLines("##loss", s.loss_history.data(), static_cast<int>(s.loss_history.size()), 0,
+                     "loss (smoothed)", 0.0f, FLT_MAX,
+                     ImVec2(ImGui::GetContentRegionAvail().x, 90 * options_.ui_scale));
+  }
+  if (!s.status.empty()) {
+    if (s.status == "done" || s.status == "stopped") {
+      ImGui::Text("training %s: %s", s.status.c_str(), train_.request().out_model.c_str());
+    } else {
+      ImGui::TextColored(ImVec4(1.0f, 0.45f, 0.4f, 1.0f), "%s", s.status.c_str());
+    }
+  }
+  if (!train_error_.empty()) ImGui::TextColored(ImVec4(1.0f, 0.45f, 0.4f, 1.0f), "%s", train_error_.c_str());
+
+  // The newest sample grid (EMA weights), reloaded when a new one is announced.
+  if (!s.sample_grid.empty() && s.sample_grid != shown_grid_) {
+    try {
+      const ddpm::io::Image im = ddpm::io::to_rgba(ddpm::io::read_image(s.sample_grid));
+      sample_tex_.upload_rgba8(im.pixels.data(), im.width, im.height);
+    } catch (const std::exception& e) {
+      say(std::string("cannot show the sample grid: ") + e.what(), true);
+    }
+    shown_grid_ = s.sample_grid;
+  }
+  if (sample_tex_.id()) ImGui::Text("samples at %s: in the preview", fs::path(shown_grid_).stem().string().c_str());
+
+  // The result: load it for generating, or save a copy.
+  std::error_code ec;
+  const std::string& out = train_.request().out_model;
+  if (!s.running && !out.empty() && fs::exists(out, ec)) {
+    if (ImGui::Button("Load trained model")) load_model(out);
+    ImGui::InputText("##saveas", &save_as_input_);
+    ImGui::SameLine();
+    if (ImGui::Button("Save model as") && !save_as_input_.empty()) {
+      try {
+        const auto bytes = ddpm::io::read_file(out, size_t(1) << 34);
+        ddpm::io::write_file_atomic(save_as_input_, bytes);
+        say("saved " + save_as_input_);
+      } catch (const std::exception& e) {
+        say(std::string("cannot save the model: ") + e.what(), true);
+      }
+    }
+  }
+  if (!s.messages.empty() && ImGui::TreeNode("Log")) {
+    for (const auto& m : s.messages) ImGui::TextWrapped("%s", m.c_str());
+    ImGui::TreePop();
+  }
+}
+
+}  // namespace studio

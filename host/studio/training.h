@@ -1,0 +1,58 @@
+#pragma once
+// One training job at a time: the plugin's worker reports each step through the callback;
+// the render thread reads a snapshot (loss history, speed, ETA, messages, the newest sample
+// grid) in poll().
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "plugin_loader.h"
+
+namespace studio {
+
+struct TrainRequest {
+  std::string assets, out_model, init_model, preset = "sprite32", checkpoint, sample_dir;
+  int64_t steps = 2000;
+  int batch = 32;
+  double lr = 3e-4;
+  int64_t sample_every = 250;
+  bool flip = true, pixel_art = false, freeze = false;
+};
+
+struct TrainSnapshot {
+  int64_t step = 0, total = 0;
+  double loss = 0, images_per_second = 0, eta_seconds = 0;
+  std::vector<float> loss_history;  // smoothed loss per step, for the plot
+  std::vector<std::string> messages;
+  std::string sample_grid;  // newest sample grid file, "" before the first
+  bool running = false;
+  std::string status;  // "", "done", "stopped", or the error
+};
+
+class TrainingController {
+ public:
+  explicit TrainingController(const ddpm_host::Plugin& plugin) : plugin_(plugin) {}
+  ~TrainingController();
+  TrainingController(const TrainingController&) = delete;
+  TrainingController& operator=(const TrainingController&) = delete;
+
+  bool start(const TrainRequest& request, std::string& error);
+  void stop();  // the job still writes its checkpoint and model, then ends
+  // Render thread, once per frame; returns the current snapshot.
+  const TrainSnapshot& poll();
+  const TrainRequest& request() const { return request_; }
+
+ private:
+  static void on_progress(ddpm_train_job* job, int64_t step, int64_t total, double loss, double ips,
+                          double eta, const char* message, void* user);
+
+  const ddpm_host::Plugin& plugin_;
+  ddpm_train_job* job_ = nullptr;
+  TrainRequest request_;
+  std::mutex mutex_;      // guards shared_
+  TrainSnapshot shared_;  // written by the worker
+  TrainSnapshot view_;    // the render thread's copy
+  double smoothed_ = -1;
+};
+
+}  // namespace studio

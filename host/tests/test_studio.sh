@@ -1,0 +1,94 @@
+#!/bin/sh
+# The studio under Xvfb (Mesa's software OpenGL): a scripted generation whose screenshot must
+# show the plugin's own result, a scripted training run, closing while a job runs, and every
+# kind of bad input (no display, no plugin, a plugin of another ABI, missing shaders, a bad or
+# corrupt model, a class out of range, a folder without images).
+#   test_studio.sh STUDIO PLUGIN_LIB BINDING_DIR MODEL ASSETS SCRATCH
+set -u
+STUDIO=$1
+LIB=$2
+BINDING=$3
+MODEL=$4
+ASSETS=$5
+DIR=$6/studio
+rm -rf "$DIR"
+mkdir -p "$DIR"
+FAILS=0
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+xvfb() { xvfb-run -a -s "-screen 0 1280x720x24" "$@"; }
+# expect CODE TEXT: the last run's exit code and a text its output must contain.
+expect() {
+  if [ "$code" -ne "$1" ] || ! grep -q "$2" "$DIR/out.txt"; then
+    cat "$DIR/out.txt"
+    fail "$3: exit $code (expected $1), output should contain '$2'"
+  fi
+}
+
+echo "== generation, screenshot checked against the plugin's result"
+xvfb "$STUDIO" --model "$MODEL" --class 0 --steps 12 --seed 7 --batch 4 --sampler dpmpp2m --frames 3 \
+  --screenshot "$DIR/generate.png" >"$DIR/out.txt" 2>&1
+code=$?
+expect 0 "wrote" "scripted generation"
+/usr/bin/python3 "$(dirname "$0")/check_screenshot.py" "$DIR/generate.png" "$LIB" "$BINDING" || fail "screenshot check"
+
+echo "== training panel: a short run on the sample assets"
+xvfb "$STUDIO" --model "$MODEL" --panel train --train-folder "$ASSETS" --train-steps 20 \
+  --train-out "$DIR/trained/model.safetensors" --frames 3 --screenshot "$DIR/train.png" >"$DIR/out.txt" 2>&1
+code=$?
+expect 0 "wrote" "scripted training"
+[ -s "$DIR/trained/model.safetensors" ] || fail "training wrote no model"
+grep -q '"status": "done"' "$DIR/train.png.json" || fail "training status is not done"
+
+echo "== closing the window while a job runs cancels it and exits cleanly"
+xvfb "$STUDIO" --model "$MODEL" --sampler ddpm --steps 1000 --batch 8 --frames 1 --close-during-job \
+  >"$DIR/out.txt" 2>&1
+code=$?
+expect 0 "cancelling the running generation" "close during a job"
+
+echo "== bad input"
+env -u DISPLAY -u WAYLAND_DISPLAY "$STUDIO" --model "$MODEL" --frames 1 >"$DIR/out.txt" 2>&1
+code=$?
+expect 1 "ddpm sample" "no display"
+
+xvfb "$STUDIO" --model "$DIR/missing.safetensors" --frames 2 >"$DIR/out.txt" 2>&1
+code=$?
+expect 1 "does not exist" "missing model"
+
+printf 'not a model at all' >"$DIR/corrupt.safetensors"
+xvfb "$STUDIO" --model "$DIR/corrupt.safetensors" --frames 2 >"$DIR/out.txt" 2>&1
+code=$?
+expect 1 "cannot load the model" "corrupt model"
+
+xvfb "$STUDIO" --model "$MODEL" --class 999 --frames 2 >"$DIR/out.txt" 2>&1
+code=$?
+expect 1 "out of range" "class out of range"
+
+mkdir -p "$DIR/empty/class_a"
+xvfb "$STUDIO" --model "$MODEL" --panel train --train-folder "$DIR/empty" --train-steps 5 \
+  --train-out "$DIR/empty.safetensors" --frames 2 >"$DIR/out.txt" 2>&1
+code=$?
+expect 1 "holds no image" "folder without images"
+
+mkdir -p "$DIR/noshaders"
+DDPM_SHADERS="$DIR/noshaders" xvfb "$STUDIO" --model "$MODEL" --frames 1 >"$DIR/out.txt" 2>&1
+code=$?
+expect 1 "preview.vert" "missing shaders"
+
+# Away from the build tree the studio finds no plugin ...
+mkdir -p "$DIR/bin"
+cp "$STUDIO" "$DIR/bin/ddpm-studio"
+env -u DDPM_PLUGIN "$DIR/bin/ddpm-studio" --frames 1 >"$DIR/out.txt" 2>&1
+code=$?
+expect 1 "libddpm_plugin.so" "no plugin"
+# ... and refuses one of another ABI version.
+cat >"$DIR/fake.c" <<'C'
+int ddpm_abi_version(void) { return 99; }
+C
+if cc -shared -fPIC -o "$DIR/fake.so" "$DIR/fake.c"; then
+  DDPM_PLUGIN="$DIR/fake.so" "$DIR/bin/ddpm-studio" --frames 1 >"$DIR/out.txt" 2>&1
+  code=$?
+  expect 1 "ABI version 99" "plugin of another ABI"
+fi
+
+if [ "$FAILS" -ne 0 ]; then echo "$FAILS failure(s)"; exit 1; fi
+echo "passed"
