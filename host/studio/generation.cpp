@@ -113,7 +113,10 @@ bool GenerationController::poll() {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     if (s > 0) steps_per_second_ = step_ / s;
   }
-  if (job_ && plugin_.ddpm_job_wait(job_, 0) != DDPM_ERR_TIMEOUT) finish();
+  if (job_ && plugin_.ddpm_job_wait(job_, 0) != DDPM_ERR_TIMEOUT) {
+    finish();
+    return true;  // latest() is now the job's result (or its last frame)
+  }
   return fresh;
 }
 

@@ -166,7 +166,6 @@ void Studio::handle_shortcuts() {
 void Studio::frame() {
   ++frame_count_;
   if (gen_.poll() && timeline_ < 0) upload_frame(gen_.latest());
-  if (!gen_.running() && timeline_ < 0 && gen_.latest().step != shown_.step) upload_frame(gen_.latest());
   if (!gen_.running() && gen_.finished_ok() && animate_) {
     // The next picture along the path of seeds: slerp from seed_ towards variation_seed_.
     animate_t_ += animate_speed_;
@@ -219,7 +218,9 @@ std::string Studio::export_path(const std::string& stem) const {
 void Studio::export_selected() {
   if (shown_.data.empty()) return say("nothing to save yet: generate first", true);
   const int i = std::min(selected_, shown_.batch - 1);
-  const std::string cls = class_choice_ >= 0 ? model_.class_names[class_choice_] : "none";
+  const auto& classes = gen_.request().classes;
+  const int c = i < static_cast<int>(classes.size()) ? classes[i] : -1;
+  const std::string cls = c >= 0 && c < static_cast<int>(model_.class_names.size()) ? model_.class_names[c] : "none";
   const std::string path =
       export_path("ddpm_" + cls + "_seed" + std::to_string(gen_.request().seed + i));
   try {

@@ -231,7 +231,7 @@ typedef struct ddpm_train_params {
    * struct_size and gets the defaults for these. */
   int64_t warmup;           /* linear learning-rate warm-up steps (default 0) */
   double decay_from;        /* fraction of the steps after which the learning rate falls linearly
-                               to 0 at the end, (0, 1]; 1 = constant (default) */
+                               to 0 at the end, [0, 1]; 1 = constant (default) */
   double grad_clip;         /* max gradient norm; 0 = off (default) */
   double label_drop;        /* probability of training a label as "no class", the unconditional
                                half of classifier-free guidance, [0, 1] (default 0.1) */

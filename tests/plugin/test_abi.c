@@ -208,6 +208,14 @@ static void test_bad_params(ddpm_model* model) {
   p.batch = 0;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
   CHECK(job == NULL);
+  p_ddpm_generate_default_params(&p);
+  p.variation_strength = 1.5f;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(p_ddpm_last_error(), "variation") != NULL);
+  p_ddpm_generate_default_params(&p);
+  p.guidance_rescale = -0.5f;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(p_ddpm_last_error(), "rescale") != NULL);
 
   /* NULL handles everywhere. */
   EXPECT_ERROR(p_ddpm_job_poll(NULL, NULL, 0, NULL, NULL), DDPM_ERR_INVALID_ARGUMENT);
@@ -238,6 +246,53 @@ static void test_old_struct(ddpm_model* model) {
   CHECK(p_ddpm_job_wait(job, -1) == DDPM_OK);
   CHECK(p_ddpm_job_result_rgba8(job, rgba, sizeof rgba) == DDPM_OK);
   p_ddpm_job_free(job);
+  /* A caller from before the variation fields: garbage there is never read. */
+  p_ddpm_generate_default_params(&p);
+  p.struct_size = offsetof(ddpm_generate_params, variation_seed);
+  p.steps = 3;
+  p.variation_strength = 5.0f;
+  CHECK(p_ddpm_generate_start(model, &p, NULL, NULL, &job) == DDPM_OK);
+  CHECK(p_ddpm_job_wait(job, -1) == DDPM_OK);
+  p_ddpm_job_free(job);
+}
+
+/* Runs a deterministic DDIM job and returns its RGBA bytes in `out` (16x16 model). */
+static void ddim_rgba(ddpm_model* model, uint64_t seed, uint64_t variation_seed, float variation,
+                      uint8_t* out, size_t size) {
+  ddpm_generate_params p;
+  ddpm_job* job = NULL;
+  p_ddpm_generate_default_params(&p);
+  p.steps = 8;
+  p.seed = seed;
+  p.variation_seed = variation_seed;
+  p.variation_strength = variation;
+  CHECK(p_ddpm_generate_start(model, &p, NULL, NULL, &job) == DDPM_OK);
+  CHECK(p_ddpm_job_wait(job, -1) == DDPM_OK);
+  CHECK(p_ddpm_job_result_rgba8(job, out, size) == DDPM_OK);
+  p_ddpm_job_free(job);
+}
+
+static int max_abs_diff(const uint8_t* a, const uint8_t* b, size_t n) {
+  int m = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int d = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
+    if (d > m) m = d;
+  }
+  return m;
+}
+
+/* Variation walks from one seed's image (strength 0) to the other's (strength 1). */
+static void test_variation(ddpm_model* model) {
+  static uint8_t a[16 * 16 * 4], b[16 * 16 * 4], mid[16 * 16 * 4], end[16 * 16 * 4];
+  ddim_rgba(model, 11, 0, 0.0f, a, sizeof a);
+  ddim_rgba(model, 12, 0, 0.0f, b, sizeof b);
+  ddim_rgba(model, 11, 12, 0.5f, mid, sizeof mid);
+  ddim_rgba(model, 11, 12, 1.0f, end, sizeof end);
+  CHECK(max_abs_diff(a, b, sizeof a) > 16);  /* two seeds give two images */
+  CHECK(max_abs_diff(mid, a, sizeof a) > 4 && max_abs_diff(mid, b, sizeof b) > 4);
+  CHECK(max_abs_diff(end, b, sizeof b) <= 2);  /* strength 1 is the other seed's image */
+  printf("  variation: |a-b| %d, |mid-a| %d, |end-b| %d\n", max_abs_diff(a, b, sizeof a),
+         max_abs_diff(mid, a, sizeof a), max_abs_diff(end, b, sizeof b));
 }
 
 /* ddpm_import_checkpoint on the reference fixture, then a load of the result. */
@@ -343,6 +398,11 @@ static void test_train(const char* scratch) {
   tp.image_size = 16;
   tp.steps = 4;
   tp.batch = 4;
+  CHECK(tp.decay_from == 1.0 && tp.label_drop > 0 && tp.checkpoint_every > 0 && !tp.flip);
+  tp.warmup = 2;
+  tp.decay_from = 0.5;
+  tp.grad_clip = 1.0;
+  tp.flip = 1;
   CHECK(p_ddpm_train_start(&tp, on_train, &counter, &tj) == DDPM_OK);
   CHECK(p_ddpm_train_wait(tj, -1) == DDPM_OK);
   CHECK(p_ddpm_train_poll(tj, &st) == DDPM_OK);
@@ -370,6 +430,14 @@ static void test_train(const char* scratch) {
   EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_INVALID_ARGUMENT);
   CHECK(strstr(p_ddpm_last_error(), "batch") != NULL);
   tp.batch = 4;
+  tp.decay_from = 1.5;
+  EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(p_ddpm_last_error(), "decay_from") != NULL);
+  tp.decay_from = 1.0;
+  tp.ema_decay = 1.0;
+  EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(p_ddpm_last_error(), "ema_decay") != NULL);
+  tp.ema_decay = 0.995;
   EXPECT_ERROR(p_ddpm_train_start(NULL, NULL, NULL, &tj), DDPM_ERR_INVALID_ARGUMENT);
   mkdir_p(empty);
   {  /* a class subfolder holding no image */
@@ -442,6 +510,7 @@ int main(int argc, char** argv) {
   printf("bad parameters:\n");
   test_bad_params(model);
   test_old_struct(model);
+  test_variation(model);
 
   /* A generation with a step callback. */
   p_ddpm_generate_default_params(&p);
