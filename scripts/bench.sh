@@ -5,3 +5,11 @@ cd "$(dirname "$0")/.."
 bash scripts/build.sh build
 ./build/tests/bench/ddpm_bench_sampling out/bench_sampling.json
 ./build/tests/bench/ddpm_bench_training out/bench_training.json
+# Image quality per sampler (trains its own classifier; about as long as the DDPM-1000 chain
+# for 72 images). Needs the default model and the training folder that
+# scripts/train-default-model.sh makes.
+if [ -f assets/emoji32/model.safetensors ] && [ -d out/default-model/emoji32 ]; then
+  ./build/tests/bench/ddpm_bench_quality --json out/bench_quality.json
+else
+  echo "skipping ddpm_bench_quality: needs assets/emoji32/model.safetensors and out/default-model/emoji32"
+fi

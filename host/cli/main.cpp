@@ -1,6 +1,6 @@
 // ddpm: the command-line tool. Drives libddpm_plugin through its C ABI only (dlopen'ed).
-//   ddpm info MODEL [--json]
-//   ddpm sample MODEL --out DIR|FILE.png [--class C] [--count N] [--sampler S] [--steps N] ...
+//   ddpm info [MODEL] [--json]                 (MODEL: default the bundled emoji model)
+//   ddpm sample [MODEL] --out DIR|FILE.png [--class C] [--count N] [--sampler S] [--steps N] ...
 //   ddpm import PT OUT [--classes a,b,c] [--image-size N] [--float16]
 //   ddpm train ASSETS --out MODEL [--preset P] [--size N] [--steps N] [--batch N] [--lr X] ...
 // Exit codes: 0 ok, 1 user error (the message names the problem), 2 internal error.
@@ -23,6 +23,7 @@
 #include "ddpm/io/error.h"
 #include "ddpm/io/image.h"
 #include "ddpm/io/png.h"
+#include "default_model.h"
 #include "plugin_loader.h"
 #include "sprite_sheet.h"
 
@@ -532,12 +533,12 @@ int main(int argc, char** argv) {
   std::string model_path;
   bool raw_json = false;
   auto* info = app.add_subcommand("info", "describe a model file");
-  info->add_option("MODEL", model_path, "model file (.safetensors, or a reference .pt)")->required();
+  info->add_option("MODEL", model_path, "model file (.safetensors, or a reference .pt; default: the bundled emoji model)");
   info->add_flag("--json", raw_json, "print the raw JSON description");
 
   SampleOptions so;
   auto* sample = app.add_subcommand("sample", "generate images");
-  sample->add_option("MODEL", so.model, "model file")->required();
+  sample->add_option("MODEL", so.model, "model file (default: the bundled emoji model)");
   sample->add_option("--out,-o", so.out, "output folder, or FILE.png")->required();
   sample->add_option("--class,-c", so.class_arg, "class name or index (default: unconditional)");
   sample->add_option("--count,-n", so.count, "number of images (default 1)");
@@ -609,6 +610,8 @@ int main(int argc, char** argv) {
   try {
     std::string error;
     if (!ddpm_host::load_plugin(g_plugin, error)) throw Exit{kExitUser, error};
+    if (model_path.empty()) model_path = ddpm_host::default_model_path();
+    if (so.model.empty()) so.model = ddpm_host::default_model_path();
     if (*info) return cmd_info(model_path, raw_json);
     so.guidance_set = guidance_opt->count() > 0;
     if (*sample) return cmd_sample(so);

@@ -27,11 +27,10 @@ add_executable(ddpm_studio
 set_target_properties(ddpm_studio PROPERTIES OUTPUT_NAME ddpm-studio)
 target_compile_options(ddpm_studio PRIVATE -Wall -Wextra)
 target_include_directories(ddpm_studio PRIVATE studio)
-# The source tree's shaders/ and default model are found when running from the build tree;
-# installed, they live in <prefix>/share/ddpm.
+# The source tree's shaders/ are found when running from the build tree; installed, they live
+# in <prefix>/share/ddpm/shaders.
 target_compile_definitions(ddpm_studio PRIVATE
   DDPM_SOURCE_SHADERS="${PROJECT_SOURCE_DIR}/shaders"
-  DDPM_SOURCE_ASSETS="${PROJECT_SOURCE_DIR}/assets"
   DDPM_INSTALL_DATADIR="${CMAKE_INSTALL_DATADIR}/ddpm")
 target_link_libraries(ddpm_studio PRIVATE ddpm_host_common ddpm_glad PkgConfig::GLFW PkgConfig::IMGUI
                       OpenGL::GL CLI11::CLI11)

@@ -1,11 +1,9 @@
 #include "model_state.h"
 
 #include <cstdlib>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 namespace studio {
-namespace fs = std::filesystem;
 
 ModelState::~ModelState() {
   if (model_) plugin_.ddpm_model_free(model_);  // running jobs keep their own reference
@@ -75,18 +73,6 @@ int ModelState::class_from_string(const std::string& s, std::string& error) cons
   for (const auto& n : class_names) known += (known.empty() ? "" : ", ") + n;
   error = "unknown class '" + s + "'" + (known.empty() ? " (the model is unconditional)" : "; known: " + known);
   return -2;
-}
-
-std::string default_model_path() {
-  if (const char* env = std::getenv("DDPM_MODEL"); env && *env) return env;
-  const fs::path rel = fs::path("emoji32") / "model.safetensors";
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    const fs::path installed = exe.parent_path().parent_path() / DDPM_INSTALL_DATADIR / "assets" / rel;
-    if (fs::is_regular_file(installed, ec)) return installed.string();
-  }
-  return (fs::path(DDPM_SOURCE_ASSETS) / rel).string();
 }
 
 }  // namespace studio

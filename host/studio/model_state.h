@@ -36,7 +36,4 @@ class ModelState {
   std::string path_;
 };
 
-// The default model: $DDPM_MODEL, else the installed or source tree's assets/emoji32.
-std::string default_model_path();
-
 }  // namespace studio

@@ -11,6 +11,7 @@
 
 #include "ddpm/io/atomic_file.h"
 #include "ddpm/io/png.h"
+#include "default_model.h"
 #include "sprite_sheet.h"
 
 namespace studio {
@@ -66,7 +67,7 @@ bool Studio::init(std::string& error) {
   std::string path = options_.model;
   if (path.empty()) path = settings_.last_model;
   std::error_code ec;
-  if (path.empty() || (options_.model.empty() && !fs::exists(path, ec))) path = default_model_path();
+  if (path.empty() || (options_.model.empty() && !fs::exists(path, ec))) path = ddpm_host::default_model_path();
   load_model(path);
   if (model_.loaded() && !options_.class_arg.empty()) {
     std::string why;

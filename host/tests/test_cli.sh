@@ -99,6 +99,12 @@ run 1 "batch" train "$SAMPLES" --out "$DIR/t.safetensors" --batch 0
 
 # --- user errors: exit code 1 and a message naming the problem
 run 1 "missing.safetensors" info "$DIR/missing.safetensors"
+# Without MODEL the default model is used; DDPM_MODEL names another.
+export DDPM_MODEL="$M"
+run 0 "0=cat 1=dog 2=fox" info
+export DDPM_MODEL="$DIR/gone.safetensors"
+run 1 "gone.safetensors" sample --out "$DIR/x" --steps 2
+unset DDPM_MODEL
 run 1 "missing.pt" sample "$DIR/missing.pt" --out "$DIR/x"
 run 1 "out of range" sample "$M" --out "$DIR/x" --class 7 --steps 5
 run 1 "0=cat, 1=dog, 2=fox" sample "$M" --out "$DIR/x" --class zebra --steps 5
