@@ -10,6 +10,7 @@ PKGS=(
   python3-glad libcli11-dev libgtest-dev
   xvfb xauth libgl1-mesa-dri mesa-utils
   python3 python3-numpy python3-pil
+  mono-mcs mono-runtime
 )
 # Optional: lets the import-equivalence tests compare with PyTorch itself.
 OPTIONAL=(python3-torch)

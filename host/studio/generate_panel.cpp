@@ -72,6 +72,9 @@ void Studio::draw_generate_panel() {
   ImGui::SameLine();
   ImGui::Checkbox("Tiling", &tiling_);
   help("Seamless textures: circular padding in every convolution. Use 'Tile 3x3' in the preview to see the seams.");
+  ImGui::SameLine();
+  ImGui::Checkbox("Clip x0", &clip_x0_);
+  help("Clamp the clean-image estimate to the colour range at every step (recommended for few steps).");
 
   if (ImGui::CollapsingHeader("Variation and animation")) {
     ImGui::SliderFloat("Variation", &variation_, 0.0f, 1.0f, "%.2f");

@@ -29,6 +29,7 @@ bool GenerationController::start(ddpm_model* model, const GenerateRequest& r, st
   p.preview_every = r.preview_every;
   p.preview_x0 = r.preview_x0 ? 1 : 0;
   p.tiling = r.tiling ? 1 : 0;
+  p.clip_x0 = r.clip_x0 ? 1 : 0;
   p.variation_seed = r.variation_seed;
   p.variation_strength = r.variation_strength;
   if (!r.init_rgba.empty()) {

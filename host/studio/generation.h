@@ -30,6 +30,7 @@ struct GenerateRequest {
   int preview_every = 1;
   bool preview_x0 = false;
   bool tiling = false;
+  bool clip_x0 = true;
   uint64_t variation_seed = 0;
   float variation_strength = 0.0f;
   // Image-to-image: RGBA8 at init_w x init_h, strength; and the inpainting mask (same size).

@@ -53,6 +53,7 @@ Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOption
   if (!options_.train_folder.empty()) train_folder_input_ = options_.train_folder;
   if (!options_.train_out.empty()) train_out_input_ = options_.train_out;
   if (options_.train_steps > 0) train_steps_ = static_cast<int>(options_.train_steps);
+  if (options_.train_finetune) train_mode_ = 1;
   if (options_.frames > 0) sample_every_ = std::max(1, train_steps_ / 2);
 }
 
@@ -122,6 +123,7 @@ void Studio::start_generation() {
   r.preview_every = preview_every_;
   r.preview_x0 = preview_x0_;
   r.tiling = tiling_;
+  r.clip_x0 = clip_x0_;
   r.variation_seed = static_cast<uint64_t>(variation_seed_);
   r.variation_strength = animate_ ? animate_t_ : variation_;
   if (use_init_ && mask_.has_image()) {
@@ -288,6 +290,7 @@ void Studio::scripted_step() {
       TrainRequest r;
       r.assets = train_folder_input_;
       r.out_model = train_out_input_;
+      if (options_.train_finetune && model_.loaded()) r.init_model = model_.path();
       r.steps = train_steps_;
       r.batch = train_batch_;
       r.sample_dir = (fs::path(train_out_input_).parent_path() / "samples").string();
@@ -346,7 +349,7 @@ void Studio::after_render(int fb_width, int fb_height) {
       {"model", fs::absolute(model_.path()).string()},
       {"request", {{"classes", r.classes}, {"guidance", r.guidance}, {"sampler", r.sampler},
                    {"steps", r.steps}, {"eta", r.eta}, {"seed", r.seed}, {"batch", r.batch},
-                   {"tiling", r.tiling}}},
+                   {"tiling", r.tiling}, {"clip_x0", r.clip_x0}}},
       {"status", options_.panel == "train" ? train_.poll().status : gen_.status()},
   };
   try {

@@ -35,6 +35,7 @@ struct StudioOptions {
   std::string panel = "generate";  // or "train"
   std::string train_folder, train_out;
   long long train_steps = 300;
+  bool train_finetune = false;  // fine-tune the loaded model instead of a new one
   bool close_during_job = false;  // scripted: close the window while the job runs
   bool flat_background = false;   // preview over flat gray instead of the checkerboard
   std::string settings_path;      // "" none (scripted mode), else the file to read and write
@@ -100,7 +101,7 @@ class Studio {
   bool new_seed_each_run_ = true;
   long long seed_ = 1;
   int preview_every_ = 1;
-  bool preview_x0_ = false, tiling_ = false;
+  bool preview_x0_ = false, tiling_ = false, clip_x0_ = true;
   bool use_init_ = false, inpaint_ = false;
   float strength_ = 0.75f, brush_ = 3.0f;
   std::string init_path_input_;

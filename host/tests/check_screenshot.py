@@ -44,7 +44,8 @@ def main():
     with lib.load_model(side["model"]) as model:
         job = model.generate(batch=r["batch"], classes=r["classes"], guidance=r["guidance"],
                              sampler=r["sampler"], steps=r["steps"], eta=r["eta"], seed=r["seed"],
-                             tiling=1 if r["tiling"] else 0, preview_every=0)
+                             tiling=1 if r["tiling"] else 0, clip_x0=1 if r["clip_x0"] else 0,
+                             preview_every=0)
         values = np.array(job.result_f32(), np.float64)
         c = job.channels
         job.close()

@@ -145,6 +145,9 @@ typedef struct ddpm_generate_params {
   float variation_strength; /* 0..1 (default 0: no variation) */
   float guidance_rescale;   /* 0..1: pulls a guided prediction's spread back to the conditional
                                one's, against over-saturation at high guidance (default 0) */
+  int clip_x0;              /* non-zero (default): clamp the clean-image estimate to [-1, 1] at
+                               every step; keeps few-step samplers (DDIM, DPM-Solver++) from
+                               overshooting the colour range. 0: the raw network output */
 } ddpm_generate_params;
 
 /* Thread-safe. Fills *params with the defaults and its struct_size. */

@@ -57,6 +57,7 @@ class GenerateParams(ctypes.Structure):
         ("variation_seed", ctypes.c_uint64),
         ("variation_strength", ctypes.c_float),
         ("guidance_rescale", ctypes.c_float),
+        ("clip_x0", ctypes.c_int),
     ]
 
 

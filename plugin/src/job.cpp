@@ -159,6 +159,7 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
   o.variation_seed = p.variation_seed;
   o.variation_strength = p.variation_strength;
   o.guidance_rescale = p.guidance_rescale;
+  o.clip_x0 = p.clip_x0 != 0;
   ddpm::validate(o, cfg, T);  // the core's checks; throws ddpm::Error -> INVALID_ARGUMENT
   return DDPM_OK;
 }
@@ -252,6 +253,7 @@ DDPM_API ddpm_status ddpm_generate_default_params(ddpm_generate_params* params) 
   params->seed = 0;
   params->preview_every = 1;
   params->strength = 0.75f;
+  params->clip_x0 = 1;
   return DDPM_OK;
 }
 

@@ -1,0 +1,49 @@
+#pragma once
+// What every command shares: exit codes and the exception that carries them, the mapping of
+// ABI statuses to exit codes, Ctrl-C handling and progress formatting.
+#include <cstdint>
+#include <string>
+
+#include "ddpm_plugin.h"
+
+namespace ddpm_cli {
+
+// 0 ok, 1 user error (the message names the problem), 2 internal error.
+constexpr int kExitOk = 0;
+constexpr int kExitUser = 1;
+constexpr int kExitInternal = 2;
+
+// Thrown to leave a command with an exit code and a message.
+struct Exit {
+  int code;
+  std::string message;
+};
+
+[[noreturn]] void user_error(const std::string& message);
+
+// Maps a failed ABI call to an exit: the statuses a user can cause are 1, the rest 2.
+int exit_code_of(ddpm_status status);
+
+// Throws Exit naming `what`, the plugin's last error and the status, unless status is DDPM_OK.
+void check(ddpm_status status, const std::string& what);
+
+// A user error unless `path` exists and is not a folder; `what` names it in the message.
+void require_file(const std::string& path, const std::string& what);
+
+// While one lives, Ctrl-C sets the flag read by interrupted() instead of killing the process,
+// so that the running job can be cancelled and freed; the default action comes back after.
+class SigintCatcher {
+ public:
+  SigintCatcher();
+  ~SigintCatcher();
+  SigintCatcher(const SigintCatcher&) = delete;
+  SigintCatcher& operator=(const SigintCatcher&) = delete;
+};
+bool interrupted();
+
+// Progress on stderr: a redrawn bar on a terminal, else one line per step.
+bool stderr_is_tty();
+std::string progress_bar(int64_t step, int64_t total);  // "[####......]", 30 wide
+std::string format_seconds(double s);                   // "m:ss" or "h:mm:ss"; "?" if unknown
+
+}  // namespace ddpm_cli

@@ -1,0 +1,219 @@
+// ddpm sample [MODEL] --out DIR|FILE.png [--class C] [--count N] [--sampler S] [--steps N] ...:
+// generates images and writes them as PNG files, optionally also a grid and a sprite sheet.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "default_model.h"
+#include "loaded_plugin.h"
+#include "model.h"
+#include "png_output.h"
+#include "sprite_sheet.h"
+
+namespace ddpm_cli {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct SampleOptions {
+  std::string model, out, class_arg, sampler = "ddim", grid, sheet;
+  int count = 1, steps = 25;
+  float guidance = 3.0f;
+  bool guidance_set = false;  // else the plugin's default
+  float eta = 0.0f;
+  uint64_t seed = 0;
+  bool tiling = false;
+  bool no_clip = false;
+};
+
+struct Progress {
+  bool tty = false;
+  int last_printed = -1;
+};
+
+extern "C" void on_step(ddpm_job* job, int step, int total, const float*, int, int, int, int,
+                        void* user_data) {
+  auto* p = static_cast<Progress*>(user_data);
+  if (interrupted()) g_plugin.ddpm_job_cancel(job);
+  if (p->tty) {
+    std::fprintf(stderr, "\r%s %d/%d", progress_bar(step, total).c_str(), step, total);
+    if (step == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  } else if (step != p->last_printed) {
+    std::fprintf(stderr, "step %d/%d\n", step, total);
+    p->last_printed = step;
+  }
+}
+
+// --class as a name of the model's classes or an index; -1 (unconditional) when not given.
+int resolve_class(const Model& m, const std::string& arg) {
+  if (arg.empty()) return -1;
+  if (m.num_classes == 0) {
+    user_error("--class '" + arg + "': the model is unconditional (it has no classes)");
+  }
+  const auto names = class_names_of(m);
+  for (int i = 0; i < m.num_classes; ++i) {
+    if (names[i] == arg) return i;
+  }
+  std::string known;
+  for (int i = 0; i < m.num_classes; ++i) known += (i ? ", " : "") + std::to_string(i) + "=" + names[i];
+  const bool numeric = arg.find_first_not_of("0123456789-") == std::string::npos;
+  if (numeric) {
+    long v = 0;
+    try {
+      v = std::stol(arg);
+    } catch (...) {
+      user_error("--class '" + arg + "' is not a valid index; known classes: " + known);
+    }
+    if (v < 0 || v >= m.num_classes) {
+      user_error("--class " + arg + " is out of range: allowed 0 to " +
+                 std::to_string(m.num_classes - 1) + " (" + known + ")");
+    }
+    return static_cast<int>(v);
+  }
+  user_error("--class '" + arg + "' is not a class of this model; known classes: " + known);
+}
+
+// Where image i of the run goes: FILE.png (FILE_000.png... for several), or in the folder
+// <class>_000_seed<seed>.png...
+std::string image_path(const SampleOptions& o, bool out_is_file, const std::string& label, int i) {
+  if (out_is_file) {
+    if (o.count == 1) return o.out;
+    const fs::path f(o.out);
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, "_%03d", i);
+    return (f.parent_path() / (f.stem().string() + suffix + f.extension().string())).string();
+  }
+  char name[64];
+  std::snprintf(name, sizeof name, "_%03d_seed%llu.png", i, static_cast<unsigned long long>(o.seed + i));
+  return (fs::path(o.out) / (label + name)).string();
+}
+
+int run_sample(const SampleOptions& o) {
+  // Checks that need no model first, so mistakes are reported fast.
+  if (o.count < 1 || o.count > 4096) user_error("--count " + std::to_string(o.count) + " is out of range: allowed 1 to 4096");
+  if (o.steps < 1) user_error("--steps " + std::to_string(o.steps) + " is out of range: must be at least 1");
+  if (o.guidance_set && !(o.guidance >= 0.0f && o.guidance <= 100.0f)) {
+    user_error("--guidance " + std::to_string(o.guidance) + " is out of range: allowed 0 to 100");
+  }
+  if (!(o.eta >= 0.0f && o.eta <= 1.0f)) user_error("--eta " + std::to_string(o.eta) + " is out of range: allowed 0 to 1");
+  if (o.out.empty()) user_error("--out is required: a folder, or a FILE.png for one image");
+  const bool out_is_file = has_png_extension(o.out);
+  if (out_is_file) check_png_output(o.out, "--out");
+  if (!o.grid.empty()) check_png_output(o.grid, "--grid");
+  if (!o.sheet.empty()) check_png_output(o.sheet, "--sheet");
+  if (!out_is_file) {
+    std::error_code ec;
+    if (fs::exists(o.out, ec) && !fs::is_directory(o.out, ec)) {
+      user_error("--out '" + o.out + "' exists and is not a folder (give FILE.png for a file)");
+    }
+  }
+
+  Model m;
+  load_model(o.model, m);
+  if (o.steps > m.timesteps) {
+    user_error("--steps " + std::to_string(o.steps) + " is out of range: allowed 1 to " +
+               std::to_string(m.timesteps) + " (the model's T)");
+  }
+  const int class_index = resolve_class(m, o.class_arg);
+  const auto names = class_names_of(m);
+
+  ddpm_generate_params p;
+  check(g_plugin.ddpm_generate_default_params(&p), "default parameters");
+  p.batch = o.count;
+  p.class_index = class_index;
+  if (o.guidance_set) p.guidance = o.guidance;
+  p.sampler_name = o.sampler.c_str();
+  p.steps = o.steps;
+  p.eta = o.eta;
+  p.seed = o.seed;
+  p.preview_every = 0;  // the tool needs no frames, only the progress
+  p.tiling = o.tiling ? 1 : 0;
+  p.clip_x0 = o.no_clip ? 0 : 1;
+
+  Progress progress;
+  progress.tty = stderr_is_tty();
+  ddpm_job* job = nullptr;
+  std::vector<uint8_t> rgba(size_t(o.count) * m.width * m.height * 4);
+  ddpm_status got;
+  {
+    SigintCatcher sigint;
+    check(g_plugin.ddpm_generate_start(m.handle, &p, on_step, &progress, &job), "cannot start sampling");
+    got = g_plugin.ddpm_job_wait(job, -1);
+    if (got == DDPM_OK) got = g_plugin.ddpm_job_result_rgba8(job, rgba.data(), rgba.size());
+  }
+  if (got != DDPM_OK) {
+    const std::string msg = g_plugin.ddpm_last_error();
+    g_plugin.ddpm_job_free(job);
+    if (got == DDPM_ERR_CANCELLED) throw Exit{kExitUser, "sampling was interrupted"};
+    throw Exit{exit_code_of(got),
+               "sampling failed: " + msg + " (" + g_plugin.ddpm_status_string(got) + ")"};
+  }
+  g_plugin.ddpm_job_free(job);
+
+  // One PNG per image.
+  std::vector<ddpm::io::Image> images;
+  std::vector<std::string> frame_names;
+  const std::string label = class_index >= 0 ? names[class_index] : std::string("sample");
+  if (!out_is_file) {
+    std::error_code ec;
+    fs::create_directories(o.out, ec);
+    if (ec) user_error("cannot create the folder '" + o.out + "': " + ec.message());
+  }
+  const size_t image_bytes = size_t(m.width) * m.height * 4;
+  for (int i = 0; i < o.count; ++i) {
+    images.push_back(to_image(rgba.data() + i * image_bytes, m.width, m.height, m.channels));
+    const std::string path = image_path(o, out_is_file, label, i);
+    save_png(path, images.back());
+    frame_names.push_back(fs::path(path).stem().string());
+    std::cout << path << "\n";
+  }
+  if (!o.grid.empty()) {
+    save_png(o.grid, ddpm::io::make_grid(images, ddpm_host::grid_columns(o.count), 2));
+    std::cout << o.grid << "\n";
+  }
+  if (!o.sheet.empty()) {
+    std::vector<ddpm_host::SheetFrame> frames;
+    for (int i = 0; i < o.count; ++i) {
+      frames.push_back({frame_names[i], class_index >= 0 ? names[class_index] : std::string(), o.seed + i});
+    }
+    const json meta = {{"model", o.model}, {"sampler", o.sampler}, {"steps", o.steps}};
+    const std::string atlas_path = ddpm_host::write_sprite_sheet(o.sheet, images, frames, meta);
+    std::cout << o.sheet << "\n" << atlas_path << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_sample_command(CLI::App& app) {
+  auto o = std::make_shared<SampleOptions>();
+  auto* cmd = app.add_subcommand("sample", "generate images");
+  cmd->add_option("MODEL", o->model, "model file (default: the bundled emoji model)");
+  cmd->add_option("--out,-o", o->out, "output folder, or FILE.png")->required();
+  cmd->add_option("--class,-c", o->class_arg, "class name or index (default: unconditional)");
+  cmd->add_option("--count,-n", o->count, "number of images (default 1)");
+  cmd->add_option("--sampler", o->sampler, "ddim, dpmpp2m, ddpm or euler_a (default ddim)")
+      ->check(CLI::IsMember({"ddim", "dpmpp2m", "ddpm", "euler_a"}));
+  cmd->add_option("--steps", o->steps, "denoising steps (default 25)");
+  auto* guidance = cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
+  cmd->add_option("--eta", o->eta, "DDIM eta, 0..1 (default 0)");
+  cmd->add_option("--seed", o->seed, "seed of the first image; image i uses seed + i (default 0)");
+  cmd->add_flag("--tiling", o->tiling, "seamless (tileable) textures");
+  cmd->add_flag("--no-clip", o->no_clip, "do not clamp the clean-image estimate at each step");
+  cmd->add_option("--grid", o->grid, "also write all images as one grid PNG");
+  cmd->add_option("--sheet", o->sheet, "also write a sprite sheet PNG and its JSON atlas");
+  return {cmd, [o, guidance] {
+            if (o->model.empty()) o->model = ddpm_host::default_model_path();
+            o->guidance_set = guidance->count() > 0;
+            return run_sample(*o);
+          }};
+}
+
+}  // namespace ddpm_cli

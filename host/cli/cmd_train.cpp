@@ -1,0 +1,169 @@
+// ddpm train ASSETS --out MODEL [--preset P] [--size N] [--steps N] [--batch N] [--lr X] ...:
+// trains a new model, or fine-tunes one, on an asset folder.
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "loaded_plugin.h"
+
+namespace ddpm_cli {
+namespace {
+namespace fs = std::filesystem;
+
+struct TrainOptions {
+  std::string assets, out, preset = "sprite32", init, checkpoint, samples;
+  int size = 0, batch = 16;
+  int64_t steps = 1000, sample_every = 0;
+  double lr = 3e-4;
+  uint64_t seed = 0;
+  // The schedule options keep the plugin's defaults unless given: each given one is recorded
+  // here and applied to the params that ddpm_train_default_params filled.
+  std::vector<std::function<void(ddpm_train_params&)>> overrides;
+  int threads = 0;
+};
+
+// Registers `--name` writing `field` of the params when given on the command line.
+template <typename T>
+void schedule_option(CLI::App* cmd, TrainOptions& o, const std::string& name, T ddpm_train_params::*field,
+                     const std::string& help) {
+  auto value = std::make_shared<T>();
+  cmd->add_option(name, *value, help)->each([&o, value, field](const std::string&) {
+    o.overrides.push_back([value, field](ddpm_train_params& p) { p.*field = *value; });
+  });
+}
+
+void schedule_flag(CLI::App* cmd, TrainOptions& o, const std::string& name, int ddpm_train_params::*field,
+                   const std::string& help) {
+  cmd->add_flag_callback(name, [&o, field] {
+    o.overrides.push_back([field](ddpm_train_params& p) { p.*field = 1; });
+  }, help);
+}
+
+struct TrainProgressView {
+  bool tty = false;
+  int64_t last_printed = -1;
+};
+
+extern "C" void on_train(ddpm_train_job* job, int64_t step, int64_t total, double loss, double ips,
+                         double eta, const char* message, void* user_data) {
+  auto* p = static_cast<TrainProgressView*>(user_data);
+  if (interrupted()) g_plugin.ddpm_train_cancel(job);
+  if (message) {
+    std::fprintf(stderr, "%s%s\n", p->tty && p->last_printed >= 0 ? "\n" : "", message);
+    if (p->tty) p->last_printed = -1;
+    std::fflush(stderr);
+    return;
+  }
+  if (p->tty) {
+    std::fprintf(stderr, "\r%s %lld/%lld loss %.4f  %.1f img/s  ETA %s ", progress_bar(step, total).c_str(),
+                 static_cast<long long>(step), static_cast<long long>(total), loss, ips,
+                 format_seconds(eta).c_str());
+    p->last_printed = step;
+    if (step == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  } else if (step != p->last_printed) {
+    std::fprintf(stderr, "step %lld/%lld loss %.4f %.1f img/s eta %s\n", static_cast<long long>(step),
+                 static_cast<long long>(total), loss, ips, format_seconds(eta).c_str());
+    p->last_printed = step;
+  }
+}
+
+int run_train(const TrainOptions& o) {
+  {
+    std::error_code ec;
+    if (!fs::exists(o.assets, ec)) user_error("asset folder '" + o.assets + "' does not exist");
+    if (!fs::is_directory(o.assets, ec)) user_error("asset folder '" + o.assets + "' is not a folder");
+  }
+  if (o.out.empty()) user_error("--out is required: the model file to write");
+  if (!o.init.empty()) require_file(o.init, "--init model");
+  if (!o.samples.empty() && o.sample_every < 1) user_error("--samples needs --sample-every N (N >= 1)");
+  if (o.size < 0) user_error("--size " + std::to_string(o.size) + " is out of range: 0 (the preset's) or more");
+
+  ddpm_train_params p;
+  check(g_plugin.ddpm_train_default_params(&p), "default parameters");
+  p.assets = o.assets.c_str();
+  p.preset = o.preset.c_str();
+  p.image_size = o.size;
+  p.init_model = o.init.empty() ? nullptr : o.init.c_str();
+  p.steps = o.steps;
+  p.batch = o.batch;
+  p.lr = o.lr;
+  p.seed = o.seed;
+  p.checkpoint = o.checkpoint.empty() ? nullptr : o.checkpoint.c_str();
+  p.out_model = o.out.c_str();
+  p.sample_dir = o.samples.empty() ? nullptr : o.samples.c_str();
+  p.sample_every = o.samples.empty() ? 0 : o.sample_every;
+  for (const auto& apply : o.overrides) apply(p);
+  if (o.threads < 0) user_error("--threads " + std::to_string(o.threads) + " is out of range: 0 (all cores) or more");
+  if (o.threads > 0) check(g_plugin.ddpm_set_threads(o.threads), "--threads");
+
+  TrainProgressView progress;
+  progress.tty = stderr_is_tty();
+  ddpm_train_job* job = nullptr;
+  ddpm_status waited;
+  {
+    SigintCatcher sigint;
+    check(g_plugin.ddpm_train_start(&p, on_train, &progress, &job), "cannot start training");
+    // Poll so that Ctrl-C also cancels while the folder loads (before the first step).
+    while ((waited = g_plugin.ddpm_train_wait(job, 200)) == DDPM_ERR_TIMEOUT) {
+      if (interrupted()) g_plugin.ddpm_train_cancel(job);
+    }
+  }
+  const std::string msg = g_plugin.ddpm_last_error();
+  g_plugin.ddpm_train_free(job);
+  if (waited == DDPM_ERR_CANCELLED) {
+    std::cerr << "ddpm: training interrupted: " << msg << "\n";
+    std::cout << o.out << "\n";
+    return kExitUser;
+  }
+  if (waited != DDPM_OK) {
+    throw Exit{exit_code_of(waited), "training failed: " + msg + " (" + g_plugin.ddpm_status_string(waited) + ")"};
+  }
+  std::cout << o.out << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_train_command(CLI::App& app) {
+  auto o = std::make_shared<TrainOptions>();
+  auto* cmd = app.add_subcommand("train", "train or fine-tune a model on an asset folder");
+  cmd->add_option("ASSETS", o->assets, "asset folder: one subfolder of images per class")->required();
+  cmd->add_option("--out,-o", o->out, "the model file to write (.safetensors)")->required();
+  cmd->add_option("--preset", o->preset, "network preset of a new model (default sprite32)");
+  cmd->add_option("--size", o->size, "image size of a new model (default: the preset's)");
+  cmd->add_option("--steps", o->steps, "optimizer steps (default 1000)");
+  cmd->add_option("--batch", o->batch, "batch size (default 16)");
+  cmd->add_option("--lr", o->lr, "learning rate (default 3e-4)");
+  cmd->add_option("--seed", o->seed, "random seed (default 0)");
+  cmd->add_option("--init", o->init, "fine-tune this model file instead of a new model");
+  cmd->add_option("--checkpoint", o->checkpoint, "training checkpoint, resumed when it exists");
+  cmd->add_option("--samples", o->samples, "folder for sample grids");
+  cmd->add_option("--sample-every", o->sample_every, "write a sample grid every N steps");
+  TrainOptions& to = *o;
+  schedule_option(cmd, to, "--warmup", &ddpm_train_params::warmup, "learning-rate warm-up steps (default 0)");
+  schedule_option(cmd, to, "--decay-from", &ddpm_train_params::decay_from,
+                  "fraction of the steps after which the learning rate falls linearly to 0 (default 1: constant)");
+  schedule_option(cmd, to, "--grad-clip", &ddpm_train_params::grad_clip, "max gradient norm (default 0: off)");
+  schedule_option(cmd, to, "--label-drop", &ddpm_train_params::label_drop,
+                  "probability of training a label as 'no class' for guidance (default 0.1)");
+  schedule_option(cmd, to, "--ema-decay", &ddpm_train_params::ema_decay, "EMA decay of the weights (default 0.995)");
+  schedule_option(cmd, to, "--ema-start", &ddpm_train_params::ema_start,
+                  "the EMA copies the weights until this step (default 2000)");
+  schedule_option(cmd, to, "--checkpoint-every", &ddpm_train_params::checkpoint_every,
+                  "steps between checkpoint writes (default 500)");
+  schedule_flag(cmd, to, "--flip", &ddpm_train_params::flip, "random horizontal flips");
+  schedule_flag(cmd, to, "--pixel-art", &ddpm_train_params::pixel_art, "nearest-neighbour fit, no crop");
+  schedule_flag(cmd, to, "--freeze", &ddpm_train_params::freeze,
+                "fine-tuning: train only the class embedding and the last layers");
+  cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  return {cmd, [o] { return run_train(*o); }};
+}
+
+}  // namespace ddpm_cli

@@ -1,0 +1,39 @@
+#include "model.h"
+
+#include "cli_common.h"
+#include "loaded_plugin.h"
+
+namespace ddpm_cli {
+using json = nlohmann::json;
+
+Model::~Model() {
+  if (handle) g_plugin.ddpm_model_free(handle);
+}
+
+void load_model(const std::string& path, Model& m) {
+  require_file(path, "model file");
+  check(g_plugin.ddpm_model_load(path.c_str(), &m.handle), "cannot load model '" + path + "'");
+  check(g_plugin.ddpm_model_get_shape(m.handle, &m.width, &m.height, &m.channels, &m.num_classes,
+                                      &m.timesteps),
+        "model shape");
+  char* text = nullptr;
+  check(g_plugin.ddpm_model_info_json(m.handle, &text), "model description");
+  try {
+    m.info = json::parse(text);
+  } catch (const std::exception& e) {
+    g_plugin.ddpm_string_free(text);
+    throw Exit{kExitInternal, std::string("the model description is not valid JSON: ") + e.what()};
+  }
+  g_plugin.ddpm_string_free(text);
+}
+
+std::vector<std::string> class_names_of(const Model& m) {
+  std::vector<std::string> names;
+  if (m.info.contains("class_names") && m.info["class_names"].is_array()) {
+    for (const auto& n : m.info["class_names"]) names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
+  }
+  while (static_cast<int>(names.size()) < m.num_classes) names.push_back("class_" + std::to_string(names.size()));
+  return names;
+}
+
+}  // namespace ddpm_cli

@@ -1,0 +1,678 @@
+// DdpmPlugin.cs: C# binding of libddpm_plugin (the C ABI in plugin/include/ddpm_plugin.h),
+// for Unity, Godot (C#) or any Mono/.NET program. One file, no dependencies; compiles with
+// Mono's `mcs` (C# 6/7) and newer compilers.
+//
+//   using Ddpm;
+//   using (var model = Model.Load("model.safetensors")) {
+//       var opts = new GenerateOptions { ClassIndex = 1, Steps = 20, Seed = 7 };
+//       byte[] rgba = model.Generate(opts, (step, total, frame) => { });  // batch*h*w*4 bytes
+//   }
+//
+// Two layers:
+//  - DdpmNative: the raw [DllImport] declarations; the structs mirror the C structs field by
+//    field (same names, same order) and tests/plugin/test_csharp.sh checks every offset and
+//    size against the header with a C compiler.
+//  - DdpmLibrary, Model, Job, GenerateOptions, DdpmException: a small safe wrapper; failures are
+//    thrown as DdpmException carrying the status and ddpm_last_error().
+//
+// Type mapping (C -> C#): size_t -> UIntPtr (pointer-sized and unsigned, like size_t on every
+// platform the plugin targets; `nuint` would need C# 9), int/enum -> int, int64_t -> long,
+// uint64_t -> ulong, double/float -> double/float, any pointer (const char* included) -> IntPtr.
+// Strings inside structs are IntPtr filled with Marshal.StringToHGlobalAnsi (UTF-8 on Mono and
+// .NET on Linux/macOS, the ANSI code page on Windows, as the plugin's narrow-char paths expect)
+// and freed by the caller after the call. Strings handed out by the plugin are returned as
+// IntPtr (never as `string`: the marshaller would try to free the plugin's static strings).
+//
+// Callbacks run on the plugin's worker threads: do not call engine APIs (UnityEngine, Godot
+// nodes) from them; copy what you need and hand it to the main thread.
+using System;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading;
+
+#if UNITY_5_3_OR_NEWER
+using AOT;  // MonoPInvokeCallbackAttribute: IL2CPP needs it on every method called from C
+#endif
+
+namespace Ddpm
+{
+#if !UNITY_5_3_OR_NEWER
+    /// <summary>Marks static methods called from native code. Unity's IL2CPP (and Xamarin's
+    /// AOT) recognise the attribute by its name; outside Unity it only documents.</summary>
+    [AttributeUsage(AttributeTargets.Method)]
+    public sealed class MonoPInvokeCallbackAttribute : Attribute
+    {
+        public MonoPInvokeCallbackAttribute(Type delegateType) { DelegateType = delegateType; }
+        public Type DelegateType { get; private set; }
+    }
+#endif
+
+    public enum DdpmStatus : int
+    {
+        Ok = 0,
+        InvalidArgument = 1,
+        NotFound = 2,
+        IO = 3,
+        BadModel = 4,
+        OutOfRange = 5,
+        Cancelled = 6,
+        Timeout = 7,
+        NotReady = 8,
+        BufferTooSmall = 9,
+        OutOfMemory = 10,
+        Internal = 11,
+    }
+
+    public enum DdpmLogLevel : int { Debug = 0, Info = 1, Warn = 2, Error = 3 }
+
+    public enum DdpmSampler : int { Ddpm = 0, Ddim = 1, DpmPP2M = 2, EulerA = 3 }
+
+    /// <summary>ddpm_generate_params. Initialise with DdpmLibrary.GenerateDefaults().</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct DdpmGenerateParams
+    {
+        public UIntPtr struct_size;
+        public int batch;
+        public int class_index;
+        public IntPtr classes;          // const int32_t*
+        public UIntPtr class_count;
+        public float guidance;
+        public int sampler;             // a DdpmSampler
+        public IntPtr sampler_name;     // const char*
+        public int steps;
+        public float eta;               // (4 bytes of padding follow in C: seed is 8-aligned)
+        public ulong seed;
+        public int preview_every;
+        public int preview_x0;
+        public int tiling;              // (4 bytes of padding follow)
+        public IntPtr init_image_f32;   // const float*
+        public IntPtr init_image_rgba8; // const uint8_t*
+        public int init_width;
+        public int init_height;
+        public float strength;          // (4 bytes of padding follow)
+        public IntPtr mask;             // const uint8_t*
+        public ulong variation_seed;
+        public float variation_strength;
+        public float guidance_rescale;
+        public int clip_x0;             // (4 bytes of tail padding follow)
+    }
+
+    /// <summary>ddpm_import_params. Initialise with DdpmLibrary.ImportDefaults().</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct DdpmImportParams
+    {
+        public UIntPtr struct_size;
+        public IntPtr class_names;      // const char* const*: an array of class_count char*
+        public int class_count;
+        public int image_size;
+        public int float16;             // (4 bytes of tail padding follow)
+    }
+
+    /// <summary>ddpm_train_params. Initialise with DdpmLibrary.TrainDefaults().</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct DdpmTrainParams
+    {
+        public UIntPtr struct_size;
+        public IntPtr assets;           // const char*, required
+        public IntPtr preset;           // const char*; the default points at the plugin's "sprite32"
+        public int image_size;          // (4 bytes of padding follow)
+        public IntPtr init_model;       // const char*
+        public long steps;
+        public int batch;               // (4 bytes of padding follow)
+        public double lr;
+        public ulong seed;
+        public IntPtr checkpoint;       // const char*
+        public IntPtr out_model;        // const char*, required
+        public IntPtr sample_dir;       // const char*
+        public long sample_every;
+        public long warmup;
+        public double decay_from;
+        public double grad_clip;
+        public double label_drop;
+        public double ema_decay;
+        public long ema_start;
+        public long checkpoint_every;
+        public int flip;
+        public int pixel_art;
+        public int freeze;              // (4 bytes of tail padding follow)
+    }
+
+    /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct DdpmTrainStatus
+    {
+        public long step;
+        public long total;
+        public double loss;
+        public double loss_smoothed;
+        public double images_per_second;
+        public double eta_seconds;
+        public int done;                // (4 bytes of tail padding follow)
+    }
+
+    // The function pointer types. A delegate passed to the plugin must stay reachable for as
+    // long as the plugin may call it: the marshaller's native thunk dies with the delegate, and
+    // a call through a collected thunk crashes the process. The wrapper below keeps its
+    // delegates in static fields for that reason; raw callers must do the same.
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    public delegate void DdpmLogFn(DdpmLogLevel level, IntPtr message, IntPtr userData);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    public delegate void DdpmStepFn(IntPtr job, int step, int total, IntPtr frame, int width,
+                                    int height, int channels, int batch, IntPtr userData);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    public delegate void DdpmTrainCallback(IntPtr job, long step, long total, double loss,
+                                           double imagesPerSecond, double etaSeconds,
+                                           IntPtr message, IntPtr userData);
+
+    /// <summary>The raw C ABI. Handles (ddpm_model*, ddpm_job*, ddpm_train_job*) are IntPtr.</summary>
+    public static class DdpmNative
+    {
+#if UNITY_IOS && !UNITY_EDITOR
+        public const string Library = "__Internal";  // statically linked on iOS
+#else
+        public const string Library = "ddpm_plugin";  // libddpm_plugin.so / ddpm_plugin.dll / .dylib
+#endif
+        public const int AbiVersion = 1;  // DDPM_ABI_VERSION of the header this file mirrors
+        private const CallingConvention Cdecl = CallingConvention.Cdecl;
+
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern int ddpm_abi_version();
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern IntPtr ddpm_version_string();
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern IntPtr ddpm_last_error();
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern IntPtr ddpm_status_string(DdpmStatus status);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_set_log_callback(DdpmLogFn fn, DdpmLogLevel minLevel, IntPtr userData);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_set_threads(int threads);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern void ddpm_string_free(IntPtr str);
+
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_model_load([MarshalAs(UnmanagedType.LPStr)] string path, out IntPtr model);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern void ddpm_model_free(IntPtr model);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_model_info_json(IntPtr model, out IntPtr json);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_model_get_shape(IntPtr model, out int width, out int height,
+                                                             out int channels, out int numClasses, out int timesteps);
+
+        // The *_default_params functions write sizeof(the library's struct) bytes. The `ref`
+        // overloads are only safe when that is not larger than the C# struct (a library built
+        // from a newer header could have grown it): DdpmLibrary.*Defaults() use the IntPtr
+        // overloads on a 4096-byte buffer instead.
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_generate_default_params(ref DdpmGenerateParams p);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_generate_default_params(IntPtr p);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_generate_start(IntPtr model, ref DdpmGenerateParams p, DdpmStepFn callback,
+                                                            IntPtr userData, out IntPtr job);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_job_get_shape(IntPtr job, out int width, out int height, out int channels,
+                                                           out int batch);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_job_poll(IntPtr job, [Out] float[] buffer, UIntPtr bufferFloats,
+                                                      out int step, out int total);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_job_cancel(IntPtr job);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_job_wait(IntPtr job, int timeoutMs);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_job_result_rgba8(IntPtr job, [Out] byte[] buffer, UIntPtr bufferBytes);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_job_result_f32(IntPtr job, [Out] float[] buffer, UIntPtr bufferFloats);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern void ddpm_job_free(IntPtr job);
+
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_import_default_params(ref DdpmImportParams p);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_import_default_params(IntPtr p);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_import_checkpoint([MarshalAs(UnmanagedType.LPStr)] string ptPath,
+                                                               [MarshalAs(UnmanagedType.LPStr)] string outPath,
+                                                               ref DdpmImportParams p);
+        /// <summary>The same function with params NULL (the defaults) or a raw pointer.</summary>
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_import_checkpoint([MarshalAs(UnmanagedType.LPStr)] string ptPath,
+                                                               [MarshalAs(UnmanagedType.LPStr)] string outPath,
+                                                               IntPtr p);
+
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_train_default_params(ref DdpmTrainParams p);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_train_default_params(IntPtr p);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_train_start(ref DdpmTrainParams p, DdpmTrainCallback callback,
+                                                         IntPtr userData, out IntPtr job);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_train_poll(IntPtr job, out DdpmTrainStatus status);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_train_cancel(IntPtr job);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_train_wait(IntPtr job, int timeoutMs);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern void ddpm_train_free(IntPtr job);
+    }
+
+    /// <summary>A failed call: Status and the plugin's message (ddpm_last_error()).</summary>
+    public class DdpmException : Exception
+    {
+        public DdpmStatus Status { get; private set; }
+        public DdpmException(DdpmStatus status, string message, Exception inner = null)
+            : base(status + ": " + message, inner)
+        {
+            Status = status;
+        }
+    }
+
+    /// <summary>Library-wide calls and helpers.</summary>
+    public static class DdpmLibrary
+    {
+        /// <summary>The largest struct_size the plugin accepts; the size of the scratch buffer the
+        /// default functions write into.</summary>
+        public const int MaxParamsSize = 4096;
+
+        public static int AbiVersion { get { return DdpmNative.ddpm_abi_version(); } }
+        public static string Version { get { return PtrToStringUtf8(DdpmNative.ddpm_version_string()); } }
+        public static string LastError { get { return PtrToStringUtf8(DdpmNative.ddpm_last_error()); } }
+
+        /// <summary>Throws unless the loaded library speaks the ABI this file mirrors.</summary>
+        public static void CheckAbi()
+        {
+            int abi = DdpmNative.ddpm_abi_version();
+            if (abi != DdpmNative.AbiVersion)
+                throw new DdpmException(DdpmStatus.InvalidArgument, "the library has ABI " + abi +
+                                        ", DdpmPlugin.cs was written for ABI " + DdpmNative.AbiVersion);
+        }
+
+        /// <summary>Throws a DdpmException with ddpm_last_error() unless status is Ok. Call it
+        /// right after the failed call, on the same thread (the message is thread-local).</summary>
+        public static void Check(DdpmStatus status)
+        {
+            if (status != DdpmStatus.Ok) throw new DdpmException(status, LastError);
+        }
+
+        public static void SetThreads(int threads) { Check(DdpmNative.ddpm_set_threads(threads)); }
+
+        /// <summary>Sends the plugin's messages at minLevel or above to handler (null: none). The
+        /// handler runs on any thread (job workers included), one call at a time.</summary>
+        public static void SetLogCallback(Action<DdpmLogLevel, string> handler, DdpmLogLevel minLevel = DdpmLogLevel.Info)
+        {
+            logHandler = handler;
+            Check(DdpmNative.ddpm_set_log_callback(handler != null ? LogThunk : null, minLevel, IntPtr.Zero));
+        }
+
+        public static DdpmGenerateParams GenerateDefaults()
+        {
+            return (DdpmGenerateParams)Defaults(typeof(DdpmGenerateParams), DdpmNative.ddpm_generate_default_params);
+        }
+
+        public static DdpmImportParams ImportDefaults()
+        {
+            return (DdpmImportParams)Defaults(typeof(DdpmImportParams), DdpmNative.ddpm_import_default_params);
+        }
+
+        public static DdpmTrainParams TrainDefaults()
+        {
+            return (DdpmTrainParams)Defaults(typeof(DdpmTrainParams), DdpmNative.ddpm_train_default_params);
+        }
+
+        // Lets the library fill a MaxParamsSize buffer (it may be built from a newer header with a
+        // bigger struct), then copies our struct's share. struct_size becomes the smaller of the
+        // two sizes: an older library then ignores our extra fields, a newer one gives its new
+        // fields their defaults, as the header's struct_size convention promises.
+        private static object Defaults(Type type, Func<IntPtr, DdpmStatus> fill)
+        {
+            int size = Marshal.SizeOf(type);
+            IntPtr buffer = Marshal.AllocHGlobal(MaxParamsSize);
+            try
+            {
+                Marshal.Copy(new byte[MaxParamsSize], 0, buffer, MaxParamsSize);
+                Check(fill(buffer));
+                long libSize = Marshal.ReadIntPtr(buffer).ToInt64();  // struct_size: offset 0
+                Marshal.WriteIntPtr(buffer, new IntPtr(Math.Min(libSize, size)));
+                return Marshal.PtrToStructure(buffer, type);
+            }
+            finally
+            {
+                Marshal.FreeHGlobal(buffer);
+            }
+        }
+
+        /// <summary>A NUL-terminated UTF-8 string of the plugin as a string ("" for NULL).</summary>
+        public static string PtrToStringUtf8(IntPtr p)
+        {
+            if (p == IntPtr.Zero) return "";
+            int n = 0;
+            while (Marshal.ReadByte(p, n) != 0) n++;
+            var bytes = new byte[n];
+            Marshal.Copy(p, bytes, 0, n);
+            return Encoding.UTF8.GetString(bytes);
+        }
+
+        // Kept in a static field: the plugin calls it until the callback is replaced (see the
+        // note on the delegate types).
+        private static readonly DdpmLogFn LogThunk = OnLog;
+        private static volatile Action<DdpmLogLevel, string> logHandler;
+
+        [MonoPInvokeCallback(typeof(DdpmLogFn))]
+        private static void OnLog(DdpmLogLevel level, IntPtr message, IntPtr userData)
+        {
+            try
+            {
+                var h = logHandler;
+                if (h != null) h(level, PtrToStringUtf8(message));
+            }
+            catch (Exception)
+            {
+                // An exception must never unwind into the plugin's C frames.
+            }
+        }
+    }
+
+    public struct ModelShape
+    {
+        public int Width, Height, Channels, NumClasses, Timesteps;
+    }
+
+    /// <summary>Called on the job's worker thread after each step. frame is null on steps
+    /// without a preview, else a copy of batch*height*width*channels floats in [0, 1].</summary>
+    public delegate void StepHandler(int step, int total, float[] frame);
+
+    /// <summary>Generation settings; a null field keeps the plugin's default.</summary>
+    public class GenerateOptions
+    {
+        public int? Batch;
+        public int? ClassIndex;          // -1: none
+        public int[] Classes;            // one per image, or one for all (-1: none)
+        public float? Guidance;
+        public string Sampler;           // "ddpm", "ddim", "dpmpp2m", "euler_a"
+        public int? Steps;
+        public float? Eta;
+        public ulong? Seed;
+        public int? PreviewEvery;        // 0: no frames
+        public bool? PreviewX0;
+        public bool? Tiling;
+        public byte[] InitImageRgba8;    // InitWidth*InitHeight*4 bytes
+        public int InitWidth, InitHeight;
+        public float? Strength;
+        public byte[] Mask;              // InitWidth*InitHeight bytes, 255 = keep
+        public ulong? VariationSeed;
+        public float? VariationStrength;
+        public float? GuidanceRescale;
+        public bool? ClipX0;
+    }
+
+    /// <summary>A loaded model (ddpm_model*). Thread-safe; Dispose when done.</summary>
+    public sealed class Model : IDisposable
+    {
+        private IntPtr handle;
+
+        private Model(IntPtr handle)
+        {
+            this.handle = handle;
+            int w, h, c, n, t;
+            DdpmLibrary.Check(DdpmNative.ddpm_model_get_shape(handle, out w, out h, out c, out n, out t));
+            Shape = new ModelShape { Width = w, Height = h, Channels = c, NumClasses = n, Timesteps = t };
+        }
+
+        /// <summary>Loads a model file (.safetensors of this project, or a reference .pt).</summary>
+        public static Model Load(string path)
+        {
+            DdpmLibrary.CheckAbi();
+            IntPtr h;
+            DdpmLibrary.Check(DdpmNative.ddpm_model_load(path, out h));
+            try
+            {
+                return new Model(h);
+            }
+            catch
+            {
+                DdpmNative.ddpm_model_free(h);
+                throw;
+            }
+        }
+
+        public IntPtr Handle { get { return handle; } }
+        public ModelShape Shape { get; private set; }
+
+        /// <summary>The model's description as JSON (architecture, schedule, class names, samplers).</summary>
+        public string InfoJson
+        {
+            get
+            {
+                IntPtr json;
+                DdpmLibrary.Check(DdpmNative.ddpm_model_info_json(Live(), out json));
+                try { return DdpmLibrary.PtrToStringUtf8(json); }
+                finally { DdpmNative.ddpm_string_free(json); }
+            }
+        }
+
+        /// <summary>Starts a job on a worker thread; poll or wait on it, then Dispose it.</summary>
+        public Job Start(GenerateOptions options = null, StepHandler onStep = null)
+        {
+            return new Job(this, options ?? new GenerateOptions(), onStep);
+        }
+
+        /// <summary>Generates and returns the RGBA bytes (batch*height*width*4). On timeout the
+        /// job is cancelled and a DdpmException(Timeout) thrown.</summary>
+        public byte[] Generate(GenerateOptions options = null, StepHandler onStep = null, int timeoutMs = -1)
+        {
+            using (var job = Start(options, onStep))
+            {
+                if (!job.Wait(timeoutMs))
+                {
+                    job.Cancel();
+                    throw new DdpmException(DdpmStatus.Timeout, "generation did not finish in " + timeoutMs + " ms");
+                }
+                return job.ResultRgba8();
+            }
+        }
+
+        internal IntPtr Live()
+        {
+            if (handle == IntPtr.Zero) throw new ObjectDisposedException("Model");
+            return handle;
+        }
+
+        public void Dispose()
+        {
+            Free();
+            GC.SuppressFinalize(this);
+        }
+
+        ~Model() { Free(); }
+
+        // The plugin keeps the model alive for its running jobs, so this is safe at any time.
+        private void Free()
+        {
+            IntPtr h = Interlocked.Exchange(ref handle, IntPtr.Zero);
+            if (h != IntPtr.Zero) DdpmNative.ddpm_model_free(h);
+        }
+    }
+
+    /// <summary>A generation job (ddpm_job*). Dispose cancels it and waits for its worker.</summary>
+    public sealed class Job : IDisposable
+    {
+        // What the worker thread's callback needs; reached through user_data (a GCHandle), so the
+        // callback can be a static method (IL2CPP supports no other) and this Job can still be
+        // finalized while the handle exists.
+        private sealed class CallbackState
+        {
+            public StepHandler Handler;
+            public volatile Exception Error;
+        }
+
+        // Kept in a static field so the native thunk outlives every job (see the delegate types).
+        private static readonly DdpmStepFn StepThunk = OnStep;
+
+        private IntPtr handle;
+        private GCHandle stateHandle;
+        private readonly CallbackState state;
+
+        public int Width { get; private set; }
+        public int Height { get; private set; }
+        public int Channels { get; private set; }
+        public int Batch { get; private set; }
+
+        internal Job(Model model, GenerateOptions o, StepHandler onStep)
+        {
+            DdpmGenerateParams p = DdpmLibrary.GenerateDefaults();
+            if (o.Batch.HasValue) p.batch = o.Batch.Value;
+            if (o.ClassIndex.HasValue) p.class_index = o.ClassIndex.Value;
+            if (o.Guidance.HasValue) p.guidance = o.Guidance.Value;
+            if (o.Steps.HasValue) p.steps = o.Steps.Value;
+            if (o.Eta.HasValue) p.eta = o.Eta.Value;
+            if (o.Seed.HasValue) p.seed = o.Seed.Value;
+            if (o.PreviewEvery.HasValue) p.preview_every = o.PreviewEvery.Value;
+            if (o.PreviewX0.HasValue) p.preview_x0 = o.PreviewX0.Value ? 1 : 0;
+            if (o.Tiling.HasValue) p.tiling = o.Tiling.Value ? 1 : 0;
+            if (o.Strength.HasValue) p.strength = o.Strength.Value;
+            if (o.VariationSeed.HasValue) p.variation_seed = o.VariationSeed.Value;
+            if (o.VariationStrength.HasValue) p.variation_strength = o.VariationStrength.Value;
+            if (o.GuidanceRescale.HasValue) p.guidance_rescale = o.GuidanceRescale.Value;
+            if (o.ClipX0.HasValue) p.clip_x0 = o.ClipX0.Value ? 1 : 0;
+            p.init_width = o.InitWidth;
+            p.init_height = o.InitHeight;
+
+            state = new CallbackState { Handler = onStep };
+            // The plugin copies everything the params point to inside ddpm_generate_start, so
+            // the arrays are pinned and the sampler name allocated only for that call.
+            GCHandle classes = default(GCHandle), init = default(GCHandle), mask = default(GCHandle);
+            IntPtr samplerName = IntPtr.Zero;
+            try
+            {
+                if (o.Classes != null)
+                {
+                    classes = GCHandle.Alloc(o.Classes, GCHandleType.Pinned);
+                    p.classes = classes.AddrOfPinnedObject();
+                    p.class_count = new UIntPtr((uint)o.Classes.Length);
+                }
+                if (o.InitImageRgba8 != null)
+                {
+                    init = GCHandle.Alloc(o.InitImageRgba8, GCHandleType.Pinned);
+                    p.init_image_rgba8 = init.AddrOfPinnedObject();
+                }
+                if (o.Mask != null)
+                {
+                    mask = GCHandle.Alloc(o.Mask, GCHandleType.Pinned);
+                    p.mask = mask.AddrOfPinnedObject();
+                }
+                if (o.Sampler != null)
+                {
+                    samplerName = Marshal.StringToHGlobalAnsi(o.Sampler);
+                    p.sampler_name = samplerName;
+                }
+                if (onStep != null) stateHandle = GCHandle.Alloc(state);
+                IntPtr h;
+                DdpmStatus s = DdpmNative.ddpm_generate_start(model.Live(), ref p, onStep != null ? StepThunk : null,
+                                                              onStep != null ? GCHandle.ToIntPtr(stateHandle) : IntPtr.Zero,
+                                                              out h);
+                if (s != DdpmStatus.Ok)
+                {
+                    string message = DdpmLibrary.LastError;  // before any other plugin call
+                    if (stateHandle.IsAllocated) stateHandle.Free();
+                    throw new DdpmException(s, message);
+                }
+                handle = h;
+            }
+            finally
+            {
+                if (classes.IsAllocated) classes.Free();
+                if (init.IsAllocated) init.Free();
+                if (mask.IsAllocated) mask.Free();
+                if (samplerName != IntPtr.Zero) Marshal.FreeHGlobal(samplerName);
+            }
+            int w, hh, c, b;
+            DdpmLibrary.Check(DdpmNative.ddpm_job_get_shape(handle, out w, out hh, out c, out b));
+            Width = w; Height = hh; Channels = c; Batch = b;
+        }
+
+        public IntPtr Handle { get { return handle; } }
+
+        public void Cancel() { DdpmLibrary.Check(DdpmNative.ddpm_job_cancel(Live())); }
+
+        /// <summary>True when finished, false on timeout (timeoutMs &lt; 0: forever). Throws
+        /// DdpmException on failure or cancel; when the step handler threw, the job was
+        /// cancelled and the exception comes back here as the InnerException.</summary>
+        public bool Wait(int timeoutMs = -1)
+        {
+            DdpmStatus s = DdpmNative.ddpm_job_wait(Live(), timeoutMs);
+            if (s == DdpmStatus.Timeout) return false;
+            Exception error = state.Error;
+            if (error != null)
+                throw new DdpmException(DdpmStatus.Cancelled, "the step handler threw: " + error.Message, error);
+            DdpmLibrary.Check(s);
+            return true;
+        }
+
+        /// <summary>The latest preview's step (0: none yet) and total; copies the frame into
+        /// buffer (batch*height*width*channels floats) when it is not null.</summary>
+        public int Poll(float[] buffer, out int total)
+        {
+            int step;
+            UIntPtr n = new UIntPtr((uint)(buffer != null ? buffer.Length : 0));
+            DdpmLibrary.Check(DdpmNative.ddpm_job_poll(Live(), buffer, n, out step, out total));
+            return step;
+        }
+
+        /// <summary>Waits, then returns the images as RGBA bytes (batch*height*width*4).</summary>
+        public byte[] ResultRgba8()
+        {
+            Wait();
+            var bytes = new byte[Batch * Height * Width * 4];
+            DdpmLibrary.Check(DdpmNative.ddpm_job_result_rgba8(handle, bytes, new UIntPtr((uint)bytes.Length)));
+            return bytes;
+        }
+
+        /// <summary>Waits, then returns the images as floats in [0, 1] (batch*height*width*channels).</summary>
+        public float[] ResultF32()
+        {
+            Wait();
+            var floats = new float[Batch * Height * Width * Channels];
+            DdpmLibrary.Check(DdpmNative.ddpm_job_result_f32(handle, floats, new UIntPtr((uint)floats.Length)));
+            return floats;
+        }
+
+        private IntPtr Live()
+        {
+            if (handle == IntPtr.Zero) throw new ObjectDisposedException("Job");
+            return handle;
+        }
+
+        public void Dispose()
+        {
+            Free();
+            GC.SuppressFinalize(this);
+        }
+
+        ~Job() { Free(); }
+
+        private void Free()
+        {
+            IntPtr h = Interlocked.Exchange(ref handle, IntPtr.Zero);
+            // ddpm_job_free cancels and joins the worker: no callback runs after it returns, so
+            // only then may the state the callback reaches be released.
+            if (h != IntPtr.Zero) DdpmNative.ddpm_job_free(h);
+            if (stateHandle.IsAllocated) stateHandle.Free();
+        }
+
+        [MonoPInvokeCallback(typeof(DdpmStepFn))]
+        private static void OnStep(IntPtr job, int step, int total, IntPtr frame, int width, int height,
+                                   int channels, int batch, IntPtr userData)
+        {
+            // An exception must never unwind into the plugin's C frames: keep it for Wait().
+            CallbackState st = null;
+            try
+            {
+                st = (CallbackState)GCHandle.FromIntPtr(userData).Target;
+                float[] copy = null;
+                if (frame != IntPtr.Zero)  // valid only during this call
+                {
+                    copy = new float[batch * height * width * channels];
+                    Marshal.Copy(frame, copy, 0, copy.Length);
+                }
+                st.Handler(step, total, copy);
+            }
+            catch (Exception e)
+            {
+                if (st != null && st.Error == null) st.Error = e;
+                DdpmNative.ddpm_job_cancel(job);
+            }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+// The plugin through its C# binding (plugin/csharp/DdpmPlugin.cs), run with Mono by
+// tests/plugin/test_csharp.sh:
+//   mono TestDdpm.exe --layout HEADER   prints the C# layout of the structs, after checking that
+//                                       their fields are the header's, in the header's order
+//   mono TestDdpm.exe MODEL SOURCE_DIR SCRATCH_DIR   the behaviour tests
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading;
+using Ddpm;
+
+static class TestDdpm
+{
+    static readonly Type[] Structs = {
+        typeof(DdpmGenerateParams), typeof(DdpmImportParams), typeof(DdpmTrainParams), typeof(DdpmTrainStatus) };
+    static readonly string[] CNames = {
+        "ddpm_generate_params", "ddpm_import_params", "ddpm_train_params", "ddpm_train_status" };
+
+    static void Expect(bool ok, string what)
+    {
+        if (!ok) throw new Exception("check failed: " + what);
+    }
+
+    static int Main(string[] args)
+    {
+        try
+        {
+            if (args.Length == 2 && args[0] == "--layout") return Layout(args[1]);
+            if (args.Length != 3)
+            {
+                Console.Error.WriteLine("usage: TestDdpm.exe --layout HEADER | MODEL SOURCE_DIR SCRATCH_DIR");
+                return 2;
+            }
+            Run(args[0], args[1], args[2]);
+            Console.WriteLine("passed");
+            return 0;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine("FAILED: " + e);
+            return 1;
+        }
+    }
+
+    // ---- Layout ------------------------------------------------------------------------------
+
+    static FieldInfo[] FieldsByOffset(Type t)
+    {
+        FieldInfo[] f = t.GetFields(BindingFlags.Public | BindingFlags.Instance);
+        Array.Sort(f, (a, b) => Marshal.OffsetOf(t, a.Name).ToInt64().CompareTo(Marshal.OffsetOf(t, b.Name).ToInt64()));
+        return f;
+    }
+
+    // The member names of `typedef struct NAME { ... } NAME;` in the header, in order.
+    static List<string> HeaderFields(string header, string name)
+    {
+        var text = new StringBuilder();  // the header without comments
+        for (int i = 0; i < header.Length; i++)
+        {
+            if (header[i] == '/' && i + 1 < header.Length && header[i + 1] == '*')
+            {
+                int end = header.IndexOf("*/", i + 2, StringComparison.Ordinal);
+                i = end + 1;
+                text.Append(' ');
+            }
+            else text.Append(header[i]);
+        }
+        string s = text.ToString();
+        string open = "typedef struct " + name + " {";
+        int start = s.IndexOf(open, StringComparison.Ordinal);
+        Expect(start >= 0, "the header declares " + name);
+        start += open.Length;
+        int close = s.IndexOf('}', start);
+        var names = new List<string>();
+        foreach (string decl in s.Substring(start, close - start).Split(';'))
+        {
+            string d = decl.Trim();
+            if (d.Length == 0) continue;
+            string[] parts = d.Split(',');
+            for (int k = 0; k < parts.Length; k++)
+            {
+                string p = parts[k].Trim();
+                int cut = Math.Max(p.LastIndexOf(' '), p.LastIndexOf('*'));
+                names.Add(p.Substring(cut + 1));  // int x / const char* const* x / int a, b
+            }
+        }
+        return names;
+    }
+
+    static int Layout(string headerPath)
+    {
+        string header = File.ReadAllText(headerPath);
+        for (int i = 0; i < Structs.Length; i++)
+        {
+            Type t = Structs[i];
+            FieldInfo[] fields = FieldsByOffset(t);
+            var cs = new List<string>();
+            foreach (FieldInfo f in fields) cs.Add(f.Name);
+            List<string> c = HeaderFields(header, CNames[i]);
+            Expect(string.Join(",", cs) == string.Join(",", c),
+                   t.Name + " fields are the header's " + CNames[i] + ":\n  C#: " + string.Join(",", cs) +
+                       "\n  C:  " + string.Join(",", c));
+            foreach (FieldInfo f in fields)
+            {
+                Console.WriteLine("{0} {1} {2} {3}", CNames[i], f.Name, Marshal.OffsetOf(t, f.Name).ToInt64(),
+                                  Marshal.SizeOf(f.FieldType));
+            }
+            Console.WriteLine("{0} sizeof {1}", CNames[i], Marshal.SizeOf(t));
+        }
+        return 0;
+    }
+
+    // ---- Behaviour ---------------------------------------------------------------------------
+
+    const byte Sentinel = 0xA5;
+
+    // Lets a ddpm_*_default_params function fill a sentinel-filled 4096-byte buffer; checks it
+    // wrote nothing past the struct_size it reports, that this equals the C# struct's size, and
+    // returns the struct read back from the buffer.
+    static object LibraryDefaults(Type t, Func<IntPtr, DdpmStatus> fill, string name)
+    {
+        const int n = DdpmLibrary.MaxParamsSize;
+        IntPtr buffer = Marshal.AllocHGlobal(n);
+        try
+        {
+            var fillBytes = new byte[n];
+            for (int i = 0; i < n; i++) fillBytes[i] = Sentinel;
+            Marshal.Copy(fillBytes, 0, buffer, n);
+            Expect(fill(buffer) == DdpmStatus.Ok, name + " returns OK");
+            long libSize = Marshal.ReadIntPtr(buffer).ToInt64();
+            Expect(libSize > 0 && libSize <= n, name + " writes a plausible struct_size (" + libSize + ")");
+            var back = new byte[n];
+            Marshal.Copy(buffer, back, 0, n);
+            for (long i = libSize; i < n; i++)
+                Expect(back[i] == Sentinel, name + " wrote past its struct_size " + libSize + " (byte " + i + ")");
+            Expect(libSize == Marshal.SizeOf(t), "ABI layout: " + name + " says struct_size " + libSize +
+                                                     ", Marshal.SizeOf(" + t.Name + ") is " + Marshal.SizeOf(t));
+            return Marshal.PtrToStructure(buffer, t);
+        }
+        finally
+        {
+            Marshal.FreeHGlobal(buffer);
+        }
+    }
+
+    static bool Near(double a, double b) { return Math.Abs(a - b) < 1e-6; }
+
+    static DdpmException Throws(Action action, string what)
+    {
+        try
+        {
+            action();
+        }
+        catch (DdpmException e)
+        {
+            return e;
+        }
+        throw new Exception("check failed: " + what + " did not throw a DdpmException");
+    }
+
+    static readonly object logLock = new object();
+    static readonly List<string> logs = new List<string>();
+
+    // Training callback: a static delegate in a static field, alive as long as the plugin may call it.
+    static readonly DdpmTrainCallback TrainThunk = OnTrain;
+    static long trainSteps, trainLastStep, trainMessages;
+
+    [MonoPInvokeCallback(typeof(DdpmTrainCallback))]
+    static void OnTrain(IntPtr job, long step, long total, double loss, double ips, double eta, IntPtr message,
+                        IntPtr user)
+    {
+        if (message != IntPtr.Zero)
+        {
+            Interlocked.Increment(ref trainMessages);
+        }
+        else
+        {
+            Interlocked.Increment(ref trainSteps);
+            Interlocked.Exchange(ref trainLastStep, step);
+        }
+    }
+
+    static void Run(string modelPath, string sourceDir, string scratch)
+    {
+        // ABI version and the library's strings.
+        Expect(DdpmLibrary.AbiVersion == 1 && DdpmNative.AbiVersion == 1, "abi version is 1");
+        DdpmLibrary.CheckAbi();
+        Expect(DdpmLibrary.Version.Length > 0, "version string");
+        Expect(DdpmLibrary.PtrToStringUtf8(DdpmNative.ddpm_status_string(DdpmStatus.OutOfRange)) ==
+                   "DDPM_ERR_OUT_OF_RANGE", "ddpm_status_string");
+
+        // ABI layout: struct sizes equal the library's struct_size, and the defaults land in the
+        // right fields (a shifted field reads the wrong default).
+        var g = (DdpmGenerateParams)LibraryDefaults(typeof(DdpmGenerateParams), DdpmNative.ddpm_generate_default_params,
+                                                    "ddpm_generate_default_params");
+        Expect(g.batch == 1 && g.class_index == -1 && g.classes == IntPtr.Zero && g.class_count == UIntPtr.Zero &&
+                   g.guidance == 3.0f && g.sampler == (int)DdpmSampler.Ddim && g.sampler_name == IntPtr.Zero &&
+                   g.steps == 25 && g.eta == 0f && g.seed == 0 && g.preview_every == 1 && g.preview_x0 == 0 &&
+                   g.tiling == 0 && g.init_image_f32 == IntPtr.Zero && g.init_image_rgba8 == IntPtr.Zero &&
+                   g.init_width == 0 && g.init_height == 0 && g.strength == 0.75f && g.mask == IntPtr.Zero &&
+                   g.variation_seed == 0 && g.variation_strength == 0f && g.guidance_rescale == 0f && g.clip_x0 == 1,
+               "ddpm_generate_params defaults read back field by field");
+        var im = (DdpmImportParams)LibraryDefaults(typeof(DdpmImportParams), DdpmNative.ddpm_import_default_params,
+                                                   "ddpm_import_default_params");
+        Expect(im.class_names == IntPtr.Zero && im.class_count == 0 && im.image_size == 64 && im.float16 == 0,
+               "ddpm_import_params defaults");
+        var tp = (DdpmTrainParams)LibraryDefaults(typeof(DdpmTrainParams), DdpmNative.ddpm_train_default_params,
+                                                  "ddpm_train_default_params");
+        Expect(tp.assets == IntPtr.Zero && DdpmLibrary.PtrToStringUtf8(tp.preset) == "sprite32" &&
+                   tp.image_size == 0 && tp.init_model == IntPtr.Zero && tp.steps == 1000 && tp.batch == 16 &&
+                   Near(tp.lr, 3e-4) && tp.checkpoint == IntPtr.Zero && tp.out_model == IntPtr.Zero &&
+                   tp.sample_dir == IntPtr.Zero && tp.sample_every == 0 && Near(tp.decay_from, 1.0) &&
+                   Near(tp.label_drop, 0.1) && Near(tp.ema_decay, 0.995) && tp.ema_start == 2000 &&
+                   tp.checkpoint_every == 500,
+               "ddpm_train_params defaults read back field by field");
+        // Now that the sizes agree, the `ref` overloads and the wrapper's helpers are safe.
+        var gr = new DdpmGenerateParams();
+        Expect(DdpmNative.ddpm_generate_default_params(ref gr) == DdpmStatus.Ok &&
+                   gr.struct_size.ToUInt64() == (ulong)Marshal.SizeOf(typeof(DdpmGenerateParams)) && gr.clip_x0 == 1,
+               "ddpm_generate_default_params(ref)");
+        Expect(DdpmLibrary.GenerateDefaults().struct_size == g.struct_size &&
+                   DdpmLibrary.ImportDefaults().struct_size == im.struct_size &&
+                   DdpmLibrary.TrainDefaults().struct_size == tp.struct_size, "the wrapper's defaults");
+
+        DdpmLibrary.SetLogCallback((level, message) => { lock (logLock) logs.Add(level + " " + message); },
+                                   DdpmLogLevel.Debug);
+        DdpmLibrary.SetThreads(2);
+
+        // A missing file: NOT_FOUND, through the wrapper and the raw call.
+        DdpmException e = Throws(() => Model.Load("/nonexistent/model.safetensors"), "loading a missing file");
+        Expect(e.Status == DdpmStatus.NotFound && e.Message.Contains("does not exist") &&
+                   e.Message.Contains("/nonexistent/model.safetensors"), "missing file: " + e.Message);
+        IntPtr raw;
+        Expect(DdpmNative.ddpm_model_load("/nonexistent/model.safetensors", out raw) == DdpmStatus.NotFound &&
+                   raw == IntPtr.Zero && DdpmLibrary.LastError.Contains("does not exist"), "raw missing file");
+
+        int mainThread = Thread.CurrentThread.ManagedThreadId;
+        byte[] rgba;
+        using (Model model = Model.Load(modelPath))
+        {
+            lock (logLock) Expect(logs.Count > 0, "a log message on load");
+            ModelShape s = model.Shape;
+            Expect(s.Width == 16 && s.Height == 16 && s.Channels == 4 && s.NumClasses == 3 && s.Timesteps > 0,
+                   "shape " + s.Width + "x" + s.Height + "x" + s.Channels + ", " + s.NumClasses + " classes");
+            string info = model.InfoJson;
+            Expect(info.StartsWith("{") && info.Contains("\"samplers\"") && info.Contains("\"dpmpp2m\""), "info json: " + info);
+
+            // A generation with a step callback, across a garbage collection.
+            var seen = new List<string>();
+            var threads = new List<int>();
+            int frameFloats = 2 * 16 * 16 * 4;
+            bool framesOk = true;
+            StepHandler onStep = (step, total, frame) =>
+            {
+                lock (seen)
+                {
+                    seen.Add(step + "/" + total + (frame != null ? "F" : "-"));
+                    threads.Add(Thread.CurrentThread.ManagedThreadId);
+                    if (frame != null)
+                    {
+                        if (frame.Length != frameFloats) framesOk = false;
+                        foreach (float v in frame) if (!(v >= 0f && v <= 1f)) framesOk = false;
+                    }
+                }
+            };
+            var opts = new GenerateOptions { Batch = 2, Classes = new[] { 0, 2 }, Sampler = "dpmpp2m", Steps = 5, Seed = 3,
+                                             PreviewEvery = 2, PreviewX0 = true };
+            float[] floats;
+            int polled, polledTotal;
+            using (Job job = model.Start(opts, onStep))
+            {
+                Expect(job.Width == 16 && job.Height == 16 && job.Channels == 4 && job.Batch == 2, "job shape");
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                GC.Collect();
+                Expect(job.Wait(120000), "the job finished");
+                rgba = job.ResultRgba8();
+                floats = job.ResultF32();
+                polled = job.Poll(new float[frameFloats], out polledTotal);
+            }
+            Expect(string.Join(" ", seen) == "1/5- 2/5F 3/5- 4/5F 5/5F", "step callbacks: " + string.Join(" ", seen));
+            Expect(framesOk, "preview frames hold batch*h*w*c floats in [0, 1]");
+            Expect(!threads.Contains(mainThread), "callbacks run on the worker thread");
+            Expect(polled == 5 && polledTotal == 5, "poll after the end");
+            Expect(rgba.Length == 2 * 16 * 16 * 4 && floats.Length == 2 * 16 * 16 * 4, "result sizes");
+            for (int i = 0; i < rgba.Length; i++)
+                Expect(Math.Abs(rgba[i] - Math.Round(floats[i] * 255.0)) <= 1, "rgba8 agrees with f32 at " + i);
+
+            // The same seed gives the same bytes; another seed others.
+            byte[] again = model.Generate(new GenerateOptions { Batch = 2, Classes = new[] { 0, 2 }, Sampler = "dpmpp2m",
+                                                                Steps = 5, Seed = 3 }, null, 120000);
+            Expect(Convert.ToBase64String(again) == Convert.ToBase64String(rgba), "same seed, same image");
+            byte[] other = model.Generate(new GenerateOptions { Batch = 2, Classes = new[] { 0, 2 }, Sampler = "dpmpp2m",
+                                                                Steps = 5, Seed = 4 }, null, 120000);
+            Expect(Convert.ToBase64String(other) != Convert.ToBase64String(rgba), "another seed, another image");
+
+            // Bad values.
+            e = Throws(() => model.Generate(new GenerateOptions { ClassIndex = 5 }), "class 5");
+            Expect(e.Status == DdpmStatus.OutOfRange && e.Message.Contains("class 5") && e.Message.Contains("out of range"),
+                   "class out of range: " + e.Message);
+            e = Throws(() => model.Generate(new GenerateOptions { Batch = 2, Classes = new[] { 0, 7 } }), "classes {0, 7}");
+            Expect(e.Status == DdpmStatus.OutOfRange && e.Message.Contains("class 7"), "classes out of range: " + e.Message);
+            e = Throws(() => model.Generate(new GenerateOptions { Steps = 0 }), "steps 0");
+            Expect(e.Status == DdpmStatus.OutOfRange && e.Message.Contains("steps"), "steps 0: " + e.Message);
+            e = Throws(() => model.Generate(new GenerateOptions { Sampler = "nope" }), "sampler nope");
+            Expect(e.Status == DdpmStatus.InvalidArgument && e.Message.Contains("nope"), "unknown sampler: " + e.Message);
+            DdpmGenerateParams bad = DdpmLibrary.GenerateDefaults();
+            bad.class_index = 5;
+            IntPtr badJob;
+            Expect(DdpmNative.ddpm_generate_start(model.Handle, ref bad, null, IntPtr.Zero, out badJob) ==
+                       DdpmStatus.OutOfRange && badJob == IntPtr.Zero && DdpmLibrary.LastError.Contains("class 5"),
+                   "raw class out of range");
+
+            // Cancel.
+            using (Job job = model.Start(new GenerateOptions { Steps = 100, Sampler = "ddpm", Batch = 4 }))
+            {
+                job.Cancel();
+                e = Throws(() => job.Wait(), "waiting on a cancelled job");
+                Expect(e.Status == DdpmStatus.Cancelled, "cancelled: " + e.Message);
+            }
+
+            // A throwing step handler cancels its job and comes back from Wait.
+            int calls = 0;
+            using (Job job = model.Start(new GenerateOptions { Steps = 10, PreviewEvery = 0 }, (step, total, frame) =>
+            {
+                Interlocked.Increment(ref calls);
+                if (step == 2) throw new InvalidOperationException("boom");
+            }))
+            {
+                e = Throws(() => job.Wait(120000), "a throwing handler");
+                Expect(e.Status == DdpmStatus.Cancelled && e.InnerException is InvalidOperationException &&
+                           e.InnerException.Message == "boom", "handler exception: " + e);
+            }
+            Expect(calls == 2, "the job stopped after the throwing step (" + calls + " calls)");
+        }
+
+        // Training through the raw API: string fields, int64/double fields and ddpm_train_status.
+        string samples = Path.Combine(Path.Combine(sourceDir, "assets"), "samples");
+        string trained = Path.Combine(scratch, "csharp_trained.safetensors");
+        File.Delete(trained);
+        DdpmTrainParams t = DdpmLibrary.TrainDefaults();
+        t.assets = Marshal.StringToHGlobalAnsi(samples);
+        t.out_model = Marshal.StringToHGlobalAnsi(trained);
+        t.image_size = 16;
+        t.steps = 3;
+        t.batch = 4;
+        t.seed = 1;
+        try
+        {
+            IntPtr tj;
+            DdpmLibrary.Check(DdpmNative.ddpm_train_start(ref t, TrainThunk, IntPtr.Zero, out tj));
+            try
+            {
+                DdpmLibrary.Check(DdpmNative.ddpm_train_wait(tj, -1));
+                DdpmTrainStatus st;
+                DdpmLibrary.Check(DdpmNative.ddpm_train_poll(tj, out st));
+                Expect(st.done != 0 && st.step == 3 && st.total == 3 && st.loss > 0 && !double.IsNaN(st.loss_smoothed),
+                       "train status: step " + st.step + "/" + st.total + " done " + st.done + " loss " + st.loss);
+            }
+            finally
+            {
+                DdpmNative.ddpm_train_free(tj);
+            }
+            Expect(Interlocked.Read(ref trainLastStep) == 3 && Interlocked.Read(ref trainSteps) >= 3 &&
+                       Interlocked.Read(ref trainMessages) > 0, "training callbacks");
+            using (Model m = Model.Load(trained))
+                Expect(m.Shape.Width == 16 && m.Shape.NumClasses == 3 && m.InfoJson.Contains("\"smileys\""), "trained model");
+            Marshal.FreeHGlobal(t.assets);
+            t.assets = Marshal.StringToHGlobalAnsi(Path.Combine(scratch, "nowhere"));
+            IntPtr none;
+            Expect(DdpmNative.ddpm_train_start(ref t, null, IntPtr.Zero, out none) == DdpmStatus.NotFound &&
+                       none == IntPtr.Zero && DdpmLibrary.LastError.Contains("nowhere"), "training on a missing folder");
+        }
+        finally
+        {
+            Marshal.FreeHGlobal(t.assets);
+            Marshal.FreeHGlobal(t.out_model);
+            File.Delete(trained);
+        }
+
+        // Import with NULL params: a missing checkpoint.
+        Expect(DdpmNative.ddpm_import_checkpoint(Path.Combine(scratch, "missing.pt"), Path.Combine(scratch, "x.safetensors"),
+                                                 IntPtr.Zero) == DdpmStatus.NotFound &&
+                   DdpmLibrary.LastError.Contains("missing.pt"), "import of a missing checkpoint");
+
+        DdpmLibrary.SetLogCallback(null);
+    }
+}
