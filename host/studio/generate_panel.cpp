@@ -103,6 +103,7 @@ void Studio::draw_generate_panel() {
 }
 
 void Studio::draw_image_to_image() {
+  if (use_init_ && frame_count_ <= 1) ImGui::SetNextItemOpen(true);
   if (!ImGui::CollapsingHeader("Image to image and inpainting")) return;
   if (!model_.loaded()) {
     ImGui::TextDisabled("load a model first");
@@ -146,7 +147,7 @@ void Studio::draw_image_to_image() {
   st.tile3x3 = false;
   st.show_mask = inpaint_;
   const GridRect rect{0, 0, mask_.image().width, mask_.image().height};
-  const GLuint tex = preview_->render(mask_.image_texture(), rect, mask_.mask_texture().id(),
+  const GLuint tex = mask_view_->render(mask_.image_texture(), rect, mask_.mask_texture().id(),
                                       static_cast<int>(side * fb.x), static_cast<int>(side * fb.y), st);
   const ImVec2 at = ImGui::GetCursorScreenPos();
   ImGui::Image(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(tex)), ImVec2(side, side));

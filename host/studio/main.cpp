@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
   app.add_option("--train-out", o.train_out, "model file the Train panel writes");
   app.add_option("--train-steps", o.train_steps, "training steps")->check(CLI::Range(1, 100000000));
   app.add_flag("--train-finetune", o.train_finetune, "fine-tune the loaded model instead of training a new one");
+  app.add_option("--init", o.init_image, "image-to-image: start from this image");
+  app.add_option("--strength", o.strength, "image-to-image strength, 0..1 (default 0.75)")->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--inpaint-center", o.inpaint_center, "with --init: regenerate only the middle of the image");
   app.add_flag("--close-during-job", o.close_during_job, "scripted mode: close the window while the job runs");
   app.add_flag("--flat-background", o.flat_background, "preview over flat gray instead of a checkerboard");
   app.add_option("--timeout", o.timeout_seconds, "scripted mode: give up after this many seconds");

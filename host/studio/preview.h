@@ -31,8 +31,8 @@ class PreviewRenderer {
   bool ok() const { return program_ != 0; }
   const std::string& error() const { return error_; }
 
-  // Renders `rect` of `image` into a width x height target and returns the target texture
-  // (valid until the next render call). `mask` may be 0.
+  // Renders `rect` of `image` into a width x height target and returns the target texture,
+  // which holds this picture until the next render call on this renderer. `mask` may be 0.
   GLuint render(const Texture& image, GridRect rect, GLuint mask, int width, int height,
                 const PreviewStyle& style);
 

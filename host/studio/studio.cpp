@@ -65,6 +65,7 @@ bool Studio::init(std::string& error) {
     error = preview_->error();
     return false;
   }
+  mask_view_ = std::make_unique<PreviewRenderer>(find_shader_dir());
   std::string path = options_.model;
   if (path.empty()) path = settings_.last_model;
   std::error_code ec;
@@ -80,6 +81,20 @@ bool Studio::init(std::string& error) {
     class_choice_ = c;
   }
   if (options_.guidance >= 0) guidance_ = options_.guidance;
+  strength_ = options_.strength;
+  if (!options_.init_image.empty() && model_.loaded()) {
+    init_path_input_ = options_.init_image;
+    std::string why;
+    if (!mask_.load(options_.init_image, model_.width, model_.height, why)) {
+      error = "cannot load the init image: " + why;
+      return false;
+    }
+    use_init_ = true;
+    if (options_.inpaint_center) {
+      inpaint_ = true;
+      mask_.paint(0.5f, 0.5f, model_.width * 0.3f, true);
+    }
+  }
   started_at_ = now_seconds();
   return true;
 }

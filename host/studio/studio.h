@@ -35,7 +35,10 @@ struct StudioOptions {
   std::string panel = "generate";  // or "train"
   std::string train_folder, train_out;
   long long train_steps = 300;
-  bool train_finetune = false;  // fine-tune the loaded model instead of a new one
+  bool train_finetune = false;
+  std::string init_image;  // image-to-image from this file
+  float strength = 0.75f;
+  bool inpaint_center = false;  // scripted: regenerate the middle half (a painted mask)  // fine-tune the loaded model instead of a new one
   bool close_during_job = false;  // scripted: close the window while the job runs
   bool flat_background = false;   // preview over flat gray instead of the checkerboard
   std::string settings_path;      // "" none (scripted mode), else the file to read and write
@@ -86,7 +89,8 @@ class Studio {
   ModelState model_;
   GenerationController gen_;
   TrainingController train_;
-  std::unique_ptr<PreviewRenderer> preview_;
+  // One renderer per view: each owns the target texture ImGui draws at the end of the frame.
+  std::unique_ptr<PreviewRenderer> preview_, mask_view_;
   MaskEditor mask_;
   Texture frame_tex_, sample_tex_;
   GridLayout layout_;

@@ -31,6 +31,17 @@ code=$?
 expect 0 "wrote" "scripted generation"
 /usr/bin/python3 "$(dirname "$0")/check_screenshot.py" "$DIR/generate.png" "$LIB" "$BINDING" || fail "screenshot check"
 
+echo "== image to image with a painted inpainting mask"
+xvfb "$STUDIO" --model "$MODEL" --class 0 --steps 10 --seed 3 --batch 2 --frames 3 \
+  --init "$ASSETS/animals/panda_face.png" --strength 0.6 --inpaint-center --screenshot "$DIR/inpaint.png" \
+  >"$DIR/out.txt" 2>&1
+code=$?
+expect 0 "wrote" "scripted inpainting"
+printf 'no png' >"$DIR/bad.png"
+xvfb "$STUDIO" --model "$MODEL" --frames 2 --init "$DIR/bad.png" >"$DIR/out.txt" 2>&1
+code=$?
+expect 1 "cannot load the init image" "corrupt init image"
+
 echo "== training panel: a short run on the sample assets"
 xvfb "$STUDIO" --model "$MODEL" --panel train --train-folder "$ASSETS" --train-steps 20 \
   --train-out "$DIR/trained/model.safetensors" --frames 3 --screenshot "$DIR/train.png" >"$DIR/out.txt" 2>&1
