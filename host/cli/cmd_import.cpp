@@ -46,7 +46,7 @@ int run_import(const ImportOptions& o) {
   std::vector<const char*> ptrs;
   for (const auto& n : names) ptrs.push_back(n.c_str());
   ddpm_import_params p;
-  check(g_plugin.ddpm_import_default_params(&p), "default parameters");
+  check(g_plugin.ddpm_import_params_init(&p, sizeof p), "default parameters");
   p.class_names = ptrs.empty() ? nullptr : ptrs.data();
   p.class_count = static_cast<int>(ptrs.size());
   p.image_size = o.image_size;

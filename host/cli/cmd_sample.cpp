@@ -125,7 +125,7 @@ int run_sample(const SampleOptions& o) {
   const auto names = class_names_of(m);
 
   ddpm_generate_params p;
-  check(g_plugin.ddpm_generate_default_params(&p), "default parameters");
+  check(g_plugin.ddpm_generate_params_init(&p, sizeof p), "default parameters");
   p.batch = o.count;
   p.class_index = class_index;
   if (o.guidance_set) p.guidance = o.guidance;

@@ -23,7 +23,7 @@ struct TrainOptions {
   double lr = 3e-4;
   uint64_t seed = 0;
   // The schedule options keep the plugin's defaults unless given: each given one is recorded
-  // here and applied to the params that ddpm_train_default_params filled.
+  // here and applied to the params that ddpm_train_params_init filled.
   std::vector<std::function<void(ddpm_train_params&)>> overrides;
   int threads = 0;
 };
@@ -86,7 +86,7 @@ int run_train(const TrainOptions& o) {
   if (o.size < 0) user_error("--size " + std::to_string(o.size) + " is out of range: 0 (the preset's) or more");
 
   ddpm_train_params p;
-  check(g_plugin.ddpm_train_default_params(&p), "default parameters");
+  check(g_plugin.ddpm_train_params_init(&p, sizeof p), "default parameters");
   p.assets = o.assets.c_str();
   p.preset = o.preset.c_str();
   p.image_size = o.size;

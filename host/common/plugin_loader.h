@@ -20,7 +20,7 @@ namespace ddpm_host {
   X(ddpm_model_free)                 \
   X(ddpm_model_info_json)            \
   X(ddpm_model_get_shape)            \
-  X(ddpm_generate_default_params)    \
+  X(ddpm_generate_params_init)       \
   X(ddpm_generate_start)             \
   X(ddpm_job_get_shape)              \
   X(ddpm_job_poll)                   \
@@ -29,9 +29,9 @@ namespace ddpm_host {
   X(ddpm_job_result_rgba8)           \
   X(ddpm_job_result_f32)             \
   X(ddpm_job_free)                   \
-  X(ddpm_import_default_params)      \
+  X(ddpm_import_params_init)         \
   X(ddpm_import_checkpoint)          \
-  X(ddpm_train_default_params)       \
+  X(ddpm_train_params_init)          \
   X(ddpm_train_start)                \
   X(ddpm_train_poll)                 \
   X(ddpm_train_cancel)               \

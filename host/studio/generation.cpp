@@ -17,7 +17,7 @@ bool GenerationController::start(ddpm_model* model, const GenerateRequest& r, st
     job_ = nullptr;
   }
   ddpm_generate_params p;
-  plugin_.ddpm_generate_default_params(&p);
+  plugin_.ddpm_generate_params_init(&p, sizeof p);
   p.batch = r.batch;
   p.classes = r.classes.data();
   p.class_count = r.classes.size();

@@ -17,7 +17,7 @@ bool TrainingController::start(const TrainRequest& r, std::string& error) {
     return false;
   }
   ddpm_train_params p;
-  plugin_.ddpm_train_default_params(&p);
+  plugin_.ddpm_train_params_init(&p, sizeof p);
   p.assets = r.assets.c_str();
   p.out_model = r.out_model.c_str();
   p.init_model = r.init_model.empty() ? nullptr : r.init_model.c_str();

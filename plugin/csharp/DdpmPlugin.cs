@@ -174,7 +174,7 @@ namespace Ddpm
 #else
         public const string Library = "ddpm_plugin";  // libddpm_plugin.so / ddpm_plugin.dll / .dylib
 #endif
-        public const int AbiVersion = 1;  // DDPM_ABI_VERSION of the header this file mirrors
+        public const int AbiVersion = 2;  // DDPM_ABI_VERSION of the header this file mirrors
         private const CallingConvention Cdecl = CallingConvention.Cdecl;
 
         [DllImport(Library, CallingConvention = Cdecl)] public static extern int ddpm_abi_version();
@@ -195,14 +195,15 @@ namespace Ddpm
         public static extern DdpmStatus ddpm_model_get_shape(IntPtr model, out int width, out int height,
                                                              out int channels, out int numClasses, out int timesteps);
 
-        // The *_default_params functions write sizeof(the library's struct) bytes. The `ref`
-        // overloads are only safe when that is not larger than the C# struct (a library built
-        // from a newer header could have grown it): DdpmLibrary.*Defaults() use the IntPtr
-        // overloads on a 4096-byte buffer instead.
+        // The ddpm_*_params_init functions write exactly structSize bytes (the library's
+        // defaults, zeros past the fields the library knows) and set struct_size = structSize:
+        // pass Marshal.SizeOf of the struct (the C header's inline ddpm_*_default_params pass
+        // sizeof). An older or newer library then reads only what this file's structs hold. The
+        // IntPtr overloads take a raw buffer of at least structSize bytes.
         [DllImport(Library, CallingConvention = Cdecl)]
-        public static extern DdpmStatus ddpm_generate_default_params(ref DdpmGenerateParams p);
+        public static extern DdpmStatus ddpm_generate_params_init(ref DdpmGenerateParams p, UIntPtr structSize);
         [DllImport(Library, CallingConvention = Cdecl)]
-        public static extern DdpmStatus ddpm_generate_default_params(IntPtr p);
+        public static extern DdpmStatus ddpm_generate_params_init(IntPtr p, UIntPtr structSize);
         [DllImport(Library, CallingConvention = Cdecl)]
         public static extern DdpmStatus ddpm_generate_start(IntPtr model, ref DdpmGenerateParams p, DdpmStepFn callback,
                                                             IntPtr userData, out IntPtr job);
@@ -221,9 +222,9 @@ namespace Ddpm
         [DllImport(Library, CallingConvention = Cdecl)] public static extern void ddpm_job_free(IntPtr job);
 
         [DllImport(Library, CallingConvention = Cdecl)]
-        public static extern DdpmStatus ddpm_import_default_params(ref DdpmImportParams p);
+        public static extern DdpmStatus ddpm_import_params_init(ref DdpmImportParams p, UIntPtr structSize);
         [DllImport(Library, CallingConvention = Cdecl)]
-        public static extern DdpmStatus ddpm_import_default_params(IntPtr p);
+        public static extern DdpmStatus ddpm_import_params_init(IntPtr p, UIntPtr structSize);
         [DllImport(Library, CallingConvention = Cdecl)]
         public static extern DdpmStatus ddpm_import_checkpoint([MarshalAs(UnmanagedType.LPStr)] string ptPath,
                                                                [MarshalAs(UnmanagedType.LPStr)] string outPath,
@@ -235,9 +236,9 @@ namespace Ddpm
                                                                IntPtr p);
 
         [DllImport(Library, CallingConvention = Cdecl)]
-        public static extern DdpmStatus ddpm_train_default_params(ref DdpmTrainParams p);
+        public static extern DdpmStatus ddpm_train_params_init(ref DdpmTrainParams p, UIntPtr structSize);
         [DllImport(Library, CallingConvention = Cdecl)]
-        public static extern DdpmStatus ddpm_train_default_params(IntPtr p);
+        public static extern DdpmStatus ddpm_train_params_init(IntPtr p, UIntPtr structSize);
         [DllImport(Library, CallingConvention = Cdecl)]
         public static extern DdpmStatus ddpm_train_start(ref DdpmTrainParams p, DdpmTrainCallback callback,
                                                          IntPtr userData, out IntPtr job);
@@ -262,8 +263,7 @@ namespace Ddpm
     /// <summary>Library-wide calls and helpers.</summary>
     public static class DdpmLibrary
     {
-        /// <summary>The largest struct_size the plugin accepts; the size of the scratch buffer the
-        /// default functions write into.</summary>
+        /// <summary>The largest struct_size the plugin accepts.</summary>
         public const int MaxParamsSize = 4096;
 
         public static int AbiVersion { get { return DdpmNative.ddpm_abi_version(); } }
@@ -296,41 +296,34 @@ namespace Ddpm
             Check(DdpmNative.ddpm_set_log_callback(handler != null ? LogThunk : null, minLevel, IntPtr.Zero));
         }
 
+        /// <summary>The plugin's defaults, struct_size = Marshal.SizeOf(DdpmGenerateParams).</summary>
         public static DdpmGenerateParams GenerateDefaults()
         {
-            return (DdpmGenerateParams)Defaults(typeof(DdpmGenerateParams), DdpmNative.ddpm_generate_default_params);
+            var p = new DdpmGenerateParams();
+            Check(DdpmNative.ddpm_generate_params_init(ref p, StructSize(typeof(DdpmGenerateParams))));
+            return p;
         }
 
+        /// <summary>The plugin's defaults, struct_size = Marshal.SizeOf(DdpmImportParams).</summary>
         public static DdpmImportParams ImportDefaults()
         {
-            return (DdpmImportParams)Defaults(typeof(DdpmImportParams), DdpmNative.ddpm_import_default_params);
+            var p = new DdpmImportParams();
+            Check(DdpmNative.ddpm_import_params_init(ref p, StructSize(typeof(DdpmImportParams))));
+            return p;
         }
 
+        /// <summary>The plugin's defaults, struct_size = Marshal.SizeOf(DdpmTrainParams).</summary>
         public static DdpmTrainParams TrainDefaults()
         {
-            return (DdpmTrainParams)Defaults(typeof(DdpmTrainParams), DdpmNative.ddpm_train_default_params);
+            var p = new DdpmTrainParams();
+            Check(DdpmNative.ddpm_train_params_init(ref p, StructSize(typeof(DdpmTrainParams))));
+            return p;
         }
 
-        // Lets the library fill a MaxParamsSize buffer (it may be built from a newer header with a
-        // bigger struct), then copies our struct's share. struct_size becomes the smaller of the
-        // two sizes: an older library then ignores our extra fields, a newer one gives its new
-        // fields their defaults, as the header's struct_size convention promises.
-        private static object Defaults(Type type, Func<IntPtr, DdpmStatus> fill)
+        /// <summary>Marshal.SizeOf(type) as a size_t, the struct_size argument of the init functions.</summary>
+        public static UIntPtr StructSize(Type type)
         {
-            int size = Marshal.SizeOf(type);
-            IntPtr buffer = Marshal.AllocHGlobal(MaxParamsSize);
-            try
-            {
-                Marshal.Copy(new byte[MaxParamsSize], 0, buffer, MaxParamsSize);
-                Check(fill(buffer));
-                long libSize = Marshal.ReadIntPtr(buffer).ToInt64();  // struct_size: offset 0
-                Marshal.WriteIntPtr(buffer, new IntPtr(Math.Min(libSize, size)));
-                return Marshal.PtrToStructure(buffer, type);
-            }
-            finally
-            {
-                Marshal.FreeHGlobal(buffer);
-            }
+            return new UIntPtr((uint)Marshal.SizeOf(type));
         }
 
         /// <summary>A NUL-terminated UTF-8 string of the plugin as a string ("" for NULL).</summary>

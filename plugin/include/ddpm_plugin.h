@@ -6,8 +6,15 @@
  *    on failure ddpm_last_error() gives a thread-local, human-readable message.
  *  - No C++ exception ever crosses this boundary.
  *  - *_params structs begin with `size_t struct_size` and must be initialised with the
- *    matching *_default_params() function. A caller built against an older, smaller struct
- *    keeps working: only struct_size bytes are read, the rest keeps its defaults.
+ *    matching *_default_params() function: a static inline wrapper in this header that calls
+ *    the exported ddpm_*_params_init(params, sizeof *params), so the caller's own struct size
+ *    is compiled in. The init functions write exactly struct_size bytes (the library's
+ *    defaults, zeros past the fields the library knows) and set params->struct_size. A caller
+ *    built against an older, smaller struct keeps working: nothing past its struct_size is
+ *    written or read, and the library uses its defaults for the fields it did not get.
+ *    Programs that bind by symbol name (dlopen/dlsym, ctypes, P/Invoke) call the
+ *    ddpm_*_params_init functions themselves, with their own struct size; the library exports
+ *    no ddpm_*_default_params symbols.
  *  - Callbacks carry a `void* user_data` given back untouched.
  *  - Whoever allocates frees: every string or buffer handed out has a free function.
  *  - The plugin never prints: messages go to the callback of ddpm_set_log_callback().
@@ -36,7 +43,7 @@ extern "C" {
 #endif
 
 /* Incremented on every incompatible change of this header. */
-#define DDPM_ABI_VERSION 1
+#define DDPM_ABI_VERSION 2
 
 typedef enum ddpm_status {
   DDPM_OK = 0,
@@ -114,7 +121,7 @@ typedef enum ddpm_sampler {
 } ddpm_sampler;
 
 typedef struct ddpm_generate_params {
-  size_t struct_size;      /* sizeof(ddpm_generate_params), set by the default function */
+  size_t struct_size;      /* sizeof(ddpm_generate_params), set by the init function */
   int batch;               /* images per job, 1..4096 (default 1) */
   int class_index;         /* -1: none (default); else 0..num_classes-1 for every image */
   const int32_t* classes;  /* optional: one class per image (-1 none); overrides class_index */
@@ -150,8 +157,16 @@ typedef struct ddpm_generate_params {
                                overshooting the colour range. 0: the raw network output */
 } ddpm_generate_params;
 
-/* Thread-safe. Fills *params with the defaults and its struct_size. */
-DDPM_API ddpm_status ddpm_generate_default_params(ddpm_generate_params* params);
+/* Thread-safe. Fills the first struct_size bytes of *params: the library's defaults for the
+ * fields it knows that fit, zeros past the library's own struct (a caller built against a newer
+ * header), and params->struct_size = struct_size. Nothing past struct_size is written.
+ * Errors: INVALID_ARGUMENT (NULL, struct_size smaller than the oldest published struct or larger
+ * than 4096). */
+DDPM_API ddpm_status ddpm_generate_params_init(ddpm_generate_params* params, size_t struct_size);
+/* Fills *params with the defaults and struct_size = sizeof *params (the caller's size). */
+static inline ddpm_status ddpm_generate_default_params(ddpm_generate_params* params) {
+  return ddpm_generate_params_init(params, sizeof *params);
+}
 
 /* Called on the job's worker thread after each denoising step. `frame` is NULL on steps
  * without a preview, else batch x height x width x channels floats in [0, 1], valid ONLY
@@ -193,15 +208,23 @@ DDPM_API void ddpm_job_free(ddpm_job* job);
 /* ---- Import ------------------------------------------------------------------------------ */
 
 typedef struct ddpm_import_params {
-  size_t struct_size;             /* sizeof(ddpm_import_params), set by the default function */
+  size_t struct_size;             /* sizeof(ddpm_import_params), set by the init function */
   const char* const* class_names; /* optional: class_count names (NULL: class_0 .. class_{n-1}) */
   int class_count;                /* entries in class_names; must match the checkpoint's classes */
   int image_size;                 /* the size the checkpoint was trained at (default 64) */
   int float16;                    /* non-zero: store the weights as float16 (half the file) */
 } ddpm_import_params;
 
-/* Thread-safe. Fills *params with the defaults and its struct_size. */
-DDPM_API ddpm_status ddpm_import_default_params(ddpm_import_params* params);
+/* Thread-safe. Fills the first struct_size bytes of *params: the library's defaults for the
+ * fields it knows that fit, zeros past the library's own struct (a caller built against a newer
+ * header), and params->struct_size = struct_size. Nothing past struct_size is written.
+ * Errors: INVALID_ARGUMENT (NULL, struct_size smaller than the oldest published struct or larger
+ * than 4096). */
+DDPM_API ddpm_status ddpm_import_params_init(ddpm_import_params* params, size_t struct_size);
+/* Fills *params with the defaults and struct_size = sizeof *params (the caller's size). */
+static inline ddpm_status ddpm_import_default_params(ddpm_import_params* params) {
+  return ddpm_import_params_init(params, sizeof *params);
+}
 
 /* Thread-safe (distinct output paths). Converts a reference PyTorch checkpoint
  * (`torch.save(model.state_dict())` of UNet or UNet_conditional) into a model file at
@@ -217,7 +240,7 @@ DDPM_API ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out
 typedef struct ddpm_train_job ddpm_train_job;
 
 typedef struct ddpm_train_params {
-  size_t struct_size;      /* sizeof(ddpm_train_params), set by the default function */
+  size_t struct_size;      /* sizeof(ddpm_train_params), set by the init function */
   const char* assets;      /* required: the asset folder, one subfolder of images per class */
   const char* preset;      /* network preset of a new model (default "sprite32"); NULL: default */
   int image_size;          /* 0: the preset's (default); else the new model's size */
@@ -256,8 +279,16 @@ typedef struct ddpm_train_status {
   int done;                   /* non-zero once the job finished (ok, cancelled or failed) */
 } ddpm_train_status;
 
-/* Thread-safe. Fills *params with the defaults and its struct_size. */
-DDPM_API ddpm_status ddpm_train_default_params(ddpm_train_params* params);
+/* Thread-safe. Fills the first struct_size bytes of *params: the library's defaults for the
+ * fields it knows that fit, zeros past the library's own struct (a caller built against a newer
+ * header), and params->struct_size = struct_size. Nothing past struct_size is written.
+ * Errors: INVALID_ARGUMENT (NULL, struct_size smaller than the oldest published struct or larger
+ * than 4096). */
+DDPM_API ddpm_status ddpm_train_params_init(ddpm_train_params* params, size_t struct_size);
+/* Fills *params with the defaults and struct_size = sizeof *params (the caller's size). */
+static inline ddpm_status ddpm_train_default_params(ddpm_train_params* params) {
+  return ddpm_train_params_init(params, sizeof *params);
+}
 
 /* Called on the job's worker thread after each step and for messages (`message` non-NULL,
  * e.g. "loaded 60 images in 3 classes"; valid only during the call). Each sample grid written

@@ -12,7 +12,7 @@ import ctypes
 import json
 import os
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 OK = 0
 STATUS_NAMES = {
@@ -119,7 +119,7 @@ class Library:
             "ddpm_model_free": (None, [vp]),
             "ddpm_model_info_json": (st, [vp, ctypes.POINTER(vp)]),
             "ddpm_model_get_shape": (st, [vp, ip, ip, ip, ip, ip]),
-            "ddpm_generate_default_params": (st, [ctypes.POINTER(GenerateParams)]),
+            "ddpm_generate_params_init": (st, [ctypes.POINTER(GenerateParams), ctypes.c_size_t]),
             "ddpm_generate_start": (st, [vp, ctypes.POINTER(GenerateParams), STEP_FN, vp,
                                          ctypes.POINTER(vp)]),
             "ddpm_job_get_shape": (st, [vp, ip, ip, ip, ip]),
@@ -129,10 +129,10 @@ class Library:
             "ddpm_job_result_rgba8": (st, [vp, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t]),
             "ddpm_job_result_f32": (st, [vp, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]),
             "ddpm_job_free": (None, [vp]),
-            "ddpm_import_default_params": (st, [ctypes.POINTER(ImportParams)]),
+            "ddpm_import_params_init": (st, [ctypes.POINTER(ImportParams), ctypes.c_size_t]),
             "ddpm_import_checkpoint": (st, [ctypes.c_char_p, ctypes.c_char_p,
                                             ctypes.POINTER(ImportParams)]),
-            "ddpm_train_default_params": (st, [ctypes.POINTER(TrainParams)]),
+            "ddpm_train_params_init": (st, [ctypes.POINTER(TrainParams), ctypes.c_size_t]),
             "ddpm_train_start": (st, [ctypes.POINTER(TrainParams), TRAIN_FN, vp, ctypes.POINTER(vp)]),
             "ddpm_train_poll": (st, [vp, ctypes.POINTER(TrainStatus)]),
             "ddpm_train_cancel": (st, [vp]),
@@ -165,7 +165,7 @@ class Library:
     def import_checkpoint(self, pt_path, out_path, class_names=None, image_size=64, float16=False):
         """Converts a reference PyTorch checkpoint (.pt) into a model file at out_path."""
         p = ImportParams()
-        self.check(self.lib.ddpm_import_default_params(ctypes.byref(p)))
+        self.check(self.lib.ddpm_import_params_init(ctypes.byref(p), ctypes.sizeof(p)))
         names = None
         if class_names:
             names = (ctypes.c_char_p * len(class_names))(*[n.encode() for n in class_names])
@@ -222,7 +222,7 @@ class Model(_Closing):
         classes a list). on_step(step, total, frame) runs on the worker thread; frame is None
         or a list of floats copied out of the plugin's buffer."""
         p = GenerateParams()
-        self.library.check(self.lib.ddpm_generate_default_params(ctypes.byref(p)))
+        self.library.check(self.lib.ddpm_generate_params_init(ctypes.byref(p), ctypes.sizeof(p)))
         keep = []
         for key, value in options.items():
             if key == "sampler" and isinstance(value, str):
@@ -318,7 +318,7 @@ class TrainJob(_Closing):
     def __init__(self, library, assets, out_model, on_progress, options):
         self.library, self.lib = library, library.lib
         p = TrainParams()
-        library.check(self.lib.ddpm_train_default_params(ctypes.byref(p)))
+        library.check(self.lib.ddpm_train_params_init(ctypes.byref(p), ctypes.sizeof(p)))
         keep = []
 
         def text(value):

@@ -1,4 +1,5 @@
 // The library-wide part of the C ABI: errors, logging, versions, models.
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -29,6 +30,19 @@ std::mutex g_log_mutex;
 ddpm_log_fn g_log_fn = nullptr;
 ddpm_log_level g_log_level = DDPM_LOG_WARN;
 void* g_log_user = nullptr;
+
+// The first version of ddpm_import_params: up to and including class_count.
+constexpr size_t kMinImportParamsSize = offsetof(ddpm_import_params, class_count) + sizeof(int);
+
+// The library's defaults, struct_size = the library's sizeof.
+void fill_import_defaults(ddpm_import_params& p) {
+  std::memset(&p, 0, sizeof p);
+  p.struct_size = sizeof p;
+  p.class_names = nullptr;
+  p.class_count = 0;
+  p.image_size = 64;
+  p.float16 = 0;
+}
 
 std::once_flag g_runtime_once;
 std::mutex g_runtime_mutex;
@@ -250,16 +264,9 @@ DDPM_API ddpm_status ddpm_model_get_shape(const ddpm_model* model, int* width, i
   });
 }
 
-DDPM_API ddpm_status ddpm_import_default_params(ddpm_import_params* params) {
-  clear_error();
-  if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_import_default_params: params is NULL");
-  std::memset(params, 0, sizeof *params);
-  params->struct_size = sizeof *params;
-  params->class_names = nullptr;
-  params->class_count = 0;
-  params->image_size = 64;
-  params->float16 = 0;
-  return DDPM_OK;
+DDPM_API ddpm_status ddpm_import_params_init(ddpm_import_params* params, size_t struct_size) {
+  return init_params(params, struct_size, kMinImportParamsSize, "ddpm_import_params_init",
+                     fill_import_defaults);
 }
 
 DDPM_API ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out_path,
@@ -268,17 +275,17 @@ DDPM_API ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out
     if (!pt_path) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_import_checkpoint: pt_path is NULL");
     if (!out_path) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_import_checkpoint: out_path is NULL");
     ddpm_import_params p;
-    ddpm_import_default_params(&p);
+    fill_import_defaults(p);
     if (params) {
-      // The first version of the struct: up to and including class_count.
-      constexpr size_t kMinSize = offsetof(ddpm_import_params, class_count) + sizeof(int);
-      if (params->struct_size < kMinSize || params->struct_size > sizeof p) {
+      if (params->struct_size < kMinImportParamsSize ||
+          params->struct_size > kMaxParamsStructSize) {
         return fail(DDPM_ERR_INVALID_ARGUMENT,
                     "params.struct_size " + std::to_string(params->struct_size) +
-                        " is invalid: allowed " + std::to_string(kMinSize) + " to " +
-                        std::to_string(sizeof p) + " (use ddpm_import_default_params)");
+                        " is invalid: allowed " + std::to_string(kMinImportParamsSize) + " to " +
+                        std::to_string(kMaxParamsStructSize) + " (use ddpm_import_params_init)");
       }
-      std::memcpy(&p, params, params->struct_size);
+      // A struct from a newer header: the fields this library knows.
+      std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
     }
     if (p.class_count < 0 || p.class_count > 100000) {
       return fail(DDPM_ERR_OUT_OF_RANGE, "class_count " + std::to_string(p.class_count) +

@@ -2,8 +2,11 @@
 // Shared between the plugin's translation units (never installed; may include LibTorch).
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -66,5 +69,36 @@ ddpm_status guarded(ddpm_status user_error, F&& body) noexcept {
   } catch (...) {
     return status_from_exception(user_error);
   }
+}
+
+// The largest struct_size any *_params struct may claim (a caller built against a newer header).
+constexpr size_t kMaxParamsStructSize = 4096;
+
+// The body of the ddpm_*_params_init functions: writes exactly `struct_size` bytes at `params`,
+// the library's defaults (from `fill`, on a zeroed struct) for what fits, zeros past the
+// library's own struct, and sets params->struct_size. `min_size` is the oldest published
+// struct's size; `what` names the function in messages.
+template <class Params>
+ddpm_status init_params(Params* params, size_t struct_size, size_t min_size, const char* what,
+                        void (*fill)(Params&)) noexcept {
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, std::string(what) + ": params is NULL");
+    if (struct_size < min_size || struct_size > kMaxParamsStructSize) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT,
+                  std::string(what) + ": struct_size " + std::to_string(struct_size) +
+                      " is invalid: allowed " + std::to_string(min_size) + " to " +
+                      std::to_string(kMaxParamsStructSize) + " (this library's struct is " +
+                      std::to_string(sizeof(Params)) + " bytes)");
+    }
+    Params defaults;
+    std::memset(&defaults, 0, sizeof defaults);
+    fill(defaults);
+    defaults.struct_size = struct_size;
+    unsigned char* out = reinterpret_cast<unsigned char*>(params);
+    const size_t known = std::min(struct_size, sizeof defaults);
+    std::memcpy(out, &defaults, known);
+    if (struct_size > known) std::memset(out + known, 0, struct_size - known);
+    return DDPM_OK;
+  });
 }
 }  // namespace ddpm_plugin

@@ -37,7 +37,23 @@ namespace {
 // The first published ddpm_generate_params ended before the init image fields; smaller
 // structs are rejected, larger ones (from newer headers) accepted up to this size.
 constexpr size_t kMinParamsSize = offsetof(ddpm_generate_params, init_image_f32);
-constexpr size_t kMaxParamsSize = 4096;
+constexpr size_t kMaxParamsSize = kMaxParamsStructSize;
+
+// The library's defaults, struct_size = the library's sizeof.
+void fill_generate_defaults(ddpm_generate_params& p) {
+  std::memset(&p, 0, sizeof p);
+  p.struct_size = sizeof p;
+  p.batch = 1;
+  p.class_index = -1;
+  p.guidance = 3.0f;
+  p.sampler = DDPM_SAMPLER_DDIM;
+  p.steps = 25;
+  p.eta = 0.0f;
+  p.seed = 0;
+  p.preview_every = 1;
+  p.strength = 0.75f;
+  p.clip_x0 = 1;
+}
 
 // [B, C, H, W] in [-1, 1] -> BHWC floats in [0, 1].
 std::vector<float> to_frame(const torch::Tensor& x) {
@@ -239,22 +255,9 @@ using namespace ddpm_plugin;
 
 extern "C" {
 
-DDPM_API ddpm_status ddpm_generate_default_params(ddpm_generate_params* params) {
-  clear_error();
-  if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_generate_default_params: params is NULL");
-  std::memset(params, 0, sizeof *params);
-  params->struct_size = sizeof *params;
-  params->batch = 1;
-  params->class_index = -1;
-  params->guidance = 3.0f;
-  params->sampler = DDPM_SAMPLER_DDIM;
-  params->steps = 25;
-  params->eta = 0.0f;
-  params->seed = 0;
-  params->preview_every = 1;
-  params->strength = 0.75f;
-  params->clip_x0 = 1;
-  return DDPM_OK;
+DDPM_API ddpm_status ddpm_generate_params_init(ddpm_generate_params* params, size_t struct_size) {
+  return init_params(params, struct_size, kMinParamsSize, "ddpm_generate_params_init",
+                     fill_generate_defaults);
 }
 
 DDPM_API ddpm_status ddpm_generate_start(ddpm_model* model, const ddpm_generate_params* params,
@@ -268,10 +271,10 @@ DDPM_API ddpm_status ddpm_generate_start(ddpm_model* model, const ddpm_generate_
       return fail(DDPM_ERR_INVALID_ARGUMENT,
                   "params.struct_size " + std::to_string(params->struct_size) +
                       " is invalid: allowed " + std::to_string(kMinParamsSize) + " to " +
-                      std::to_string(kMaxParamsSize) + " (use ddpm_generate_default_params)");
+                      std::to_string(kMaxParamsSize) + " (use ddpm_generate_params_init)");
     }
     ddpm_generate_params p;
-    ddpm_generate_default_params(&p);
+    fill_generate_defaults(p);
     std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
     p.struct_size = params->struct_size;
 

@@ -27,7 +27,31 @@ namespace {
 // The first published ddpm_train_params ends after out_model; larger structs (newer headers)
 // are accepted up to kMaxTrainParamsSize.
 constexpr size_t kMinTrainParamsSize = offsetof(ddpm_train_params, sample_dir);
-constexpr size_t kMaxTrainParamsSize = 4096;
+constexpr size_t kMaxTrainParamsSize = kMaxParamsStructSize;
+
+// The library's defaults, struct_size = the library's sizeof.
+void fill_train_defaults(ddpm_train_params& p) {
+  std::memset(&p, 0, sizeof p);
+  const ddpm::TrainOptions d;
+  p.struct_size = sizeof p;
+  p.preset = "sprite32";
+  p.image_size = 0;
+  p.steps = d.steps;
+  p.batch = d.batch;
+  p.lr = d.lr;
+  p.seed = d.seed;
+  p.sample_every = 0;
+  p.warmup = d.warmup;
+  p.decay_from = d.decay_from;
+  p.grad_clip = d.grad_clip;
+  p.label_drop = d.label_drop;
+  p.ema_decay = d.ema_decay;
+  p.ema_start = d.ema_start;
+  p.checkpoint_every = d.checkpoint_every;
+  p.flip = d.flip;
+  p.pixel_art = d.pixel_art;
+  p.freeze = d.freeze;
+}
 
 void run_train(ddpm_train_job* job) noexcept {
   { std::lock_guard<std::mutex> lock(job->mutex); }  // until the starter set worker_id
@@ -76,30 +100,9 @@ using namespace ddpm_plugin;
 
 extern "C" {
 
-DDPM_API ddpm_status ddpm_train_default_params(ddpm_train_params* params) {
-  clear_error();
-  if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_default_params: params is NULL");
-  std::memset(params, 0, sizeof *params);
-  const ddpm::TrainOptions d;
-  params->struct_size = sizeof *params;
-  params->preset = "sprite32";
-  params->image_size = 0;
-  params->steps = d.steps;
-  params->batch = d.batch;
-  params->lr = d.lr;
-  params->seed = d.seed;
-  params->sample_every = 0;
-  params->warmup = d.warmup;
-  params->decay_from = d.decay_from;
-  params->grad_clip = d.grad_clip;
-  params->label_drop = d.label_drop;
-  params->ema_decay = d.ema_decay;
-  params->ema_start = d.ema_start;
-  params->checkpoint_every = d.checkpoint_every;
-  params->flip = d.flip;
-  params->pixel_art = d.pixel_art;
-  params->freeze = d.freeze;
-  return DDPM_OK;
+DDPM_API ddpm_status ddpm_train_params_init(ddpm_train_params* params, size_t struct_size) {
+  return init_params(params, struct_size, kMinTrainParamsSize, "ddpm_train_params_init",
+                     fill_train_defaults);
 }
 
 DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_train_callback callback,
@@ -112,10 +115,10 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
       return fail(DDPM_ERR_INVALID_ARGUMENT,
                   "params.struct_size " + std::to_string(params->struct_size) +
                       " is invalid: allowed " + std::to_string(kMinTrainParamsSize) + " to " +
-                      std::to_string(kMaxTrainParamsSize) + " (use ddpm_train_default_params)");
+                      std::to_string(kMaxTrainParamsSize) + " (use ddpm_train_params_init)");
     }
     ddpm_train_params p;
-    ddpm_train_default_params(&p);
+    fill_train_defaults(p);
     std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
 
     namespace fs = std::filesystem;

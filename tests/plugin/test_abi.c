@@ -32,7 +32,7 @@ static void mkdir_p(const char* path) { (void)mkdir(path, 0755); }
   X(void, ddpm_model_free, (ddpm_model*))                                                    \
   X(ddpm_status, ddpm_model_info_json, (const ddpm_model*, char**))                          \
   X(ddpm_status, ddpm_model_get_shape, (const ddpm_model*, int*, int*, int*, int*, int*))    \
-  X(ddpm_status, ddpm_generate_default_params, (ddpm_generate_params*))                      \
+  X(ddpm_status, ddpm_generate_params_init, (ddpm_generate_params*, size_t))                 \
   X(ddpm_status, ddpm_generate_start,                                                        \
     (ddpm_model*, const ddpm_generate_params*, ddpm_step_fn, void*, ddpm_job**))             \
   X(ddpm_status, ddpm_job_get_shape, (const ddpm_job*, int*, int*, int*, int*))              \
@@ -42,9 +42,9 @@ static void mkdir_p(const char* path) { (void)mkdir(path, 0755); }
   X(ddpm_status, ddpm_job_result_rgba8, (ddpm_job*, uint8_t*, size_t))                       \
   X(ddpm_status, ddpm_job_result_f32, (ddpm_job*, float*, size_t))                           \
   X(void, ddpm_job_free, (ddpm_job*))                                                         \
-  X(ddpm_status, ddpm_import_default_params, (ddpm_import_params*))                          \
+  X(ddpm_status, ddpm_import_params_init, (ddpm_import_params*, size_t))                     \
   X(ddpm_status, ddpm_import_checkpoint, (const char*, const char*, const ddpm_import_params*)) \
-  X(ddpm_status, ddpm_train_default_params, (ddpm_train_params*))                            \
+  X(ddpm_status, ddpm_train_params_init, (ddpm_train_params*, size_t))                       \
   X(ddpm_status, ddpm_train_start,                                                           \
     (const ddpm_train_params*, ddpm_train_callback, void*, ddpm_train_job**))                \
   X(ddpm_status, ddpm_train_poll, (ddpm_train_job*, ddpm_train_status*))                     \
@@ -160,8 +160,8 @@ static void test_bad_params(ddpm_model* model) {
   ddpm_job* job = (ddpm_job*)1;
   int32_t classes[3] = {0, 1, 7};
 
-  EXPECT_ERROR(p_ddpm_generate_default_params(NULL), DDPM_ERR_INVALID_ARGUMENT);
-  p_ddpm_generate_default_params(&p);
+  EXPECT_ERROR(p_ddpm_generate_params_init(NULL, sizeof p), DDPM_ERR_INVALID_ARGUMENT);
+  p_ddpm_generate_params_init(&p, sizeof p);
   EXPECT_ERROR(p_ddpm_generate_start(NULL, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
   CHECK(job == NULL);
   EXPECT_ERROR(p_ddpm_generate_start(model, NULL, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
@@ -172,12 +172,12 @@ static void test_bad_params(ddpm_model* model) {
   p.struct_size = (size_t)1 << 20;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
 
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.class_index = 3;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
   p.class_index = -2;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.batch = 3;
   p.classes = classes;
   p.class_count = 3;
@@ -185,34 +185,34 @@ static void test_bad_params(ddpm_model* model) {
   p.class_count = 2;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
 
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.sampler_name = "plms";
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
   p.sampler_name = NULL;
   p.sampler = 42;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
 
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.steps = 0;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
   p.steps = 100000;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
 
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.guidance = -1.0f;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.eta = 2.0f;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.batch = 0;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
   CHECK(job == NULL);
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.variation_strength = 1.5f;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
   CHECK(strstr(p_ddpm_last_error(), "variation") != NULL);
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.guidance_rescale = -0.5f;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
   CHECK(strstr(p_ddpm_last_error(), "rescale") != NULL);
@@ -238,7 +238,7 @@ static void test_old_struct(ddpm_model* model) {
   ddpm_generate_params p;
   ddpm_job* job = NULL;
   uint8_t rgba[16 * 16 * 4];
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.struct_size = offsetof(ddpm_generate_params, init_image_f32);
   p.steps = 3;
   p.init_image_rgba8 = (const uint8_t*)8; /* garbage past struct_size: must not be read */
@@ -247,7 +247,7 @@ static void test_old_struct(ddpm_model* model) {
   CHECK(p_ddpm_job_result_rgba8(job, rgba, sizeof rgba) == DDPM_OK);
   p_ddpm_job_free(job);
   /* A caller from before the variation fields: garbage there is never read. */
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.struct_size = offsetof(ddpm_generate_params, variation_seed);
   p.steps = 3;
   p.variation_strength = 5.0f;
@@ -256,12 +256,130 @@ static void test_old_struct(ddpm_model* model) {
   p_ddpm_job_free(job);
 }
 
+/* The *_params_init functions write exactly struct_size bytes, whatever the caller's struct. */
+#define MARKER 0xA5
+#define INIT_BUFFER 8192
+typedef union {
+  ddpm_generate_params g;
+  ddpm_import_params i;
+  ddpm_train_params t;
+  unsigned char bytes[INIT_BUFFER];
+} init_buffer;
+
+/* Counts the bytes in [from, to) of `b` that are not `value`. */
+static size_t count_not(const init_buffer* b, size_t from, size_t to, unsigned char value) {
+  size_t i, n = 0;
+  for (i = from; i < to; ++i) n += b->bytes[i] != value;
+  return n;
+}
+
+static void expect_size_error(ddpm_status got, size_t size, const char* what, int line) {
+  char size_text[32];
+  const char* msg = p_ddpm_last_error();
+  snprintf(size_text, sizeof size_text, "%lu", (unsigned long)size);
+  expect_error(got, DDPM_ERR_INVALID_ARGUMENT, what, line);
+  if (!strstr(msg, size_text) || !strstr(msg, "4096")) {
+    fprintf(stderr, "line %d: %s: the message '%s' does not name %s and 4096\n", line, what, msg,
+            size_text);
+    ++g_failures;
+  }
+}
+#define EXPECT_SIZE_ERROR(call, size) expect_size_error((call), (size), #call, __LINE__)
+
+static void test_params_init(ddpm_model* model) {
+  static init_buffer b;
+  const size_t old_generate = offsetof(ddpm_generate_params, variation_seed);
+  const size_t min_generate = offsetof(ddpm_generate_params, init_image_f32);
+  const size_t min_import = offsetof(ddpm_import_params, image_size);
+  const size_t min_train = offsetof(ddpm_train_params, sample_dir);
+  const size_t newer = sizeof(ddpm_generate_params) + 64;
+  ddpm_job* job = NULL;
+  uint8_t rgba[16 * 16 * 4];
+
+  /* An old caller's struct (before the variation fields) at the start of a larger buffer:
+   * the defaults it knows are filled in, nothing past its struct_size is touched. */
+  memset(b.bytes, MARKER, sizeof b.bytes);
+  CHECK(p_ddpm_generate_params_init(&b.g, old_generate) == DDPM_OK);
+  CHECK(count_not(&b, old_generate, sizeof b.bytes, MARKER) == 0);
+  CHECK(b.g.struct_size == old_generate && b.g.batch == 1 && b.g.class_index == -1 &&
+        b.g.steps == 25 && b.g.guidance == 3.0f && b.g.sampler == DDPM_SAMPLER_DDIM &&
+        b.g.strength == 0.75f && b.g.mask == NULL && b.g.init_image_rgba8 == NULL);
+  /* ... and it generates: the marker bytes past it (variation_*, clip_x0) are never read. */
+  b.g.steps = 3;
+  CHECK(p_ddpm_generate_start(model, &b.g, NULL, NULL, &job) == DDPM_OK);
+  CHECK(p_ddpm_job_wait(job, -1) == DDPM_OK);
+  CHECK(p_ddpm_job_result_rgba8(job, rgba, sizeof rgba) == DDPM_OK);
+  p_ddpm_job_free(job);
+  job = NULL;
+  CHECK(count_not(&b, old_generate, sizeof b.bytes, MARKER) == 0);
+
+  /* The oldest structs each function accepts. */
+  memset(b.bytes, MARKER, sizeof b.bytes);
+  CHECK(p_ddpm_generate_params_init(&b.g, min_generate) == DDPM_OK);
+  CHECK(b.g.struct_size == min_generate && b.g.preview_every == 1);
+  CHECK(count_not(&b, min_generate, sizeof b.bytes, MARKER) == 0);
+  memset(b.bytes, MARKER, sizeof b.bytes);
+  CHECK(p_ddpm_import_params_init(&b.i, min_import) == DDPM_OK);
+  CHECK(b.i.struct_size == min_import && b.i.class_names == NULL && b.i.class_count == 0);
+  CHECK(count_not(&b, min_import, sizeof b.bytes, MARKER) == 0);
+  memset(b.bytes, MARKER, sizeof b.bytes);
+  CHECK(p_ddpm_train_params_init(&b.t, min_train) == DDPM_OK);
+  CHECK(b.t.struct_size == min_train && b.t.steps > 0 && b.t.batch > 0 && b.t.preset &&
+        b.t.assets == NULL && b.t.out_model == NULL);
+  CHECK(count_not(&b, min_train, sizeof b.bytes, MARKER) == 0);
+
+  /* Sizes out of range: INVALID_ARGUMENT with a message naming the sizes; nothing written. */
+  memset(b.bytes, MARKER, sizeof b.bytes);
+  EXPECT_SIZE_ERROR(p_ddpm_generate_params_init(&b.g, 0), (size_t)0);
+  EXPECT_SIZE_ERROR(p_ddpm_generate_params_init(&b.g, 8), (size_t)8);
+  EXPECT_SIZE_ERROR(p_ddpm_generate_params_init(&b.g, min_generate - 1), min_generate - 1);
+  EXPECT_SIZE_ERROR(p_ddpm_generate_params_init(&b.g, 4097), (size_t)4097);
+  EXPECT_SIZE_ERROR(p_ddpm_generate_params_init(&b.g, (size_t)1 << 20), (size_t)1 << 20);
+  EXPECT_SIZE_ERROR(p_ddpm_import_params_init(&b.i, min_import - 1), min_import - 1);
+  EXPECT_SIZE_ERROR(p_ddpm_import_params_init(&b.i, 4097), (size_t)4097);
+  EXPECT_SIZE_ERROR(p_ddpm_train_params_init(&b.t, min_train - 1), min_train - 1);
+  EXPECT_SIZE_ERROR(p_ddpm_train_params_init(&b.t, 4097), (size_t)4097);
+  EXPECT_ERROR(p_ddpm_import_params_init(NULL, sizeof b.i), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_train_params_init(NULL, sizeof b.t), DDPM_ERR_INVALID_ARGUMENT);
+  CHECK(count_not(&b, 0, sizeof b.bytes, MARKER) == 0);
+  /* A failed call leaves a message, a successful one clears it. */
+  CHECK(p_ddpm_generate_params_init(&b.g, sizeof b.g) == DDPM_OK);
+  CHECK(strlen(p_ddpm_last_error()) == 0);
+
+  /* A caller newer than the library: zeros past the library's struct, up to struct_size. */
+  memset(b.bytes, MARKER, sizeof b.bytes);
+  CHECK(p_ddpm_generate_params_init(&b.g, newer) == DDPM_OK);
+  CHECK(b.g.struct_size == newer && b.g.clip_x0 == 1 && b.g.steps == 25);
+  CHECK(count_not(&b, sizeof b.g, newer, 0) == 0);
+  CHECK(count_not(&b, newer, sizeof b.bytes, MARKER) == 0);
+  b.g.steps = 2;
+  CHECK(p_ddpm_generate_start(model, &b.g, NULL, NULL, &job) == DDPM_OK);
+  CHECK(p_ddpm_job_wait(job, -1) == DDPM_OK);
+  p_ddpm_job_free(job);
+  memset(b.bytes, MARKER, sizeof b.bytes);
+  CHECK(p_ddpm_generate_params_init(&b.g, 4096) == DDPM_OK);
+  CHECK(count_not(&b, sizeof b.g, 4096, 0) == 0 && count_not(&b, 4096, sizeof b.bytes, MARKER) == 0);
+  memset(b.bytes, MARKER, sizeof b.bytes);
+  CHECK(p_ddpm_import_params_init(&b.i, sizeof b.i + 40) == DDPM_OK);
+  CHECK(b.i.struct_size == sizeof b.i + 40 && b.i.image_size == 64);
+  CHECK(count_not(&b, sizeof b.i, sizeof b.i + 40, 0) == 0);
+  CHECK(count_not(&b, sizeof b.i + 40, sizeof b.bytes, MARKER) == 0);
+  /* ddpm_import_checkpoint takes such a struct too: it goes on to look for the file. */
+  EXPECT_ERROR(p_ddpm_import_checkpoint("/nonexistent/ref.pt", "/tmp/unused.safetensors", &b.i),
+               DDPM_ERR_NOT_FOUND);
+  memset(b.bytes, MARKER, sizeof b.bytes);
+  CHECK(p_ddpm_train_params_init(&b.t, sizeof b.t + 24) == DDPM_OK);
+  CHECK(b.t.struct_size == sizeof b.t + 24 && b.t.checkpoint_every > 0);
+  CHECK(count_not(&b, sizeof b.t, sizeof b.t + 24, 0) == 0);
+  CHECK(count_not(&b, sizeof b.t + 24, sizeof b.bytes, MARKER) == 0);
+}
+
 /* Runs a deterministic DDIM job and returns its RGBA bytes in `out` (16x16 model). */
 static void ddim_rgba(ddpm_model* model, uint64_t seed, uint64_t variation_seed, float variation,
                       uint8_t* out, size_t size) {
   ddpm_generate_params p;
   ddpm_job* job = NULL;
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.steps = 8;
   p.seed = seed;
   p.variation_seed = variation_seed;
@@ -308,8 +426,8 @@ static void test_import(const char* scratch) {
   int w = 0, h = 0, c = 0, classes = 0;
   snprintf(out, sizeof out, "%s/imported.safetensors", scratch);
   remove(out);
-  EXPECT_ERROR(p_ddpm_import_default_params(NULL), DDPM_ERR_INVALID_ARGUMENT);
-  CHECK(p_ddpm_import_default_params(&ip) == DDPM_OK);
+  EXPECT_ERROR(p_ddpm_import_params_init(NULL, sizeof ip), DDPM_ERR_INVALID_ARGUMENT);
+  CHECK(p_ddpm_import_params_init(&ip, sizeof ip) == DDPM_OK);
   CHECK(ip.struct_size == sizeof ip && ip.image_size == 64 && ip.class_count == 0 &&
         ip.class_names == NULL && ip.float16 == 0);
   ip.image_size = 16;
@@ -391,7 +509,7 @@ static void test_train(const char* scratch) {
   snprintf(missing, sizeof missing, "%s/no_such_folder", scratch);
   remove(out);
 
-  CHECK(p_ddpm_train_default_params(&tp) == DDPM_OK);
+  CHECK(p_ddpm_train_params_init(&tp, sizeof tp) == DDPM_OK);
   CHECK(tp.struct_size == sizeof tp && tp.steps > 0 && tp.batch > 0 && tp.preset);
   tp.assets = DDPM_SAMPLES_DIR;
   tp.out_model = out;
@@ -510,10 +628,12 @@ int main(int argc, char** argv) {
   printf("bad parameters:\n");
   test_bad_params(model);
   test_old_struct(model);
+  printf("params init:\n");
+  test_params_init(model);
   test_variation(model);
 
   /* A generation with a step callback. */
-  p_ddpm_generate_default_params(&p);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.batch = 2;
   p.class_index = 1;
   p.sampler_name = "ddim";

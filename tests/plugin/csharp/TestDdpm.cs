@@ -117,28 +117,54 @@ static class TestDdpm
 
     const byte Sentinel = 0xA5;
 
-    // Lets a ddpm_*_default_params function fill a sentinel-filled 4096-byte buffer; checks it
-    // wrote nothing past the struct_size it reports, that this equals the C# struct's size, and
-    // returns the struct read back from the buffer.
-    static object LibraryDefaults(Type t, Func<IntPtr, DdpmStatus> fill, string name)
+    // Calls a ddpm_*_params_init function on sentinel-filled buffers: with Marshal.SizeOf(t) it
+    // must report that struct_size and write nothing past it; with a larger size (a caller newer
+    // than the library) it writes zeros past Marshal.SizeOf(t), which holds when the library's
+    // struct is no larger than the C# one; sizes out of range fail with InvalidArgument and write
+    // nothing. Returns the struct read back from the first call.
+    static object LibraryDefaults(Type t, Func<IntPtr, UIntPtr, DdpmStatus> init, string name)
     {
-        const int n = DdpmLibrary.MaxParamsSize;
+        const int n = DdpmLibrary.MaxParamsSize + 64;
+        int size = Marshal.SizeOf(t);
         IntPtr buffer = Marshal.AllocHGlobal(n);
         try
         {
             var fillBytes = new byte[n];
             for (int i = 0; i < n; i++) fillBytes[i] = Sentinel;
-            Marshal.Copy(fillBytes, 0, buffer, n);
-            Expect(fill(buffer) == DdpmStatus.Ok, name + " returns OK");
-            long libSize = Marshal.ReadIntPtr(buffer).ToInt64();
-            Expect(libSize > 0 && libSize <= n, name + " writes a plausible struct_size (" + libSize + ")");
             var back = new byte[n];
+
+            Marshal.Copy(fillBytes, 0, buffer, n);
+            Expect(init(buffer, new UIntPtr((uint)size)) == DdpmStatus.Ok, name + " returns OK");
+            long reported = Marshal.ReadIntPtr(buffer).ToInt64();  // struct_size: offset 0
+            Expect(reported == size, name + " sets struct_size " + reported + ", Marshal.SizeOf(" + t.Name +
+                                         ") is " + size);
             Marshal.Copy(buffer, back, 0, n);
-            for (long i = libSize; i < n; i++)
-                Expect(back[i] == Sentinel, name + " wrote past its struct_size " + libSize + " (byte " + i + ")");
-            Expect(libSize == Marshal.SizeOf(t), "ABI layout: " + name + " says struct_size " + libSize +
-                                                     ", Marshal.SizeOf(" + t.Name + ") is " + Marshal.SizeOf(t));
-            return Marshal.PtrToStructure(buffer, t);
+            for (int i = size; i < n; i++)
+                Expect(back[i] == Sentinel, name + " wrote past struct_size " + size + " (byte " + i + ")");
+            object result = Marshal.PtrToStructure(buffer, t);
+
+            int larger = size + 64;
+            Marshal.Copy(fillBytes, 0, buffer, n);
+            Expect(init(buffer, new UIntPtr((uint)larger)) == DdpmStatus.Ok, name + " with a larger struct_size");
+            Expect(Marshal.ReadIntPtr(buffer).ToInt64() == larger, name + " sets the larger struct_size");
+            Marshal.Copy(buffer, back, 0, n);
+            for (int i = size; i < larger; i++)
+                Expect(back[i] == 0, "ABI layout: " + name + " wrote a non-zero byte " + i + " past Marshal.SizeOf(" +
+                                         t.Name + ") " + size + ": the library's struct is larger");
+            for (int i = larger; i < n; i++)
+                Expect(back[i] == Sentinel, name + " wrote past struct_size " + larger + " (byte " + i + ")");
+
+            Marshal.Copy(fillBytes, 0, buffer, n);
+            foreach (int bad in new[] { 0, 8, DdpmLibrary.MaxParamsSize + 1 })
+            {
+                Expect(init(buffer, new UIntPtr((uint)bad)) == DdpmStatus.InvalidArgument &&
+                           DdpmLibrary.LastError.Contains(bad.ToString()),
+                       name + " rejects struct_size " + bad + ": " + DdpmLibrary.LastError);
+            }
+            Marshal.Copy(buffer, back, 0, n);
+            for (int i = 0; i < n; i++)
+                Expect(back[i] == Sentinel, name + " wrote on a failed call (byte " + i + ")");
+            return result;
         }
         finally
         {
@@ -186,16 +212,17 @@ static class TestDdpm
     static void Run(string modelPath, string sourceDir, string scratch)
     {
         // ABI version and the library's strings.
-        Expect(DdpmLibrary.AbiVersion == 1 && DdpmNative.AbiVersion == 1, "abi version is 1");
+        Expect(DdpmLibrary.AbiVersion == 2 && DdpmNative.AbiVersion == 2, "abi version is 2");
         DdpmLibrary.CheckAbi();
         Expect(DdpmLibrary.Version.Length > 0, "version string");
         Expect(DdpmLibrary.PtrToStringUtf8(DdpmNative.ddpm_status_string(DdpmStatus.OutOfRange)) ==
                    "DDPM_ERR_OUT_OF_RANGE", "ddpm_status_string");
 
-        // ABI layout: struct sizes equal the library's struct_size, and the defaults land in the
-        // right fields (a shifted field reads the wrong default).
-        var g = (DdpmGenerateParams)LibraryDefaults(typeof(DdpmGenerateParams), DdpmNative.ddpm_generate_default_params,
-                                                    "ddpm_generate_default_params");
+        // ABI layout at run time: the init functions write exactly the C# struct's size, the
+        // library's struct is no larger, and the defaults land in the right fields (a shifted
+        // field reads the wrong default).
+        var g = (DdpmGenerateParams)LibraryDefaults(typeof(DdpmGenerateParams), DdpmNative.ddpm_generate_params_init,
+                                                    "ddpm_generate_params_init");
         Expect(g.batch == 1 && g.class_index == -1 && g.classes == IntPtr.Zero && g.class_count == UIntPtr.Zero &&
                    g.guidance == 3.0f && g.sampler == (int)DdpmSampler.Ddim && g.sampler_name == IntPtr.Zero &&
                    g.steps == 25 && g.eta == 0f && g.seed == 0 && g.preview_every == 1 && g.preview_x0 == 0 &&
@@ -203,12 +230,12 @@ static class TestDdpm
                    g.init_width == 0 && g.init_height == 0 && g.strength == 0.75f && g.mask == IntPtr.Zero &&
                    g.variation_seed == 0 && g.variation_strength == 0f && g.guidance_rescale == 0f && g.clip_x0 == 1,
                "ddpm_generate_params defaults read back field by field");
-        var im = (DdpmImportParams)LibraryDefaults(typeof(DdpmImportParams), DdpmNative.ddpm_import_default_params,
-                                                   "ddpm_import_default_params");
+        var im = (DdpmImportParams)LibraryDefaults(typeof(DdpmImportParams), DdpmNative.ddpm_import_params_init,
+                                                   "ddpm_import_params_init");
         Expect(im.class_names == IntPtr.Zero && im.class_count == 0 && im.image_size == 64 && im.float16 == 0,
                "ddpm_import_params defaults");
-        var tp = (DdpmTrainParams)LibraryDefaults(typeof(DdpmTrainParams), DdpmNative.ddpm_train_default_params,
-                                                  "ddpm_train_default_params");
+        var tp = (DdpmTrainParams)LibraryDefaults(typeof(DdpmTrainParams), DdpmNative.ddpm_train_params_init,
+                                                  "ddpm_train_params_init");
         Expect(tp.assets == IntPtr.Zero && DdpmLibrary.PtrToStringUtf8(tp.preset) == "sprite32" &&
                    tp.image_size == 0 && tp.init_model == IntPtr.Zero && tp.steps == 1000 && tp.batch == 16 &&
                    Near(tp.lr, 3e-4) && tp.checkpoint == IntPtr.Zero && tp.out_model == IntPtr.Zero &&
@@ -216,11 +243,12 @@ static class TestDdpm
                    Near(tp.label_drop, 0.1) && Near(tp.ema_decay, 0.995) && tp.ema_start == 2000 &&
                    tp.checkpoint_every == 500,
                "ddpm_train_params defaults read back field by field");
-        // Now that the sizes agree, the `ref` overloads and the wrapper's helpers are safe.
+        // The `ref` overloads and the wrapper's helpers.
         var gr = new DdpmGenerateParams();
-        Expect(DdpmNative.ddpm_generate_default_params(ref gr) == DdpmStatus.Ok &&
+        Expect(DdpmNative.ddpm_generate_params_init(ref gr, DdpmLibrary.StructSize(typeof(DdpmGenerateParams))) ==
+                       DdpmStatus.Ok &&
                    gr.struct_size.ToUInt64() == (ulong)Marshal.SizeOf(typeof(DdpmGenerateParams)) && gr.clip_x0 == 1,
-               "ddpm_generate_default_params(ref)");
+               "ddpm_generate_params_init(ref)");
         Expect(DdpmLibrary.GenerateDefaults().struct_size == g.struct_size &&
                    DdpmLibrary.ImportDefaults().struct_size == im.struct_size &&
                    DdpmLibrary.TrainDefaults().struct_size == tp.struct_size, "the wrapper's defaults");
