@@ -4,8 +4,8 @@
 # categories, 1906 images) and trains with the project's own trainer through the CLI.
 #
 # Resumable: the run checkpoints to out/default-model/ every 200 steps; run the script again
-# after a stop (Ctrl-C writes a checkpoint too) and it continues where it was. About 1.5 hours
-# on 2 CPU cores (88 images/s at batch 64, 6000 steps).
+# after a stop (Ctrl-C writes a checkpoint too) and it continues where it was. About an hour
+# on 2 CPU cores (88 images/s at batch 64, 5000 steps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=out/default-model
@@ -23,7 +23,7 @@ fi
 
 [ -x build/host/ddpm ] || bash scripts/build.sh build
 ./build/host/ddpm train "$work/emoji32" --out "$work/model.safetensors" \
-  --preset sprite32 --steps "${STEPS:-6000}" --batch 64 --lr 6e-4 --warmup 200 --decay-from 0.5 \
+  --preset sprite32 --steps "${STEPS:-5000}" --batch 64 --lr 6e-4 --warmup 200 --decay-from 0.5 \
   --grad-clip 1 --ema-decay 0.999 --ema-start 1000 --flip --seed 1 \
   --checkpoint "$work/checkpoint.pt" --checkpoint-every 200 \
   --samples "$work/samples" --sample-every 500

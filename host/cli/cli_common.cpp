@@ -63,13 +63,4 @@ std::string progress_bar(int64_t step, int64_t total) {
   return "[" + bar + "]";
 }
 
-std::string format_seconds(double s) {
-  if (!(s >= 0) || s > 1e7) return "?";
-  const long t = std::lround(s);
-  char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
-  return buf;
-}
-
 }  // namespace ddpm_cli

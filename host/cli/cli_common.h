@@ -44,6 +44,5 @@ bool interrupted();
 // Progress on stderr: a redrawn bar on a terminal, else one line per step.
 bool stderr_is_tty();
 std::string progress_bar(int64_t step, int64_t total);  // "[####......]", 30 wide
-std::string format_seconds(double s);                   // "m:ss" or "h:mm:ss"; "?" if unknown
 
 }  // namespace ddpm_cli

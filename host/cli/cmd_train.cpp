@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli_common.h"
+#include "clock_text.h"
 #include "commands.h"
 #include "loaded_plugin.h"
 
@@ -63,13 +64,13 @@ extern "C" void on_train(ddpm_train_job* job, int64_t step, int64_t total, doubl
   if (p->tty) {
     std::fprintf(stderr, "\r%s %lld/%lld loss %.4f  %.1f img/s  ETA %s ", progress_bar(step, total).c_str(),
                  static_cast<long long>(step), static_cast<long long>(total), loss, ips,
-                 format_seconds(eta).c_str());
+                 ddpm_host::clock_text(eta).c_str());
     p->last_printed = step;
     if (step == total) std::fputc('\n', stderr);
     std::fflush(stderr);
   } else if (step != p->last_printed) {
     std::fprintf(stderr, "step %lld/%lld loss %.4f %.1f img/s eta %s\n", static_cast<long long>(step),
-                 static_cast<long long>(total), loss, ips, format_seconds(eta).c_str());
+                 static_cast<long long>(total), loss, ips, ddpm_host::clock_text(eta).c_str());
     p->last_printed = step;
   }
 }

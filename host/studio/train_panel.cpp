@@ -10,6 +10,7 @@
 #include "ddpm/io/atomic_file.h"
 #include "ddpm/io/file_bytes.h"
 #include "ddpm/io/png.h"
+#include "clock_text.h"
 #include "studio.h"
 
 namespace studio {
@@ -18,14 +19,6 @@ namespace fs = std::filesystem;
 namespace {
 const char* const kPresets[] = {"sprite32", "seed64"};
 
-std::string clock_text(double s) {
-  if (!(s >= 0) || s > 1e7) return "?";
-  const long t = std::lround(s);
-  char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
-  return buf;
-}
 }  // namespace
 
 void Studio::draw_train_panel() {
@@ -84,7 +77,7 @@ void Studio::draw_train_panel() {
   char label[128];
   std::snprintf(label, sizeof label, "%lld / %lld", static_cast<long long>(s.step), static_cast<long long>(s.total));
   ImGui::ProgressBar(s.total > 0 ? static_cast<float>(s.step) / s.total : 0.0f, ImVec2(-1, 0), label);
-  ImGui::Text("loss %.4f   %.1f images/s   ETA %s", s.loss, s.images_per_second, clock_text(s.eta_seconds).c_str());
+  ImGui::Text("loss %.4f   %.1f images/s   ETA %s", s.loss, s.images_per_second, ddpm_host::clock_text(s.eta_seconds).c_str());
   if (!s.loss_history.empty()) {
     ImGui::PlotLines("##loss", s.loss_history.data(), static_cast<int>(s.loss_history.size()), 0,
                      "loss (smoothed)", 0.0f, FLT_MAX,
