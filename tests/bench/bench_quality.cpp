@@ -13,7 +13,7 @@
 // floor that the small-sample bias alone produces.
 //
 //   ddpm_bench_quality [--model M] [--assets DIR] [--per-class N] [--json OUT]
-//                      [--classifier-steps S] [--ddpm-steps S] [--threads N] [--clip-x0]
+//                      [--classifier-steps S] [--ddpm-steps S] [--threads N] [--no-clip-x0]
 //                      [--grids DIR]  (one PNG grid per sampler, a row per class, to look at)
 // DDPM_DEVICE=cuda runs the classifier and the samplers on a GPU.
 #include <cmath>
@@ -42,7 +42,7 @@ struct Args {
   int ddpm_steps = 1000;       // fewer only for smoke runs: the reference is the full chain
   int threads = 0;             // 0: all cores
   int chunk = 16;              // images per sample() call, bounds the memory of a run
-  bool clip_x0 = false;        // the plugin's default is off
+  bool clip_x0 = true;         // as the plugin samples by default
 };
 
 Args parse(int argc, char** argv) {
@@ -71,7 +71,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--ddpm-steps") a.ddpm_steps = number(1);
     else if (k == "--threads") a.threads = number(0);
     else if (k == "--chunk") a.chunk = number(1);
-    else if (k == "--clip-x0") a.clip_x0 = true;
+    else if (k == "--no-clip-x0") a.clip_x0 = false;
     else throw ddpm::Error("unknown option " + k + " (see the comment at the top of bench_quality.cpp)");
   }
   return a;
