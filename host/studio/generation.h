@@ -56,7 +56,6 @@ class GenerationController {
   bool running() const { return job_ != nullptr; }
   const Frame& latest() const { return latest_; }
   const std::vector<Frame>& history() const { return history_; }
-  int history_stride() const { return stride_; }  // recorded every Nth frame (memory cap)
   const std::string& status() const { return status_; }  // "done", "cancelled", or the error
   double steps_per_second() const { return steps_per_second_; }
   int step() const { return step_; }
@@ -80,7 +79,7 @@ class GenerationController {
   Frame latest_;
   std::vector<Frame> history_;
   size_t history_bytes_ = 0;
-  int stride_ = 1, since_recorded_ = 0;
+  int stride_ = 1, since_recorded_ = 0;  // record every stride_-th frame; doubles at the cap
   int step_ = 0, total_ = 0;
   std::chrono::steady_clock::time_point started_;
   double steps_per_second_ = 0;

@@ -73,7 +73,6 @@ class Studio {
   void export_sheet();
 
  private:
-  friend struct StudioPanels;
   void handle_shortcuts();
   void scripted_step();
   void upload_frame(const Frame& f);
