@@ -5,7 +5,9 @@
 #
 # Resumable: the run checkpoints to out/default-model/ every 200 steps; run the script again
 # after a stop (Ctrl-C writes a checkpoint too) and it continues where it was. About an hour
-# on 2 CPU cores (88 images/s at batch 64, 5000 steps).
+# on 2 CPU cores (88 images/s at batch 64, 5000 steps). The committed model was made by this
+# script run to 5000 steps and then continued with STEPS=7000 (the learning rate's linear
+# decay is recomputed for the new total); STEPS=N continues further the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=out/default-model
