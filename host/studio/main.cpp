@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
   }
   std::string warning;
   const studio::Settings remembered = studio::load_settings(o.settings_path, warning);
+  if (!warning.empty()) std::fprintf(stderr, "ddpm-studio: %s\n", warning.c_str());
   glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
   glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 3);
   glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
@@ -156,12 +157,11 @@ int main(int argc, char** argv) {
 
   int rc = 0;
   {
-    studio::Studio s(window, plugin, o);
+    studio::Studio s(window, plugin, o, remembered);
     if (!s.init(error)) {
       std::fprintf(stderr, "ddpm-studio: %s\n", error.c_str());
       rc = 1;
     } else {
-      if (!warning.empty()) std::fprintf(stderr, "ddpm-studio: %s\n", warning.c_str());
       while (!glfwWindowShouldClose(window) && !s.should_close()) {
         glfwPollEvents();
         ImGui_ImplOpenGL3_NewFrame();

@@ -25,12 +25,10 @@ double now_seconds() {
 }
 }  // namespace
 
-Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOptions options)
-    : window_(window), plugin_(plugin), options_(std::move(options)), model_(plugin), gen_(plugin),
-      train_(plugin) {
-  std::string warning;
-  settings_ = load_settings(options_.settings_path, warning);
-  if (!warning.empty()) say(warning, true);
+Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOptions options,
+               Settings settings)
+    : window_(window), plugin_(plugin), options_(std::move(options)), settings_(std::move(settings)),
+      model_(plugin), gen_(plugin), train_(plugin) {
   sampler_choice_ = settings_.sampler;
   steps_ = settings_.steps;
   guidance_ = settings_.guidance;
@@ -252,12 +250,17 @@ void Studio::export_selected() {
   }
 }
 
-void Studio::export_grid() {
-  if (shown_.data.empty()) return say("nothing to save yet: generate first", true);
+std::vector<ddpm::io::Image> Studio::shown_images() const {
   std::vector<ddpm::io::Image> images;
   for (int i = 0; i < shown_.batch; ++i) {
     images.push_back(frame_image_rgba8(shown_.data.data(), shown_.width, shown_.height, shown_.channels, i));
   }
+  return images;
+}
+
+void Studio::export_grid() {
+  if (shown_.data.empty()) return say("nothing to save yet: generate first", true);
+  const std::vector<ddpm::io::Image> images = shown_images();
   const std::string path = export_path("ddpm_grid_seed" + std::to_string(gen_.request().seed));
   try {
     fs::create_directories(export_dir_);
@@ -271,10 +274,9 @@ void Studio::export_grid() {
 void Studio::export_sheet() {
   if (shown_.data.empty()) return say("nothing to save yet: generate first", true);
   const GenerateRequest& r = gen_.request();
-  std::vector<ddpm::io::Image> images;
+  const std::vector<ddpm::io::Image> images = shown_images();
   std::vector<ddpm_host::SheetFrame> frames;
   for (int i = 0; i < shown_.batch; ++i) {
-    images.push_back(frame_image_rgba8(shown_.data.data(), shown_.width, shown_.height, shown_.channels, i));
     const int c = i < static_cast<int>(r.classes.size()) ? r.classes[i] : -1;
     const std::string cls = c >= 0 && c < static_cast<int>(model_.class_names.size()) ? model_.class_names[c] : "";
     frames.push_back({(cls.empty() ? std::string("image") : cls) + "_" + std::to_string(i), cls, r.seed + i});
@@ -301,19 +303,7 @@ void Studio::scripted_step() {
   if (!scripted_started_) {
     scripted_started_ = true;
     if (options_.panel == "train") {
-      std::string error;
-      TrainRequest r;
-      r.assets = train_folder_input_;
-      r.out_model = train_out_input_;
-      if (options_.train_finetune && model_.loaded()) r.init_model = model_.path();
-      r.steps = train_steps_;
-      r.batch = train_batch_;
-      r.sample_dir = (fs::path(train_out_input_).parent_path() / "samples").string();
-      r.sample_every = sample_every_;
-      if (!train_.start(r, error)) {
-        train_error_ = error;
-        say("cannot train: " + error, true);
-      }
+      start_training();
     } else {
       start_generation();
     }

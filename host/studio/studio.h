@@ -48,7 +48,9 @@ struct StudioOptions {
 
 class Studio {
  public:
-  Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOptions options);
+  // `settings`: what load_settings read from options.settings_path (main needs them first,
+  // for the window size); saved back there at shutdown.
+  Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOptions options, Settings settings);
   ~Studio();
   // Loads the shaders and the model. A shader error is fatal (returns false, `error` says
   // which file); a model error is shown in the UI.
@@ -68,6 +70,7 @@ class Studio {
   void draw_train_panel();
   void draw_preview_window();
   void start_generation();
+  void start_training();
   void export_selected();
   void export_grid();
   void export_sheet();
@@ -78,6 +81,7 @@ class Studio {
   void upload_frame(const Frame& f);
   void load_model(const std::string& path);
   std::string export_path(const std::string& stem) const;
+  std::vector<ddpm::io::Image> shown_images() const;  // the frame on screen, image by image, RGBA8
   void say(const std::string& message, bool error = false);
 
   GLFWwindow* window_;

@@ -21,6 +21,30 @@ const char* const kPresets[] = {"sprite32", "seed64"};
 
 }  // namespace
 
+// The Start button and the scripted mode: the panel's settings as a training job.
+void Studio::start_training() {
+  TrainRequest r;
+  r.assets = train_folder_input_;
+  r.out_model = train_out_input_;
+  if (train_mode_ == 1 && model_.loaded()) r.init_model = model_.path();
+  r.preset = kPresets[preset_choice_];
+  r.steps = train_steps_;
+  r.batch = train_batch_;
+  r.lr = train_lr_;
+  const fs::path dir = fs::path(train_out_input_).parent_path();
+  r.sample_dir = (dir / "samples").string();
+  r.checkpoint = (dir / (fs::path(train_out_input_).stem().string() + ".checkpoint.pt")).string();
+  r.sample_every = std::max(1, sample_every_);
+  r.flip = train_flip_;
+  r.pixel_art = train_pixel_art_;
+  r.freeze = train_mode_ == 1 && train_freeze_;
+  std::error_code ec;
+  if (!dir.empty()) fs::create_directories(dir, ec);
+  train_error_.clear();
+  if (!train_.start(r, train_error_)) say("cannot train: " + train_error_, true);
+  else settings_.last_folder = train_folder_input_;
+}
+
 void Studio::draw_train_panel() {
   const TrainSnapshot& s = train_.poll();
   ImGui::BeginDisabled(s.running);
@@ -47,28 +71,7 @@ void Studio::draw_train_panel() {
   ImGui::EndDisabled();
 
   if (!s.running) {
-    if (ImGui::Button("Start training")) {
-      TrainRequest r;
-      r.assets = train_folder_input_;
-      r.out_model = train_out_input_;
-      if (train_mode_ == 1 && model_.loaded()) r.init_model = model_.path();
-      r.preset = kPresets[preset_choice_];
-      r.steps = train_steps_;
-      r.batch = train_batch_;
-      r.lr = train_lr_;
-      const fs::path dir = fs::path(train_out_input_).parent_path();
-      r.sample_dir = (dir / "samples").string();
-      r.checkpoint = (dir / (fs::path(train_out_input_).stem().string() + ".checkpoint.pt")).string();
-      r.sample_every = std::max(1, sample_every_);
-      r.flip = train_flip_;
-      r.pixel_art = train_pixel_art_;
-      r.freeze = train_mode_ == 1 && train_freeze_;
-      std::error_code ec;
-      if (!dir.empty()) fs::create_directories(dir, ec);
-      train_error_.clear();
-      if (!train_.start(r, train_error_)) say("cannot train: " + train_error_, true);
-      else settings_.last_folder = train_folder_input_;
-    }
+    if (ImGui::Button("Start training")) start_training();
   } else if (ImGui::Button("Stop")) {
     train_.stop();  // the job writes its checkpoint and the model before it ends
   }
