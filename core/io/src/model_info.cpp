@@ -1,5 +1,6 @@
 #include "ddpm/io/model_info.h"
 
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "ddpm/io/error.h"
@@ -13,26 +14,92 @@ namespace {
 constexpr std::size_t kMaxClassNameLength = 256;
 constexpr std::size_t kMaxListLength = 64;
 
-template <typename T>
-T field(const json& j, const char* key, const std::string& file, const std::string& where) {
-  if (!j.contains(key)) {
-    throw Error("model file '" + file + "': field '" + where + key + "' is missing");
+// Deeper than any model description; bounds the parser's work on "[[[[...".
+constexpr int kMaxJsonDepth = 16;
+
+[[noreturn]] void bad(const std::string& file, const std::string& what) {
+  throw Error("model file '" + file + "': " + what);
+}
+
+const json& member(const json& j, const char* key, const std::string& file, const std::string& where) {
+  const auto it = j.find(key);
+  if (it == j.end()) bad(file, "field '" + where + key + "' is missing");
+  return *it;
+}
+
+// Numbers are read with their range checked first: nlohmann's get<int>() on 1e300 or
+// get<float>() on 1e300 is a C++ conversion with undefined behaviour.
+std::int64_t integer(const json& v, const std::string& file, const std::string& name,
+                     std::int64_t lo, std::int64_t hi) {
+  const auto range = [&](const std::string& value) {
+    bad(file, "field '" + name + "' = " + value + " is out of range (" + std::to_string(lo) +
+                  " to " + std::to_string(hi) + ")");
+  };
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(hi)) range(std::to_string(u));
+    return static_cast<std::int64_t>(u);
   }
-  try {
-    return j.at(key).get<T>();
-  } catch (const json::exception&) {
-    throw Error("model file '" + file + "': field '" + where + key + "' has the wrong type (" +
-                j.at(key).type_name() + ")");
+  if (v.is_number_integer()) {
+    const auto i = v.get<std::int64_t>();
+    if (i < lo || i > hi) range(std::to_string(i));
+    return i;
   }
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    // Integral values written as floats (3.0) are taken; anything else is not a count.
+    // (hi + 1.0: the first value past the range, exact for int; for int64 it rounds to 2^63.)
+    if (!(d >= static_cast<double>(lo) && d < static_cast<double>(hi) + 1.0)) range(v.dump());
+    if (d != static_cast<double>(static_cast<std::int64_t>(d))) {
+      bad(file, "field '" + name + "' = " + v.dump() + " is not a whole number");
+    }
+    return static_cast<std::int64_t>(d);
+  }
+  bad(file, "field '" + name + "' has the wrong type (" + v.type_name() + ", not a number)");
+}
+
+int int_field(const json& j, const char* key, const std::string& file, const std::string& where) {
+  return static_cast<int>(integer(member(j, key, file, where), file, where + key,
+                                  std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
+}
+
+double real_field(const json& j, const char* key, const std::string& file, const std::string& where) {
+  const json& v = member(j, key, file, where);
+  if (!v.is_number()) {
+    bad(file, "field '" + where + key + "' has the wrong type (" + v.type_name() + ", not a number)");
+  }
+  return v.get<double>();
+}
+
+std::string string_field(const json& j, const char* key, const std::string& file,
+                         const std::string& where) {
+  const json& v = member(j, key, file, where);
+  if (!v.is_string()) {
+    bad(file, "field '" + where + key + "' has the wrong type (" + v.type_name() + ", not a string)");
+  }
+  return v.get<std::string>();
+}
+
+const json& object_field(const json& j, const char* key, const std::string& file) {
+  const json& v = member(j, key, file, "");
+  if (!v.is_object()) bad(file, "field '" + std::string(key) + "' is not an object");
+  return v;
 }
 
 std::vector<int> int_list(const json& j, const char* key, const std::string& file) {
-  const auto v = field<std::vector<int>>(j, key, file, "unet.");
+  const json& v = member(j, key, file, "unet.");
+  const std::string name = std::string("unet.") + key;
+  if (!v.is_array()) bad(file, "field '" + name + "' has the wrong type (" + v.type_name() + ", not a list)");
   if (v.size() > kMaxListLength) {
-    throw Error("model file '" + file + "': field 'unet." + key + "' has " +
-                std::to_string(v.size()) + " entries, more than " + std::to_string(kMaxListLength));
+    bad(file, "field '" + name + "' has " + std::to_string(v.size()) + " entries, more than " +
+                  std::to_string(kMaxListLength));
   }
-  return v;
+  std::vector<int> out;
+  for (const auto& e : v) {
+    out.push_back(static_cast<int>(integer(e, file, name + "[]", std::numeric_limits<int>::min(),
+                                           std::numeric_limits<int>::max())));
+  }
+  return out;
 }
 
 }  // namespace
@@ -98,46 +165,64 @@ std::string to_json(const ModelInfo& m) {
 ModelInfo model_info_from_json(const std::string& text, const std::string& file) {
   json j;
   try {
-    j = json::parse(text);
+    // The callback bounds the nesting before anything deep is built.
+    j = json::parse(text, [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth) {
+        throw Error("model file '" + file + "': its model description is nested deeper than " +
+                    std::to_string(kMaxJsonDepth) + " levels");
+      }
+      return true;
+    });
   } catch (const json::exception& e) {
     throw Error("model file '" + file + "': its model description is not valid JSON (" +
                 std::string(e.what()) + ")");
   }
   if (!j.is_object()) throw Error("model file '" + file + "': its model description is not a JSON object");
   ModelInfo m;
-  m.format_version = field<int>(j, "format_version", file, "");
+  m.format_version = int_field(j, "format_version", file, "");
   if (m.format_version < 1 || m.format_version > kModelFormatVersion) {
     throw Error("model file '" + file + "' has format version " + std::to_string(m.format_version) +
                 ": this build reads versions 1 to " + std::to_string(kModelFormatVersion));
   }
-  const json u = field<json>(j, "unet", file, "");
-  if (!u.is_object()) throw Error("model file '" + file + "': field 'unet' is not an object");
-  m.unet.preset = field<std::string>(u, "preset", file, "unet.");
-  m.unet.in_channels = field<int>(u, "in_channels", file, "unet.");
-  m.unet.out_channels = field<int>(u, "out_channels", file, "unet.");
-  m.unet.image_size = field<int>(u, "image_size", file, "unet.");
-  m.unet.base_channels = field<int>(u, "base_channels", file, "unet.");
+  const json& u = object_field(j, "unet", file);
+  m.unet.preset = string_field(u, "preset", file, "unet.");
+  m.unet.in_channels = int_field(u, "in_channels", file, "unet.");
+  m.unet.out_channels = int_field(u, "out_channels", file, "unet.");
+  m.unet.image_size = int_field(u, "image_size", file, "unet.");
+  m.unet.base_channels = int_field(u, "base_channels", file, "unet.");
   m.unet.channel_mult = int_list(u, "channel_mult", file);
   m.unet.attention_resolutions = int_list(u, "attention_resolutions", file);
-  m.unet.attention_heads = field<int>(u, "attention_heads", file, "unet.");
-  m.unet.time_dim = field<int>(u, "time_dim", file, "unet.");
-  m.unet.num_classes = field<int>(u, "num_classes", file, "unet.");
-  const json s = field<json>(j, "schedule", file, "");
-  if (!s.is_object()) throw Error("model file '" + file + "': field 'schedule' is not an object");
-  m.schedule.kind = schedule_kind_from_string(field<std::string>(s, "kind", file, "schedule."));
-  m.schedule.timesteps = field<int>(s, "timesteps", file, "schedule.");
-  m.schedule.beta_start = field<double>(s, "beta_start", file, "schedule.");
-  m.schedule.beta_end = field<double>(s, "beta_end", file, "schedule.");
-  m.schedule.cosine_s = field<double>(s, "cosine_s", file, "schedule.");
-  m.variance = variance_from_string(field<std::string>(j, "variance", file, ""));
-  const json names = field<json>(j, "class_names", file, "");
+  m.unet.attention_heads = int_field(u, "attention_heads", file, "unet.");
+  m.unet.time_dim = int_field(u, "time_dim", file, "unet.");
+  m.unet.num_classes = int_field(u, "num_classes", file, "unet.");
+  const json& s = object_field(j, "schedule", file);
+  try {
+    m.schedule.kind = schedule_kind_from_string(string_field(s, "kind", file, "schedule."));
+    m.variance = variance_from_string(string_field(j, "variance", file, ""));
+  } catch (const Error& e) {
+    throw Error("model file '" + file + "': " + e.what());
+  }
+  m.schedule.timesteps = int_field(s, "timesteps", file, "schedule.");
+  m.schedule.beta_start = real_field(s, "beta_start", file, "schedule.");
+  m.schedule.beta_end = real_field(s, "beta_end", file, "schedule.");
+  m.schedule.cosine_s = real_field(s, "cosine_s", file, "schedule.");
+  const json& names = member(j, "class_names", file, "");
   if (!names.is_array() || names.size() > 100000) {
     throw Error("model file '" + file + "': field 'class_names' is not a list of at most 100000 names");
   }
-  m.class_names = field<std::vector<std::string>>(j, "class_names", file, "");
-  m.guidance = field<float>(j, "guidance", file, "");
-  m.training_step = field<int64_t>(j, "training_step", file, "");
-  m.weights = field<std::string>(j, "weights", file, "");
+  for (const auto& n : names) {
+    if (!n.is_string()) bad(file, "field 'class_names' holds a " + std::string(n.type_name()) + ", not a name");
+    m.class_names.push_back(n.get<std::string>());
+  }
+  const double guidance = real_field(j, "guidance", file, "");
+  // Out-of-range values become NaN here, which validate() refuses by name; converting them
+  // to float directly would be undefined.
+  m.guidance = guidance >= -1e6 && guidance <= 1e6 ? static_cast<float>(guidance)
+                                                  : std::numeric_limits<float>::quiet_NaN();
+  m.training_step = integer(member(j, "training_step", file, ""), file, "training_step",
+                            std::numeric_limits<std::int64_t>::min(),
+                            std::numeric_limits<std::int64_t>::max());
+  m.weights = string_field(j, "weights", file, "");
   try {
     m.validate();
   } catch (const Error& e) {

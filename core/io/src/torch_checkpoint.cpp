@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <set>
+#include <unordered_map>
 
 #include "ddpm/io/error.h"
 #include "ddpm/io/file_bytes.h"
@@ -210,11 +211,15 @@ TorchCheckpoint read_zip(const std::uint8_t* bytes, std::size_t size, const std:
 
   const Pickle pickle =
       read_pickle(zip.data(*pkl), pkl->size, allowed_globals(), name + ":" + pkl->name);
+  // Indexed once: up to 65535 entries and 65536 tensors must not cost a scan each.
+  std::unordered_map<std::string, const ZipEntry*> records;
+  for (const auto& e : zip.entries) records.emplace(e.name, &e);
   TorchCheckpoint out;
   for (auto& p : StateDict(pickle, name).tensors()) {
     const CheckpointTensor& t = p.tensor;
     const std::string record = prefix + "data/" + t.storage_key;
-    const ZipEntry* e = zip.find(record);
+    const auto found = records.find(record);
+    const ZipEntry* e = found == records.end() ? nullptr : found->second;
     if (!e) fail("tensor '" + t.name + "' needs record '" + record + "', which is missing");
     std::size_t declared = 0;
     if (!checked_bytes(p.storage_numel, t.dtype, declared) || declared != e->size) {
@@ -270,19 +275,24 @@ TorchCheckpoint read_legacy(const std::uint8_t* bytes, std::size_t size, const s
 
   // The raw storages follow in the order of that list, each as an element count and the
   // elements; their element size comes from the tensors that use them.
+  // The last tensor using each storage, found once rather than by a scan per key.
+  std::unordered_map<std::string, const Pending*> users;
+  for (const auto& p : pending) {
+    const auto [it, fresh] = users.emplace(p.tensor.storage_key, &p);
+    if (!fresh) {
+      if (dtype_size(it->second->tensor.dtype) != dtype_size(p.tensor.dtype)) {
+        fail("uses storage '" + p.tensor.storage_key + "' with two element sizes");
+      }
+      it->second = &p;
+    }
+  }
   TorchCheckpoint out;
   for (const auto k : keys[keys.root].items) {
     if (keys[k].kind != PyKind::Str) fail("has a storage key that is not a string");
     const std::string& key = keys[k].text;
-    const Pending* user = nullptr;
-    for (const auto& p : pending) {
-      if (p.tensor.storage_key != key) continue;
-      if (user && dtype_size(user->tensor.dtype) != dtype_size(p.tensor.dtype)) {
-        fail("uses storage '" + key + "' with two element sizes");
-      }
-      user = &p;
-    }
-    if (!user) fail("lists storage '" + key + "', which no tensor uses");
+    const auto used = users.find(key);
+    if (used == users.end()) fail("lists storage '" + key + "', which no tensor uses");
+    const Pending* user = used->second;
     if (out.storages.count(key)) fail("lists storage '" + key + "' twice");
     if (size - pos < 8) fail("ends before storage '" + key + "'");
     std::uint64_t numel = 0;

@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""Makes the seed corpora of tests/fuzz/corpus/<target>/ from real files of the repository:
+the default model's header and description, the PyTorch fixtures, the sample assets.
+Small on purpose (the whole corpus is a few hundred KB); rerun after a format change.
+
+    /usr/bin/python3 tests/fuzz/make_corpus.py
+"""
+import io
+import json
+import os
+import struct
+import zipfile
+
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(ROOT, "tests", "fuzz", "corpus")
+
+
+def put(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def read(path):
+    with open(os.path.join(ROOT, path), "rb") as f:
+        return f.read()
+
+
+def safetensors(tensors, metadata):
+    """tensors: list of (name, dtype, shape, bytes), laid out in order, header padded to 8."""
+    header = {}
+    if metadata:
+        header["__metadata__"] = metadata
+    offset = 0
+    for name, dtype, shape, data in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(t[3] for t in tensors)
+
+
+# --- model files: the default model's description and its first small tensors, real bytes ---
+model = read("assets/emoji32/model.safetensors")
+n = struct.unpack("<Q", model[:8])[0]
+header = json.loads(model[8:8 + n])
+meta = header.pop("__metadata__")
+data = model[8 + n:]
+small = sorted(((k, v) for k, v in header.items() if v["data_offsets"][1] - v["data_offsets"][0] <= 64),
+               key=lambda kv: kv[1]["data_offsets"][0])[:6]
+tensors = [(k, v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in small]
+put("safetensors", "emoji32_small.safetensors", safetensors(tensors, meta))
+put("safetensors", "no_metadata.safetensors", safetensors(tensors[:2], None))
+put("safetensors", "empty.safetensors", safetensors([], {"format": "ddpm-realtime"}))
+f16 = [("w", "F16", [2, 2], b"\x00\x3c" * 4), ("b", "BF16", [2], b"\x80\x3f" * 2),
+       ("s", "I64", [], b"\x07" + b"\x00" * 7), ("z", "F32", [0, 3], b"")]
+put("safetensors", "dtypes.safetensors", safetensors(f16, {"ddpm": meta["ddpm"]}))
+put("safetensors", "ref_w4_cond_io.safetensors", read("tests/fixtures/reference/ref_w4_cond_io.safetensors")[:4096])
+
+# --- model description JSON ---
+put("model_json", "emoji32.json", meta["ddpm"].encode())
+seed64 = json.loads(meta["ddpm"])
+seed64["unet"].update(preset="seed64", in_channels=3, out_channels=3, image_size=64, base_channels=64,
+                      channel_mult=[1, 2, 4, 4], attention_resolutions=[8, 16, 32, 64], time_dim=256,
+                      num_classes=10)
+seed64["class_names"] = ["class_%d" % i for i in range(10)]
+seed64["schedule"]["kind"] = "cosine"
+seed64["variance"] = "beta_tilde"
+put("model_json", "seed64.json", json.dumps(seed64).encode())
+uncond = dict(seed64, class_names=[])
+uncond["unet"] = dict(seed64["unet"], num_classes=0)
+put("model_json", "uncond.json", json.dumps(uncond, separators=(",", ":")).encode())
+
+# --- training checkpoints: what save_training_checkpoint writes, with small tensors ---
+ckpt_meta = dict(meta)
+ckpt_meta["kind"] = "training-checkpoint"
+ckpt_meta["optimizer"] = json.dumps({"lr": 3e-4, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                                     "weight_decay": 0.01, "amsgrad": False})
+ckpt_meta["trainer"] = json.dumps({"batch": 4, "steps": 100})
+ck = []
+for name, dtype, shape, b in tensors[:3]:
+    ck += [("model." + name, dtype, shape, b), ("ema." + name, dtype, shape, b)]
+    ck += [("optim." + name + ".step", "I64", [], struct.pack("<q", 12)),
+           ("optim." + name + ".exp_avg", dtype, shape, b), ("optim." + name + ".exp_avg_sq", dtype, shape, b)]
+ck.append(("rng.cpu", "U8", [16], bytes(range(16))))
+put("training_checkpoint", "emoji32_small.ckpt", safetensors(ck, ckpt_meta))
+ams = dict(ckpt_meta, optimizer=json.dumps({"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8,
+                                           "weight_decay": 0.0, "amsgrad": True}))
+put("training_checkpoint", "amsgrad.ckpt", safetensors(ck[:1] + [ck[-1]], ams))
+put("training_checkpoint", "model_not_checkpoint.safetensors", safetensors(tensors[:1], meta))
+
+# --- PyTorch checkpoints: the fixtures made by tests/fixtures/make_torch_checkpoints.py ---
+for f in ["module.pt", "module_legacy.pt", "mixed.pt", "mixed_legacy.pt", "beyond_storage.pt",
+          "not_a_tensor.pt", "os_system.pt", "truncated_storage.pt"]:
+    put("torch_checkpoint", f, read("tests/fixtures/torch/" + f))
+    if not f.endswith("_legacy.pt") and zipfile.is_zipfile(os.path.join(ROOT, "tests/fixtures/torch", f)):
+        z = zipfile.ZipFile(os.path.join(ROOT, "tests/fixtures/torch", f))
+        for info in z.infolist():
+            if info.filename.endswith("/data.pkl"):
+                put("pickle", f.replace(".pt", ".pkl"), z.read(info))
+for f in ["module.pt", "mixed.pt", "os_system.pt"]:
+    put("zip", f, read("tests/fixtures/torch/" + f))
+# A legacy file is a stream of pickles: the state_dict one is the fourth.
+legacy = read("tests/fixtures/torch/module_legacy.pt")
+put("pickle", "legacy_stream.pkl", legacy[:1024])
+# A plain zip with a comment and two stored entries.
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+    z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+    z.writestr("archive/byteorder", b"little")
+    z.comment = b"made by make_corpus.py"
+put("zip", "comment.zip", buf.getvalue())
+
+# --- images: real sample assets in every accepted format and layout, kept tiny ---
+src = Image.open(os.path.join(ROOT, "assets/samples/animals/butterfly.png")).convert("RGBA")
+small_img = src.resize((12, 10), Image.NEAREST)
+
+
+def save(name, im, fmt, **kw):
+    b = io.BytesIO()
+    im.save(b, fmt, **kw)
+    put("image", name, b.getvalue())
+
+
+save("rgba.png", small_img, "PNG")
+save("rgb_interlaced.png", small_img.convert("RGB"), "PNG", interlace=1)
+save("gray.png", small_img.convert("L"), "PNG")
+save("gray_alpha.png", small_img.convert("LA"), "PNG")
+save("palette.png", small_img.convert("P"), "PNG")
+save("bits1.png", small_img.convert("1"), "PNG")
+put("image", "rgba16.png", read("tests/fixtures/images/rgba16.png"))
+save("baseline.jpg", small_img.convert("RGB"), "JPEG", quality=80)
+save("progressive.jpg", small_img.convert("RGB"), "JPEG", quality=70, progressive=True)
+save("gray.jpg", small_img.convert("L"), "JPEG")
+save("subsampled.jpg", src.convert("RGB").resize((17, 9)), "JPEG", subsampling=2)
+save("rgb.bmp", small_img.convert("RGB"), "BMP")
+save("rgba.bmp", small_img, "BMP")
+save("palette.bmp", small_img.convert("P"), "BMP")
+save("rgba.tga", small_img, "TGA")
+save("rle.tga", small_img.convert("RGB"), "TGA", compression="tga_rle")
+save("gray.tga", small_img.convert("L"), "TGA")
+save("still.gif", small_img.convert("P"), "GIF")
+frames = [small_img.convert("P"), small_img.rotate(90).convert("P")]
+save("animated.gif", frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+
+total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
+print("corpus:", total, "bytes")
