@@ -10,6 +10,7 @@ import json
 import os
 import struct
 import zipfile
+import zlib
 
 from PIL import Image
 
@@ -109,8 +110,8 @@ put("pickle", "legacy_stream.pkl", legacy[:1024])
 # A plain zip with a comment and two stored entries.
 buf = io.BytesIO()
 with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-    z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
-    z.writestr("archive/byteorder", b"little")
+    for name, body in [("archive/data.pkl", b"\x80\x02}q\x00."), ("archive/byteorder", b"little")]:
+        z.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), body)  # reproducible
     z.comment = b"made by make_corpus.py"
 put("zip", "comment.zip", buf.getvalue())
 
@@ -145,6 +146,29 @@ save("gray.tga", small_img.convert("L"), "TGA")
 save("still.gif", small_img.convert("P"), "GIF")
 frames = [small_img.convert("P"), small_img.rotate(90).convert("P")]
 save("animated.gif", frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+
+
+# --- regressions: inputs that once crashed or misbehaved, kept so every run replays them ---
+# A JPEG whose first Huffman table declares 512 codes: Debian 12's stb_image writes past its
+# 257-byte size table on it (heap overflow); decode_image refuses it before stb sees it.
+jpg = bytearray(open(os.path.join(OUT, "image", "baseline.jpg"), "rb").read())
+dht = jpg.index(b"\xff\xc4")
+for k in range(16):
+    jpg[dht + 5 + k] = 0x20
+put("image", "regress_jpeg_dht_overflow.jpg", bytes(jpg))
+# A 67-byte PNG that declares 8192x8192 RGBA: refused from its header, before 256 MiB are
+# allocated for the decoder.
+def chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+forged = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8192, 8192, 8, 6, 0, 0, 0)) + \
+    chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+put("image", "regress_forged_size.png", forged)
+# Model descriptions with numbers C++ cannot hold (undefined float-to-int conversions before).
+bad = json.loads(meta["ddpm"])
+bad["guidance"] = 1e300
+bad["unet"]["in_channels"] = 1e300
+put("model_json", "regress_huge_numbers.json", json.dumps(bad).encode())
+put("model_json", "regress_deep.json", b'{"format_version":1,"unet":' + b"[" * 5000 + b"]" * 5000 + b"}")
 
 total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
 print("corpus:", total, "bytes")
