@@ -11,6 +11,8 @@ PKGS=(
   xvfb xauth libgl1-mesa-dri mesa-utils
   python3 python3-numpy python3-pil
   mono-mcs mono-runtime
+  # scripts/test-hardening.sh: clang, libFuzzer and sanitizer runtimes, llvm-symbolizer
+  clang libclang-rt-dev llvm
 )
 # Optional: lets the import-equivalence tests compare with PyTorch itself.
 OPTIONAL=(python3-torch)

@@ -1,0 +1,277 @@
+/* Every bad input and misuse of the C ABI that the tests try (tests/plugin/test_abi.c, the
+ * ctypes and C# tests) plus the hostile files of the fuzz corpora, run against a real plugin
+ * and printed as the rows of docs/robustness.md: what was tried, the status expected, the
+ * status got and the message. Exit status 1 when a status differs or a message is empty.
+ *
+ *   cc -Iplugin/include tests/robustness/abi_misuse.c -Lbuild/plugin -lddpm_plugin \
+ *      -Wl,-rpath,$PWD/build/plugin -o abi_misuse
+ *   ./abi_misuse MODEL SCRATCH_DIR [BAD_MODEL_FILE...]
+ * MODEL: a conditional model file (the default assets/emoji32 model); each BAD_MODEL_FILE is
+ * loaded and must give DDPM_ERR_BAD_MODEL. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ddpm_plugin.h"
+
+static int g_failures = 0, g_rows = 0;
+
+static void row(const char* what, ddpm_status got, ddpm_status expected) {
+  const char* msg = got == DDPM_OK ? "(accepted)" : ddpm_last_error();
+  const int ok = got == expected && msg && msg[0];
+  char clean[600];
+  size_t i, n = 0;
+  for (i = 0; msg && msg[i] && n + 2 < sizeof clean; ++i) {
+    if (msg[i] == '|') clean[n++] = '\\';
+    clean[n++] = msg[i] == '\n' ? ' ' : msg[i];
+  }
+  clean[n] = 0;
+  printf("| C ABI | %s | %s | %s%s | %s |\n", what, ddpm_status_string(expected),
+         ddpm_status_string(got), ok ? "" : " **(unexpected)**", clean);
+  ++g_rows;
+  if (!ok) ++g_failures;
+}
+#define ROW(call, expected, what) row(what, (call), (expected))
+
+/* A training error may come up front, or from ddpm_train_wait once the job runs. */
+static void train_row(const ddpm_train_params* tp, ddpm_status expected, const char* what) {
+  ddpm_train_job* tj = NULL;
+  ddpm_status got = ddpm_train_start(tp, NULL, NULL, &tj);
+  if (got == DDPM_OK && tj) {
+    char from_wait[300];
+    snprintf(from_wait, sizeof from_wait, "%s (from wait)", what);
+    got = ddpm_train_wait(tj, -1);
+    row(from_wait, got, expected);
+    ddpm_train_free(tj);
+    return;
+  }
+  row(what, got, expected);
+}
+
+static void write_file(const char* path, const void* data, size_t n) {
+  FILE* f = fopen(path, "wb");
+  if (f) {
+    fwrite(data, 1, n, f);
+    fclose(f);
+  }
+}
+
+int main(int argc, char** argv) {
+  ddpm_model* model = NULL;
+  ddpm_model* m = NULL;
+  ddpm_job* job = NULL;
+  ddpm_generate_params p;
+  ddpm_import_params ip;
+  ddpm_train_params tp;
+  char path[4096], out[4096];
+  unsigned char noise[4096];
+  int32_t classes[3] = {0, 1, 99};
+  const char* two_names[2] = {"a", NULL};
+  int w = 0, h = 0, c = 0, nclasses = 0, batch = 0, i;
+  float buffer[16];
+  uint8_t bytes[16];
+  unsigned state = 12345u;
+
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s MODEL SCRATCH_DIR [BAD_MODEL_FILE...]\n", argv[0]);
+    return 2;
+  }
+  const char* scratch = argv[2];
+  /* A real asset folder, so that each training row fails on its own parameter. */
+  const char* samples = getenv("DDPM_SAMPLES") ? getenv("DDPM_SAMPLES") : "assets/samples";
+  mkdir(scratch, 0755);
+  for (i = 0; i < (int)sizeof noise; ++i) {
+    state = state * 1103515245u + 12345u;
+    noise[i] = (unsigned char)(state >> 16);
+  }
+
+  /* --- model files --- */
+  snprintf(path, sizeof path, "%s/missing.safetensors", scratch);
+  ROW(ddpm_model_load(path, &m), DDPM_ERR_NOT_FOUND, "load a file that does not exist");
+  snprintf(path, sizeof path, "%s/noise.safetensors", scratch);
+  write_file(path, noise, sizeof noise);
+  ROW(ddpm_model_load(path, &m), DDPM_ERR_BAD_MODEL, "load 4 KiB of random bytes");
+  snprintf(path, sizeof path, "%s/empty.pt", scratch);
+  write_file(path, noise, 0);
+  ROW(ddpm_model_load(path, &m), DDPM_ERR_BAD_MODEL, "load an empty .pt file");
+  ROW(ddpm_model_load(scratch, &m), DDPM_ERR_IO, "load a folder");
+  ROW(ddpm_model_load(NULL, &m), DDPM_ERR_INVALID_ARGUMENT, "load with a NULL path");
+  ROW(ddpm_model_load(path, NULL), DDPM_ERR_INVALID_ARGUMENT, "load with a NULL out pointer");
+  for (i = 3; i < argc; ++i) {
+    char what[600];
+    const char* base = strrchr(argv[i], '/');
+    snprintf(what, sizeof what, "load `%s`", base ? base + 1 : argv[i]);
+    ROW(ddpm_model_load(argv[i], &m), DDPM_ERR_BAD_MODEL, what);
+    if (m) ddpm_model_free(m), m = NULL;
+  }
+
+  if (ddpm_model_load(argv[1], &model) != DDPM_OK) {
+    fprintf(stderr, "cannot load %s: %s\n", argv[1], ddpm_last_error());
+    return 1;
+  }
+  ddpm_model_get_shape(model, &w, &h, &c, &nclasses, NULL);
+  (void)batch;
+
+  /* --- generation parameters --- */
+  ROW(ddpm_generate_params_init(NULL, sizeof p), DDPM_ERR_INVALID_ARGUMENT, "params_init(NULL)");
+  ROW(ddpm_generate_params_init(&p, 3), DDPM_ERR_INVALID_ARGUMENT, "params_init with struct_size 3");
+  ddpm_generate_params_init(&p, sizeof p);
+  ROW(ddpm_generate_start(NULL, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT, "generate with a NULL model");
+  ROW(ddpm_generate_start(model, NULL, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT, "generate with NULL params");
+  ROW(ddpm_generate_start(model, &p, NULL, NULL, NULL), DDPM_ERR_INVALID_ARGUMENT, "generate with a NULL out job");
+  p.struct_size = 8;
+  ROW(ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT, "struct_size 8");
+  p.struct_size = (size_t)1 << 20;
+  ROW(ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT, "struct_size 1 MiB");
+#define BAD(field_set, expected, what)                        \
+  ddpm_generate_params_init(&p, sizeof p);                    \
+  field_set;                                                  \
+  ROW(ddpm_generate_start(model, &p, NULL, NULL, &job), expected, what); \
+  if (job) ddpm_job_free(job), job = NULL
+  BAD(p.class_index = nclasses, DDPM_ERR_OUT_OF_RANGE, "class_index = number of classes");
+  BAD(p.class_index = -2, DDPM_ERR_OUT_OF_RANGE, "class_index = -2");
+  BAD((p.batch = 3, p.classes = classes, p.class_count = 3), DDPM_ERR_OUT_OF_RANGE, "classes[] holding 99");
+  BAD((p.batch = 3, p.classes = classes, p.class_count = 2), DDPM_ERR_INVALID_ARGUMENT, "class_count 2 for batch 3");
+  BAD((p.classes = NULL, p.class_count = 1), DDPM_ERR_INVALID_ARGUMENT, "class_count 1 with classes NULL");
+  BAD(p.sampler_name = "plms", DDPM_ERR_INVALID_ARGUMENT, "sampler_name \"plms\"");
+  BAD(p.sampler = 42, DDPM_ERR_INVALID_ARGUMENT, "sampler 42");
+  BAD(p.steps = 0, DDPM_ERR_OUT_OF_RANGE, "steps 0");
+  BAD(p.steps = 100000, DDPM_ERR_OUT_OF_RANGE, "steps 100000");
+  BAD(p.guidance = -1.0f, DDPM_ERR_INVALID_ARGUMENT, "guidance -1");
+  BAD(p.guidance = NAN, DDPM_ERR_INVALID_ARGUMENT, "guidance NaN");
+  BAD(p.eta = 2.0f, DDPM_ERR_INVALID_ARGUMENT, "eta 2");
+  BAD(p.batch = 0, DDPM_ERR_OUT_OF_RANGE, "batch 0");
+  BAD(p.batch = 1 << 20, DDPM_ERR_OUT_OF_RANGE, "batch 2^20");
+  BAD(p.variation_strength = 1.5f, DDPM_ERR_INVALID_ARGUMENT, "variation_strength 1.5");
+  BAD(p.guidance_rescale = -0.5f, DDPM_ERR_INVALID_ARGUMENT, "guidance_rescale -0.5");
+  /* strength only matters with an init image; without one it is ignored (accepted). */
+  BAD((p.strength = 2.0f, p.steps = 1), DDPM_OK, "strength 2 with no init image");
+  BAD((p.init_image_rgba8 = bytes, p.init_width = 0, p.init_height = 2), DDPM_ERR_OUT_OF_RANGE,
+      "init image 0x2");
+  BAD((p.init_image_rgba8 = bytes, p.init_image_f32 = buffer, p.init_width = 2, p.init_height = 2),
+      DDPM_ERR_INVALID_ARGUMENT, "init image given as both float and bytes");
+  BAD(p.mask = bytes, DDPM_ERR_INVALID_ARGUMENT, "mask without an init image");
+  BAD(p.preview_every = -1, DDPM_ERR_OUT_OF_RANGE, "preview_every -1");
+
+  /* --- NULL handles --- */
+  ROW(ddpm_job_poll(NULL, NULL, 0, NULL, NULL), DDPM_ERR_INVALID_ARGUMENT, "job_poll(NULL)");
+  ROW(ddpm_job_cancel(NULL), DDPM_ERR_INVALID_ARGUMENT, "job_cancel(NULL)");
+  ROW(ddpm_job_wait(NULL, 0), DDPM_ERR_INVALID_ARGUMENT, "job_wait(NULL)");
+  ROW(ddpm_job_result_rgba8(NULL, NULL, 0), DDPM_ERR_INVALID_ARGUMENT, "job_result_rgba8(NULL)");
+  ROW(ddpm_job_result_f32(NULL, NULL, 0), DDPM_ERR_INVALID_ARGUMENT, "job_result_f32(NULL)");
+  ROW(ddpm_job_get_shape(NULL, NULL, NULL, NULL, NULL), DDPM_ERR_INVALID_ARGUMENT, "job_get_shape(NULL)");
+  ROW(ddpm_model_info_json(NULL, NULL), DDPM_ERR_INVALID_ARGUMENT, "model_info_json(NULL, NULL)");
+  ROW(ddpm_model_info_json(model, NULL), DDPM_ERR_INVALID_ARGUMENT, "model_info_json(model, NULL)");
+  ROW(ddpm_model_get_shape(NULL, NULL, NULL, NULL, NULL, NULL), DDPM_ERR_INVALID_ARGUMENT, "model_get_shape(NULL)");
+  ROW(ddpm_set_threads(-3), DDPM_ERR_OUT_OF_RANGE, "set_threads(-3)");
+
+  /* --- jobs: small buffers, cancelled, not finished --- */
+  ddpm_generate_params_init(&p, sizeof p);
+  p.steps = 2;
+  p.preview_every = 1;
+  if (ddpm_generate_start(model, &p, NULL, NULL, &job) == DDPM_OK && ddpm_job_wait(job, -1) == DDPM_OK) {
+    ROW(ddpm_job_poll(job, buffer, 1, NULL, NULL), DDPM_ERR_BUFFER_TOO_SMALL, "job_poll into 1 float");
+    ROW(ddpm_job_result_rgba8(job, bytes, 1), DDPM_ERR_BUFFER_TOO_SMALL, "job_result_rgba8 into 1 byte");
+    ROW(ddpm_job_result_f32(job, buffer, 1), DDPM_ERR_BUFFER_TOO_SMALL, "job_result_f32 into 1 float");
+  } else {
+    fprintf(stderr, "a 2-step job failed: %s\n", ddpm_last_error());
+    ++g_failures;
+  }
+  ddpm_job_free(job);
+  job = NULL;
+  ddpm_generate_params_init(&p, sizeof p);
+  p.steps = 500;
+  p.sampler_name = "ddpm";
+  p.batch = 4;
+  if (ddpm_generate_start(model, &p, NULL, NULL, &job) == DDPM_OK) {
+    ROW(ddpm_job_wait(job, 0), DDPM_ERR_TIMEOUT, "job_wait(0 ms) on a running job");
+    ROW(ddpm_job_result_f32(job, buffer, 16), DDPM_ERR_NOT_READY, "job_result_f32 before the end");
+    ddpm_job_cancel(job);
+    ROW(ddpm_job_wait(job, -1), DDPM_ERR_CANCELLED, "job_wait after job_cancel");
+    ROW(ddpm_job_result_rgba8(job, bytes, 16), DDPM_ERR_CANCELLED, "job_result_rgba8 of a cancelled job");
+  }
+  ddpm_job_free(job);
+
+  /* --- import --- */
+  ROW(ddpm_import_params_init(NULL, sizeof ip), DDPM_ERR_INVALID_ARGUMENT, "import_params_init(NULL)");
+  ddpm_import_params_init(&ip, sizeof ip);
+  snprintf(out, sizeof out, "%s/imported.safetensors", scratch);
+  snprintf(path, sizeof path, "%s/missing.pt", scratch);
+  ROW(ddpm_import_checkpoint(path, out, &ip), DDPM_ERR_NOT_FOUND, "import a missing .pt");
+  ROW(ddpm_import_checkpoint(NULL, out, &ip), DDPM_ERR_INVALID_ARGUMENT, "import with a NULL input path");
+  ROW(ddpm_import_checkpoint(argv[1], NULL, &ip), DDPM_ERR_INVALID_ARGUMENT, "import with a NULL output path");
+  ROW(ddpm_import_checkpoint(argv[1], out, &ip), DDPM_ERR_BAD_MODEL, "import a model file as a .pt");
+  snprintf(path, sizeof path, "%s/noise.safetensors", scratch);
+  ROW(ddpm_import_checkpoint(path, out, &ip), DDPM_ERR_BAD_MODEL, "import 4 KiB of random bytes");
+  ip.class_names = two_names;
+  ip.class_count = 2;
+  ROW(ddpm_import_checkpoint(argv[1], out, &ip), DDPM_ERR_INVALID_ARGUMENT, "class_names holding NULL");
+  ip.class_names = NULL;
+  ROW(ddpm_import_checkpoint(argv[1], out, &ip), DDPM_ERR_INVALID_ARGUMENT, "class_count 2, class_names NULL");
+  ip.class_count = -1;
+  ROW(ddpm_import_checkpoint(argv[1], out, &ip), DDPM_ERR_OUT_OF_RANGE, "class_count -1");
+  ddpm_import_params_init(&ip, sizeof ip);
+  ip.struct_size = 3;
+  ROW(ddpm_import_checkpoint(argv[1], out, &ip), DDPM_ERR_INVALID_ARGUMENT, "import struct_size 3");
+  ddpm_import_params_init(&ip, sizeof ip);
+  ip.image_size = 0;
+  ROW(ddpm_import_checkpoint(argv[1], out, &ip), DDPM_ERR_OUT_OF_RANGE, "import image_size 0");
+
+  /* --- training --- */
+  ROW(ddpm_train_params_init(NULL, sizeof tp), DDPM_ERR_INVALID_ARGUMENT, "train_params_init(NULL)");
+  train_row(NULL, DDPM_ERR_INVALID_ARGUMENT, "train with NULL params");
+  ddpm_train_params_init(&tp, sizeof tp);
+  snprintf(path, sizeof path, "%s/no_such_folder", scratch);
+  snprintf(out, sizeof out, "%s/trained.safetensors", scratch);
+  tp.assets = path;
+  tp.out_model = out;
+  train_row(&tp, DDPM_ERR_NOT_FOUND, "train on a missing folder");
+  tp.assets = scratch;
+  tp.out_model = NULL;
+  train_row(&tp, DDPM_ERR_INVALID_ARGUMENT, "train without out_model");
+  tp.out_model = out;
+#define TBAD(field_set, expected, what)      \
+  ddpm_train_params_init(&tp, sizeof tp);    \
+  tp.assets = samples;                       \
+  tp.out_model = out;                        \
+  tp.steps = 2;                              \
+  field_set;                                 \
+  train_row(&tp, expected, what)
+  TBAD(tp.batch = 0, DDPM_ERR_INVALID_ARGUMENT, "train batch 0");
+  TBAD(tp.steps = 0, DDPM_ERR_INVALID_ARGUMENT, "train steps 0");
+  TBAD(tp.lr = 2.0, DDPM_ERR_INVALID_ARGUMENT, "train lr 2");
+  TBAD(tp.decay_from = 1.5, DDPM_ERR_INVALID_ARGUMENT, "train decay_from 1.5");
+  TBAD(tp.ema_decay = 1.0, DDPM_ERR_INVALID_ARGUMENT, "train ema_decay 1");
+  TBAD(tp.label_drop = -0.1, DDPM_ERR_INVALID_ARGUMENT, "train label_drop -0.1");
+  TBAD(tp.preset = "huge", DDPM_ERR_INVALID_ARGUMENT, "train preset \"huge\"");
+  TBAD(tp.image_size = 20, DDPM_ERR_INVALID_ARGUMENT, "train image_size 20 (not a multiple of 8)");
+  TBAD(tp.init_model = "/nonexistent/model.safetensors", DDPM_ERR_NOT_FOUND, "fine-tune a missing model");
+  TBAD(tp.struct_size = 5, DDPM_ERR_INVALID_ARGUMENT, "train struct_size 5");
+  /* A folder whose only class holds no image: refused when the job loads it. */
+  snprintf(path, sizeof path, "%s/empty_assets", scratch);
+  mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/empty_assets/cls", scratch);
+  mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/empty_assets/cls/readme.txt", scratch);
+  write_file(path, "not an image", 12);
+  snprintf(path, sizeof path, "%s/empty_assets", scratch);
+  ddpm_train_params_init(&tp, sizeof tp);
+  tp.assets = path;
+  tp.out_model = out;
+  tp.image_size = 16;
+  tp.steps = 2;
+  train_row(&tp, DDPM_ERR_INVALID_ARGUMENT, "train on a folder with no image");
+  ROW(ddpm_train_poll(NULL, NULL), DDPM_ERR_INVALID_ARGUMENT, "train_poll(NULL)");
+  ROW(ddpm_train_cancel(NULL), DDPM_ERR_INVALID_ARGUMENT, "train_cancel(NULL)");
+  ROW(ddpm_train_wait(NULL, 0), DDPM_ERR_INVALID_ARGUMENT, "train_wait(NULL)");
+  ddpm_job_free(NULL);
+  ddpm_model_free(NULL);
+  ddpm_train_free(NULL);
+  ddpm_string_free(NULL);
+  ddpm_model_free(model);
+  fprintf(stderr, "abi_misuse: %d rows, %d unexpected\n", g_rows, g_failures);
+  return g_failures ? 1 : 0;
+}
