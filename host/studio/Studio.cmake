@@ -23,6 +23,9 @@ add_executable(ddpm_studio
   studio/mask_editor.cpp
   studio/settings.cpp
   studio/frame_grid.cpp
+  studio/live.cpp
+  studio/live_panel.cpp
+  studio/live_script.cpp
 )
 set_target_properties(ddpm_studio PROPERTIES OUTPUT_NAME ddpm-studio)
 target_compile_options(ddpm_studio PRIVATE -Wall -Wextra)
@@ -34,7 +37,9 @@ target_compile_definitions(ddpm_studio PRIVATE
   DDPM_INSTALL_DATADIR="${CMAKE_INSTALL_DATADIR}/ddpm")
 target_link_libraries(ddpm_studio PRIVATE ddpm_host_common ddpm_glad PkgConfig::GLFW PkgConfig::IMGUI
                       OpenGL::GL CLI11::CLI11)
-add_dependencies(ddpm_studio ddpm_plugin)
+if(TARGET ddpm_plugin)
+  add_dependencies(ddpm_studio ddpm_plugin)
+endif()
 install(TARGETS ddpm_studio RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/shaders/ DESTINATION ${CMAKE_INSTALL_DATADIR}/ddpm/shaders)
 

@@ -17,11 +17,11 @@ float rgba_channel(const float* px, int channels, int c) {
 }
 }  // namespace
 
-FrameGrid make_frame_grid(const float* frame, int width, int height, int channels, int batch) {
+FrameGrid make_frame_grid(const float* frame, int width, int height, int channels, int batch, int cols) {
   FrameGrid g;
   GridLayout& l = g.layout;
   l.batch = batch;
-  l.cols = ddpm_host::grid_columns(batch);
+  l.cols = cols > 0 ? std::min(cols, std::max(batch, 1)) : ddpm_host::grid_columns(batch);
   l.rows = (batch + l.cols - 1) / l.cols;
   l.cell_w = width;
   l.cell_h = height;

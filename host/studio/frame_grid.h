@@ -24,8 +24,9 @@ struct FrameGrid {
   std::vector<float> rgba;  // layout.width() x layout.height() x 4
 };
 
-// `frame` holds batch x h x w x channels floats.
-FrameGrid make_frame_grid(const float* frame, int width, int height, int channels, int batch);
+// `frame` holds batch x h x w x channels floats. `cols` 0: near-square; else that many columns
+// (the Live mode's strip of in-flight images is one row).
+FrameGrid make_frame_grid(const float* frame, int width, int height, int channels, int batch, int cols = 0);
 
 // One image of a batch (BHWC floats) as 8-bit RGBA, for exporting.
 ddpm::io::Image frame_image_rgba8(const float* frame, int width, int height, int channels, int index);

@@ -7,22 +7,9 @@
 #include <cmath>
 
 #include "studio.h"
+#include "widgets.h"
 
 namespace studio {
-
-namespace {
-const char* const kSamplerLabels[] = {"DDPM (ancestral)", "DDIM", "DPM-Solver++ 2M", "Euler ancestral"};
-
-void help(const char* text) {
-  ImGui::SameLine();
-  ImGui::TextDisabled("(?)");
-  if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", text);
-}
-
-void error_text(const std::string& s) {
-  if (!s.empty()) ImGui::TextColored(ImVec4(1.0f, 0.45f, 0.4f, 1.0f), "%s", s.c_str());
-}
-}  // namespace
 
 void Studio::draw_model_section() {
   if (!ImGui::CollapsingHeader("Model", ImGuiTreeNodeFlags_DefaultOpen)) return;
@@ -43,20 +30,10 @@ void Studio::draw_model_section() {
 
 void Studio::draw_generate_panel() {
   const bool can = model_.loaded();
-  // Class: a combo of the model's class names, or "none".
-  const std::string current = class_choice_ >= 0 && class_choice_ < static_cast<int>(model_.class_names.size())
-                                  ? model_.class_names[class_choice_]
-                                  : std::string("none");
-  if (ImGui::BeginCombo("Class", current.c_str())) {
-    if (ImGui::Selectable("none", class_choice_ < 0)) class_choice_ = -1;
-    for (int i = 0; i < static_cast<int>(model_.class_names.size()); ++i) {
-      if (ImGui::Selectable(model_.class_names[i].c_str(), class_choice_ == i)) class_choice_ = i;
-    }
-    ImGui::EndCombo();
-  }
+  class_combo("Class", class_choice_, model_.class_names);
   ImGui::SliderFloat("Guidance", &guidance_, 0.0f, 10.0f, "%.1f");
   help("Classifier-free guidance: 0 ignores the class, 1 is plain conditional, higher follows the class more closely.");
-  ImGui::Combo("Sampler", &sampler_choice_, kSamplerLabels, 4);
+  ImGui::Combo("Sampler", &sampler_choice_, kSamplerLabels, kSamplerCount);
   const int max_steps = model_.timesteps > 0 ? model_.timesteps : 1000;
   ImGui::SliderInt("Steps", &steps_, 1, std::min(max_steps, sampler_choice_ == 0 ? max_steps : 200));
   if (sampler_choice_ == 1) ImGui::SliderFloat("Eta", &eta_, 0.0f, 1.0f, "%.2f");

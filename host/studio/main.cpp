@@ -2,6 +2,7 @@
 // an engine would), shows every denoising step live, and trains models.
 //   ddpm-studio [--model M] [--class C] [--steps N] [--seed S] ...
 //   ddpm-studio --model M --class C --steps N --seed S --frames K --screenshot out.png
+//   ddpm-studio --panel live --live-frames N --class C --steps S --screenshot out.png
 //   ddpm-studio --check-shaders
 // Exit codes: 0 ok, 1 user error (the message says which), 2 internal, 3 scripted timeout.
 #include <glad/gl.h>
@@ -12,6 +13,7 @@
 #include <imgui.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -75,8 +77,23 @@ int main(int argc, char** argv) {
                  "scripted mode: start the job at once, render at least K frames and until it ends, then exit")
       ->check(CLI::Range(1, 1000000));
   app.add_option("--screenshot", o.screenshot, "scripted mode: write the window to this PNG (and PNG.json)");
-  app.add_option("--panel", o.panel, "scripted mode: the job to run, generate or train")
-      ->check(CLI::IsMember({"generate", "train"}));
+  app.add_option("--panel", o.panel, "the panel shown first; scripted mode: the job to run (generate, train or live)")
+      ->check(CLI::IsMember({"generate", "train", "live"}));
+  app.add_option("--live-frames", o.live_frames,
+                 "scripted Live mode: run the stream until it finished N frames (implies --panel live)")
+      ->check(CLI::Range(1, 1000000));
+  app.add_flag("--live-run", o.live_run,
+               "scripted Live mode: the plugin's worker advances the stream (default: one call per rendered frame)");
+  app.add_option("--live-fps", o.live_fps, "Live mode: target calls per second, 0 as fast as possible")
+      ->check(CLI::Range(0.0, 240.0));
+  app.add_option("--live-class-after", o.live_class_after, "scripted Live mode: change the class after K calls")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--live-class", o.live_class, "scripted Live mode: the class --live-class-after changes to");
+  app.add_option("--live-seed-path", o.live_seed_path, "Live mode: fixed, walk or new")
+      ->check(CLI::IsMember({"fixed", "walk", "new"}));
+  app.add_option("--live-blend", o.live_blend, "Live mode: output blend against flicker, 0..1")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--live-inflight", o.live_inflight, "Live mode: class and guidance changes apply to the images in flight");
   app.add_option("--train-folder", o.train_folder, "asset folder for the Train panel");
   app.add_option("--train-out", o.train_out, "model file the Train panel writes");
   app.add_option("--train-steps", o.train_steps, "training steps")->check(CLI::Range(1, 100000000));
@@ -91,6 +108,15 @@ int main(int argc, char** argv) {
   app.add_flag("--no-settings", no_settings, "neither read nor write a settings file");
   app.add_flag("--check-shaders", shaders_only, "compile and link every shader program, then exit");
   CLI11_PARSE(app, argc, argv);
+  if (o.live_frames > 0) {
+    o.panel = "live";
+    o.frames = std::max(o.frames, 1);
+  }
+  if (o.panel == "live" && o.frames > 0 && o.live_frames == 0) o.live_frames = 1;
+  if (o.live_class_after >= 0 && o.live_class.empty()) {
+    std::fprintf(stderr, "ddpm-studio: --live-class-after needs --live-class\n");
+    return 1;
+  }
   // Scripted runs must not depend on, or change, what a person's studio remembers.
   o.settings_path = no_settings || (o.frames > 0 && !app.count("--settings")) ? "" : settings_path;
 

@@ -36,6 +36,13 @@ Settings load_settings(const std::string& path, std::string& warning) {
     s.steps = std::clamp(j.value("steps", s.steps), 1, 1000);
     s.guidance = std::clamp(j.value("guidance", s.guidance), 0.0f, 30.0f);
     s.batch = std::clamp(j.value("batch", s.batch), 1, 64);
+    s.live_sampler = std::clamp(j.value("live_sampler", s.live_sampler), 0, 3);
+    s.live_steps = std::clamp(j.value("live_steps", s.live_steps), 1, 256);
+    s.live_seed_path = std::clamp(j.value("live_seed_path", s.live_seed_path), 0, 2);
+    s.live_seed_period = std::clamp(j.value("live_seed_period", s.live_seed_period), 1, 100000);
+    s.live_blend = std::clamp(j.value("live_blend", s.live_blend), 0.0f, 1.0f);
+    s.live_fps = std::clamp(j.value("live_fps", s.live_fps), 0.0f, 240.0f);
+    s.live_inflight = j.value("live_inflight", s.live_inflight);
   } catch (const std::exception& e) {
     warning = "settings '" + path + "' ignored: " + e.what();
     return Settings{};
@@ -49,7 +56,11 @@ bool save_settings(const std::string& path, const Settings& s, std::string& erro
                             {"last_export_dir", s.last_export_dir}, {"window_width", s.window_width},
                             {"window_height", s.window_height}, {"sampler", s.sampler},
                             {"steps", s.steps},                 {"guidance", s.guidance},
-                            {"batch", s.batch}};
+                            {"batch", s.batch},
+                            {"live_sampler", s.live_sampler},   {"live_steps", s.live_steps},
+                            {"live_seed_path", s.live_seed_path}, {"live_seed_period", s.live_seed_period},
+                            {"live_blend", s.live_blend},       {"live_fps", s.live_fps},
+                            {"live_inflight", s.live_inflight}};
   try {
     std::error_code ec;
     fs::create_directories(fs::path(path).parent_path(), ec);

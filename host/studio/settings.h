@@ -14,6 +14,14 @@ struct Settings {
   int steps = 20;
   float guidance = 3.0f;
   int batch = 4;
+  // The Live panel's pipeline and steering choices.
+  int live_sampler = 1;  // DDIM: deterministic, so a fixed seed path gives a still picture
+  int live_steps = 8;
+  int live_seed_path = 1;  // walk
+  int live_seed_period = 32;
+  float live_blend = 0.0f;
+  float live_fps = 0.0f;  // 0: as fast as possible
+  bool live_inflight = false;
 };
 
 std::string default_settings_path();  // "" when there is no home folder

@@ -13,13 +13,12 @@
 #include "ddpm/io/png.h"
 #include "default_model.h"
 #include "sprite_sheet.h"
+#include "widgets.h"
 
 namespace studio {
 namespace fs = std::filesystem;
 
 namespace {
-const char* const kSamplers[] = {"ddpm", "ddim", "dpmpp2m", "euler_a"};
-
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -28,7 +27,7 @@ double now_seconds() {
 Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOptions options,
                Settings settings)
     : window_(window), plugin_(plugin), options_(std::move(options)), settings_(std::move(settings)),
-      model_(plugin), gen_(plugin), train_(plugin) {
+      model_(plugin), gen_(plugin), train_(plugin), live_(plugin) {
   sampler_choice_ = settings_.sampler;
   steps_ = settings_.steps;
   guidance_ = settings_.guidance;
@@ -36,9 +35,7 @@ Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOption
   train_folder_input_ = settings_.last_folder;
   if (!settings_.last_export_dir.empty()) export_dir_ = settings_.last_export_dir;
   // Command-line values win over the remembered ones.
-  for (int i = 0; i < 4; ++i) {
-    if (options_.sampler == kSamplers[i]) sampler_choice_ = i;
-  }
+  if (sampler_index(options_.sampler) >= 0) sampler_choice_ = sampler_index(options_.sampler);
   if (options_.steps > 0) steps_ = options_.steps;
   if (options_.batch > 0) batch_ = options_.batch;
   if (options_.seed >= 0) {
@@ -53,6 +50,25 @@ Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOption
   if (options_.train_steps > 0) train_steps_ = static_cast<int>(options_.train_steps);
   if (options_.train_finetune) train_mode_ = 1;
   if (options_.frames > 0) sample_every_ = std::max(1, train_steps_ / 2);
+
+  // Live panel: remembered choices, then the command line's.
+  live_req_.sampler = kSamplerNames[settings_.live_sampler];
+  live_req_.steps = settings_.live_steps;
+  live_req_.seed_path = settings_.live_seed_path;
+  live_req_.seed_period = settings_.live_seed_period;
+  live_req_.blend = settings_.live_blend;
+  live_fps_ = settings_.live_fps;
+  live_inflight_ = settings_.live_inflight;
+  if (!options_.sampler.empty()) live_req_.sampler = options_.sampler;
+  if (options_.steps > 0) live_req_.steps = options_.steps;
+  if (options_.seed >= 0) live_req_.seed = static_cast<uint64_t>(options_.seed);
+  const char* const paths[] = {"fixed", "walk", "new"};
+  for (int i = 0; i < 3; ++i) {
+    if (options_.live_seed_path == paths[i]) live_req_.seed_path = i;
+  }
+  if (options_.live_blend >= 0) live_req_.blend = options_.live_blend;
+  if (options_.live_fps > 0) live_fps_ = options_.live_fps;
+  if (options_.live_inflight) live_inflight_ = true;
 }
 
 Studio::~Studio() = default;
@@ -64,6 +80,7 @@ bool Studio::init(std::string& error) {
     return false;
   }
   mask_view_ = std::make_unique<PreviewRenderer>(find_shader_dir());
+  slots_view_ = std::make_unique<PreviewRenderer>(find_shader_dir());
   std::string path = options_.model;
   if (path.empty()) path = settings_.last_model;
   std::error_code ec;
@@ -80,6 +97,8 @@ bool Studio::init(std::string& error) {
   }
   if (options_.guidance >= 0) guidance_ = options_.guidance;
   strength_ = options_.strength;
+  live_req_.class_index = class_choice_;
+  live_req_.guidance = guidance_;
   if (!options_.init_image.empty() && model_.loaded()) {
     init_path_input_ = options_.init_image;
     std::string why;
@@ -88,6 +107,12 @@ bool Studio::init(std::string& error) {
       return false;
     }
     use_init_ = true;
+    if (options_.panel == "live") {  // an image-to-image stream from this file
+      set_live_input(mask_.image(), options_.init_image);
+      live_input_path_ = options_.init_image;
+      live_req_.image_input = true;
+      live_req_.strength = strength_;
+    }
     if (options_.inpaint_center) {
       inpaint_ = true;
       mask_.paint(0.5f, 0.5f, model_.width * 0.3f, true);
@@ -113,8 +138,14 @@ void Studio::load_model(const std::string& path) {
   }
   model_error_.clear();
   settings_.last_model = path;
+  if (live_.is_open()) {  // the stream belongs to the old model (its classes, its size)
+    live_.close();
+    say("the live stream was closed: the model changed");
+  }
+  live_input_ = ddpm::io::Image{};
   if (class_choice_ >= model_.num_classes) class_choice_ = -1;
-  if (options_.guidance < 0) guidance_ = model_.default_guidance;
+  if (live_req_.class_index >= model_.num_classes) live_req_.class_index = -1;
+  if (options_.guidance < 0) guidance_ = live_req_.guidance = model_.default_guidance;
   mask_.clear();
   say("loaded " + path + " (" + model_.summary + ")");
 }
@@ -129,7 +160,7 @@ void Studio::start_generation() {
   r.batch = batch_;
   r.classes.assign(static_cast<size_t>(batch_), class_choice_);
   r.guidance = guidance_;
-  r.sampler = kSamplers[sampler_choice_];
+  r.sampler = kSamplerNames[sampler_choice_];
   r.steps = std::min(steps_, model_.timesteps);
   r.eta = eta_;
   r.seed = static_cast<uint64_t>(seed_);
@@ -171,6 +202,11 @@ void Studio::upload_frame(const Frame& f) {
 void Studio::handle_shortcuts() {
   const ImGuiIO& io = ImGui::GetIO();
   if (io.WantTextInput) return;  // typing in a field is not a shortcut
+  if (live_tab_active_) {  // Space starts and pauses the stream; G still generates elsewhere
+    if (ImGui::IsKeyPressed(GLFW_KEY_SPACE, false)) live_.running() ? pause_live() : start_live();
+    if (ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false)) pause_live();
+    return;
+  }
   if (ImGui::IsKeyPressed(GLFW_KEY_G, false)) start_generation();
   if (ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false)) {
     animate_ = false;
@@ -192,6 +228,7 @@ void Studio::frame() {
     }
     start_generation();
   }
+  poll_live();
   if (options_.frames > 0) scripted_step();
   handle_shortcuts();
 
@@ -205,6 +242,7 @@ void Studio::frame() {
   draw_model_section();
   if (ImGui::BeginTabBar("panels")) {
     const bool train_first = options_.panel == "train" && frame_count_ < 3;
+    const bool live_first = options_.panel == "live" && frame_count_ < 3;
     if (ImGui::BeginTabItem("Generate")) {
       draw_generate_panel();
       ImGui::EndTabItem();
@@ -215,6 +253,12 @@ void Studio::frame() {
       draw_train_panel();
       ImGui::EndTabItem();
     }
+    live_tab_active_ = false;
+    if (ImGui::BeginTabItem("Live", nullptr, live_first ? ImGuiTabItemFlags_SetSelected : 0)) {
+      live_tab_active_ = true;
+      draw_live_panel();
+      ImGui::EndTabItem();
+    }
     ImGui::EndTabBar();
   }
   ImGui::End();
@@ -223,7 +267,8 @@ void Studio::frame() {
   ImGui::SetNextWindowSize(ImVec2(w - left, h));
   ImGui::Begin("Preview", nullptr,
                ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
-  draw_preview_window();
+  if (live_tab_active_) draw_live_preview();
+  else draw_preview_window();
   ImGui::End();
 }
 
@@ -300,6 +345,7 @@ void Studio::scripted_step() {
     close_requested_ = true;
     return;
   }
+  if (options_.panel == "live") return live_scripted_step();
   if (!scripted_started_) {
     scripted_started_ = true;
     if (options_.panel == "train") {
@@ -357,6 +403,7 @@ void Studio::after_render(int fb_width, int fb_height) {
                    {"tiling", r.tiling}, {"clip_x0", r.clip_x0}}},
       {"status", options_.panel == "train" ? train_.poll().status : gen_.status()},
   };
+  if (options_.panel == "live") live_side(side);
   try {
     ddpm::io::write_png(options_.screenshot, shot);
     const std::string text = side.dump(2) + "\n";
@@ -372,6 +419,13 @@ void Studio::shutdown() {
   if (gen_.running()) std::fprintf(stderr, "ddpm-studio: cancelling the running generation\n");
   gen_.cancel();
   train_.stop();
+  if (live_.is_open()) {
+    // Pause, then close: the worker finishes its current call and the stream is freed before
+    // the model and the GL context go.
+    std::fprintf(stderr, "ddpm-studio: %s the live stream\n", live_.running() ? "pausing and closing" : "closing");
+    live_.close();
+  }
+  if (live_used_) remember_live_settings();
   int w = 0, h = 0;
   glfwGetWindowSize(window_, &w, &h);
   if (options_.frames == 0 && w > 0 && h > 0) {

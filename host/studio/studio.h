@@ -1,12 +1,15 @@
 #pragma once
-// The studio's state and its frame: the model, the generation and training jobs, the preview,
-// the panels, and the scripted mode used by the tests and the README's screenshots.
+// The studio's state and its frame: the model, the generation and training jobs, the live
+// stream, the preview, the panels, and the scripted mode used by the tests and the README's
+// screenshots.
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
 #include "frame_grid.h"
 #include "generation.h"
+#include "live.h"
 #include "mask_editor.h"
 #include "model_state.h"
 #include "preview.h"
@@ -32,7 +35,7 @@ struct StudioOptions {
   // screenshot (and <screenshot>.json describing where the preview is) and exits.
   int frames = 0;
   std::string screenshot;
-  std::string panel = "generate";  // or "train"
+  std::string panel = "generate";  // or "train" or "live"
   std::string train_folder, train_out;
   long long train_steps = 300;
   bool train_finetune = false;
@@ -42,6 +45,18 @@ struct StudioOptions {
   bool close_during_job = false;  // scripted: close the window while the job runs
   bool flat_background = false;   // preview over flat gray instead of the checkerboard
   std::string settings_path;      // "" none (scripted mode), else the file to read and write
+  // Scripted Live mode: the stream runs until `live_frames` frames are finished. By default the
+  // render thread advances it one call a frame (deterministic: the test replays the same calls
+  // through the plugin); live_run uses the plugin's worker at live_fps instead. With
+  // live_class_after >= 0 the class becomes live_class after that many calls.
+  int live_frames = 0;
+  bool live_run = false;
+  float live_fps = 0.0f;
+  long long live_class_after = -1;
+  std::string live_class;
+  std::string live_seed_path;  // "fixed", "walk", "new"; "" the settings'
+  float live_blend = -1.0f;    // < 0: the settings'
+  bool live_inflight = false;
   double timeout_seconds = 900;
   float ui_scale = 1.0f;  // the monitor's content scale (high-DPI)
 };
@@ -68,9 +83,12 @@ class Studio {
   void draw_generate_panel();
   void draw_image_to_image();
   void draw_train_panel();
+  void draw_live_panel();
+  void draw_live_preview();
   void draw_preview_window();
   void start_generation();
   void start_training();
+  void start_live();
   void export_selected();
   void export_grid();
   void export_sheet();
@@ -79,6 +97,17 @@ class Studio {
   void handle_shortcuts();
   void scripted_step();
   void upload_frame(const Frame& f);
+  // Live mode (live_panel.cpp, live_script.cpp).
+  bool open_live();     // opens the stream with the panel's choices (and pushes the input image)
+  void restart_live();  // reopens after a change that needs it, running again if it ran
+  void step_live();     // one call while paused
+  void pause_live();
+  void poll_live();     // reads the stream once a frame and uploads what changed
+  void live_error(const std::string& error);
+  void remember_live_settings();  // at shutdown, when a stream ran: steering changes count too
+  bool set_live_input(const ddpm::io::Image& image, const std::string& source);
+  void live_scripted_step();
+  void live_side(nlohmann::json& side) const;  // the screenshot's description, Live part
   void load_model(const std::string& path);
   std::string export_path(const std::string& stem) const;
   std::vector<ddpm::io::Image> shown_images() const;  // the frame on screen, image by image, RGBA8
@@ -93,7 +122,7 @@ class Studio {
   GenerationController gen_;
   TrainingController train_;
   // One renderer per view: each owns the target texture ImGui draws at the end of the frame.
-  std::unique_ptr<PreviewRenderer> preview_, mask_view_;
+  std::unique_ptr<PreviewRenderer> preview_, mask_view_, slots_view_;
   MaskEditor mask_;
   Texture frame_tex_, sample_tex_;
   GridLayout layout_;
@@ -133,6 +162,23 @@ class Studio {
   std::string shown_grid_;  // the sample grid in sample_tex_
   bool train_tab_active_ = false;  // the preview then shows the training's sample grid
   std::string train_error_;
+
+  // Live panel state. live_req_ holds the panel's choices; the stream follows them (steering
+  // at once, the rest by reopening it).
+  LiveController live_;
+  LiveRequest live_req_;
+  float live_fps_ = 0.0f;  // target calls per second, 0 as fast as possible
+  bool live_inflight_ = false;
+  bool live_show_slots_ = true;
+  bool live_tab_active_ = false;
+  bool live_used_ = false;  // a stream was opened this session (its settings are remembered)
+  std::string live_input_path_, live_input_source_, live_error_;
+  ddpm::io::Image live_input_;  // RGBA8 at the model's size; empty: none
+  Texture live_tex_, live_slots_tex_, live_input_tex_;
+  GridLayout live_layout_, live_slots_layout_;
+  float live_slots_rect_[4] = {0, 0, 0, 0};
+  bool live_class_switched_ = false;  // scripted --live-class-after done
+  std::string live_status_;           // scripted: "done", or why not
 
   // Status line and scripted mode.
   std::string message_;

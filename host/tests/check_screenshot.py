@@ -24,6 +24,55 @@ def read_png_rgb(path):
         return np.asarray(im.convert("RGB"), np.float64)
 
 
+def check_region(shot, rect, what="preview"):
+    """The screenshot's pixels inside rect ({x, y, w, h}); fails when they are missing, the
+    window's clear colour or uniform. Returns the region."""
+    px, py, pw, ph = (rect[k] for k in ("x", "y", "w", "h"))
+    assert pw > 0 and ph > 0, "the screenshot shows no %s" % what
+    region = shot[int(py):int(py + ph), int(px):int(px + pw)]
+    near_clear = np.all(np.abs(region - CLEAR) < 3, axis=2).mean()
+    assert near_clear < 0.01, "%.1f%% of the %s is the clear colour" % (100 * near_clear, what)
+    assert region.std() > 10, "the %s is uniform (std %.2f)" % (what, region.std())
+    return region
+
+
+def to_rgba(values, batch, height, width, channels):
+    """Plugin floats (BHWC, 1, 3 or 4 channels) as RGBA in [0, 1]."""
+    imgs = np.asarray(values, np.float64).reshape(batch, height, width, channels).clip(0, 1)
+    if channels == 1:
+        imgs = np.concatenate([imgs] * 3 + [np.ones_like(imgs)], axis=3)
+    elif channels == 3:
+        imgs = np.concatenate([imgs, np.ones_like(imgs[..., :1])], axis=3)
+    return imgs
+
+
+def compare_grid(shot, rect, g, imgs, checker, background):
+    """Per model pixel of every image of the grid g (cols, cell_w, cell_h, gap) drawn at rect:
+    the largest channel difference between the screenshot and imgs (RGBA) composited as
+    shaders/preview.frag does (over the checkerboard or the flat background)."""
+    px, py, pw = rect["x"], rect["y"], rect["w"]
+    grid_w = g["cols"] * g["cell_w"] + (g["cols"] - 1) * g["gap"]
+    scale = pw / grid_w
+    errors = []
+    for i in range(len(imgs)):
+        ox = (i % g["cols"]) * (g["cell_w"] + g["gap"])
+        oy = (i // g["cols"]) * (g["cell_h"] + g["gap"])
+        for y in range(g["cell_h"]):
+            for x in range(g["cell_w"]):
+                sx = px + (ox + x + 0.5) * scale
+                sy = py + (oy + y + 0.5) * scale
+                fx, fy = int(sx - px) + 0.5, int(sy - py) + 0.5  # the fragment's coordinate
+                if checker:
+                    k = (np.floor(fx / 8) + np.floor(fy / 8)) % 2
+                    bg = np.full(3, 0.82 * (1 - k) + 0.64 * k)
+                else:
+                    bg = np.array(background)
+                rgba = imgs[i, y, x]
+                want = (rgba[:3] * rgba[3] + bg * (1 - rgba[3])) * 255
+                errors.append(np.abs(shot[int(sy), int(sx)] - want).max())
+    return np.array(errors)
+
+
 def main():
     shot_path, plugin_path, binding = sys.argv[1:4]
     sys.path.insert(0, binding)
@@ -32,12 +81,7 @@ def main():
     side = json.load(open(shot_path + ".json"))
     assert side["status"] == "done", "the studio's run did not finish: %s" % side["status"]
     shot = read_png_rgb(shot_path)
-    px, py, pw, ph = (side["preview"][k] for k in ("x", "y", "w", "h"))
-    assert pw > 0 and ph > 0, "the screenshot shows no preview"
-    region = shot[int(py):int(py + ph), int(px):int(px + pw)]
-    near_clear = np.all(np.abs(region - CLEAR) < 3, axis=2).mean()
-    assert near_clear < 0.01, "%.1f%% of the preview is the clear colour" % (100 * near_clear)
-    assert region.std() > 10, "the preview is uniform (std %.2f)" % region.std()
+    region = check_region(shot, side["preview"])
 
     g, r = side["grid"], side["request"]
     lib = ddpm_plugin.Library(plugin_path)
@@ -46,35 +90,11 @@ def main():
                              sampler=r["sampler"], steps=r["steps"], eta=r["eta"], seed=r["seed"],
                              tiling=1 if r["tiling"] else 0, clip_x0=1 if r["clip_x0"] else 0,
                              preview_every=0)
-        values = np.array(job.result_f32(), np.float64)
+        values = job.result_f32()
         c = job.channels
         job.close()
-    imgs = values.reshape(r["batch"], g["cell_h"], g["cell_w"], c).clip(0, 1)
-    if c == 1:
-        imgs = np.concatenate([imgs] * 3 + [np.ones_like(imgs)], axis=3)
-    elif c == 3:
-        imgs = np.concatenate([imgs, np.ones_like(imgs[..., :1])], axis=3)
-
-    grid_w = g["cols"] * g["cell_w"] + (g["cols"] - 1) * g["gap"]
-    scale = pw / grid_w
-    errors = []
-    for i in range(r["batch"]):
-        ox = (i % g["cols"]) * (g["cell_w"] + g["gap"])
-        oy = (i // g["cols"]) * (g["cell_h"] + g["gap"])
-        for y in range(g["cell_h"]):
-            for x in range(g["cell_w"]):
-                sx = px + (ox + x + 0.5) * scale
-                sy = py + (oy + y + 0.5) * scale
-                fx, fy = int(sx - px) + 0.5, int(sy - py) + 0.5  # the fragment's coordinate
-                if side["checker"]:
-                    k = (np.floor(fx / 8) + np.floor(fy / 8)) % 2
-                    bg = np.full(3, 0.82 * (1 - k) + 0.64 * k)
-                else:
-                    bg = np.array(side["background"])
-                rgba = imgs[i, y, x]
-                want = (rgba[:3] * rgba[3] + bg * (1 - rgba[3])) * 255
-                errors.append(np.abs(shot[int(sy), int(sx)] - want).max())
-    errors = np.array(errors)
+    imgs = to_rgba(values, r["batch"], g["cell_h"], g["cell_w"], c)
+    errors = compare_grid(shot, side["preview"], g, imgs, side["checker"], side["background"])
     print("compared %d pixels: mean abs error %.2f, max %.2f (of 255); preview std %.1f"
           % (errors.size, errors.mean(), errors.max(), region.std()))
     assert errors.mean() < 1.5 and errors.max() <= 4, "the preview differs from the plugin's result"

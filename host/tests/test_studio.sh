@@ -1,6 +1,7 @@
 #!/bin/sh
 # The studio under Xvfb (Mesa's software OpenGL): a scripted generation whose screenshot must
-# show the plugin's own result, a scripted training run, closing while a job runs, and every
+# show the plugin's own result, a scripted training run, the Live mode (a stream steered
+# mid-run whose screenshot must show the plugin's own frame), closing while a job runs, and every
 # kind of bad input (no display, no plugin, a plugin of another ABI, missing shaders, a bad or
 # corrupt model, a class out of range, a folder without images).
 #   test_studio.sh STUDIO PLUGIN_LIB BINDING_DIR MODEL ASSETS SCRATCH
@@ -49,6 +50,39 @@ code=$?
 expect 0 "wrote" "scripted training"
 [ -s "$DIR/trained/model.safetensors" ] || fail "training wrote no model"
 grep -q '"status": "done"' "$DIR/train.png.json" || fail "training status is not done"
+
+echo "== live mode: a stream whose class changes mid-run, checked against the plugin's own frame"
+# 4 stages, class 0 then 1 from call 4 on: frame 6 entered at call 6, so it must be class 1.
+xvfb "$STUDIO" --model "$MODEL" --class 0 --steps 4 --seed 5 --live-seed-path walk --live-frames 6 \
+  --live-class-after 3 --live-class 1 --screenshot "$DIR/live.png" >"$DIR/out.txt" 2>&1
+code=$?
+expect 0 "wrote" "scripted live stream"
+/usr/bin/python3 "$(dirname "$0")/check_live.py" "$DIR/live.png" "$LIB" "$BINDING" 6 || fail "live screenshot check"
+
+echo "== live mode: an image-to-image stream (latency = round(strength * steps) calls)"
+xvfb "$STUDIO" --model "$MODEL" --class 1 --steps 6 --seed 2 --init "$ASSETS/animals/panda_face.png" \
+  --strength 0.5 --live-frames 2 --screenshot "$DIR/live_img.png" >"$DIR/out.txt" 2>&1
+code=$?
+expect 0 "wrote" "scripted image-input stream"
+/usr/bin/python3 "$(dirname "$0")/check_live.py" "$DIR/live_img.png" "$LIB" "$BINDING" 2 || fail "image-input stream check"
+
+echo "== live mode on the plugin's worker; closing the window while it runs"
+xvfb "$STUDIO" --model "$MODEL" --class 6 --steps 3 --live-frames 3 --live-run --screenshot "$DIR/live_run.png" \
+  >"$DIR/out.txt" 2>&1
+code=$?
+expect 0 "wrote" "scripted live stream on the worker"
+/usr/bin/python3 "$(dirname "$0")/check_live.py" "$DIR/live_run.png" "$LIB" "$BINDING" 3 || fail "worker stream check"
+xvfb "$STUDIO" --model "$MODEL" --panel live --steps 3 --frames 1 --close-during-job >"$DIR/out.txt" 2>&1
+code=$?
+expect 0 "pausing and closing the live stream" "close while the stream runs"
+xvfb "$STUDIO" --model "$MODEL" --steps 3 --live-frames 2 --live-class-after 1 --live-class 999 \
+  >"$DIR/out.txt" 2>&1
+code=$?
+expect 1 "out of range" "live class out of range"
+xvfb "$STUDIO" --model "$MODEL" --steps 300 --live-frames 1 --screenshot "$DIR/live_bad.png" >"$DIR/out.txt" 2>&1
+code=$?
+expect 1 "DDPM_ERR_OUT_OF_RANGE" "live stream the plugin refuses"
+grep -q "allowed 1 to 256" "$DIR/live_bad.png.json" || fail "the refused stream's message is not in the screenshot's status"
 
 echo "== closing the window while a job runs cancels it and exits cleanly"
 xvfb "$STUDIO" --model "$MODEL" --sampler ddpm --steps 1000 --batch 8 --frames 1 --close-during-job \
