@@ -2,7 +2,8 @@
 # Hardening checks (issue 12), torch-free and quick: builds the I/O layer, its unit tests, the
 # libFuzzer targets and the kill test's writer with clang, AddressSanitizer and
 # UndefinedBehaviorSanitizer in their own build folder, then runs
-#   1. the torch-free unit tests (ddpm_io_tests) under ASan + UBSan + LeakSanitizer,
+#   1. the torch-free unit tests (ddpm_io_tests) and the hostile inputs of io_misuse (each
+#      must be refused by name) under ASan + UBSan + LeakSanitizer,
 #   2. every fuzz target over its committed corpus for FUZZ_SECONDS (default 20) each,
 #   3. the kill test: KILLS (default 100) SIGKILLs of a process saving model files and
 #      training checkpoints.
@@ -22,7 +23,7 @@ stage "configure and build in $BUILD"
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDDPM_WITH_TORCH=OFF -DDDPM_FUZZ=ON \
   -DDDPM_SANITIZE=address,undefined >/dev/null
-ninja -C "$BUILD" -j "$JOBS" ddpm_io_tests fuzzers kill_writer
+ninja -C "$BUILD" -j "$JOBS" ddpm_io_tests fuzzers kill_writer io_misuse
 
 symbolizer=$(command -v llvm-symbolizer || true)
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1${symbolizer:+:external_symbolizer_path=$symbolizer}
@@ -30,6 +31,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 stage "torch-free unit tests under ASan + UBSan"
 "$BUILD/tests/ddpm_io_tests" --gtest_brief=1
+"$BUILD/tests/robustness/io_misuse" . >"$BUILD/io_misuse.md"  # every hostile input refused by name
 
 stage "fuzz targets, ${FUZZ_SECONDS} s each over tests/fuzz/corpus"
 mkdir -p "$BUILD/fuzz-artifacts"
