@@ -51,6 +51,87 @@ static void train_row(const ddpm_train_params* tp, ddpm_status expected, const c
   row(what, got, expected);
 }
 
+static uint32_t next(uint64_t* state) {
+  *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+  return (uint32_t)(*state >> 33);
+}
+
+/* Random values in every field of ddpm_generate_params (and random struct sizes) through
+ * ddpm_generate_start: every call must return a status, and a job it accepts must cancel and
+ * free cleanly. Pointer fields are NULL or point to buffers as large as the fields claim, so
+ * that only the plugin's own checks are exercised. One summary row. */
+static void random_params(ddpm_model* model, int nclasses) {
+  enum { N = 3000 };
+  static int32_t classes[4096];
+  static uint8_t pixels[64 * 64 * 4], mask[64 * 64];
+  static float fpixels[64 * 64 * 4];
+  static const float specials[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, 3.0f, 1e30f, -1e30f, NAN, INFINITY, -INFINITY, 1e-30f};
+  static const char* names[] = {NULL, "ddpm", "ddim", "dpmpp2m", "euler_a", "", "DDIM", "x"};
+  uint64_t st = 42;
+  int counts[16] = {0}, i, k;
+  char what[200];
+  for (i = 0; i < 4096; ++i) classes[i] = (int32_t)(next(&st) % (unsigned)(nclasses + 3)) - 2;
+  for (i = 0; i < N; ++i) {
+    ddpm_generate_params p;
+    ddpm_job* job = NULL;
+    ddpm_status s;
+    const uint32_t r = next(&st);
+    unsigned char* raw = (unsigned char*)&p;
+    for (k = 0; k < (int)sizeof p; ++k) raw[k] = (unsigned char)next(&st);
+    if (r % 4) ddpm_generate_params_init(&p, sizeof p); /* mostly valid, one field changed */
+    p.struct_size = r % 16 == 0 ? (size_t)(next(&st) % 5000) : sizeof p;
+    p.classes = NULL;
+    p.sampler_name = names[next(&st) % 8];
+    p.init_image_f32 = NULL;
+    p.init_image_rgba8 = NULL;
+    p.mask = NULL;
+    switch (next(&st) % 12) {
+      case 0: p.batch = (int)(next(&st) % 6) - 1; break;
+      case 1: p.class_index = (int)(next(&st) % (unsigned)(nclasses + 4)) - 2; break;
+      case 2: p.classes = classes; p.class_count = next(&st) % 2 ? 1 : (size_t)(p.batch > 0 ? p.batch : 1); break;
+      case 3: p.guidance = specials[next(&st) % 12]; break;
+      case 4: p.steps = (int)(next(&st) % 2000) - 10; break;
+      case 5: p.eta = specials[next(&st) % 12]; break;
+      case 6: p.preview_every = (int)(next(&st) % 10) - 3; break;
+      case 7:
+        p.init_width = (int)(next(&st) % 70) - 3;
+        p.init_height = (int)(next(&st) % 70) - 3;
+        if (p.init_width > 64 || p.init_height > 64) p.init_width = p.init_height = 64;
+        if (next(&st) % 2) p.init_image_rgba8 = pixels; else p.init_image_f32 = fpixels;
+        if (next(&st) % 2) p.mask = mask;
+        p.strength = specials[next(&st) % 12];
+        break;
+      case 8: p.variation_strength = specials[next(&st) % 12]; break;
+      case 9: p.guidance_rescale = specials[next(&st) % 12]; break;
+      case 10: p.sampler = (int)(next(&st) % 8) - 2; break;
+      default: break; /* all random (or all defaults) */
+    }
+    if (p.batch > 4 && p.batch <= 4096 && r % 8) p.batch = 1 + p.batch % 4; /* keep jobs small */
+    if (p.steps > 4 && r % 8) p.steps = 1 + p.steps % 4;
+    if (p.classes && p.class_count > 4096) p.class_count = 4096;
+    s = ddpm_generate_start(model, &p, NULL, NULL, &job);
+    if (s < 0 || s > DDPM_ERR_INTERNAL) s = DDPM_ERR_INTERNAL;
+    ++counts[s];
+    if (s == DDPM_OK) {
+      ddpm_job_cancel(job);
+      s = ddpm_job_wait(job, -1);
+      if (s != DDPM_OK && s != DDPM_ERR_CANCELLED) ++counts[DDPM_ERR_INTERNAL];
+      ddpm_job_free(job);
+    } else if (job) {
+      ++counts[DDPM_ERR_INTERNAL]; /* a refused call must not hand out a job */
+    }
+  }
+  snprintf(what, sizeof what,
+           "%d random ddpm_generate_params (every field, struct_size 0..4999) -> %d accepted and "
+           "cancelled, %d INVALID_ARGUMENT, %d OUT_OF_RANGE, %d INTERNAL",
+           N, counts[DDPM_OK], counts[DDPM_ERR_INVALID_ARGUMENT], counts[DDPM_ERR_OUT_OF_RANGE],
+           counts[DDPM_ERR_INTERNAL]);
+  printf("| C ABI | %s | no crash, no INTERNAL | %s | (one per refusal) |\n", what,
+         counts[DDPM_ERR_INTERNAL] ? "INTERNAL errors **(unexpected)**" : "as expected");
+  ++g_rows;
+  if (counts[DDPM_ERR_INTERNAL] || counts[DDPM_OK] + counts[DDPM_ERR_INVALID_ARGUMENT] + counts[DDPM_ERR_OUT_OF_RANGE] != N) ++g_failures;
+}
+
 static void write_file(const char* path, const void* data, size_t n) {
   FILE* f = fopen(path, "wb");
   if (f) {
@@ -271,6 +352,7 @@ int main(int argc, char** argv) {
   ddpm_model_free(NULL);
   ddpm_train_free(NULL);
   ddpm_string_free(NULL);
+  random_params(model, nclasses);
   ddpm_model_free(model);
   fprintf(stderr, "abi_misuse: %d rows, %d unexpected\n", g_rows, g_failures);
   return g_failures ? 1 : 0;
