@@ -225,6 +225,7 @@ SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule
 
   c10::InferenceMode inference;
   steps::DpmSolverPP2M dpm;
+  const steps::Rule rule{o.sampler, o.eta, o.variance, o.clip_x0};
   const auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
   const int total = first + 1;
   for (int i = first; i >= 0; --i) {
@@ -242,24 +243,9 @@ SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule
         x = mask * known + (1 - mask) * x;
       }
       const torch::Tensor eps = predict(x, t);
-      x0 = (x - std::sqrt(1 - ab) * eps) / std::sqrt(ab);
-      if (o.clip_x0) x0 = x0.clamp(-1, 1);
       // Noise for ancestral updates; the last step adds none.
       const torch::Tensor z = ab_prev < 1.0 ? noise.draw() : torch::zeros_like(x);
-      switch (o.sampler) {
-        case SamplerKind::DDPM: x = steps::ddpm(x, x0, ab, ab_prev, z, o.variance); break;
-        case SamplerKind::DDIM: {
-          const torch::Tensor e = o.clip_x0 ? (x - std::sqrt(ab) * x0) / std::sqrt(1 - ab) : eps;
-          x = steps::ddim(x0, e, ab, ab_prev, o.eta, z);
-          break;
-        }
-        case SamplerKind::DPMSolverPP2M: x = dpm.step(x, x0, ab, ab_prev); break;
-        case SamplerKind::EulerAncestral: {
-          const torch::Tensor e = o.clip_x0 ? (x - std::sqrt(ab) * x0) / std::sqrt(1 - ab) : eps;
-          x = steps::euler_ancestral(x, e, ab, ab_prev, z);
-          break;
-        }
-      }
+      x = steps::denoise(rule, x, eps, ab, ab_prev, z, dpm, x0);
       // RePaint: go back up one step with fresh noise and redo it (not after the last round).
       if (mask.defined() && i > 0 && round + 1 < o.resample) {
         x = std::sqrt(ab / ab_prev) * x + std::sqrt(1 - ab / ab_prev) * noise.draw();

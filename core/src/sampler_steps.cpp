@@ -56,4 +56,19 @@ torch::Tensor DpmSolverPP2M::step(const torch::Tensor& x, const torch::Tensor& x
   return (sigma_n / sigma) * x - alpha_n * std::expm1(-h) * d;
 }
 
+torch::Tensor denoise(const Rule& rule, const torch::Tensor& x, const torch::Tensor& eps, double ab,
+                      double ab_prev, const torch::Tensor& z, DpmSolverPP2M& dpm, torch::Tensor& x0) {
+  x0 = (x - std::sqrt(1 - ab) * eps) / std::sqrt(ab);
+  if (rule.clip_x0) x0 = x0.clamp(-1, 1);
+  // The noise direction consistent with the clamped estimate, for the rules that use it.
+  const auto direction = [&] { return rule.clip_x0 ? (x - std::sqrt(ab) * x0) / std::sqrt(1 - ab) : eps; };
+  switch (rule.sampler) {
+    case SamplerKind::DDPM: return ddpm(x, x0, ab, ab_prev, z, rule.variance);
+    case SamplerKind::DDIM: return ddim(x0, direction(), ab, ab_prev, rule.eta, z);
+    case SamplerKind::DPMSolverPP2M: return dpm.step(x, x0, ab, ab_prev);
+    case SamplerKind::EulerAncestral: return euler_ancestral(x, direction(), ab, ab_prev, z);
+  }
+  return x;
+}
+
 }  // namespace ddpm::steps

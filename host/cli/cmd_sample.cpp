@@ -51,35 +51,6 @@ extern "C" void on_step(ddpm_job* job, int step, int total, const float*, int, i
   }
 }
 
-// --class as a name of the model's classes or an index; -1 (unconditional) when not given.
-int resolve_class(const Model& m, const std::string& arg) {
-  if (arg.empty()) return -1;
-  if (m.num_classes == 0) {
-    user_error("--class '" + arg + "': the model is unconditional (it has no classes)");
-  }
-  const auto names = class_names_of(m);
-  for (int i = 0; i < m.num_classes; ++i) {
-    if (names[i] == arg) return i;
-  }
-  std::string known;
-  for (int i = 0; i < m.num_classes; ++i) known += (i ? ", " : "") + std::to_string(i) + "=" + names[i];
-  const bool numeric = arg.find_first_not_of("0123456789-") == std::string::npos;
-  if (numeric) {
-    long v = 0;
-    try {
-      v = std::stol(arg);
-    } catch (...) {
-      user_error("--class '" + arg + "' is not a valid index; known classes: " + known);
-    }
-    if (v < 0 || v >= m.num_classes) {
-      user_error("--class " + arg + " is out of range: allowed 0 to " +
-                 std::to_string(m.num_classes - 1) + " (" + known + ")");
-    }
-    return static_cast<int>(v);
-  }
-  user_error("--class '" + arg + "' is not a class of this model; known classes: " + known);
-}
-
 // Where image i of the run goes: FILE.png (FILE_000.png... for several), or in the folder
 // <class>_000_seed<seed>.png...
 std::string image_path(const SampleOptions& o, bool out_is_file, const std::string& label, int i) {
@@ -121,7 +92,7 @@ int run_sample(const SampleOptions& o) {
     user_error("--steps " + std::to_string(o.steps) + " is out of range: allowed 1 to " +
                std::to_string(m.timesteps) + " (the model's T)");
   }
-  const int class_index = resolve_class(m, o.class_arg);
+  const int class_index = resolve_class(m, o.class_arg, "--class");
   const auto names = class_names_of(m);
 
   ddpm_generate_params p;

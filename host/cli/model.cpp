@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include "class_lookup.h"
 #include "cli_common.h"
 #include "loaded_plugin.h"
 
@@ -34,6 +35,13 @@ std::vector<std::string> class_names_of(const Model& m) {
   }
   while (static_cast<int>(names.size()) < m.num_classes) names.push_back("class_" + std::to_string(names.size()));
   return names;
+}
+
+int resolve_class(const Model& m, const std::string& arg, const std::string& option) {
+  std::string error;
+  const int c = ddpm_host::find_class(class_names_of(m), arg, error);
+  if (c == -2) user_error(option + " " + error);
+  return c;
 }
 
 }  // namespace ddpm_cli

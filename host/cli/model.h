@@ -24,4 +24,8 @@ void load_model(const std::string& path, Model& m);
 // One name per class: the model's own, else class_<i>.
 std::vector<std::string> class_names_of(const Model& m);
 
+// A class option (a name of the model's classes or an index) as its index, -1 when empty;
+// a user error naming `option` and the known classes otherwise.
+int resolve_class(const Model& m, const std::string& arg, const std::string& option);
+
 }  // namespace ddpm_cli

@@ -36,7 +36,22 @@ namespace ddpm_host {
   X(ddpm_train_poll)                 \
   X(ddpm_train_cancel)               \
   X(ddpm_train_wait)                 \
-  X(ddpm_train_free)
+  X(ddpm_train_free)                 \
+  X(ddpm_stream_params_init)         \
+  X(ddpm_stream_open)                \
+  X(ddpm_stream_push_input)          \
+  X(ddpm_stream_set_class)           \
+  X(ddpm_stream_set_guidance)        \
+  X(ddpm_stream_set_seed_path)       \
+  X(ddpm_stream_set_blend)           \
+  X(ddpm_stream_advance)             \
+  X(ddpm_stream_run)                 \
+  X(ddpm_stream_pause)               \
+  X(ddpm_stream_read_frame)          \
+  X(ddpm_stream_read_frame_rgba8)    \
+  X(ddpm_stream_read_slots)          \
+  X(ddpm_stream_get_stats)           \
+  X(ddpm_stream_close)
 
 struct Plugin {
 #define DDPM_HOST_DECLARE(name) decltype(&::name) name = nullptr;

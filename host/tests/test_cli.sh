@@ -97,6 +97,27 @@ mkdir -p "$DIR/empty_assets"
 run 1 "empty_assets" train "$DIR/empty_assets" --out "$DIR/t.safetensors" --size 16 --steps 2 --batch 4
 run 1 "batch" train "$SAMPLES" --out "$DIR/t.safetensors" --batch 0
 
+# --- a live stream: frames as files and a sheet, a class change after exactly `steps` calls
+run 0 "latency 3 calls" stream "$M" --frames 6 --steps 3 --class cat --class-at 3:fox \
+    --out "$DIR/live" --sheet "$DIR/live/sheet.png" --seed-path walk --period 4
+png_size "$DIR/live/frame_00006.png" 16 16
+png_size "$DIR/live/sheet.png" 48 32
+grep -q "frame_00002.png call 4 class cat" "$DIR/out.txt" || fail "frame 2 (entered at call 2) should be a cat"
+grep -q "frame_00003.png call 5 class fox" "$DIR/out.txt" || fail "the class set at call 3 should reach frame 3 at call 5"
+python3 - "$DIR/live/sheet.json" <<'PY' || fail "stream sheet atlas"
+import json, sys
+a = json.load(open(sys.argv[1]))
+fr = a["frames"]
+assert len(fr) == 6 and a["latency_calls"] == 3, a
+assert [f["class"] for f in fr] == ["cat", "cat", "fox", "fox", "fox", "fox"], fr
+PY
+run 0 "latency 2 calls" stream "$M" --frames 2 --steps 4 --input "$DIR/one.png" --strength 0.5 --out "$DIR/live_in"
+run 1 "--class-at 'x:1' is invalid" stream "$M" --frames 2 --class-at x:1 --out "$DIR/x"
+run 1 "steps 0 is out of range" stream "$M" --frames 2 --steps 0 --out "$DIR/x"
+run 1 "strength" stream "$M" --frames 2 --input "$DIR/one.png" --strength 0 --out "$DIR/x"
+run 1 "not-there.png" stream "$M" --frames 2 --input "$DIR/not-there.png" --out "$DIR/x"
+run 1 "give --out" stream "$M" --frames 2
+
 # --- user errors: exit code 1 and a message naming the problem
 run 1 "missing.safetensors" info "$DIR/missing.safetensors"
 # Without MODEL the default model is used; DDPM_MODEL names another.

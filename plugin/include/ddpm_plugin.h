@@ -314,6 +314,137 @@ DDPM_API ddpm_status ddpm_train_wait(ddpm_train_job* job, int timeout_ms);
 /* Not thread-safe for the same job. Cancels, waits for the worker and frees. NULL is allowed. */
 DDPM_API void ddpm_train_free(ddpm_train_job* job);
 
+/* ---- Live streams ------------------------------------------------------------------------
+ *
+ * A stream keeps `steps` images in flight, each at its own stage of a fast sampler's schedule.
+ * One call of ddpm_stream_advance enters a new image (noise from the seed path, or the latest
+ * pushed input noised to `strength`), advances every image in flight by one stage in ONE
+ * batched network call (guided images with their unconditional twins in the same batch), and
+ * the image that made its last stage leaves as a finished frame. After a warm-up of
+ * `latency` calls (see ddpm_stream_stats), every call finishes one frame.
+ *
+ * Each entering image takes the class, guidance and seed path in force when it enters; a
+ * change therefore reaches the output exactly `latency` calls later (the first frame with the
+ * new class is the one finished by the latency-th advance after the change). With
+ * apply_to_inflight the new class or guidance also applies to the images already in flight
+ * from their next stage on (the output changes at the next call, its first stages having run
+ * with the old values). Steering never stops or rebuilds the stream.
+ *
+ * Thread safety: all functions are thread-safe on one stream, except ddpm_stream_close (call
+ * once, after other calls returned). Steering and reading calls never wait for a network call
+ * in progress. ddpm_stream_advance fails with INVALID_ARGUMENT while the stream's own worker
+ * runs (ddpm_stream_run). */
+
+typedef struct ddpm_stream ddpm_stream;
+
+typedef enum ddpm_seed_path {
+  DDPM_SEED_FIXED = 0, /* every image enters from noise(seed): a still picture for a fixed class
+                          with a deterministic sampler */
+  DDPM_SEED_WALK = 1,  /* a slow spherical walk: entry j starts from slerp(noise(seed + k),
+                          noise(seed + k + 1), f) with k = j / period, f = (j % period) / period,
+                          so consecutive frames differ a little */
+  DDPM_SEED_NEW = 2    /* entry j starts from noise(seed + j): a new picture every frame */
+} ddpm_seed_path;
+
+typedef struct ddpm_stream_params {
+  size_t struct_size;       /* sizeof(ddpm_stream_params), set by the init function */
+  int sampler;              /* a ddpm_sampler (default DDPM_SAMPLER_DDIM) */
+  const char* sampler_name; /* optional: overrides `sampler` when not NULL */
+  int steps;                /* stages of the schedule, 1..min(T, 256) (default 8) */
+  float eta;                /* DDIM: 0 deterministic .. 1 ancestral (default 0) */
+  int class_index;          /* -1: none (default) */
+  float guidance;           /* classifier-free guidance scale, >= 0 (default 3) */
+  float guidance_rescale;   /* 0..1 (default 0) */
+  int seed_path;            /* a ddpm_seed_path (default DDPM_SEED_WALK) */
+  uint64_t seed;            /* default 0 */
+  int seed_period;          /* DDPM_SEED_WALK: entries from one seed to the next, >= 1 (default 32) */
+  int image_input;          /* non-zero: image-to-image stream; every entry is the latest input
+                               given to ddpm_stream_push_input, noised to `strength` (default 0) */
+  float strength;           /* image input: 0 < strength <= 1, the fraction of the stages run;
+                               round(strength * steps) stages, at least 1 (default 0.5) */
+  float blend;              /* 0..1: each output frame is blend * previous output + (1 - blend) *
+                               the finished image, against flicker (default 0) */
+  int clip_x0;              /* non-zero (default): clamp the clean-image estimate to [-1, 1] */
+  int tiling;               /* non-zero: seamless (circular) textures */
+} ddpm_stream_params;
+
+typedef struct ddpm_stream_frame {
+  size_t struct_size;       /* set by the caller to sizeof(ddpm_stream_frame) */
+  int64_t number;           /* 1-based count of frames the stream has finished (0: none yet) */
+  int64_t call;             /* the advance call (1-based) that finished it */
+  int64_t entered_call;     /* the advance call in which it entered */
+  int latency_calls;        /* call - entered_call + 1: calls from entry to output */
+  int class_index;          /* its class when it finished (-1 none) */
+  float guidance;           /* its guidance when it finished */
+  uint64_t seed;            /* the seed it entered with (the walk's current keyframe seed) */
+} ddpm_stream_frame;
+
+typedef struct ddpm_stream_stats {
+  size_t struct_size;       /* set by the caller to sizeof(ddpm_stream_stats) */
+  int64_t calls;            /* advance calls so far */
+  int64_t frames;           /* frames finished so far */
+  int in_flight;            /* images in flight now */
+  int latency;              /* calls from an image's entry to its output (the stages) */
+  int running;              /* non-zero while the stream's worker runs */
+  double calls_per_second;  /* measured over the last second of calls */
+  double last_call_ms;      /* duration of the latest advance */
+} ddpm_stream_stats;
+
+/* Thread-safe. Fills the first struct_size bytes of *params (as ddpm_generate_params_init). */
+DDPM_API ddpm_status ddpm_stream_params_init(ddpm_stream_params* params, size_t struct_size);
+static inline ddpm_status ddpm_stream_default_params(ddpm_stream_params* params) {
+  return ddpm_stream_params_init(params, sizeof *params);
+}
+/* Thread-safe. Opens a stream on a model (the stream keeps the model alive). Errors:
+ * INVALID_ARGUMENT (NULL, bad struct_size, unknown sampler, bad values), OUT_OF_RANGE (class,
+ * steps). */
+DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_params* params,
+                                      ddpm_stream** out);
+/* Sets the input of an image-to-image stream: RGBA, width x height, either float32 in [0, 1]
+ * or 8-bit (not both); other sizes are resized to the model's. Images entering from the next
+ * advance on use it. Errors: INVALID_ARGUMENT (not an image-input stream, NULL, both or neither
+ * pointer, zero or huge size). */
+DDPM_API ddpm_status ddpm_stream_push_input(ddpm_stream* stream, const float* rgba_f32,
+                                            const uint8_t* rgba8, int width, int height);
+/* The class (-1 none) of entering images; apply_to_inflight non-zero: also of those in flight.
+ * Errors: OUT_OF_RANGE. */
+DDPM_API ddpm_status ddpm_stream_set_class(ddpm_stream* stream, int class_index,
+                                           int apply_to_inflight);
+/* The guidance scale (>= 0) of entering images (and in-flight ones with apply_to_inflight). */
+DDPM_API ddpm_status ddpm_stream_set_guidance(ddpm_stream* stream, float guidance,
+                                              int apply_to_inflight);
+/* The seed path of entering images; restarts the path's entry count at 0. period >= 1. */
+DDPM_API ddpm_status ddpm_stream_set_seed_path(ddpm_stream* stream, int seed_path, uint64_t seed,
+                                               int period);
+/* The output blend factor, 0..1. */
+DDPM_API ddpm_status ddpm_stream_set_blend(ddpm_stream* stream, float blend);
+/* Enters one image and advances all in flight by one stage, on the calling thread; *frame_ready
+ * (may be NULL) tells whether this call finished a frame. Errors: INVALID_ARGUMENT (the worker
+ * runs), NOT_READY (an image-input stream without an input yet). */
+DDPM_API ddpm_status ddpm_stream_advance(ddpm_stream* stream, int* frame_ready);
+/* Starts the stream's worker thread, which advances by itself: as fast as it can with
+ * target_fps = 0, else at most target_fps calls per second. Calling it again changes the
+ * rate. A failure stops the worker; ddpm_stream_pause then returns its status and message. */
+DDPM_API ddpm_status ddpm_stream_run(ddpm_stream* stream, float target_fps);
+/* Stops the worker after its current call and waits for it; OK if none ran. */
+DDPM_API ddpm_status ddpm_stream_pause(ddpm_stream* stream);
+/* Copies the latest output frame (height*width*channels floats in [0, 1], blended) and its
+ * description (`info` may be NULL). Errors: NOT_READY (no frame yet), BUFFER_TOO_SMALL. */
+DDPM_API ddpm_status ddpm_stream_read_frame(ddpm_stream* stream, float* buffer,
+                                            size_t buffer_floats, ddpm_stream_frame* info);
+/* As ddpm_stream_read_frame, as RGBA bytes (height*width*4). */
+DDPM_API ddpm_status ddpm_stream_read_frame_rgba8(ddpm_stream* stream, uint8_t* buffer,
+                                                  size_t buffer_bytes, ddpm_stream_frame* info);
+/* The clean-image estimates of the images in flight after the latest call, most advanced first
+ * (*count of them, each height*width*channels floats in [0, 1]), for a view of the pipeline.
+ * buffer may be NULL to ask only for *count. Errors: BUFFER_TOO_SMALL. */
+DDPM_API ddpm_status ddpm_stream_read_slots(ddpm_stream* stream, float* buffer,
+                                            size_t buffer_floats, int* count);
+/* Counters and timing. */
+DDPM_API ddpm_status ddpm_stream_get_stats(ddpm_stream* stream, ddpm_stream_stats* stats);
+/* Stops the worker and frees the stream. NULL is allowed. */
+DDPM_API void ddpm_stream_close(ddpm_stream* stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -61,6 +61,56 @@ class GenerateParams(ctypes.Structure):
     ]
 
 
+class StreamParams(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("sampler", ctypes.c_int),
+        ("sampler_name", ctypes.c_char_p),
+        ("steps", ctypes.c_int),
+        ("eta", ctypes.c_float),
+        ("class_index", ctypes.c_int),
+        ("guidance", ctypes.c_float),
+        ("guidance_rescale", ctypes.c_float),
+        ("seed_path", ctypes.c_int),
+        ("seed", ctypes.c_uint64),
+        ("seed_period", ctypes.c_int),
+        ("image_input", ctypes.c_int),
+        ("strength", ctypes.c_float),
+        ("blend", ctypes.c_float),
+        ("clip_x0", ctypes.c_int),
+        ("tiling", ctypes.c_int),
+    ]
+
+
+class StreamFrame(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("number", ctypes.c_int64),
+        ("call", ctypes.c_int64),
+        ("entered_call", ctypes.c_int64),
+        ("latency_calls", ctypes.c_int),
+        ("class_index", ctypes.c_int),
+        ("guidance", ctypes.c_float),
+        ("seed", ctypes.c_uint64),
+    ]
+
+
+class StreamStats(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("calls", ctypes.c_int64),
+        ("frames", ctypes.c_int64),
+        ("in_flight", ctypes.c_int),
+        ("latency", ctypes.c_int),
+        ("running", ctypes.c_int),
+        ("calls_per_second", ctypes.c_double),
+        ("last_call_ms", ctypes.c_double),
+    ]
+
+
+SEED_PATHS = {"fixed": 0, "walk": 1, "new": 2}
+
+
 class ImportParams(ctypes.Structure):
     _fields_ = [
         ("struct_size", ctypes.c_size_t),
@@ -138,6 +188,24 @@ class Library:
             "ddpm_train_cancel": (st, [vp]),
             "ddpm_train_wait": (st, [vp, ctypes.c_int]),
             "ddpm_train_free": (None, [vp]),
+            "ddpm_stream_params_init": (st, [ctypes.POINTER(StreamParams), ctypes.c_size_t]),
+            "ddpm_stream_open": (st, [vp, ctypes.POINTER(StreamParams), ctypes.POINTER(vp)]),
+            "ddpm_stream_push_input": (st, [vp, ctypes.POINTER(ctypes.c_float),
+                                            ctypes.POINTER(ctypes.c_uint8), ctypes.c_int, ctypes.c_int]),
+            "ddpm_stream_set_class": (st, [vp, ctypes.c_int, ctypes.c_int]),
+            "ddpm_stream_set_guidance": (st, [vp, ctypes.c_float, ctypes.c_int]),
+            "ddpm_stream_set_seed_path": (st, [vp, ctypes.c_int, ctypes.c_uint64, ctypes.c_int]),
+            "ddpm_stream_set_blend": (st, [vp, ctypes.c_float]),
+            "ddpm_stream_advance": (st, [vp, ip]),
+            "ddpm_stream_run": (st, [vp, ctypes.c_float]),
+            "ddpm_stream_pause": (st, [vp]),
+            "ddpm_stream_read_frame": (st, [vp, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t,
+                                            ctypes.POINTER(StreamFrame)]),
+            "ddpm_stream_read_frame_rgba8": (st, [vp, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t,
+                                                  ctypes.POINTER(StreamFrame)]),
+            "ddpm_stream_read_slots": (st, [vp, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t, ip]),
+            "ddpm_stream_get_stats": (st, [vp, ctypes.POINTER(StreamStats)]),
+            "ddpm_stream_close": (None, [vp]),
         }
         for name, (res, args) in sigs.items():
             fn = getattr(lib, name)
@@ -245,6 +313,11 @@ class Model(_Closing):
                 setattr(p, key, value)
         return Job(self, p, on_step, keep)
 
+    def stream(self, **options):
+        """Opens a live stream. options: the fields of ddpm_stream_params (sampler and
+        seed_path may be names)."""
+        return Stream(self, options)
+
     def close(self):
         if self.handle:
             self.lib.ddpm_model_free(self.handle)
@@ -309,6 +382,80 @@ class Job(_Closing):
     def close(self):
         if self.handle:
             self.lib.ddpm_job_free(self.handle)
+            self.handle = None
+
+    __del__ = close
+
+
+class Stream(_Closing):
+    """A live stream: advance() (or run() for the plugin's own thread), then read_rgba8()."""
+
+    def __init__(self, model, options):
+        self.library, self.lib, self.model = model.library, model.lib, model
+        p = StreamParams()
+        self.library.check(self.lib.ddpm_stream_params_init(ctypes.byref(p), ctypes.sizeof(p)))
+        name = None
+        for key, value in options.items():
+            if key == "sampler" and isinstance(value, str):
+                name = value.encode()
+                p.sampler_name = name
+            elif key == "seed_path" and isinstance(value, str):
+                p.seed_path = SEED_PATHS[value]
+            else:
+                setattr(p, key, value)
+        self.handle = ctypes.c_void_p()
+        self.library.check(self.lib.ddpm_stream_open(model.handle, ctypes.byref(p), ctypes.byref(self.handle)))
+        self.width, self.height, self.channels = model.width, model.height, model.channels
+
+    def advance(self):
+        """One call; True when it finished a frame."""
+        ready = ctypes.c_int()
+        self.library.check(self.lib.ddpm_stream_advance(self.handle, ctypes.byref(ready)))
+        return bool(ready.value)
+
+    def run(self, target_fps=0.0):
+        self.library.check(self.lib.ddpm_stream_run(self.handle, target_fps))
+
+    def pause(self):
+        self.library.check(self.lib.ddpm_stream_pause(self.handle))
+
+    def set_class(self, class_index, in_flight=False):
+        self.library.check(self.lib.ddpm_stream_set_class(self.handle, class_index, int(in_flight)))
+
+    def set_guidance(self, guidance, in_flight=False):
+        self.library.check(self.lib.ddpm_stream_set_guidance(self.handle, guidance, int(in_flight)))
+
+    def set_seed_path(self, path, seed=0, period=32):
+        path = SEED_PATHS[path] if isinstance(path, str) else path
+        self.library.check(self.lib.ddpm_stream_set_seed_path(self.handle, path, seed, period))
+
+    def set_blend(self, blend):
+        self.library.check(self.lib.ddpm_stream_set_blend(self.handle, blend))
+
+    def push_input_rgba8(self, rgba, width, height):
+        arr = (ctypes.c_uint8 * len(rgba)).from_buffer_copy(bytes(rgba))
+        self.library.check(self.lib.ddpm_stream_push_input(self.handle, None, arr, width, height))
+
+    def read_rgba8(self):
+        """(RGBA bytes, frame description dict), or None before the first frame."""
+        n = self.width * self.height * 4
+        buf, info = (ctypes.c_uint8 * n)(), StreamFrame()
+        info.struct_size = ctypes.sizeof(info)
+        status = self.lib.ddpm_stream_read_frame_rgba8(self.handle, buf, n, ctypes.byref(info))
+        if status == 8:
+            return None
+        self.library.check(status)
+        return bytes(buf), {name: getattr(info, name) for name, _ in StreamFrame._fields_[1:]}
+
+    def stats(self):
+        s = StreamStats()
+        s.struct_size = ctypes.sizeof(s)
+        self.library.check(self.lib.ddpm_stream_get_stats(self.handle, ctypes.byref(s)))
+        return {name: getattr(s, name) for name, _ in StreamStats._fields_[1:]}
+
+    def close(self):
+        if self.handle:
+            self.lib.ddpm_stream_close(self.handle)
             self.handle = None
 
     __del__ = close

@@ -13,6 +13,7 @@
 #include "ddpm/guidance.h"
 #include "ddpm/io/error.h"
 #include "ddpm/sampler.h"
+#include "convert.h"
 #include "internal.h"
 
 struct ddpm_job : ddpm_plugin::WorkerJob {
@@ -55,29 +56,6 @@ void fill_generate_defaults(ddpm_generate_params& p) {
   p.clip_x0 = 1;
 }
 
-// [B, C, H, W] in [-1, 1] -> BHWC floats in [0, 1].
-std::vector<float> to_frame(const torch::Tensor& x) {
-  const torch::Tensor f = x.detach()
-                              .to(torch::kCPU, torch::kFloat32)
-                              .clamp(-1, 1)
-                              .add(1)
-                              .mul(0.5)
-                              .permute({0, 2, 3, 1})
-                              .contiguous();
-  return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
-}
-
-// RGBA [1, 4, H, W] in [0, 1] -> [1, channels, H, W] in [-1, 1].
-torch::Tensor rgba_to_model(const torch::Tensor& rgba01, int channels) {
-  torch::Tensor x = rgba01;
-  if (channels == 1) {
-    x = (0.299 * x.select(1, 0) + 0.587 * x.select(1, 1) + 0.114 * x.select(1, 2)).unsqueeze(1);
-  } else if (channels == 3) {
-    x = x.slice(1, 0, 3);
-  }
-  return (x * 2 - 1).contiguous();
-}
-
 // Builds the options; returns OK or a status with its message set.
 ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p,
                          ddpm::SampleOptions& o) {
@@ -110,20 +88,7 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
     }
   }
   o.guidance = p.guidance;
-  if (p.sampler_name) {
-    o.sampler = ddpm::sampler_from_string(p.sampler_name);  // throws naming the allowed ones
-  } else {
-    switch (p.sampler) {
-      case DDPM_SAMPLER_DDPM: o.sampler = ddpm::SamplerKind::DDPM; break;
-      case DDPM_SAMPLER_DDIM: o.sampler = ddpm::SamplerKind::DDIM; break;
-      case DDPM_SAMPLER_DPMPP2M: o.sampler = ddpm::SamplerKind::DPMSolverPP2M; break;
-      case DDPM_SAMPLER_EULER_A: o.sampler = ddpm::SamplerKind::EulerAncestral; break;
-      default:
-        return fail(DDPM_ERR_INVALID_ARGUMENT,
-                    "sampler " + std::to_string(p.sampler) + " is unknown: allowed 0 (ddpm), "
-                    "1 (ddim), 2 (dpmpp2m), 3 (euler_a)");
-    }
-  }
+  o.sampler = sampler_kind(p.sampler, p.sampler_name);
   if (p.steps < 1 || p.steps > T) {
     return fail(DDPM_ERR_OUT_OF_RANGE, "steps " + std::to_string(p.steps) +
                                            " is out of range: allowed 1 to " + std::to_string(T));
@@ -152,17 +117,7 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
                         std::to_string(p.init_height) + " is out of range: allowed 1 to 16384");
       }
       const int64_t w = p.init_width, h = p.init_height;
-      torch::Tensor rgba;
-      if (p.init_image_f32) {
-        rgba = torch::from_blob(const_cast<float*>(p.init_image_f32), {1, h, w, 4}, torch::kFloat32)
-                   .clone();
-      } else {
-        rgba = torch::from_blob(const_cast<uint8_t*>(p.init_image_rgba8), {1, h, w, 4}, torch::kUInt8)
-                   .to(torch::kFloat32)
-                   .div(255);
-      }
-      rgba = rgba.permute({0, 3, 1, 2}).clamp(0, 1);
-      o.init_image = rgba_to_model(rgba, cfg.in_channels);
+      o.init_image = rgba_input(p.init_image_f32, p.init_image_rgba8, w, h, cfg.in_channels);
       o.strength = p.strength;
       if (p.mask) {
         o.mask = torch::from_blob(const_cast<uint8_t*>(p.mask), {1, 1, h, w}, torch::kUInt8)
@@ -366,11 +321,8 @@ DDPM_API ddpm_status ddpm_job_result_rgba8(ddpm_job* job, uint8_t* buffer, size_
       return fail(DDPM_ERR_BUFFER_TOO_SMALL, "result buffer holds " + std::to_string(buffer_bytes) +
                                                  " bytes: need " + std::to_string(need));
     }
-    torch::Tensor x = job->result.clamp(-1, 1).add(1).mul(127.5).round();
-    if (x.size(1) == 1) x = x.expand({-1, 3, -1, -1});
-    if (x.size(1) == 3) x = torch::cat({x, torch::full_like(x.slice(1, 0, 1), 255)}, 1);
-    const torch::Tensor bytes = x.permute({0, 2, 3, 1}).to(torch::kUInt8).contiguous();
-    std::memcpy(buffer, bytes.data_ptr<uint8_t>(), need);
+    const std::vector<uint8_t> bytes = to_rgba8(job->result);
+    std::memcpy(buffer, bytes.data(), need);
     return DDPM_OK;
   });
 }

@@ -77,6 +77,26 @@ def main():
             except ddpm_plugin.DDPMError as e:
                 assert e.name == "CANCELLED", e
 
+        # A live stream: the struct layouts agree with the library (a frame after `steps` calls,
+        # its latency and class as set), steering, and the same image as a job for its seed.
+        with model.stream(steps=3, class_index=1, guidance=2.0, seed_path="fixed", seed=5) as stream:
+            assert [stream.advance() for _ in range(3)] == [False, False, True]
+            rgba, info = stream.read_rgba8()
+            assert (info["number"], info["latency_calls"], info["class_index"], info["seed"]) == (1, 3, 1, 5), info
+            with model.generate(steps=3, class_index=1, guidance=2.0, seed=5) as job:
+                assert job.result_rgba8() == rgba
+            stream.set_class(2)
+            for _ in range(3):
+                stream.advance()
+            assert stream.read_rgba8()[1]["class_index"] == 2
+            stats = stream.stats()
+            assert (stats["calls"], stats["frames"], stats["latency"]) == (6, 4, 3), stats
+            try:
+                stream.set_class(5)
+                raise AssertionError("class 5 accepted")
+            except ddpm_plugin.DDPMError as e:
+                assert e.name == "OUT_OF_RANGE", e
+
     # Import of the reference fixture, then a load of the result.
     ref = os.path.join(sys.argv[3], "..", "..", "tests", "fixtures", "reference", "ref_w4_cond.pt")
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,6 +4,7 @@
 // (1 after the last step), so that any spacing of the T timesteps works for every sampler.
 #include <torch/torch.h>
 
+#include "ddpm/sampler.h"
 #include "ddpm/schedule_config.h"
 
 namespace ddpm::steps {
@@ -33,5 +34,18 @@ class DpmSolverPP2M {
   torch::Tensor prev_x0_;
   double prev_h_ = 0;
 };
+
+// One step of any sampler from the model's noise prediction `eps` at x (level ab) to the next
+// visited level ab_prev: the one place where a prediction becomes an update, shared by the
+// batch sampler and the stream. Sets x0 to the clean-image estimate (clamped with clip_x0);
+// `z` is the step's noise (used by the ancestral rules only); `dpm` holds DPM-Solver++'s history.
+struct Rule {
+  SamplerKind sampler = SamplerKind::DDIM;
+  float eta = 0.0f;
+  Variance variance = Variance::Beta;
+  bool clip_x0 = false;
+};
+torch::Tensor denoise(const Rule& rule, const torch::Tensor& x, const torch::Tensor& eps, double ab,
+                      double ab_prev, const torch::Tensor& z, DpmSolverPP2M& dpm, torch::Tensor& x0);
 
 }  // namespace ddpm::steps

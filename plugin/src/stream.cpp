@@ -1,0 +1,553 @@
+// Live streams: ddpm::Stream behind the C ABI, with steering that never waits for a network
+// call (values are handed over under a small lock and applied at the start of the next call),
+// and an optional worker thread that advances by itself.
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <sstream>
+
+#include "convert.h"
+#include "ddpm/io/error.h"
+#include "ddpm/stream.h"
+#include "internal.h"
+
+using Clock = std::chrono::steady_clock;
+
+struct ddpm_stream {
+  std::shared_ptr<const ddpm::Model> model;
+  int size = 0, channels = 0;
+  bool image_input = false;
+
+  std::mutex advance_mutex;  // one advance at a time; guards `core`
+  std::unique_ptr<ddpm::Stream> core;
+
+  std::mutex control_mutex;  // guards the steering values below
+  int64_t class_index = -1;
+  float guidance = 3.0f;
+  int seed_path = DDPM_SEED_WALK;
+  uint64_t seed = 0;
+  int period = 32;
+  int64_t path_entries = 0;  // entries since the seed path was set
+  torch::Tensor input;       // image-input streams: [C, H, W] in [-1, 1]
+  std::optional<int64_t> inflight_class;
+  std::optional<float> inflight_guidance, blend;
+
+  std::mutex frame_mutex;  // guards the published results below
+  torch::Tensor output;    // latest output frame [1, C, H, W]
+  ddpm_stream_frame info{};
+  std::vector<torch::Tensor> slots;
+  int64_t calls = 0, frames = 0;
+  int in_flight = 0;
+  double last_call_ms = 0;
+  std::deque<Clock::time_point> call_times;  // the last second's calls
+
+  std::mutex worker_mutex;  // guards the worker's state below
+  std::condition_variable worker_cv;
+  std::thread worker;
+  bool stop = false, running = false;
+  float target_fps = 0;
+  ddpm_status worker_status = DDPM_OK;
+  std::string worker_message;
+};
+
+namespace ddpm_plugin {
+namespace {
+
+constexpr size_t kMinStreamParamsSize = sizeof(ddpm_stream_params);
+constexpr int kMaxStreamSteps = 256;
+
+void fill_stream_defaults(ddpm_stream_params& p) {
+  std::memset(&p, 0, sizeof p);
+  p.struct_size = sizeof p;
+  p.sampler = DDPM_SAMPLER_DDIM;
+  p.steps = 8;
+  p.class_index = -1;
+  p.guidance = 3.0f;
+  p.seed_path = DDPM_SEED_WALK;
+  p.seed_period = 32;
+  p.strength = 0.5f;
+  p.clip_x0 = 1;
+}
+
+std::string num(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+ddpm_status check_class(const ddpm_stream* s, int64_t c) {
+  const int n = s->model->info.unet.num_classes;
+  if (c < -1 || c >= n) {
+    return fail(DDPM_ERR_OUT_OF_RANGE,
+                "class " + std::to_string(c) + " is out of range: allowed -1 (none)" +
+                    (n > 0 ? " to " + std::to_string(n - 1) : std::string(" only (the model is unconditional)")));
+  }
+  return DDPM_OK;
+}
+
+ddpm_status check_guidance(float g) {
+  if (!(g >= 0) || !std::isfinite(g)) {
+    return fail(DDPM_ERR_INVALID_ARGUMENT,
+                "guidance scale " + num(g) + " is invalid: allowed 0 (unconditional) or more, finite");
+  }
+  return DDPM_OK;
+}
+
+ddpm_status check_seed_path(int path, int period) {
+  if (path < DDPM_SEED_FIXED || path > DDPM_SEED_NEW) {
+    return fail(DDPM_ERR_INVALID_ARGUMENT, "seed path " + std::to_string(path) +
+                                               " is unknown: allowed 0 (fixed), 1 (walk), 2 (new)");
+  }
+  if (period < 1) {
+    return fail(DDPM_ERR_OUT_OF_RANGE,
+                "seed period " + std::to_string(period) + " is out of range: allowed 1 or more");
+  }
+  return DDPM_OK;
+}
+
+// The entry of the next image and the in-flight changes to apply, taken under the control lock.
+ddpm_status take_entry(ddpm_stream* s, ddpm::StreamEntry& e, std::optional<int64_t>& cls,
+                       std::optional<float>& guidance, std::optional<float>& blend) {
+  std::lock_guard<std::mutex> lock(s->control_mutex);
+  if (s->image_input && !s->input.defined()) {
+    return fail(DDPM_ERR_NOT_READY, "this image-to-image stream has no input yet: call ddpm_stream_push_input first");
+  }
+  e.class_index = s->class_index;
+  e.guidance = s->guidance;
+  e.init_image = s->input;
+  const uint64_t j = static_cast<uint64_t>(s->path_entries++);
+  switch (s->seed_path) {
+    case DDPM_SEED_FIXED: e.seed = s->seed; break;
+    case DDPM_SEED_NEW: e.seed = s->seed + j; break;
+    default: {  // walk: from keyframe seed + k towards seed + k + 1
+      const uint64_t p = static_cast<uint64_t>(s->period);
+      e.seed = s->seed + j / p;
+      e.variation_seed = e.seed + 1;
+      e.variation_strength = static_cast<float>(j % p) / static_cast<float>(p);
+    }
+  }
+  cls.swap(s->inflight_class);
+  guidance.swap(s->inflight_guidance);
+  blend.swap(s->blend);
+  return DDPM_OK;
+}
+
+// One call of the stream; publishes the frame and the slots.
+ddpm_status advance_once(ddpm_stream* s, bool* frame_ready) {
+  ddpm::StreamEntry entry;
+  std::optional<int64_t> cls;
+  std::optional<float> guidance, blend;
+  const ddpm_status taken = take_entry(s, entry, cls, guidance, blend);
+  if (taken != DDPM_OK) return taken;
+  std::lock_guard<std::mutex> lock(s->advance_mutex);
+  const auto start = Clock::now();
+  if (cls) s->core->set_in_flight_class(*cls);
+  if (guidance) s->core->set_in_flight_guidance(*guidance);
+  if (blend) s->core->set_blend(*blend);
+  std::optional<ddpm::StreamFrame> f = s->core->advance(entry);
+  std::vector<torch::Tensor> slots;
+  for (const auto& slot : s->core->slots()) slots.push_back(slot.x0);
+  const auto end = Clock::now();
+
+  std::lock_guard<std::mutex> out(s->frame_mutex);
+  s->calls = s->core->calls();
+  s->frames = s->core->frames();
+  s->in_flight = s->core->in_flight();
+  s->last_call_ms = std::chrono::duration<double, std::milli>(end - start).count();
+  s->call_times.push_back(end);
+  while (!s->call_times.empty() && end - s->call_times.front() > std::chrono::seconds(1)) {
+    s->call_times.pop_front();
+  }
+  s->slots = std::move(slots);
+  if (frame_ready) *frame_ready = f.has_value();
+  if (f) {
+    s->output = f->output;
+    ddpm_stream_frame& i = s->info;
+    i.struct_size = sizeof i;
+    i.number = f->number;
+    i.call = f->call;
+    i.entered_call = f->entered_call;
+    i.latency_calls = static_cast<int>(f->call - f->entered_call + 1);
+    i.class_index = static_cast<int>(f->entry.class_index);
+    i.guidance = f->entry.guidance;
+    i.seed = f->entry.seed;
+  }
+  return DDPM_OK;
+}
+
+void run_worker(ddpm_stream* s) noexcept {
+  int64_t done = 0;
+  auto started = Clock::now();
+  float fps = -1;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(s->worker_mutex);
+      if (s->target_fps != fps) {  // a new rate restarts the schedule
+        fps = s->target_fps;
+        started = Clock::now();
+        done = 0;
+      }
+      if (fps > 0) {
+        const auto due = started + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(done / double(fps)));
+        s->worker_cv.wait_until(lock, due, [&] { return s->stop || s->target_fps != fps; });
+        if (!s->stop && s->target_fps != fps) continue;
+      }
+      if (s->stop) break;
+    }
+    ddpm_status status = DDPM_OK;
+    std::string message;
+    try {
+      status = advance_once(s, nullptr);
+      if (status != DDPM_OK) message = ddpm_last_error();
+    } catch (...) {
+      status = status_from_exception(DDPM_ERR_INVALID_ARGUMENT, &message);
+    }
+    if (status == DDPM_ERR_NOT_READY) {  // an image stream waiting for its first input
+      std::unique_lock<std::mutex> lock(s->worker_mutex);
+      s->worker_cv.wait_for(lock, std::chrono::milliseconds(5), [&] { return s->stop; });
+      continue;
+    }
+    if (status != DDPM_OK) {
+      log(DDPM_LOG_ERROR, "stream worker stopped: " + message);
+      std::lock_guard<std::mutex> lock(s->worker_mutex);
+      s->worker_status = status;
+      s->worker_message = message;
+      s->running = false;
+      return;
+    }
+    ++done;
+  }
+  std::lock_guard<std::mutex> lock(s->worker_mutex);
+  s->running = false;
+}
+
+// Stops and joins the worker; its failure status (and message) if it stopped on one.
+ddpm_status stop_worker(ddpm_stream* s) {
+  std::thread worker;
+  {
+    std::lock_guard<std::mutex> lock(s->worker_mutex);
+    s->stop = true;
+    worker.swap(s->worker);
+  }
+  s->worker_cv.notify_all();
+  if (worker.joinable()) worker.join();
+  std::lock_guard<std::mutex> lock(s->worker_mutex);
+  const ddpm_status status = s->worker_status;
+  if (status != DDPM_OK) set_error(s->worker_message);
+  s->worker_status = DDPM_OK;
+  s->worker_message.clear();
+  return status;
+}
+
+// Writes `from` into a caller's versioned output struct: only the struct_size bytes it has.
+template <class T>
+ddpm_status write_out(T* to, const T& from, const char* what) {
+  if (!to) return DDPM_OK;
+  const size_t n = to->struct_size;
+  if (n < sizeof(size_t) + sizeof(int64_t) || n > kMaxParamsStructSize) {
+    return fail(DDPM_ERR_INVALID_ARGUMENT, std::string(what) + ": struct_size " + std::to_string(n) +
+                                               " is invalid: set it to sizeof the struct");
+  }
+  T copy = from;
+  copy.struct_size = n;
+  std::memcpy(to, &copy, std::min(n, sizeof copy));
+  return DDPM_OK;
+}
+
+// The latest frame under the frame lock: NOT_READY before the first.
+template <class Fill>
+ddpm_status read_frame(ddpm_stream* s, ddpm_stream_frame* info, const char* what, Fill fill) {
+  if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, std::string(what) + ": stream is NULL");
+  std::lock_guard<std::mutex> lock(s->frame_mutex);
+  if (!s->output.defined()) {
+    return fail(DDPM_ERR_NOT_READY, "no frame yet: the stream finishes its first after " +
+                                        std::to_string(s->core->latency()) + " calls");
+  }
+  const ddpm_status filled = fill();
+  if (filled != DDPM_OK) return filled;
+  return write_out(info, s->info, what);
+}
+
+ddpm_status buffer_check(size_t have, size_t need, const char* unit) {
+  if (have < need) {
+    return fail(DDPM_ERR_BUFFER_TOO_SMALL, "frame buffer holds " + std::to_string(have) + " " + unit +
+                                               ": need " + std::to_string(need));
+  }
+  return DDPM_OK;
+}
+
+}  // namespace
+}  // namespace ddpm_plugin
+
+using namespace ddpm_plugin;
+
+extern "C" {
+
+DDPM_API ddpm_status ddpm_stream_params_init(ddpm_stream_params* params, size_t struct_size) {
+  return init_params(params, struct_size, kMinStreamParamsSize, "ddpm_stream_params_init",
+                     fill_stream_defaults);
+}
+
+DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_params* params,
+                                      ddpm_stream** out) {
+  if (out) *out = nullptr;
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!model) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_open: model is NULL");
+    if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_open: params is NULL");
+    if (!out) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_open: out is NULL");
+    if (params->struct_size < kMinStreamParamsSize || params->struct_size > kMaxParamsStructSize) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT,
+                  "params.struct_size " + std::to_string(params->struct_size) + " is invalid: allowed " +
+                      std::to_string(kMinStreamParamsSize) + " to " +
+                      std::to_string(kMaxParamsStructSize) + " (use ddpm_stream_params_init)");
+    }
+    const ddpm_stream_params& p = *params;
+    auto s = std::make_unique<ddpm_stream>();
+    s->model = model->model;
+    const ddpm::Model& m = *s->model;
+    const int T = m.info.schedule.timesteps;
+    if (p.steps < 1 || p.steps > std::min(T, kMaxStreamSteps)) {
+      return fail(DDPM_ERR_OUT_OF_RANGE, "steps " + std::to_string(p.steps) +
+                                             " is out of range: allowed 1 to " +
+                                             std::to_string(std::min(T, kMaxStreamSteps)));
+    }
+    ddpm_status st = check_class(s.get(), p.class_index);
+    if (st == DDPM_OK) st = check_guidance(p.guidance);
+    if (st == DDPM_OK) st = check_seed_path(p.seed_path, p.seed_period);
+    if (st != DDPM_OK) return st;
+    ddpm::StreamOptions o;
+    o.sampler = sampler_kind(p.sampler, p.sampler_name);
+    o.steps = p.steps;
+    o.eta = p.eta;
+    o.variance = m.info.variance;
+    o.guidance_rescale = p.guidance_rescale;
+    o.clip_x0 = p.clip_x0 != 0;
+    o.tiling = p.tiling != 0;
+    o.image_input = p.image_input != 0;
+    o.strength = p.strength;
+    o.blend = p.blend;
+    ensure_runtime();
+    auto& unet = const_cast<ddpm::UNet&>(m.unet);  // forward only: reentrant
+    s->core = std::make_unique<ddpm::Stream>(unet, m.schedule, o);  // throws on bad values
+    s->size = m.info.unet.image_size;
+    s->channels = m.info.unet.in_channels;
+    s->image_input = o.image_input;
+    s->class_index = p.class_index;
+    s->guidance = p.guidance;
+    s->seed_path = p.seed_path;
+    s->seed = p.seed;
+    s->period = p.seed_period;
+    *out = s.release();
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_push_input(ddpm_stream* s, const float* rgba_f32,
+                                            const uint8_t* rgba8, int width, int height) {
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_push_input: stream is NULL");
+    if (!s->image_input) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT,
+                  "this stream takes no input image: open it with image_input = 1");
+    }
+    if (!rgba_f32 == !rgba8) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT, "give rgba_f32 or rgba8, exactly one of them");
+    }
+    if (width < 1 || height < 1 || width > 16384 || height > 16384) {
+      return fail(DDPM_ERR_OUT_OF_RANGE, "input image size " + std::to_string(width) + "x" +
+                                             std::to_string(height) +
+                                             " is out of range: allowed 1 to 16384");
+    }
+    torch::Tensor x = rgba_input(rgba_f32, rgba8, width, height, s->channels);
+    if (width != s->size || height != s->size) {
+      log(DDPM_LOG_INFO, "stream input resized from " + std::to_string(width) + "x" +
+                             std::to_string(height) + " to the model's " + std::to_string(s->size));
+      x = torch::nn::functional::interpolate(
+          x, torch::nn::functional::InterpolateFuncOptions()
+                 .size(std::vector<int64_t>{s->size, s->size})
+                 .mode(torch::kBilinear)
+                 .align_corners(false));
+    }
+    std::lock_guard<std::mutex> lock(s->control_mutex);
+    s->input = x.squeeze(0).contiguous();
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_set_class(ddpm_stream* s, int class_index, int apply_to_inflight) {
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_set_class: stream is NULL");
+    const ddpm_status st = check_class(s, class_index);
+    if (st != DDPM_OK) return st;
+    std::lock_guard<std::mutex> lock(s->control_mutex);
+    s->class_index = class_index;
+    if (apply_to_inflight) s->inflight_class = class_index;
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_set_guidance(ddpm_stream* s, float guidance, int apply_to_inflight) {
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_set_guidance: stream is NULL");
+    const ddpm_status st = check_guidance(guidance);
+    if (st != DDPM_OK) return st;
+    std::lock_guard<std::mutex> lock(s->control_mutex);
+    s->guidance = guidance;
+    if (apply_to_inflight) s->inflight_guidance = guidance;
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_set_seed_path(ddpm_stream* s, int seed_path, uint64_t seed, int period) {
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_set_seed_path: stream is NULL");
+    const ddpm_status st = check_seed_path(seed_path, period);
+    if (st != DDPM_OK) return st;
+    std::lock_guard<std::mutex> lock(s->control_mutex);
+    s->seed_path = seed_path;
+    s->seed = seed;
+    s->period = period;
+    s->path_entries = 0;
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_set_blend(ddpm_stream* s, float blend) {
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_set_blend: stream is NULL");
+    if (!(blend >= 0 && blend <= 1)) {
+      return fail(DDPM_ERR_OUT_OF_RANGE, "blend " + num(blend) + " is out of range: allowed 0 to 1");
+    }
+    std::lock_guard<std::mutex> lock(s->control_mutex);
+    s->blend = blend;
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_advance(ddpm_stream* s, int* frame_ready) {
+  if (frame_ready) *frame_ready = 0;
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_advance: stream is NULL");
+    {
+      std::lock_guard<std::mutex> lock(s->worker_mutex);
+      if (s->running) {
+        return fail(DDPM_ERR_INVALID_ARGUMENT,
+                    "ddpm_stream_advance: the stream's worker is running (ddpm_stream_pause first)");
+      }
+    }
+    bool ready = false;
+    const ddpm_status st = advance_once(s, &ready);
+    if (frame_ready) *frame_ready = ready ? 1 : 0;
+    return st;
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_run(ddpm_stream* s, float target_fps) {
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_run: stream is NULL");
+    if (!(target_fps >= 0) || !std::isfinite(target_fps)) {
+      return fail(DDPM_ERR_OUT_OF_RANGE, "target fps " + num(target_fps) +
+                                             " is out of range: allowed 0 (as fast as possible) or more");
+    }
+    std::lock_guard<std::mutex> lock(s->worker_mutex);
+    s->target_fps = target_fps;
+    if (s->running) {
+      s->worker_cv.notify_all();
+      return DDPM_OK;
+    }
+    if (s->worker.joinable()) s->worker.join();  // a worker that stopped on a failure
+    s->stop = false;
+    s->running = true;
+    s->worker_status = DDPM_OK;
+    s->worker = std::thread(run_worker, s);
+    return DDPM_OK;
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_pause(ddpm_stream* s) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_pause: stream is NULL");
+    return stop_worker(s);
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_read_frame(ddpm_stream* s, float* buffer, size_t buffer_floats,
+                                            ddpm_stream_frame* info) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!buffer) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_read_frame: buffer is NULL");
+    return read_frame(s, info, "ddpm_stream_read_frame", [&] {
+      const std::vector<float> f = to_frame(s->output);
+      const ddpm_status st = buffer_check(buffer_floats, f.size(), "floats");
+      if (st == DDPM_OK) std::copy(f.begin(), f.end(), buffer);
+      return st;
+    });
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_read_frame_rgba8(ddpm_stream* s, uint8_t* buffer,
+                                                  size_t buffer_bytes, ddpm_stream_frame* info) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!buffer) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_read_frame_rgba8: buffer is NULL");
+    return read_frame(s, info, "ddpm_stream_read_frame_rgba8", [&] {
+      const std::vector<uint8_t> b = to_rgba8(s->output);
+      const ddpm_status st = buffer_check(buffer_bytes, b.size(), "bytes");
+      if (st == DDPM_OK) std::copy(b.begin(), b.end(), buffer);
+      return st;
+    });
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_read_slots(ddpm_stream* s, float* buffer, size_t buffer_floats,
+                                            int* count) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_read_slots: stream is NULL");
+    std::lock_guard<std::mutex> lock(s->frame_mutex);
+    if (count) *count = static_cast<int>(s->slots.size());
+    if (!buffer || s->slots.empty()) return DDPM_OK;
+    const std::vector<float> f = to_frame(torch::cat(s->slots));
+    const ddpm_status st = buffer_check(buffer_floats, f.size(), "floats");
+    if (st == DDPM_OK) std::copy(f.begin(), f.end(), buffer);
+    return st;
+  });
+}
+
+DDPM_API ddpm_status ddpm_stream_get_stats(ddpm_stream* s, ddpm_stream_stats* stats) {
+  return guarded(DDPM_ERR_INTERNAL, [&] {
+    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_get_stats: stream is NULL");
+    if (!stats) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_get_stats: stats is NULL");
+    ddpm_stream_stats out{};
+    out.struct_size = sizeof out;
+    {
+      std::lock_guard<std::mutex> lock(s->frame_mutex);
+      out.calls = s->calls;
+      out.frames = s->frames;
+      out.in_flight = s->in_flight;
+      out.latency = s->core->latency();
+      out.last_call_ms = s->last_call_ms;
+      const auto now = Clock::now();
+      int64_t recent = 0;
+      for (const auto& t : s->call_times) recent += now - t <= std::chrono::seconds(1);
+      out.calls_per_second = static_cast<double>(recent);
+    }
+    {
+      std::lock_guard<std::mutex> lock(s->worker_mutex);
+      out.running = s->running ? 1 : 0;
+    }
+    return write_out(stats, out, "ddpm_stream_get_stats");
+  });
+}
+
+DDPM_API void ddpm_stream_close(ddpm_stream* s) {
+  if (!s) return;
+  try {
+    stop_worker(s);
+  } catch (...) {
+  }
+  delete s;
+}
+
+}  // extern "C"
