@@ -19,7 +19,8 @@ bad=0
 
 cc -std=c99 -O1 -Iplugin/include tests/robustness/abi_misuse.c -L"$BUILD/plugin" -lddpm_plugin \
   -Wl,-rpath,"$BUILD/plugin" -lm -o "$WORK/abi_misuse" || exit 1
-"$WORK/abi_misuse" "$M" "$WORK/abi" "$WORK"/bad/* || bad=1
+"$WORK/abi_misuse" "$M" "$WORK/abi" "$WORK"/bad/* >"$WORK/abi.md" || bad=1
+sed "s|$WORK/||g" "$WORK/abi.md"
 
 DDPM="$BUILD/host/ddpm"
 # cli EXPECTED_EXIT ARGS...: one row with the exit code and the line the CLI printed about it.
