@@ -12,6 +12,8 @@
 #include <deque>
 #include <optional>
 #include <sstream>
+#include <unordered_set>
+#include <utility>
 
 #include "convert.h"
 #include "ddpm/io/error.h"
@@ -24,6 +26,7 @@ struct ddpm_stream {
   std::shared_ptr<const ddpm::Model> model;
   int size = 0, channels = 0;
   bool image_input = false;
+  bool resize_said = false;  // the input size warning is given once per stream
 
   std::mutex advance_mutex;  // one advance at a time; guards `core`
   std::unique_ptr<ddpm::Stream> core;
@@ -68,6 +71,21 @@ namespace ddpm_plugin {
 namespace {
 
 constexpr size_t kMinStreamParamsSize = sizeof(ddpm_stream_params);
+
+// The open streams: a call on a closed one (or on any other pointer) is refused by name instead
+// of touching freed memory, and closing twice is harmless.
+std::mutex g_streams_mutex;
+std::unordered_set<const ddpm_stream*> g_streams;
+
+ddpm_status check_stream(const ddpm_stream* s, const char* what) {
+  if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, std::string(what) + ": stream is NULL");
+  std::lock_guard<std::mutex> lock(g_streams_mutex);
+  if (!g_streams.count(s)) {
+    return fail(DDPM_ERR_INVALID_ARGUMENT,
+                std::string(what) + ": the stream is not open (closed already, or not from ddpm_stream_open)");
+  }
+  return DDPM_OK;
+}
 constexpr int kMaxStreamSteps = 256;
 
 void fill_stream_defaults(ddpm_stream_params& p) {
@@ -295,7 +313,7 @@ ddpm_status write_out(T* to, const T& from, const char* what) {
 // The latest frame under the frame lock: NOT_READY before the first.
 template <class Fill>
 ddpm_status read_frame(ddpm_stream* s, ddpm_stream_frame* info, const char* what, Fill fill) {
-  if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, std::string(what) + ": stream is NULL");
+  if (const ddpm_status st = check_stream(s, what); st != DDPM_OK) return st;
   std::lock_guard<std::mutex> lock(s->frame_mutex);
   if (!s->output.defined()) {
     return fail(DDPM_ERR_NOT_READY, "no frame yet: the stream finishes its first after " +
@@ -376,6 +394,10 @@ DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_param
     s->seed = p.seed;
     s->period = p.seed_period;
     s->worker = std::thread(run_worker, s.get());
+    {
+      std::lock_guard<std::mutex> lock(g_streams_mutex);
+      g_streams.insert(s.get());
+    }
     *out = s.release();
     return DDPM_OK;
   });
@@ -384,7 +406,7 @@ DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_param
 DDPM_API ddpm_status ddpm_stream_push_input(ddpm_stream* s, const float* rgba_f32,
                                             const uint8_t* rgba8, int width, int height) {
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
-    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_push_input: stream is NULL");
+    if (const ddpm_status st = check_stream(s, "ddpm_stream_push_input"); st != DDPM_OK) return st;
     if (!s->image_input) {
       return fail(DDPM_ERR_INVALID_ARGUMENT,
                   "this stream takes no input image: open it with image_input = 1");
@@ -399,8 +421,13 @@ DDPM_API ddpm_status ddpm_stream_push_input(ddpm_stream* s, const float* rgba_f3
     }
     torch::Tensor x = rgba_input(rgba_f32, rgba8, width, height, s->channels);
     if (width != s->size || height != s->size) {
-      log(DDPM_LOG_INFO, "stream input resized from " + std::to_string(width) + "x" +
-                             std::to_string(height) + " to the model's " + std::to_string(s->size));
+      std::unique_lock<std::mutex> lock(s->control_mutex);
+      if (!std::exchange(s->resize_said, true)) {
+        lock.unlock();
+        log(DDPM_LOG_WARN, "stream input resized from " + std::to_string(width) + "x" + std::to_string(height) +
+                               " to the model's " + std::to_string(s->size) + "x" + std::to_string(s->size) +
+                               " (said once per stream)");
+      }
       x = torch::nn::functional::interpolate(
           x, torch::nn::functional::InterpolateFuncOptions()
                  .size(std::vector<int64_t>{s->size, s->size})
@@ -415,7 +442,7 @@ DDPM_API ddpm_status ddpm_stream_push_input(ddpm_stream* s, const float* rgba_f3
 
 DDPM_API ddpm_status ddpm_stream_set_class(ddpm_stream* s, int class_index, int apply_to_inflight) {
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
-    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_set_class: stream is NULL");
+    if (const ddpm_status st = check_stream(s, "ddpm_stream_set_class"); st != DDPM_OK) return st;
     const ddpm_status st = check_class(s, class_index);
     if (st != DDPM_OK) return st;
     std::lock_guard<std::mutex> lock(s->control_mutex);
@@ -427,7 +454,7 @@ DDPM_API ddpm_status ddpm_stream_set_class(ddpm_stream* s, int class_index, int 
 
 DDPM_API ddpm_status ddpm_stream_set_guidance(ddpm_stream* s, float guidance, int apply_to_inflight) {
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
-    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_set_guidance: stream is NULL");
+    if (const ddpm_status st = check_stream(s, "ddpm_stream_set_guidance"); st != DDPM_OK) return st;
     const ddpm_status st = check_guidance(guidance);
     if (st != DDPM_OK) return st;
     std::lock_guard<std::mutex> lock(s->control_mutex);
@@ -439,7 +466,7 @@ DDPM_API ddpm_status ddpm_stream_set_guidance(ddpm_stream* s, float guidance, in
 
 DDPM_API ddpm_status ddpm_stream_set_seed_path(ddpm_stream* s, int seed_path, uint64_t seed, int period) {
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
-    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_set_seed_path: stream is NULL");
+    if (const ddpm_status st = check_stream(s, "ddpm_stream_set_seed_path"); st != DDPM_OK) return st;
     const ddpm_status st = check_seed_path(seed_path, period);
     if (st != DDPM_OK) return st;
     std::lock_guard<std::mutex> lock(s->control_mutex);
@@ -453,7 +480,7 @@ DDPM_API ddpm_status ddpm_stream_set_seed_path(ddpm_stream* s, int seed_path, ui
 
 DDPM_API ddpm_status ddpm_stream_set_blend(ddpm_stream* s, float blend) {
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
-    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_set_blend: stream is NULL");
+    if (const ddpm_status st = check_stream(s, "ddpm_stream_set_blend"); st != DDPM_OK) return st;
     if (!(blend >= 0 && blend <= 1)) {
       return fail(DDPM_ERR_OUT_OF_RANGE, "blend " + num(blend) + " is out of range: allowed 0 to 1");
     }
@@ -466,7 +493,7 @@ DDPM_API ddpm_status ddpm_stream_set_blend(ddpm_stream* s, float blend) {
 DDPM_API ddpm_status ddpm_stream_advance(ddpm_stream* s, int* frame_ready) {
   if (frame_ready) *frame_ready = 0;
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
-    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_advance: stream is NULL");
+    if (const ddpm_status st = check_stream(s, "ddpm_stream_advance"); st != DDPM_OK) return st;
     std::unique_lock<std::mutex> lock(s->worker_mutex);
     if (s->running) {
       return fail(DDPM_ERR_INVALID_ARGUMENT,
@@ -487,7 +514,7 @@ DDPM_API ddpm_status ddpm_stream_advance(ddpm_stream* s, int* frame_ready) {
 
 DDPM_API ddpm_status ddpm_stream_run(ddpm_stream* s, float target_fps) {
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
-    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_run: stream is NULL");
+    if (const ddpm_status st = check_stream(s, "ddpm_stream_run"); st != DDPM_OK) return st;
     if (!(target_fps >= 0) || !std::isfinite(target_fps)) {
       return fail(DDPM_ERR_OUT_OF_RANGE, "target fps " + num(target_fps) +
                                              " is out of range: allowed 0 (as fast as possible) or more");
@@ -503,7 +530,7 @@ DDPM_API ddpm_status ddpm_stream_run(ddpm_stream* s, float target_fps) {
 
 DDPM_API ddpm_status ddpm_stream_pause(ddpm_stream* s) {
   return guarded(DDPM_ERR_INTERNAL, [&] {
-    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_pause: stream is NULL");
+    if (const ddpm_status st = check_stream(s, "ddpm_stream_pause"); st != DDPM_OK) return st;
     return pause_worker(s);
   });
 }
@@ -537,7 +564,7 @@ DDPM_API ddpm_status ddpm_stream_read_frame_rgba8(ddpm_stream* s, uint8_t* buffe
 DDPM_API ddpm_status ddpm_stream_read_slots(ddpm_stream* s, float* buffer, size_t buffer_floats,
                                             int* count) {
   return guarded(DDPM_ERR_INTERNAL, [&] {
-    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_read_slots: stream is NULL");
+    if (const ddpm_status st = check_stream(s, "ddpm_stream_read_slots"); st != DDPM_OK) return st;
     std::lock_guard<std::mutex> lock(s->frame_mutex);
     if (count) *count = static_cast<int>(s->slots.size());
     if (!buffer || s->slots.empty()) return DDPM_OK;
@@ -550,7 +577,7 @@ DDPM_API ddpm_status ddpm_stream_read_slots(ddpm_stream* s, float* buffer, size_
 
 DDPM_API ddpm_status ddpm_stream_get_stats(ddpm_stream* s, ddpm_stream_stats* stats) {
   return guarded(DDPM_ERR_INTERNAL, [&] {
-    if (!s) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_get_stats: stream is NULL");
+    if (const ddpm_status st = check_stream(s, "ddpm_stream_get_stats"); st != DDPM_OK) return st;
     if (!stats) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_get_stats: stats is NULL");
     ddpm_stream_stats out{};
     out.struct_size = sizeof out;
@@ -576,6 +603,13 @@ DDPM_API ddpm_status ddpm_stream_get_stats(ddpm_stream* s, ddpm_stream_stats* st
 
 DDPM_API void ddpm_stream_close(ddpm_stream* s) {
   if (!s) return;
+  {
+    std::lock_guard<std::mutex> lock(g_streams_mutex);
+    if (!g_streams.erase(s)) {
+      log(DDPM_LOG_ERROR, "ddpm_stream_close: the stream is not open (closed twice?); ignored");
+      return;
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(s->worker_mutex);
     s->stop = true;

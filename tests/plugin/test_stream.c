@@ -169,6 +169,17 @@ static void test_bad_input(ddpm_model* model) {
   ddpm_stream_close(s);
   ddpm_stream_close(NULL);
   CHECK(ddpm_stream_advance(NULL, NULL) == DDPM_ERR_INVALID_ARGUMENT, "NULL stream");
+  /* Used after close: refused by name, and a second close is harmless. */
+  CHECK(ddpm_stream_advance(s, NULL) == DDPM_ERR_INVALID_ARGUMENT, "advance after close");
+  CHECK(strstr(ddpm_last_error(), "not open") != NULL, "message: %s", ddpm_last_error());
+  CHECK(ddpm_stream_set_class(s, 0, 0) == DDPM_ERR_INVALID_ARGUMENT, "set class after close");
+  ddpm_stream_close(s);
+}
+
+static int g_resize_messages;
+static void on_log(ddpm_log_level level, const char* message, void* user_data) {
+  (void)level, (void)user_data;
+  if (strstr(message, "stream input resized from 32x32")) ++g_resize_messages;
 }
 
 static void test_image_input(ddpm_model* model) {
@@ -191,7 +202,11 @@ static void test_image_input(ddpm_model* model) {
       uint8_t* px = rgba + (y * 32 + x) * 4;
       px[0] = (uint8_t)(x * 8), px[1] = (uint8_t)(y * 8), px[2] = 90, px[3] = 255;
     }
+  ddpm_set_log_callback(on_log, DDPM_LOG_INFO, NULL);
   CHECK(ddpm_stream_push_input(s, NULL, rgba, 32, 32) == DDPM_OK, "push a 32x32 input (resized)");
+  CHECK(ddpm_stream_push_input(s, NULL, rgba, 32, 32) == DDPM_OK, "push it again");
+  ddpm_set_log_callback(NULL, DDPM_LOG_WARN, NULL);
+  CHECK(g_resize_messages == 1, "the resize was said %d times, expected once", g_resize_messages);
   CHECK(ddpm_stream_push_input(s, NULL, rgba, 0, 32) == DDPM_ERR_OUT_OF_RANGE, "zero width");
   memset(&info, 0, sizeof info);
   info.struct_size = sizeof info;
@@ -277,6 +292,18 @@ static void test_steering_while_running(ddpm_model* model) {
   }
   st.stop = 1;
   pthread_join(thread, NULL);
+  /* A bad steering value while the worker runs: refused, and the stream keeps running. */
+  {
+    ddpm_stream_stats a, b;
+    struct timespec tenth = {0, 100000000};
+    a.struct_size = b.struct_size = sizeof a;
+    CHECK(ddpm_stream_set_class(s, 99, 1) == DDPM_ERR_OUT_OF_RANGE, "class 99 while running");
+    CHECK(ddpm_stream_set_guidance(s, -1, 1) == DDPM_ERR_INVALID_ARGUMENT, "guidance -1 while running");
+    ddpm_stream_get_stats(s, &a);
+    nanosleep(&tenth, NULL);
+    ddpm_stream_get_stats(s, &b);
+    CHECK(b.running && b.calls > a.calls, "the stream stopped after a bad steering value");
+  }
   CHECK(ddpm_stream_get_stats(s, &stats) == DDPM_OK && stats.running, "stats while running");
   CHECK(ddpm_stream_pause(s) == DDPM_OK, "pause");
   CHECK(torn == 0, "%d of %d frames read were not the image of their class", torn, reads);
