@@ -24,9 +24,14 @@ static void row(const char* what, ddpm_status got, ddpm_status expected) {
   const int ok = got == expected && msg && msg[0];
   char clean[600];
   size_t i, n = 0;
-  for (i = 0; msg && msg[i] && n + 2 < sizeof clean; ++i) {
+  for (i = 0; msg && msg[i] && n + 5 < sizeof clean; ++i) {
+    const unsigned char u = (unsigned char)msg[i];
     if (msg[i] == '|') clean[n++] = '\\';
-    clean[n++] = msg[i] == '\n' ? ' ' : msg[i];
+    if (u < 0x20 || u >= 0x7f) { /* bytes of a hostile file quoted in the message */
+      n += (size_t)snprintf(clean + n, sizeof clean - n, "\\x%02x", u);
+      continue;
+    }
+    clean[n++] = msg[i];
   }
   clean[n] = 0;
   printf("| C ABI | %s | %s | %s%s | %s |\n", what, ddpm_status_string(expected),

@@ -55,7 +55,16 @@ void row(const std::string& area, const std::string& what, const std::string& na
     msg.replace(at, g_tmp.size(), "<tmp>");
   }
   std::string clean;
-  for (char c : msg) clean += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+  for (const char c : msg) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '|') clean += "\\|";
+    else if (c == '\n') clean += ' ';
+    else if (u < 0x20 || u >= 0x7f) {  // bytes of the hostile input quoted in the message
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", u);
+      clean += hex;
+    } else clean += c;
+  }
   if (clean.size() > 300) clean = clean.substr(0, 297) + "...";
   std::printf("| %s | %s | %s | %s |\n", area.c_str(), what.c_str(), status.c_str(), clean.c_str());
   ++g_rows;
