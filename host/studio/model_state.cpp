@@ -1,6 +1,7 @@
 #include "model_state.h"
 
-#include <cstdlib>
+#include "class_lookup.h"
+
 #include <nlohmann/json.hpp>
 
 namespace studio {
@@ -58,21 +59,9 @@ bool ModelState::load(const std::string& path, std::string& error) {
 }
 
 int ModelState::class_from_string(const std::string& s, std::string& error) const {
-  if (s.empty() || s == "none" || s == "-1") return -1;
-  for (int i = 0; i < static_cast<int>(class_names.size()); ++i) {
-    if (class_names[i] == s) return i;
-  }
-  char* end = nullptr;
-  const long v = std::strtol(s.c_str(), &end, 10);
-  if (end && *end == '\0' && end != s.c_str()) {
-    if (v >= 0 && v < num_classes) return static_cast<int>(v);
-    error = "class " + s + " is out of range: the model has " + std::to_string(num_classes) + " classes";
-    return -2;
-  }
-  std::string known;
-  for (const auto& n : class_names) known += (known.empty() ? "" : ", ") + n;
-  error = "unknown class '" + s + "'" + (known.empty() ? " (the model is unconditional)" : "; known: " + known);
-  return -2;
+  const int c = ddpm_host::find_class(class_names, s, error);
+  if (c == -2) error = "class " + error;
+  return c;
 }
 
 }  // namespace studio
