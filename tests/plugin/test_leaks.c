@@ -126,9 +126,11 @@ int main(int argc, char** argv) {
   ddpm_model_free(model);
   printf("%d jobs: resident %ld KiB after warm-up, %ld KiB after the loop (+%ld KiB)\n", ITERATIONS,
          warm, after, after - warm);
-  /* A leak of a job's frames or result (2 x 16 x 16 x 4 floats and more per job) would add
-   * hundreds of KiB over 100 jobs; allocator and thread-pool noise stays well below 16 MiB. */
-  CHECK(after - warm < 16 * 1024);
+  /* The runtime keeps freed memory on purpose (glibc's trim threshold at 1 GiB: fresh pages are
+   * slow here), so with glibc's allocator the loop's largest working set stays resident: measured
+   * +23 MiB, and +5 MiB under LeakSanitizer's allocator. Real leaks are LeakSanitizer's job; this
+   * bound catches what it cannot see (memory still referenced, e.g. a job list that only grows). */
+  CHECK(after - warm < 48 * 1024);
   if (g_failures) {
     fprintf(stderr, "%d failure(s)\n", g_failures);
     return 1;
