@@ -118,6 +118,10 @@ TrainingState load_training_checkpoint(const std::string& path, torch::Device de
       const std::string base = "optim." + p.key() + ".";
       const auto step = tensors.find(base + "step");
       if (step == tensors.end()) continue;
+      if (step->second.numel() != 1) {
+        throw Error("'" + path + "': '" + base + "step' holds " + std::to_string(step->second.numel()) +
+                    " values: expected one");
+      }
       auto st = std::make_unique<torch::optim::AdamWParamState>();
       st->step(step->second.item<int64_t>());
       const auto get = [&](const std::string& n) {

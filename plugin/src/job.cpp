@@ -102,6 +102,10 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
     return fail(DDPM_ERR_OUT_OF_RANGE, "preview_every " + std::to_string(p.preview_every) +
                                            " is out of range: allowed 0 (none) or more");
   }
+  if (p.struct_size > kMinParamsSize && !(p.strength >= 0 && p.strength <= 1)) {
+    return fail(DDPM_ERR_OUT_OF_RANGE,
+                "strength " + std::to_string(p.strength) + " is out of range: allowed 0 to 1");
+  }
   if (p.struct_size > kMinParamsSize) {  // the image-to-image extension
     if (p.init_image_f32 && p.init_image_rgba8) {
       return fail(DDPM_ERR_INVALID_ARGUMENT, "give init_image_f32 or init_image_rgba8, not both");

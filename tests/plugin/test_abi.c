@@ -213,6 +213,10 @@ static void test_bad_params(ddpm_model* model) {
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
   CHECK(strstr(p_ddpm_last_error(), "variation") != NULL);
   p_ddpm_generate_params_init(&p, sizeof p);
+  p.strength = 2.0f; /* refused even without an init image: a value the caller means to use */
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
+  CHECK(strstr(p_ddpm_last_error(), "strength") != NULL);
+  p_ddpm_generate_params_init(&p, sizeof p);
   p.guidance_rescale = -0.5f;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
   CHECK(strstr(p_ddpm_last_error(), "rescale") != NULL);
