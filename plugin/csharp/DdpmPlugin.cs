@@ -6,14 +6,18 @@
 //   using (var model = Model.Load("model.safetensors")) {
 //       var opts = new GenerateOptions { ClassIndex = 1, Steps = 20, Seed = 7 };
 //       byte[] rgba = model.Generate(opts, (step, total, frame) => { });  // batch*h*w*4 bytes
+//       using (var stream = model.OpenStream(new StreamOptions { Steps = 4, ClassIndex = 1 })) {
+//           StreamFrameInfo info;
+//           if (stream.Advance()) rgba = stream.ReadRgba8(out info);  // a live frame per call
+//       }
 //   }
 //
 // Two layers:
 //  - DdpmNative: the raw [DllImport] declarations; the structs mirror the C structs field by
 //    field (same names, same order) and tests/plugin/test_csharp.sh checks every offset and
 //    size against the header with a C compiler.
-//  - DdpmLibrary, Model, Job, GenerateOptions, DdpmException: a small safe wrapper; failures are
-//    thrown as DdpmException carrying the status and ddpm_last_error().
+//  - DdpmLibrary, Model, Job, GenerateOptions, Stream, StreamOptions, DdpmException: a small
+//    safe wrapper; failures are thrown as DdpmException carrying the status and ddpm_last_error().
 //
 // Type mapping (C -> C#): size_t -> UIntPtr (pointer-sized and unsigned, like size_t on every
 // platform the plugin targets; `nuint` would need C# 9), int/enum -> int, int64_t -> long,
@@ -66,6 +70,14 @@ namespace Ddpm
     public enum DdpmLogLevel : int { Debug = 0, Info = 1, Warn = 2, Error = 3 }
 
     public enum DdpmSampler : int { Ddpm = 0, Ddim = 1, DpmPP2M = 2, EulerA = 3 }
+
+    /// <summary>ddpm_seed_path: where a stream's entering images take their noise from.</summary>
+    public enum DdpmSeedPath : int
+    {
+        Fixed = 0,  // every image from noise(seed): a still picture for a fixed class (deterministic sampler)
+        Walk = 1,   // a slow spherical walk from seed to seed + 1 to ... over `period` entries each
+        New = 2,    // entry j from noise(seed + j): a new picture every frame
+    }
 
     /// <summary>ddpm_generate_params. Initialise with DdpmLibrary.GenerateDefaults().</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -150,6 +162,70 @@ namespace Ddpm
         public int done;                // (4 bytes of tail padding follow)
     }
 
+    /// <summary>ddpm_stream_params. Initialise with DdpmLibrary.StreamDefaults().</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct DdpmStreamParams
+    {
+        public UIntPtr struct_size;
+        public int sampler;             // a DdpmSampler (4 bytes of padding follow)
+        public IntPtr sampler_name;     // const char*
+        public int steps;
+        public float eta;
+        public int class_index;
+        public float guidance;
+        public float guidance_rescale;
+        public int seed_path;           // a DdpmSeedPath
+        public ulong seed;
+        public int seed_period;
+        public int image_input;
+        public float strength;
+        public float blend;
+        public int clip_x0;
+        public int tiling;
+    }
+
+    /// <summary>ddpm_stream_frame: the description of a stream's output frame. The caller sets
+    /// struct_size = Marshal.SizeOf(DdpmStreamFrame) before the read (DdpmStreamFrame.Create()).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct DdpmStreamFrame
+    {
+        public UIntPtr struct_size;
+        public long number;
+        public long call;
+        public long entered_call;
+        public int latency_calls;
+        public int class_index;
+        public float guidance;          // (4 bytes of padding follow)
+        public ulong seed;
+
+        /// <summary>A zeroed struct with struct_size set, ready for the read functions.</summary>
+        public static DdpmStreamFrame Create()
+        {
+            return new DdpmStreamFrame { struct_size = DdpmLibrary.StructSize(typeof(DdpmStreamFrame)) };
+        }
+    }
+
+    /// <summary>ddpm_stream_stats. The caller sets struct_size = Marshal.SizeOf(DdpmStreamStats)
+    /// (DdpmStreamStats.Create()).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct DdpmStreamStats
+    {
+        public UIntPtr struct_size;
+        public long calls;
+        public long frames;
+        public int in_flight;
+        public int latency;
+        public int running;             // (4 bytes of padding follow)
+        public double calls_per_second;
+        public double last_call_ms;
+
+        /// <summary>A zeroed struct with struct_size set, ready for ddpm_stream_get_stats.</summary>
+        public static DdpmStreamStats Create()
+        {
+            return new DdpmStreamStats { struct_size = DdpmLibrary.StructSize(typeof(DdpmStreamStats)) };
+        }
+    }
+
     // The function pointer types. A delegate passed to the plugin must stay reachable for as
     // long as the plugin may call it: the marshaller's native thunk dies with the delegate, and
     // a call through a collected thunk crashes the process. The wrapper below keeps its
@@ -166,7 +242,7 @@ namespace Ddpm
                                            double imagesPerSecond, double etaSeconds,
                                            IntPtr message, IntPtr userData);
 
-    /// <summary>The raw C ABI. Handles (ddpm_model*, ddpm_job*, ddpm_train_job*) are IntPtr.</summary>
+    /// <summary>The raw C ABI. Handles (ddpm_model*, ddpm_job*, ddpm_train_job*, ddpm_stream*) are IntPtr.</summary>
     public static class DdpmNative
     {
 #if UNITY_IOS && !UNITY_EDITOR
@@ -247,6 +323,64 @@ namespace Ddpm
         [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_train_cancel(IntPtr job);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_train_wait(IntPtr job, int timeoutMs);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern void ddpm_train_free(IntPtr job);
+
+        // Live streams (ddpm_stream*). The frame and stats structs are written up to the
+        // struct_size the caller set in them (DdpmStreamFrame.Create(), DdpmStreamStats.Create()).
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_params_init(ref DdpmStreamParams p, UIntPtr structSize);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_params_init(IntPtr p, UIntPtr structSize);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_open(IntPtr model, ref DdpmStreamParams p, out IntPtr stream);
+        /// <summary>Either rgbaF32 or rgba8 (the other null), width*height*4 values.</summary>
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_push_input(IntPtr stream, [In] float[] rgbaF32, [In] byte[] rgba8,
+                                                               int width, int height);
+        /// <summary>The same function with raw pointers (IntPtr.Zero for the one not given).</summary>
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_push_input(IntPtr stream, IntPtr rgbaF32, IntPtr rgba8, int width,
+                                                               int height);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_set_class(IntPtr stream, int classIndex, int applyToInflight);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_set_guidance(IntPtr stream, float guidance, int applyToInflight);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_set_seed_path(IntPtr stream, DdpmSeedPath seedPath, ulong seed,
+                                                                  int period);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_set_blend(IntPtr stream, float blend);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_advance(IntPtr stream, out int frameReady);
+        /// <summary>The same function with frame_ready NULL (or a raw int*).</summary>
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_advance(IntPtr stream, IntPtr frameReady);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_run(IntPtr stream, float targetFps);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_stream_pause(IntPtr stream);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_read_frame(IntPtr stream, [Out] float[] buffer, UIntPtr bufferFloats,
+                                                               ref DdpmStreamFrame info);
+        /// <summary>The same function with info NULL (or a raw ddpm_stream_frame*).</summary>
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_read_frame(IntPtr stream, [Out] float[] buffer, UIntPtr bufferFloats,
+                                                               IntPtr info);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_read_frame_rgba8(IntPtr stream, [Out] byte[] buffer,
+                                                                     UIntPtr bufferBytes, ref DdpmStreamFrame info);
+        /// <summary>The same function with info NULL (or a raw ddpm_stream_frame*).</summary>
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_read_frame_rgba8(IntPtr stream, [Out] byte[] buffer,
+                                                                     UIntPtr bufferBytes, IntPtr info);
+        /// <summary>buffer may be null (with bufferFloats 0) to ask only for the count.</summary>
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_read_slots(IntPtr stream, [Out] float[] buffer, UIntPtr bufferFloats,
+                                                               out int count);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_get_stats(IntPtr stream, ref DdpmStreamStats stats);
+        /// <summary>The same function with a raw ddpm_stream_stats* (its struct_size set).</summary>
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_stream_get_stats(IntPtr stream, IntPtr stats);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern void ddpm_stream_close(IntPtr stream);
     }
 
     /// <summary>A failed call: Status and the plugin's message (ddpm_last_error()).</summary>
@@ -320,6 +454,14 @@ namespace Ddpm
             return p;
         }
 
+        /// <summary>The plugin's defaults, struct_size = Marshal.SizeOf(DdpmStreamParams).</summary>
+        public static DdpmStreamParams StreamDefaults()
+        {
+            var p = new DdpmStreamParams();
+            Check(DdpmNative.ddpm_stream_params_init(ref p, StructSize(typeof(DdpmStreamParams))));
+            return p;
+        }
+
         /// <summary>Marshal.SizeOf(type) as a size_t, the struct_size argument of the init functions.</summary>
         public static UIntPtr StructSize(Type type)
         {
@@ -390,6 +532,55 @@ namespace Ddpm
         public bool? ClipX0;
     }
 
+    /// <summary>Live-stream settings; a null field keeps the plugin's default.</summary>
+    public class StreamOptions
+    {
+        public string Sampler;           // "ddpm", "ddim" (default), "dpmpp2m", "euler_a"
+        public int? Steps;               // stages of the schedule = the latency in calls (default 8)
+        public float? Eta;
+        public int? ClassIndex;          // -1: none (default)
+        public float? Guidance;          // default 3
+        public float? GuidanceRescale;
+        public DdpmSeedPath? SeedPath;   // default Walk
+        public ulong? Seed;
+        public int? SeedPeriod;          // Walk: entries from one seed to the next (default 32)
+        public bool? ImageInput;         // image-to-image: every entry is the latest PushInput*
+        public float? Strength;          // image input: the fraction of the stages run (default 0.5)
+        public float? Blend;             // 0..1: output = blend * previous + (1 - blend) * new
+        public bool? ClipX0;
+        public bool? Tiling;
+    }
+
+    /// <summary>The description of a stream's output frame (ddpm_stream_frame).</summary>
+    public struct StreamFrameInfo
+    {
+        public long Number;        // 1-based count of frames the stream has finished
+        public long Call;          // the Advance call (1-based) that finished it
+        public long EnteredCall;   // the call in which it entered
+        public int LatencyCalls;   // Call - EnteredCall + 1
+        public int ClassIndex;     // its class when it finished (-1 none)
+        public float Guidance;     // its guidance when it finished
+        public ulong Seed;         // the seed it entered with
+
+        internal StreamFrameInfo(DdpmStreamFrame f)
+        {
+            Number = f.number; Call = f.call; EnteredCall = f.entered_call; LatencyCalls = f.latency_calls;
+            ClassIndex = f.class_index; Guidance = f.guidance; Seed = f.seed;
+        }
+    }
+
+    /// <summary>A stream's counters and timing (ddpm_stream_stats).</summary>
+    public struct StreamStats
+    {
+        public long Calls;             // Advance calls so far (the worker's included)
+        public long Frames;            // frames finished so far
+        public int InFlight;           // images in flight now
+        public int Latency;            // calls from an image's entry to its output
+        public bool Running;           // the stream's worker runs (Run)
+        public double CallsPerSecond;  // over the last second of calls
+        public double LastCallMs;      // duration of the latest call
+    }
+
     /// <summary>A loaded model (ddpm_model*). Thread-safe; Dispose when done.</summary>
     public sealed class Model : IDisposable
     {
@@ -454,6 +645,12 @@ namespace Ddpm
                 }
                 return job.ResultRgba8();
             }
+        }
+
+        /// <summary>Opens a live stream on this model (the stream keeps the model alive); Dispose it.</summary>
+        public Stream OpenStream(StreamOptions options = null)
+        {
+            return new Stream(this, options ?? new StreamOptions());
         }
 
         internal IntPtr Live()
@@ -666,6 +863,218 @@ namespace Ddpm
                 if (st != null && st.Error == null) st.Error = e;
                 DdpmNative.ddpm_job_cancel(job);
             }
+        }
+    }
+
+    /// <summary>A live stream (ddpm_stream*): `steps` images in flight at staggered stages, one
+    /// batched network call per Advance, one finished frame per call after a warm-up of Latency
+    /// calls. Steer it with SetClass/SetGuidance/SetSeedPath/SetBlend at any time (from any
+    /// thread); read the latest frame with ReadRgba8. Either call Advance yourself (e.g. once per
+    /// engine frame) or let the plugin's worker thread advance it with Run(fps) until Pause().
+    /// All methods are thread-safe except Dispose (call it once, after the others returned).
+    /// The name collides with System.IO.Stream: with both namespaces imported, write Ddpm.Stream
+    /// (or `var`, or `using DdpmStream = Ddpm.Stream;`).</summary>
+    public sealed class Stream : IDisposable
+    {
+        private IntPtr handle;
+
+        public int Width { get; private set; }
+        public int Height { get; private set; }
+        public int Channels { get; private set; }
+
+        internal Stream(Model model, StreamOptions o)
+        {
+            DdpmStreamParams p = DdpmLibrary.StreamDefaults();
+            if (o.Steps.HasValue) p.steps = o.Steps.Value;
+            if (o.Eta.HasValue) p.eta = o.Eta.Value;
+            if (o.ClassIndex.HasValue) p.class_index = o.ClassIndex.Value;
+            if (o.Guidance.HasValue) p.guidance = o.Guidance.Value;
+            if (o.GuidanceRescale.HasValue) p.guidance_rescale = o.GuidanceRescale.Value;
+            if (o.SeedPath.HasValue) p.seed_path = (int)o.SeedPath.Value;
+            if (o.Seed.HasValue) p.seed = o.Seed.Value;
+            if (o.SeedPeriod.HasValue) p.seed_period = o.SeedPeriod.Value;
+            if (o.ImageInput.HasValue) p.image_input = o.ImageInput.Value ? 1 : 0;
+            if (o.Strength.HasValue) p.strength = o.Strength.Value;
+            if (o.Blend.HasValue) p.blend = o.Blend.Value;
+            if (o.ClipX0.HasValue) p.clip_x0 = o.ClipX0.Value ? 1 : 0;
+            if (o.Tiling.HasValue) p.tiling = o.Tiling.Value ? 1 : 0;
+            // The plugin reads the sampler name inside ddpm_stream_open only.
+            IntPtr samplerName = IntPtr.Zero;
+            try
+            {
+                if (o.Sampler != null)
+                {
+                    samplerName = Marshal.StringToHGlobalAnsi(o.Sampler);
+                    p.sampler_name = samplerName;
+                }
+                IntPtr h;
+                DdpmLibrary.Check(DdpmNative.ddpm_stream_open(model.Live(), ref p, out h));
+                handle = h;
+            }
+            finally
+            {
+                if (samplerName != IntPtr.Zero) Marshal.FreeHGlobal(samplerName);
+            }
+            ModelShape s = model.Shape;
+            Width = s.Width; Height = s.Height; Channels = s.Channels;
+        }
+
+        public IntPtr Handle { get { return handle; } }
+
+        /// <summary>Enters one image and advances all in flight by one stage, on this thread (one
+        /// network call). True when this call finished a frame. Throws InvalidArgument while the
+        /// worker runs (Run), NotReady on an image-input stream without an input yet.</summary>
+        public bool Advance()
+        {
+            int ready;
+            DdpmLibrary.Check(DdpmNative.ddpm_stream_advance(Live(), out ready));
+            return ready != 0;
+        }
+
+        /// <summary>Starts (or re-rates) the plugin's worker thread: targetFps calls per second at
+        /// most, 0 as fast as it can.</summary>
+        public void Run(float targetFps = 0f) { DdpmLibrary.Check(DdpmNative.ddpm_stream_run(Live(), targetFps)); }
+
+        /// <summary>Stops the worker after its current call and waits for it (no-op if none ran);
+        /// throws the worker's failure if it stopped on one.</summary>
+        public void Pause() { DdpmLibrary.Check(DdpmNative.ddpm_stream_pause(Live())); }
+
+        /// <summary>The class (-1 none) of entering images; it reaches the output Latency calls
+        /// later. inFlight: also the images already in flight, from their next stage on.</summary>
+        public void SetClass(int classIndex, bool inFlight = false)
+        {
+            DdpmLibrary.Check(DdpmNative.ddpm_stream_set_class(Live(), classIndex, inFlight ? 1 : 0));
+        }
+
+        /// <summary>The guidance scale (>= 0) of entering images (and of those in flight).</summary>
+        public void SetGuidance(float guidance, bool inFlight = false)
+        {
+            DdpmLibrary.Check(DdpmNative.ddpm_stream_set_guidance(Live(), guidance, inFlight ? 1 : 0));
+        }
+
+        /// <summary>The seed path of entering images; restarts its entry count. period >= 1.</summary>
+        public void SetSeedPath(DdpmSeedPath path, ulong seed = 0, int period = 32)
+        {
+            DdpmLibrary.Check(DdpmNative.ddpm_stream_set_seed_path(Live(), path, seed, period));
+        }
+
+        /// <summary>The output blend factor, 0..1 (against flicker).</summary>
+        public void SetBlend(float blend) { DdpmLibrary.Check(DdpmNative.ddpm_stream_set_blend(Live(), blend)); }
+
+        /// <summary>The input of an image-input stream: width*height RGBA bytes, any size (resized
+        /// to the model's). Copied by the plugin; images entering from the next call on use it.</summary>
+        public void PushInputRgba8(byte[] rgba, int width, int height)
+        {
+            CheckInput(rgba == null ? -1 : rgba.Length, width, height);
+            DdpmLibrary.Check(DdpmNative.ddpm_stream_push_input(Live(), null, rgba, width, height));
+        }
+
+        /// <summary>As PushInputRgba8, with width*height*4 floats in [0, 1].</summary>
+        public void PushInputF32(float[] rgba, int width, int height)
+        {
+            CheckInput(rgba == null ? -1 : rgba.Length, width, height);
+            DdpmLibrary.Check(DdpmNative.ddpm_stream_push_input(Live(), rgba, null, width, height));
+        }
+
+        // The plugin reads width*height*4 values: never let it read past a managed array.
+        private static void CheckInput(long length, int width, int height)
+        {
+            if (length < 0) throw new DdpmException(DdpmStatus.InvalidArgument, "the input image is null");
+            if (width > 0 && height > 0 && (long)width * height * 4 > length)
+                throw new DdpmException(DdpmStatus.InvalidArgument, "the input holds " + length + " values: " + width +
+                                        "x" + height + " RGBA needs " + (long)width * height * 4);
+        }
+
+        /// <summary>The latest output frame as RGBA bytes (Height*Width*4, gray and RGB models are
+        /// expanded, alpha 255) and its description; null before the first frame.</summary>
+        public byte[] ReadRgba8(out StreamFrameInfo info)
+        {
+            var bytes = new byte[Height * Width * 4];
+            return ReadRgba8(bytes, out info) ? bytes : null;
+        }
+
+        public byte[] ReadRgba8()
+        {
+            StreamFrameInfo info;
+            return ReadRgba8(out info);
+        }
+
+        /// <summary>As ReadRgba8, into the caller's buffer (at least Height*Width*4 bytes, reusable
+        /// from frame to frame); false before the first frame.</summary>
+        public bool ReadRgba8(byte[] buffer, out StreamFrameInfo info)
+        {
+            if (buffer == null) throw new ArgumentNullException("buffer");
+            DdpmStreamFrame f = DdpmStreamFrame.Create();
+            DdpmStatus s = DdpmNative.ddpm_stream_read_frame_rgba8(Live(), buffer, new UIntPtr((uint)buffer.Length), ref f);
+            return Done(s, f, out info);
+        }
+
+        /// <summary>The latest output frame as floats in [0, 1] with the model's channels
+        /// (Height*Width*Channels); null before the first frame.</summary>
+        public float[] ReadF32(out StreamFrameInfo info)
+        {
+            var floats = new float[Height * Width * Channels];
+            DdpmStreamFrame f = DdpmStreamFrame.Create();
+            DdpmStatus s = DdpmNative.ddpm_stream_read_frame(Live(), floats, new UIntPtr((uint)floats.Length), ref f);
+            return Done(s, f, out info) ? floats : null;
+        }
+
+        private static bool Done(DdpmStatus s, DdpmStreamFrame f, out StreamFrameInfo info)
+        {
+            info = default(StreamFrameInfo);
+            if (s == DdpmStatus.NotReady) return false;
+            DdpmLibrary.Check(s);
+            info = new StreamFrameInfo(f);
+            return true;
+        }
+
+        /// <summary>The clean-image estimates of the images in flight, most advanced first: count
+        /// images of Height*Width*Channels floats, one after the other.</summary>
+        public float[] ReadSlots(out int count)
+        {
+            // The count may grow between the two calls (a worker that runs): retry on a small buffer.
+            for (;;)
+            {
+                DdpmLibrary.Check(DdpmNative.ddpm_stream_read_slots(Live(), null, UIntPtr.Zero, out count));
+                var floats = new float[count * Height * Width * Channels];
+                DdpmStatus s = DdpmNative.ddpm_stream_read_slots(Live(), floats, new UIntPtr((uint)floats.Length), out count);
+                if (s == DdpmStatus.BufferTooSmall) continue;
+                DdpmLibrary.Check(s);
+                if (count * Height * Width * Channels < floats.Length)
+                    Array.Resize(ref floats, count * Height * Width * Channels);
+                return floats;
+            }
+        }
+
+        /// <summary>Counters and timing.</summary>
+        public StreamStats Stats()
+        {
+            DdpmStreamStats s = DdpmStreamStats.Create();
+            DdpmLibrary.Check(DdpmNative.ddpm_stream_get_stats(Live(), ref s));
+            return new StreamStats { Calls = s.calls, Frames = s.frames, InFlight = s.in_flight, Latency = s.latency,
+                                     Running = s.running != 0, CallsPerSecond = s.calls_per_second,
+                                     LastCallMs = s.last_call_ms };
+        }
+
+        private IntPtr Live()
+        {
+            if (handle == IntPtr.Zero) throw new ObjectDisposedException("Stream");
+            return handle;
+        }
+
+        /// <summary>Stops the worker (if it runs) and frees the stream.</summary>
+        public void Dispose()
+        {
+            Free();
+            GC.SuppressFinalize(this);
+        }
+
+        ~Stream() { Free(); }
+
+        private void Free()
+        {
+            IntPtr h = Interlocked.Exchange(ref handle, IntPtr.Zero);
+            if (h != IntPtr.Zero) DdpmNative.ddpm_stream_close(h);
         }
     }
 }

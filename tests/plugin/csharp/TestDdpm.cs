@@ -15,9 +15,11 @@ using Ddpm;
 static class TestDdpm
 {
     static readonly Type[] Structs = {
-        typeof(DdpmGenerateParams), typeof(DdpmImportParams), typeof(DdpmTrainParams), typeof(DdpmTrainStatus) };
+        typeof(DdpmGenerateParams), typeof(DdpmImportParams), typeof(DdpmTrainParams), typeof(DdpmTrainStatus),
+        typeof(DdpmStreamParams), typeof(DdpmStreamFrame), typeof(DdpmStreamStats) };
     static readonly string[] CNames = {
-        "ddpm_generate_params", "ddpm_import_params", "ddpm_train_params", "ddpm_train_status" };
+        "ddpm_generate_params", "ddpm_import_params", "ddpm_train_params", "ddpm_train_status",
+        "ddpm_stream_params", "ddpm_stream_frame", "ddpm_stream_stats" };
 
     static void Expect(bool ok, string what)
     {
@@ -172,6 +174,46 @@ static class TestDdpm
         }
     }
 
+    // Calls a function that fills a caller-sized output struct (ddpm_stream_frame,
+    // ddpm_stream_stats) on a sentinel-filled buffer: with struct_size = Marshal.SizeOf(t) it must
+    // keep that struct_size and write nothing past it; with a larger struct_size (a caller newer
+    // than the library) it still writes nothing past Marshal.SizeOf(t), which holds when the
+    // library's struct is no larger than the C# one; struct_size 0 is refused. Returns the struct.
+    static object LibraryOutput(Type t, Func<IntPtr, DdpmStatus> fill, string name)
+    {
+        int size = Marshal.SizeOf(t);
+        int n = size + 128;
+        IntPtr buffer = Marshal.AllocHGlobal(n);
+        try
+        {
+            var fillBytes = new byte[n];
+            for (int i = 0; i < n; i++) fillBytes[i] = Sentinel;
+            var back = new byte[n];
+            object result = null;
+            foreach (int given in new[] { size, size + 64 })
+            {
+                Marshal.Copy(fillBytes, 0, buffer, n);
+                Marshal.WriteIntPtr(buffer, new IntPtr(given));  // struct_size: offset 0
+                Expect(fill(buffer) == DdpmStatus.Ok, name + " with struct_size " + given + ": " + DdpmLibrary.LastError);
+                Expect(Marshal.ReadIntPtr(buffer).ToInt64() == given, name + " keeps struct_size " + given);
+                Marshal.Copy(buffer, back, 0, n);
+                for (int i = size; i < n; i++)
+                    Expect(back[i] == Sentinel, "ABI layout: " + name + " with struct_size " + given + " wrote byte " + i +
+                                                    " past Marshal.SizeOf(" + t.Name + ") " + size);
+                if (given == size) result = Marshal.PtrToStructure(buffer, t);
+            }
+            Marshal.Copy(fillBytes, 0, buffer, n);
+            Marshal.WriteIntPtr(buffer, IntPtr.Zero);
+            Expect(fill(buffer) == DdpmStatus.InvalidArgument && DdpmLibrary.LastError.Contains("struct_size"),
+                   name + " refuses struct_size 0: " + DdpmLibrary.LastError);
+            return result;
+        }
+        finally
+        {
+            Marshal.FreeHGlobal(buffer);
+        }
+    }
+
     static bool Near(double a, double b) { return Math.Abs(a - b) < 1e-6; }
 
     static DdpmException Throws(Action action, string what)
@@ -209,6 +251,178 @@ static class TestDdpm
         }
     }
 
+    // A live stream on the tiny model: warm-up and latency, the frame equal to an ordinary job,
+    // steering, bad values, the worker thread, the raw output structs, and image input.
+    static void StreamTests(Model model)
+    {
+        const int Rgba = 16 * 16 * 4;
+        DdpmException e;
+        StreamFrameInfo info;
+        Ddpm.Stream kept;  // the name needs its namespace next to System.IO's Stream
+        using (Ddpm.Stream stream = model.OpenStream(new StreamOptions { Steps = 3, ClassIndex = 1, Guidance = 2f,
+                                                                         SeedPath = DdpmSeedPath.Fixed, Seed = 5 }))
+        {
+            kept = stream;
+            Expect(stream.Width == 16 && stream.Height == 16 && stream.Channels == 4, "stream shape");
+            Expect(stream.ReadRgba8(out info) == null && info.Number == 0, "no frame before the warm-up");
+            Expect(stream.ReadF32(out info) == null, "no float frame before the warm-up");
+            var ready = new List<bool>();
+            for (int i = 0; i < 3; i++) ready.Add(stream.Advance());
+            Expect(string.Join(",", ready) == "False,False,True", "frames ready: " + string.Join(",", ready));
+            byte[] frame = stream.ReadRgba8(out info);
+            Expect(frame != null && frame.Length == Rgba, "the first frame");
+            Expect(info.Number == 1 && info.Call == 3 && info.EnteredCall == 1 && info.LatencyCalls == 3 &&
+                       info.ClassIndex == 1 && info.Guidance == 2f && info.Seed == 5,
+                   "frame info: number " + info.Number + " call " + info.Call + " entered " + info.EnteredCall +
+                       " latency " + info.LatencyCalls + " class " + info.ClassIndex + " guidance " + info.Guidance +
+                       " seed " + info.Seed);
+            byte[] job = model.Generate(new GenerateOptions { ClassIndex = 1, Guidance = 2f, Seed = 5, Steps = 3,
+                                                              PreviewEvery = 0 }, null, 120000);
+            Expect(Convert.ToBase64String(job) == Convert.ToBase64String(frame),
+                   "the stream's frame is the job's image (class 1, guidance 2, seed 5, DDIM 3 steps)");
+            StreamFrameInfo floatInfo;
+            float[] floats = stream.ReadF32(out floatInfo);
+            Expect(floats.Length == Rgba && floatInfo.Number == 1 && floatInfo.Seed == 5, "the float frame");
+            for (int i = 0; i < Rgba; i++)
+                Expect(Math.Abs(frame[i] - Math.Round(floats[i] * 255.0)) <= 1, "stream rgba8 agrees with f32 at " + i);
+            var reused = new byte[Rgba + 7];
+            Expect(stream.ReadRgba8(reused, out info) && info.Number == 1, "a read into the caller's buffer");
+            for (int i = 0; i < Rgba; i++) Expect(reused[i] == frame[i], "the caller's buffer holds the frame at " + i);
+            e = Throws(() => stream.ReadRgba8(new byte[10], out info), "a read into a small buffer");
+            Expect(e.Status == DdpmStatus.BufferTooSmall, "small buffer: " + e.Message);
+
+            StreamStats st = stream.Stats();
+            Expect(st.Calls == 3 && st.Frames == 1 && st.Latency == 3 && st.InFlight == 2 && !st.Running &&
+                       st.LastCallMs > 0, "stats after the warm-up: calls " + st.Calls + " frames " + st.Frames +
+                                              " latency " + st.Latency + " in flight " + st.InFlight);
+
+            // A class change reaches the output exactly `latency` calls later.
+            stream.SetClass(2);
+            var classes = new List<int>();
+            for (int i = 0; i < 3; i++)
+            {
+                Expect(stream.Advance(), "every call after the warm-up finishes a frame");
+                stream.ReadRgba8(out info);
+                classes.Add(info.ClassIndex);
+            }
+            Expect(string.Join(",", classes) == "1,1,2", "classes after SetClass(2): " + string.Join(",", classes));
+            st = stream.Stats();
+            Expect(st.Calls == 6 && st.Frames == 4 && st.Latency == 3, "stats after 6 calls: calls " + st.Calls +
+                                                                              " frames " + st.Frames);
+            int count;
+            float[] slots = stream.ReadSlots(out count);
+            Expect(count == 2 && slots.Length == 2 * Rgba, "slots: " + count + ", " + slots.Length + " floats");
+            foreach (float v in slots) Expect(v >= 0f && v <= 1f, "slot values in [0, 1]");
+
+            // Steering: good values pass, bad ones throw with their status and keep the stream.
+            e = Throws(() => stream.SetClass(5), "SetClass(5)");
+            Expect(e.Status == DdpmStatus.OutOfRange && e.Message.Contains("class 5"), "class 5: " + e.Message);
+            e = Throws(() => stream.SetGuidance(-1f), "SetGuidance(-1)");
+            Expect(e.Status == DdpmStatus.InvalidArgument, "guidance -1: " + e.Message);
+            e = Throws(() => stream.SetSeedPath(DdpmSeedPath.Walk, 9, 0), "SetSeedPath period 0");
+            Expect(e.Status == DdpmStatus.OutOfRange, "period 0: " + e.Message);
+            e = Throws(() => stream.SetBlend(1.5f), "SetBlend(1.5)");
+            Expect(e.Status == DdpmStatus.OutOfRange, "blend 1.5: " + e.Message);
+            e = Throws(() => stream.Run(-1f), "Run(-1)");
+            Expect(e.Status == DdpmStatus.OutOfRange, "fps -1: " + e.Message);
+            e = Throws(() => stream.PushInputRgba8(new byte[Rgba], 16, 16), "input to a stream without image input");
+            Expect(e.Status == DdpmStatus.InvalidArgument, "input to a text stream: " + e.Message);
+            stream.SetClass(0, true);
+            stream.SetGuidance(1.5f, true);
+            stream.SetSeedPath(DdpmSeedPath.New, 11, 4);
+            stream.SetBlend(0.25f);
+            Expect(stream.Advance(), "a call after steering");
+            stream.ReadRgba8(out info);
+            Expect(info.ClassIndex == 0 && info.Guidance == 1.5f, "in-flight steering reached the next frame: class " +
+                                                                       info.ClassIndex + " guidance " + info.Guidance);
+
+            // The stream's own worker: Run(0) advances by itself, Advance is refused meanwhile, and
+            // Pause stops it.
+            long before = stream.Stats().Calls;
+            stream.Run(0f);
+            e = Throws(() => stream.Advance(), "Advance while the worker runs");
+            Expect(e.Status == DdpmStatus.InvalidArgument, "advance while running: " + e.Message);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (stream.Stats().Calls < before + 5 && clock.ElapsedMilliseconds < 30000) Thread.Sleep(5);
+            st = stream.Stats();
+            Expect(st.Running && st.Calls >= before + 5, "the worker advanced: " + (st.Calls - before) + " calls");
+            Expect(stream.ReadRgba8(out info) != null && info.Number > 0, "a frame read while the worker runs");
+            stream.Pause();
+            st = stream.Stats();
+            Thread.Sleep(20);
+            Expect(!st.Running && stream.Stats().Calls == st.Calls, "paused: no calls after Pause");
+            stream.Pause();  // none runs: OK
+            Expect(stream.Advance(), "Advance after Pause");
+
+            // The raw calls with sentinel-filled output structs: the library writes exactly the C#
+            // struct, and the fields read back agree with the wrapper's.
+            IntPtr h = stream.Handle;
+            var rf = (DdpmStreamFrame)LibraryOutput(typeof(DdpmStreamFrame),
+                                                    p => DdpmNative.ddpm_stream_read_frame_rgba8(h, new byte[Rgba],
+                                                                                                 new UIntPtr(Rgba), p),
+                                                    "ddpm_stream_read_frame_rgba8");
+            stream.ReadRgba8(out info);
+            Expect(rf.number == info.Number && rf.call == info.Call && rf.entered_call == info.EnteredCall &&
+                       rf.latency_calls == 3 && rf.class_index == info.ClassIndex && rf.guidance == info.Guidance &&
+                       rf.seed == info.Seed && rf.call - rf.entered_call + 1 == rf.latency_calls,
+                   "raw ddpm_stream_frame fields");
+            var rs = (DdpmStreamStats)LibraryOutput(typeof(DdpmStreamStats), p => DdpmNative.ddpm_stream_get_stats(h, p),
+                                                    "ddpm_stream_get_stats");
+            st = stream.Stats();
+            Expect(rs.calls == st.Calls && rs.frames == st.Frames && rs.in_flight == 2 && rs.latency == 3 &&
+                       rs.running == 0 && rs.calls_per_second >= 0 && rs.last_call_ms > 0, "raw ddpm_stream_stats fields");
+            Expect(DdpmNative.ddpm_stream_read_frame(h, new float[Rgba], new UIntPtr(Rgba), IntPtr.Zero) == DdpmStatus.Ok,
+                   "a read with info NULL");
+            Expect(DdpmNative.ddpm_stream_advance(h, IntPtr.Zero) == DdpmStatus.Ok, "an advance with frame_ready NULL");
+        }
+        try
+        {
+            kept.Advance();
+            throw new Exception("check failed: Advance on a disposed stream did not throw");
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        kept.Dispose();  // a second Dispose is harmless
+
+        // Bad options: the status and message of ddpm_stream_open.
+        e = Throws(() => model.OpenStream(new StreamOptions { ClassIndex = 3 }), "a stream of class 3");
+        Expect(e.Status == DdpmStatus.OutOfRange && e.Message.Contains("class 3"), "stream class 3: " + e.Message);
+        e = Throws(() => model.OpenStream(new StreamOptions { Steps = 0 }), "a stream of 0 steps");
+        Expect(e.Status == DdpmStatus.OutOfRange, "stream steps 0: " + e.Message);
+        e = Throws(() => model.OpenStream(new StreamOptions { Sampler = "plms" }), "a stream with sampler plms");
+        Expect(e.Status == DdpmStatus.InvalidArgument && e.Message.Contains("plms"), "stream sampler: " + e.Message);
+        DdpmStreamParams bad = DdpmLibrary.StreamDefaults();
+        bad.struct_size = new UIntPtr(8);
+        IntPtr none;
+        Expect(DdpmNative.ddpm_stream_open(model.Handle, ref bad, out none) == DdpmStatus.InvalidArgument &&
+                   none == IntPtr.Zero, "raw stream open with struct_size 8");
+
+        // An image-input stream: NotReady until an input is pushed (any size, resized), then a
+        // frame after round(strength * steps) calls; a short array is refused before the call.
+        using (var stream = model.OpenStream(new StreamOptions { Steps = 10, ImageInput = true, Strength = 0.3f,
+                                                                 SeedPath = DdpmSeedPath.Fixed, ClassIndex = 1,
+                                                                 Sampler = "ddim" }))
+        {
+            e = Throws(() => stream.Advance(), "Advance without an input");
+            Expect(e.Status == DdpmStatus.NotReady, "no input: " + e.Message);
+            var input = new byte[32 * 32 * 4];
+            for (int i = 0; i < input.Length; i++) input[i] = (byte)(i % 4 == 3 ? 255 : (i * 7) % 251);
+            e = Throws(() => stream.PushInputRgba8(input, 64, 32), "an input array shorter than 64x32");
+            Expect(e.Status == DdpmStatus.InvalidArgument, "short input: " + e.Message);
+            stream.PushInputRgba8(input, 32, 32);
+            var ready = new List<bool>();
+            for (int i = 0; i < 4; i++) ready.Add(stream.Advance());
+            Expect(string.Join(",", ready) == "False,False,True,True", "image stream frames: " + string.Join(",", ready));
+            Expect(stream.ReadRgba8(out info) != null && info.LatencyCalls == 3 && info.Number == 2,
+                   "image stream latency " + info.LatencyCalls + " (round(0.3 * 10))");
+            var floatsIn = new float[16 * 16 * 4];
+            for (int i = 0; i < floatsIn.Length; i++) floatsIn[i] = 0.5f;
+            stream.PushInputF32(floatsIn, 16, 16);
+            Expect(stream.Advance(), "a call after a float input");
+        }
+    }
+
     static void Run(string modelPath, string sourceDir, string scratch)
     {
         // ABI version and the library's strings.
@@ -243,6 +457,13 @@ static class TestDdpm
                    Near(tp.label_drop, 0.1) && Near(tp.ema_decay, 0.995) && tp.ema_start == 2000 &&
                    tp.checkpoint_every == 500,
                "ddpm_train_params defaults read back field by field");
+        var sp = (DdpmStreamParams)LibraryDefaults(typeof(DdpmStreamParams), DdpmNative.ddpm_stream_params_init,
+                                                   "ddpm_stream_params_init");
+        Expect(sp.sampler == (int)DdpmSampler.Ddim && sp.sampler_name == IntPtr.Zero && sp.steps == 8 && sp.eta == 0f &&
+                   sp.class_index == -1 && sp.guidance == 3.0f && sp.guidance_rescale == 0f &&
+                   sp.seed_path == (int)DdpmSeedPath.Walk && sp.seed == 0 && sp.seed_period == 32 && sp.image_input == 0 &&
+                   sp.strength == 0.5f && sp.blend == 0f && sp.clip_x0 == 1 && sp.tiling == 0,
+               "ddpm_stream_params defaults read back field by field");
         // The `ref` overloads and the wrapper's helpers.
         var gr = new DdpmGenerateParams();
         Expect(DdpmNative.ddpm_generate_params_init(ref gr, DdpmLibrary.StructSize(typeof(DdpmGenerateParams))) ==
@@ -251,7 +472,8 @@ static class TestDdpm
                "ddpm_generate_params_init(ref)");
         Expect(DdpmLibrary.GenerateDefaults().struct_size == g.struct_size &&
                    DdpmLibrary.ImportDefaults().struct_size == im.struct_size &&
-                   DdpmLibrary.TrainDefaults().struct_size == tp.struct_size, "the wrapper's defaults");
+                   DdpmLibrary.TrainDefaults().struct_size == tp.struct_size &&
+                   DdpmLibrary.StreamDefaults().struct_size == sp.struct_size, "the wrapper's defaults");
 
         DdpmLibrary.SetLogCallback((level, message) => { lock (logLock) logs.Add(level + " " + message); },
                                    DdpmLogLevel.Debug);
@@ -363,6 +585,8 @@ static class TestDdpm
                            e.InnerException.Message == "boom", "handler exception: " + e);
             }
             Expect(calls == 2, "the job stopped after the throwing step (" + calls + " calls)");
+
+            StreamTests(model);
         }
 
         // Training through the raw API: string fields, int64/double fields and ddpm_train_status.
