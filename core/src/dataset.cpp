@@ -44,11 +44,17 @@ torch::Tensor AssetDataset::plain_images() const {
 }
 
 std::pair<torch::Tensor, torch::Tensor> AssetDataset::batch(int batch, at::Generator& gen) const {
-  const torch::Tensor idx = torch::randint(size(), {batch}, gen, torch::kLong);
+  return batch_rows(batch, 0, batch, gen);
+}
+
+std::pair<torch::Tensor, torch::Tensor> AssetDataset::batch_rows(int batch, int begin, int count,
+                                                                 at::Generator& gen) const {
+  const torch::Tensor idx = torch::randint(size(), {batch}, gen, torch::kLong).narrow(0, begin, count);
   const int64_t S = options_.image_size, L = images_.size(-1);
-  torch::Tensor out = torch::empty({batch, images_.size(1), S, S});
-  const torch::Tensor u = torch::rand({batch, 5}, gen, torch::kFloat64);  // all draws up front
-  for (int i = 0; i < batch; ++i) {
+  torch::Tensor out = torch::empty({count, images_.size(1), S, S});
+  // All draws up front, for the whole batch.
+  const torch::Tensor u = torch::rand({batch, 5}, gen, torch::kFloat64).narrow(0, begin, count);
+  for (int i = 0; i < count; ++i) {
     torch::Tensor im = images_[idx[i].item<int64_t>()].to(torch::kFloat32) / 127.5 - 1;
     if (!options_.pixel_art) {
       // Random resized crop: area fraction in [0.8, 1], log-uniform aspect in [3/4, 4/3].

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "ddpm/dataset.h"
+#include "ddpm/distributed.h"
 #include "ddpm/io/error.h"
 #include "ddpm/loss.h"
 #include "ddpm/model_file.h"
@@ -97,6 +98,11 @@ void TrainOptions::validate() const {
   if (checkpoint_every < 1) bad("checkpoint_every", std::to_string(checkpoint_every), "must be at least 1");
   if (sample_every < 0) bad("sample_every", std::to_string(sample_every), "must not be negative");
   if (image_size < 0) bad("image_size", std::to_string(image_size), "must not be negative (0 = preset)");
+  distributed.validate();
+  if (batch % distributed.world_size != 0) {
+    bad("batch", std::to_string(batch),
+        "must be divisible by the world size " + std::to_string(distributed.world_size) + " (it is the global batch)");
+  }
 }
 
 TrainResult train(const TrainOptions& o, const TrainObserver& observer,
@@ -110,8 +116,25 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     progress.message.clear();
   };
 
+  std::unique_ptr<ProcessGroup> group;
+  if (o.distributed.enabled()) {
+    group = std::make_unique<ProcessGroup>(o.distributed);
+    say("rank " + std::to_string(group->rank()) + " of " + std::to_string(group->size()) + " joined at " +
+        o.distributed.master_addr + ":" + std::to_string(o.distributed.master_port));
+  }
+  const bool writer = !group || group->rank() == 0;  // checkpoints, grids and the model
+
   // The model: resumed from the checkpoint, fine-tuned from a model file, or new.
   const bool resume = !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint);
+  if (group) {  // every rank must make the same choice as rank 0
+    torch::Tensor flag = torch::tensor({resume ? 1 : 0});
+    group->broadcast({flag});
+    if ((flag.item<int>() != 0) != resume) {
+      throw Error("rank " + std::to_string(group->rank()) + ": the checkpoint '" + o.checkpoint + "' is " +
+                  (resume ? "here but not on rank 0" : "on rank 0 but not visible here") +
+                  "; every rank must see the same checkpoint path");
+    }
+  }
   std::unique_ptr<Model> source;
   io::ModelInfo info;
   if (resume) {
@@ -167,12 +190,27 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
   }
   const torch::Tensor label_lut = torch::tensor(label_map);
   s.model->train();
+  if (group) {  // rank 0's weights, EMA, step and generator everywhere
+    std::vector<torch::Tensor> shared;
+    for (auto& p : s.model->parameters()) shared.push_back(p.data());
+    for (auto& p : s.ema->parameters()) shared.push_back(p.data());
+    torch::Tensor step = torch::tensor({s.info.training_step});
+    torch::Tensor gen_state = s.generator.get_state();
+    shared.push_back(step);
+    shared.push_back(gen_state);
+    group->broadcast(shared);
+    s.info.training_step = step.item<int64_t>();
+    s.generator.set_state(gen_state);
+  }
+  const int ranks = group ? group->size() : 1;
+  const int local_batch = o.batch / ranks;
+  const int first_row = group ? group->rank() * local_batch : 0;
 
   const auto save_checkpoint = [&] {
-    if (!o.checkpoint.empty()) save_training_checkpoint(o.checkpoint, s);
+    if (writer && !o.checkpoint.empty()) save_training_checkpoint(o.checkpoint, s);
   };
   const auto write_grid = [&](int64_t step) {
-    if (o.sample_dir.empty()) return;
+    if (!writer || o.sample_dir.empty()) return;
     std::filesystem::create_directories(o.sample_dir);
     SampleOptions so;
     const int n = std::max<int>(1, static_cast<int>(s.info.class_names.size()));
@@ -207,19 +245,31 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     }
     for (auto& g : s.optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 
-    auto [x0, labels] = data.batch(o.batch, s.generator);
+    // This rank's rows of the batch; every draw is made for the whole batch.
+    auto [x0, labels] = data.batch_rows(o.batch, first_row, local_batch, s.generator);
     labels = label_lut.index_select(0, labels);
     if (s.info.unet.conditional()) {
       // Dropped labels train the unconditional branch that guidance needs.
-      labels = torch::where(torch::rand({o.batch}, s.generator, torch::kFloat32) < o.label_drop,
-                            torch::full_like(labels, -1), labels);
+      const torch::Tensor drop = torch::rand({o.batch}, s.generator, torch::kFloat32).narrow(0, first_row, local_batch);
+      labels = torch::where(drop < o.label_drop, torch::full_like(labels, -1), labels);
     } else {
       labels = torch::full_like(labels, -1);
     }
     const torch::Device device = s.model->parameters().front().device();
-    const torch::Tensor loss = diffusion_loss(s.model, schedule, x0.to(device), labels.to(device), s.generator);
+    torch::Tensor loss = diffusion_loss_rows(s.model, schedule, x0.to(device), labels.to(device), s.generator,
+                                             o.batch, first_row);
     s.optimizer->zero_grad();
     loss.backward();
+    if (group) {  // the mean of the ranks' gradients (and losses) is the whole batch's
+      std::vector<torch::Tensor> grads;
+      for (auto& p : s.model->parameters()) {
+        if (p.grad().defined()) grads.push_back(p.grad());
+      }
+      loss = loss.detach().reshape({1});
+      grads.push_back(loss);
+      group->average(grads);
+      loss = loss.squeeze();
+    }
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(s.model->parameters(), o.grad_clip);
     s.optimizer->step();
     ++s.info.training_step;
@@ -227,6 +277,13 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
 
     progress.step = s.info.training_step;
     progress.loss = loss.item<double>();
+    if (group) {
+      torch::NoGradGuard no_grad;
+      double sum = 0;
+      for (auto& p : s.model->parameters()) sum += p.sum().item<double>();
+      progress.replica_checksum = sum;
+      progress.communication_seconds = group->communication_seconds();
+    }
     progress.loss_smoothed = step == first_step ? progress.loss : 0.98 * progress.loss_smoothed + 0.02 * progress.loss;
     const double secs = std::chrono::duration<double>(clk::now() - start).count();
     const double steps_per_s = (progress.step - first_step) / std::max(secs, 1e-9);
@@ -237,7 +294,12 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     if (observer) observer(progress);
   }
   save_checkpoint();
-  if (!o.out_model.empty()) {
+  if (group) {
+    const int64_t steps = s.info.training_step - first_step;
+    say("rank " + std::to_string(group->rank()) + ": " + std::to_string(steps) + " steps, collectives " +
+        str(group->communication_seconds() * 1e3 / std::max<int64_t>(1, steps)) + " ms a step");
+  }
+  if (writer && !o.out_model.empty()) {
     io::ModelInfo out = s.info;
     out.weights = "ema";
     save_model(o.out_model, s.ema, out);

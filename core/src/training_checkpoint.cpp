@@ -1,5 +1,7 @@
 #include "ddpm/training_checkpoint.h"
 
+#include <mutex>
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <nlohmann/json.hpp>
@@ -42,10 +44,17 @@ TrainingState make_training_state(const io::ModelInfo& info, const torch::optim:
   info.validate();
   TrainingState s;
   s.info = info;
-  torch::manual_seed(seed);  // the initial weights, too, follow from the seed
-  s.model = UNet(info.unet);
+  {
+    // The initial weights, too, follow from the seed; they come from LibTorch's one global
+    // generator, so two states made at once (two training jobs of the plugin, two ranks in one
+    // process) would interleave their draws without this lock.
+    static std::mutex global_generator;
+    std::lock_guard<std::mutex> lock(global_generator);
+    torch::manual_seed(seed);
+    s.model = UNet(info.unet);
+    s.ema = UNet(info.unet);  // draws too (then overwritten): inside, not to disturb another's
+  }
   s.model->to(device);
-  s.ema = UNet(info.unet);
   s.ema->to(device);
   load_state_dict(*s.ema, state_dict(*s.model), "(copy)");
   for (auto& p : s.ema->parameters()) p.set_requires_grad(false);

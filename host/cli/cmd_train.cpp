@@ -1,6 +1,7 @@
 // ddpm train ASSETS --out MODEL [--preset P] [--size N] [--steps N] [--batch N] [--lr X] ...:
 // trains a new model, or fine-tunes one, on an asset folder.
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "clock_text.h"
 #include "commands.h"
 #include "loaded_plugin.h"
+#include "spawn.h"
 
 namespace ddpm_cli {
 namespace {
@@ -27,7 +29,20 @@ struct TrainOptions {
   // here and applied to the params that ddpm_train_params_init filled.
   std::vector<std::function<void(ddpm_train_params&)>> overrides;
   int threads = 0;
+  // Distributed: explicit options win over torchrun's environment (MASTER_ADDR, ...).
+  int world_size = 0, rank = -1, master_port = 0, dist_timeout = 0, spawn = 0;
+  std::string master_addr;
 };
+
+// An integer from the environment, or `fallback`; a user error when malformed.
+int env_number(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  if (*end != '\0' || x < 0 || x > 1 << 30) user_error(std::string(name) + "='" + v + "' is not a valid number");
+  return static_cast<int>(x);
+}
 
 // Registers `--name` writing `field` of the params when given on the command line.
 template <typename T>
@@ -48,6 +63,7 @@ void schedule_flag(CLI::App* cmd, TrainOptions& o, const std::string& name, int 
 
 struct TrainProgressView {
   bool tty = false;
+  bool quiet = false;
   int64_t last_printed = -1;
 };
 
@@ -61,6 +77,7 @@ extern "C" void on_train(ddpm_train_job* job, int64_t step, int64_t total, doubl
     std::fflush(stderr);
     return;
   }
+  if (p->quiet) return;
   if (p->tty) {
     std::fprintf(stderr, "\r%s %lld/%lld loss %.4f  %.1f img/s  ETA %s ", progress_bar(step, total).c_str(),
                  static_cast<long long>(step), static_cast<long long>(total), loss, ips,
@@ -76,6 +93,10 @@ extern "C" void on_train(ddpm_train_job* job, int64_t step, int64_t total, doubl
 }
 
 int run_train(const TrainOptions& o) {
+  if (o.spawn > 0) {
+    if (o.world_size > 0 || o.rank >= 0) user_error("--spawn starts the workers itself: give no --world-size or --rank");
+    return spawn_workers(o.spawn, o.master_port > 0 ? o.master_port : 29500);
+  }
   {
     std::error_code ec;
     if (!fs::exists(o.assets, ec)) user_error("asset folder '" + o.assets + "' does not exist");
@@ -101,11 +122,19 @@ int run_train(const TrainOptions& o) {
   p.sample_dir = o.samples.empty() ? nullptr : o.samples.c_str();
   p.sample_every = o.samples.empty() ? 0 : o.sample_every;
   for (const auto& apply : o.overrides) apply(p);
+  p.world_size = o.world_size > 0 ? o.world_size : env_number("WORLD_SIZE", 1);
+  p.rank = o.rank >= 0 ? o.rank : env_number("RANK", 0);
+  const char* env_addr = std::getenv("MASTER_ADDR");
+  const std::string addr = !o.master_addr.empty() ? o.master_addr : env_addr && *env_addr ? env_addr : "";
+  if (!addr.empty()) p.master_addr = addr.c_str();
+  p.master_port = o.master_port > 0 ? o.master_port : env_number("MASTER_PORT", p.master_port);
+  if (o.dist_timeout > 0) p.dist_timeout = o.dist_timeout;
   if (o.threads < 0) user_error("--threads " + std::to_string(o.threads) + " is out of range: 0 (all cores) or more");
   if (o.threads > 0) check(g_plugin.ddpm_set_threads(o.threads), "--threads");
 
   TrainProgressView progress;
-  progress.tty = stderr_is_tty();
+  progress.tty = stderr_is_tty() && p.rank == 0;
+  progress.quiet = p.rank > 0;  // rank 0 reports the steps; the others only their messages
   ddpm_train_job* job = nullptr;
   ddpm_status waited;
   {
@@ -126,7 +155,7 @@ int run_train(const TrainOptions& o) {
   if (waited != DDPM_OK) {
     throw Exit{exit_code_of(waited), "training failed: " + msg + " (" + g_plugin.ddpm_status_string(waited) + ")"};
   }
-  std::cout << o.out << "\n";
+  if (p.rank == 0) std::cout << o.out << "\n";  // rank 0 wrote it
   return kExitOk;
 }
 
@@ -164,6 +193,12 @@ Command add_train_command(CLI::App& app) {
   schedule_flag(cmd, to, "--freeze", &ddpm_train_params::freeze,
                 "fine-tuning: train only the class embedding and the last layers");
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  cmd->add_option("--spawn", o->spawn, "data-parallel: run N local worker processes of this command");
+  cmd->add_option("--world-size", o->world_size, "data-parallel: processes in all (default $WORLD_SIZE or 1)");
+  cmd->add_option("--rank", o->rank, "data-parallel: this process's rank (default $RANK or 0)");
+  cmd->add_option("--master-addr", o->master_addr, "data-parallel: rank 0's address (default $MASTER_ADDR or 127.0.0.1)");
+  cmd->add_option("--master-port", o->master_port, "data-parallel: rank 0's port (default $MASTER_PORT or 29500)");
+  cmd->add_option("--dist-timeout", o->dist_timeout, "data-parallel: seconds before a silent rank is lost (default 60)");
   return {cmd, [o] { return run_train(*o); }};
 }
 

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "ddpm/io/error.h"
 #include "loaded_plugin.h"
+#include "spawn.h"
 
 namespace ddpm_cli {
 ddpm_host::Plugin g_plugin;
@@ -22,6 +23,7 @@ ddpm_host::Plugin g_plugin;
 
 int main(int argc, char** argv) {
   using namespace ddpm_cli;
+  g_command_line.assign(argv, argv + argc);
   CLI::App app{"ddpm: train, sample and inspect DDPM models through libddpm_plugin"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("ddpm tool, C ABI ") + std::to_string(DDPM_ABI_VERSION));

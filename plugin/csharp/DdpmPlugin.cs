@@ -146,7 +146,13 @@ namespace Ddpm
         public long checkpoint_every;
         public int flip;
         public int pixel_art;
-        public int freeze;              // (4 bytes of tail padding follow)
+        public int freeze;
+        // Data-parallel training (c10d Gloo): see ddpm_plugin.h.
+        public int world_size;
+        public int rank;
+        public IntPtr master_addr;      // const char*; IntPtr.Zero: "127.0.0.1"
+        public int master_port;
+        public int dist_timeout;
     }
 
     /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>

@@ -268,6 +268,17 @@ typedef struct ddpm_train_params {
   int pixel_art;            /* non-zero: nearest-neighbour fit, no crop (default 0) */
   int freeze;               /* fine-tuning only: train just the class embedding and the last
                                layers (default 0) */
+  /* Data-parallel training over several processes (LibTorch c10d, Gloo over TCP): world_size
+   * processes run the same params with ranks 0..world_size-1; each computes its slice of every
+   * batch (`batch` is the global batch, divisible by world_size), gradients are averaged, and
+   * rank 0 alone writes the checkpoint, grids and out_model. All ranks must see the same asset
+   * folder and checkpoint path. A rank that stops makes the others fail with
+   * DDPM_ERR_IO within dist_timeout seconds. */
+  int world_size;           /* 1: one process (default) */
+  int rank;                 /* 0..world_size-1 (default 0) */
+  const char* master_addr;  /* rank 0's address (default "127.0.0.1"); NULL: default */
+  int master_port;          /* rank 0's TCP port for the rendezvous (default 29500) */
+  int dist_timeout;         /* seconds before a silent rank is reported lost (default 60) */
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

@@ -138,6 +138,8 @@ class TrainParams(ctypes.Structure):
         ("label_drop", ctypes.c_double), ("ema_decay", ctypes.c_double),
         ("ema_start", ctypes.c_int64), ("checkpoint_every", ctypes.c_int64),
         ("flip", ctypes.c_int), ("pixel_art", ctypes.c_int), ("freeze", ctypes.c_int),
+        ("world_size", ctypes.c_int), ("rank", ctypes.c_int), ("master_addr", ctypes.c_char_p),
+        ("master_port", ctypes.c_int), ("dist_timeout", ctypes.c_int),
     ]
 
 

@@ -71,6 +71,9 @@ ddpm_status status_from_exception(ddpm_status user_error, std::string* message) 
   try {
     try {
       throw;
+    } catch (const ddpm::IoError& e) {
+      status = DDPM_ERR_IO;
+      text = e.what();
     } catch (const ddpm::Error& e) {
       status = user_error;
       text = e.what();

@@ -51,6 +51,11 @@ void fill_train_defaults(ddpm_train_params& p) {
   p.flip = d.flip;
   p.pixel_art = d.pixel_art;
   p.freeze = d.freeze;
+  p.world_size = d.distributed.world_size;
+  p.rank = d.distributed.rank;
+  p.master_addr = nullptr;
+  p.master_port = d.distributed.master_port;
+  p.dist_timeout = d.distributed.timeout_seconds;
 }
 
 void run_train(ddpm_train_job* job) noexcept {
@@ -170,6 +175,11 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
     o.flip = p.flip != 0;
     o.pixel_art = p.pixel_art != 0;
     o.freeze = p.freeze != 0;
+    o.distributed.world_size = p.world_size;
+    o.distributed.rank = p.rank;
+    if (p.master_addr) o.distributed.master_addr = p.master_addr;
+    o.distributed.master_port = p.master_port;
+    o.distributed.timeout_seconds = p.dist_timeout;
     ensure_runtime();
     o.threads = at::get_num_threads();  // keep ddpm_set_threads' choice
     o.validate();  // throws ddpm::Error naming the option -> INVALID_ARGUMENT

@@ -28,6 +28,10 @@ class AssetDataset {
 
   // `batch` random images (with replacement) and their labels, drawn from `gen`.
   std::pair<torch::Tensor, torch::Tensor> batch(int batch, at::Generator& gen) const;
+  // Rows [begin, begin + count) of the same batch: all of the batch's random draws are made (so
+  // the generator moves exactly as for the whole batch), only these rows are decoded. A
+  // data-parallel rank takes its slice of the global batch this way.
+  std::pair<torch::Tensor, torch::Tensor> batch_rows(int batch, int begin, int count, at::Generator& gen) const;
 
   const std::vector<std::string>& class_names() const { return class_names_; }
   const std::vector<std::string>& skipped() const { return skipped_; }

@@ -12,5 +12,10 @@ namespace ddpm {
 // noise from `gen` (a CPU generator) so that a run is reproducible from its seed.
 torch::Tensor diffusion_loss(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
                              const torch::Tensor& y, at::Generator& gen);
+// The same for rows [begin, begin + x0.size(0)) of a batch of `batch`: t and the noise are drawn
+// for the whole batch and sliced, so data-parallel ranks together compute the loss of one
+// process's batch (the mean of their equal slices' losses).
+torch::Tensor diffusion_loss_rows(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
+                                  const torch::Tensor& y, at::Generator& gen, int64_t batch, int64_t begin);
 
 }  // namespace ddpm

@@ -11,6 +11,7 @@
 
 #include <optional>
 
+#include "ddpm/distributed_options.h"
 #include "ddpm/io/model_info.h"
 
 namespace ddpm {
@@ -42,6 +43,11 @@ struct TrainOptions {
   std::string sample_dir;             // sample grids (EMA weights, DPM-Solver++ 20) go here
   int64_t sample_every = 0;           // 0 = never
   int threads = 0;                    // intra-op threads; 0 = all cores
+  // Data-parallel training (world_size > 1): each rank computes its slice of every batch
+  // (`batch` is the global batch, divisible by world_size), gradients are averaged with an
+  // all-reduce, rank 0 alone writes checkpoints, grids and the model, and the run equals a
+  // one-process run with the same batch and seed up to float rounding.
+  DistributedOptions distributed;
 
   void validate() const;  // throws ddpm::Error naming the option and its allowed range
 };
@@ -54,6 +60,10 @@ struct TrainProgress {
   double eta_seconds = 0;
   std::string sample_grid;     // the latest grid written, if any
   std::string message;         // e.g. "loaded 60 images in 3 classes", "skipped x.png: ..."
+  // Distributed runs: the sum of all weights after this step (equal on every rank, which a
+  // test checks), and the seconds spent in collectives so far.
+  double replica_checksum = 0;
+  double communication_seconds = 0;
 };
 using TrainObserver = std::function<void(const TrainProgress&)>;
 

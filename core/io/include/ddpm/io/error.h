@@ -11,4 +11,11 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An input/output failure outside the user's values: a connection lost, a peer gone (the C ABI
+// reports it as DDPM_ERR_IO).
+class IoError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace ddpm

@@ -1,0 +1,134 @@
+#include "ddpm/distributed.h"
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "ddpm/io/error.h"
+
+namespace ddpm {
+namespace {
+
+constexpr int64_t kBucketBytes = 25 << 20;
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  if (*end != '\0' || x < 0 || x > 1 << 30) {
+    throw Error(std::string("environment variable ") + name + "='" + v + "' is not a valid number");
+  }
+  return static_cast<int>(x);
+}
+
+// Runs a collective; c10d's failures (a peer gone, a timeout) become one clear ddpm::Error.
+template <class F>
+void collective(const DistributedOptions& o, const char* what, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    throw IoError("distributed training (rank " + std::to_string(o.rank) + " of " +
+                std::to_string(o.world_size) + "): " + what +
+                " failed: another worker stopped or did not answer within " +
+                std::to_string(o.timeout_seconds) + " s (" + std::string(e.what()).substr(0, 300) + ")");
+  }
+}
+
+}  // namespace
+
+void DistributedOptions::validate() const {
+  if (world_size < 1 || world_size > 4096) {
+    throw Error("world size " + std::to_string(world_size) + " is invalid: allowed 1 to 4096");
+  }
+  if (rank < 0 || rank >= world_size) {
+    throw Error("rank " + std::to_string(rank) + " is invalid: allowed 0 to " + std::to_string(world_size - 1));
+  }
+  if (master_port < 1 || master_port > 65535) {
+    throw Error("master port " + std::to_string(master_port) + " is invalid: allowed 1 to 65535");
+  }
+  if (master_addr.empty()) throw Error("the master address is empty");
+  if (timeout_seconds < 1) throw Error("distributed timeout " + std::to_string(timeout_seconds) + " s is invalid: at least 1");
+}
+
+DistributedOptions distributed_from_env(DistributedOptions o) {
+  if (const char* a = std::getenv("MASTER_ADDR"); a && *a) o.master_addr = a;
+  o.master_port = env_int("MASTER_PORT", o.master_port);
+  o.rank = env_int("RANK", o.rank);
+  o.world_size = env_int("WORLD_SIZE", o.world_size);
+  return o;
+}
+
+struct ProcessGroup::Impl {
+  c10::intrusive_ptr<c10d::TCPStore> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+ProcessGroup::ProcessGroup(const DistributedOptions& o) : options_(o), impl_(std::make_unique<Impl>()) {
+  o.validate();
+  const auto timeout = std::chrono::milliseconds(int64_t(o.timeout_seconds) * 1000);
+  const std::string join = "joining the group at " + o.master_addr + ":" + std::to_string(o.master_port);
+  collective(o, join.c_str(), [&] {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(o.master_port);
+    so.isServer = o.rank == 0;
+    so.numWorkers = static_cast<std::size_t>(o.world_size);
+    so.waitWorkers = true;
+    so.timeout = timeout;
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+    auto go = c10d::ProcessGroupGloo::Options::create();
+    go->timeout = timeout;
+    // Loopback runs bind to loopback; otherwise the interface that reaches this host's name.
+    const bool local = o.master_addr == "127.0.0.1" || o.master_addr == "localhost";
+    go->devices.push_back(local ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                : c10d::ProcessGroupGloo::createDefaultDevice());
+    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, o.rank, o.world_size, go);
+  });
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+void ProcessGroup::broadcast(std::vector<torch::Tensor> tensors) {
+  const auto start = std::chrono::steady_clock::now();
+  collective(options_, "broadcast", [&] {
+    for (auto& t : tensors) {
+      std::vector<at::Tensor> one{t};
+      impl_->group->broadcast(one)->wait();
+    }
+  });
+  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void ProcessGroup::average(std::vector<torch::Tensor> tensors) {
+  const auto start = std::chrono::steady_clock::now();
+  collective(options_, "gradient all-reduce", [&] {
+    size_t i = 0;
+    while (i < tensors.size()) {
+      std::vector<torch::Tensor> bucket;
+      int64_t bytes = 0;
+      while (i < tensors.size() && (bucket.empty() || bytes + tensors[i].nbytes() <= kBucketBytes)) {
+        bytes += static_cast<int64_t>(tensors[i].nbytes());
+        bucket.push_back(tensors[i++]);
+      }
+      std::vector<torch::Tensor> flat_parts;
+      for (auto& t : bucket) flat_parts.push_back(t.reshape({-1}));
+      std::vector<at::Tensor> flat{torch::cat(flat_parts)};
+      impl_->group->allreduce(flat)->wait();
+      flat[0].div_(options_.world_size);
+      int64_t offset = 0;
+      for (auto& t : bucket) {
+        t.copy_(flat[0].narrow(0, offset, t.numel()).view_as(t));
+        offset += t.numel();
+      }
+    }
+  });
+  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void ProcessGroup::barrier() {
+  collective(options_, "barrier", [&] { impl_->group->barrier()->wait(); });
+}
+
+}  // namespace ddpm
