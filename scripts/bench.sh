@@ -6,6 +6,7 @@ bash scripts/build.sh build
 ./build/tests/bench/ddpm_bench_sampling out/bench_sampling.json
 ./build/tests/bench/ddpm_bench_stream out/bench_stream.json
 ./build/tests/bench/ddpm_bench_training out/bench_training.json
+sh tests/bench/bench_distributed.sh build/host/ddpm
 # Image quality per sampler (trains its own classifier; about as long as the DDPM-1000 chain
 # for 72 images). Needs the default model and the training folder that
 # scripts/train-default-model.sh makes.
