@@ -1,7 +1,6 @@
 #include "ddpm/sampler.h"
 
 #include <cmath>
-#include <sstream>
 
 #include "ddpm/diffusion.h"
 #include "ddpm/guidance.h"
@@ -11,12 +10,6 @@
 
 namespace ddpm {
 namespace {
-
-std::string str(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
 
 // The explicit per-image seeds when given (for the main noise), else base + i.
 std::vector<uint64_t> image_seeds(const SampleOptions& o, uint64_t base, bool explicit_list) {
@@ -104,6 +97,22 @@ std::vector<int64_t> spaced_timesteps(int T, int steps, Spacing spacing) {
   return ts;
 }
 
+void check_class(int64_t c, const UNetConfig& model) {
+  if (c >= 0 && !model.conditional()) {
+    throw Error("class " + std::to_string(c) + " given to an unconditional model: only -1 (none) is allowed");
+  }
+  if (c < -1 || c >= model.num_classes) {
+    throw Error("class " + std::to_string(c) + " is out of range: allowed -1 (none) to " +
+                std::to_string(model.num_classes - 1));
+  }
+}
+
+void check_guidance(float guidance) {
+  if (!(guidance >= 0) || !std::isfinite(guidance)) {
+    throw Error("guidance scale " + number_text(guidance) + " is invalid: allowed 0 (unconditional) or more, finite");
+  }
+}
+
 void validate(const SampleOptions& o, const UNetConfig& model, int timesteps) {
   if (o.batch < 1 || o.batch > 4096) {
     throw Error("batch size " + std::to_string(o.batch) + " is invalid: allowed 1 to 4096");
@@ -112,18 +121,16 @@ void validate(const SampleOptions& o, const UNetConfig& model, int timesteps) {
     throw Error("steps " + std::to_string(o.steps) + " is invalid: allowed 1 to " +
                 std::to_string(timesteps) + " (the schedule's T), or 0 for the sampler's default");
   }
-  if (!(o.guidance >= 0) || !std::isfinite(o.guidance)) {
-    throw Error("guidance scale " + str(o.guidance) + " is invalid: allowed 0 (unconditional) or more, finite");
-  }
+  check_guidance(o.guidance);
   if (!(o.guidance_rescale >= 0 && o.guidance_rescale <= 1)) {
-    throw Error("guidance rescale " + str(o.guidance_rescale) + " is invalid: allowed 0 to 1");
+    throw Error("guidance rescale " + number_text(o.guidance_rescale) + " is invalid: allowed 0 to 1");
   }
-  if (!(o.eta >= 0 && o.eta <= 1)) throw Error("eta " + str(o.eta) + " is invalid: allowed 0 to 1");
+  if (!(o.eta >= 0 && o.eta <= 1)) throw Error("eta " + number_text(o.eta) + " is invalid: allowed 0 to 1");
   if (!(o.strength >= 0 && o.strength <= 1)) {
-    throw Error("strength " + str(o.strength) + " is invalid: allowed 0 to 1");
+    throw Error("strength " + number_text(o.strength) + " is invalid: allowed 0 to 1");
   }
   if (!(o.variation_strength >= 0 && o.variation_strength <= 1)) {
-    throw Error("variation strength " + str(o.variation_strength) + " is invalid: allowed 0 to 1");
+    throw Error("variation strength " + number_text(o.variation_strength) + " is invalid: allowed 0 to 1");
   }
   if (o.resample < 1 || o.resample > 100) {
     throw Error("resample count " + std::to_string(o.resample) + " is invalid: allowed 1 to 100");
@@ -136,15 +143,7 @@ void validate(const SampleOptions& o, const UNetConfig& model, int timesteps) {
     throw Error(std::to_string(o.classes.size()) + " class labels given for a batch of " +
                 std::to_string(o.batch) + ": give none, one, or one per image");
   }
-  for (int64_t c : o.classes) {
-    if (c >= 0 && !model.conditional()) {
-      throw Error("class " + std::to_string(c) + " given to an unconditional model: only -1 (none) is allowed");
-    }
-    if (c < -1 || c >= model.num_classes) {
-      throw Error("class " + std::to_string(c) + " is out of range: allowed -1 (none) to " +
-                  std::to_string(model.num_classes - 1));
-    }
-  }
+  for (int64_t c : o.classes) check_class(c, model);
   const auto check_image = [&](const torch::Tensor& t, const char* what, int64_t channels) {
     if (!t.defined()) return;
     const bool shape_ok = (t.dim() == 4 || t.dim() == 3) && t.size(-3) == channels &&

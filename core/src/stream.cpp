@@ -1,21 +1,11 @@
 #include "ddpm/stream.h"
 
 #include <cmath>
-#include <sstream>
 
 #include "ddpm/guidance.h"
 #include "ddpm/io/error.h"
 
 namespace ddpm {
-namespace {
-
-std::string str(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
-
-}  // namespace
 
 Stream::Stream(UNet model, NoiseSchedule schedule, StreamOptions o)
     : model_(std::move(model)),
@@ -27,12 +17,12 @@ Stream::Stream(UNet model, NoiseSchedule schedule, StreamOptions o)
     throw Error("stream steps " + std::to_string(o.steps) + " is invalid: allowed 1 to " +
                 std::to_string(T) + " (the schedule's T)");
   }
-  if (!(o.eta >= 0 && o.eta <= 1)) throw Error("eta " + str(o.eta) + " is invalid: allowed 0 to 1");
+  if (!(o.eta >= 0 && o.eta <= 1)) throw Error("eta " + number_text(o.eta) + " is invalid: allowed 0 to 1");
   if (!(o.guidance_rescale >= 0 && o.guidance_rescale <= 1)) {
-    throw Error("guidance rescale " + str(o.guidance_rescale) + " is invalid: allowed 0 to 1");
+    throw Error("guidance rescale " + number_text(o.guidance_rescale) + " is invalid: allowed 0 to 1");
   }
   if (o.image_input && !(o.strength > 0 && o.strength <= 1)) {
-    throw Error("stream strength " + str(o.strength) +
+    throw Error("stream strength " + number_text(o.strength) +
                 " is invalid: allowed above 0 up to 1 (the fraction of the stages an input image runs)");
   }
   set_blend(o.blend);
@@ -50,20 +40,10 @@ Stream::Stream(UNet model, NoiseSchedule schedule, StreamOptions o)
 }
 
 void Stream::check_entry(const StreamEntry& e) const {
-  const UNetConfig& cfg = model_->config();
-  if (e.class_index >= 0 && !cfg.conditional()) {
-    throw Error("class " + std::to_string(e.class_index) +
-                " given to an unconditional model: only -1 (none) is allowed");
-  }
-  if (e.class_index < -1 || e.class_index >= cfg.num_classes) {
-    throw Error("class " + std::to_string(e.class_index) + " is out of range: allowed -1 (none) to " +
-                std::to_string(cfg.num_classes - 1));
-  }
-  if (!(e.guidance >= 0) || !std::isfinite(e.guidance)) {
-    throw Error("guidance scale " + str(e.guidance) + " is invalid: allowed 0 (unconditional) or more, finite");
-  }
+  check_class(e.class_index, model_->config());
+  check_guidance(e.guidance);
   if (!(e.variation_strength >= 0 && e.variation_strength <= 1)) {
-    throw Error("variation strength " + str(e.variation_strength) + " is invalid: allowed 0 to 1");
+    throw Error("variation strength " + number_text(e.variation_strength) + " is invalid: allowed 0 to 1");
   }
   if (options_.image_input) {
     if (!e.init_image.defined()) throw Error("this image-to-image stream has no input image yet");
@@ -80,22 +60,17 @@ void Stream::check_entry(const StreamEntry& e) const {
 }
 
 void Stream::set_in_flight_class(int64_t class_index) {
-  StreamEntry probe;
-  probe.class_index = class_index;
-  probe.init_image = options_.image_input ? torch::zeros(shape_) : torch::Tensor();
-  check_entry(probe);
+  check_class(class_index, model_->config());
   for (Slot& s : slots_) s.entry.class_index = class_index;
 }
 
 void Stream::set_in_flight_guidance(float guidance) {
-  if (!(guidance >= 0) || !std::isfinite(guidance)) {
-    throw Error("guidance scale " + str(guidance) + " is invalid: allowed 0 (unconditional) or more, finite");
-  }
+  check_guidance(guidance);
   for (Slot& s : slots_) s.entry.guidance = guidance;
 }
 
 void Stream::set_blend(float blend) {
-  if (!(blend >= 0 && blend <= 1)) throw Error("blend " + str(blend) + " is invalid: allowed 0 to 1");
+  if (!(blend >= 0 && blend <= 1)) throw Error("blend " + number_text(blend) + " is invalid: allowed 0 to 1");
   options_.blend = blend;
 }
 

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <sstream>
 
 #include "ddpm/dataset.h"
 #include "ddpm/distributed.h"
@@ -18,12 +17,6 @@ namespace ddpm {
 namespace {
 
 using clk = std::chrono::steady_clock;
-
-std::string str(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
 
 // The folder's class names mapped onto the model's: known names keep their index, new ones
 // are appended. Returns the label map (folder index -> model index).
@@ -88,12 +81,12 @@ void TrainOptions::validate() const {
   if (assets.empty()) throw Error("training needs an asset folder (one subfolder per class)");
   if (steps < 1 || steps > 100'000'000) bad("steps", std::to_string(steps), "allowed 1 to 1e8");
   if (batch < 1 || batch > 4096) bad("batch", std::to_string(batch), "allowed 1 to 4096");
-  if (!(lr > 0 && lr < 1)) bad("lr", str(lr), "allowed (0, 1)");
+  if (!(lr > 0 && lr < 1)) bad("lr", number_text(lr), "allowed (0, 1)");
   if (warmup < 0) bad("warmup", std::to_string(warmup), "must not be negative");
-  if (grad_clip < 0) bad("grad_clip", str(grad_clip), "must not be negative (0 = off)");
-  if (!(label_drop >= 0 && label_drop <= 1)) bad("label_drop", str(label_drop), "allowed 0 to 1");
-  if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay", str(ema_decay), "allowed [0, 1)");
-  if (!(decay_from >= 0 && decay_from <= 1)) bad("decay_from", str(decay_from), "allowed 0 to 1");
+  if (grad_clip < 0) bad("grad_clip", number_text(grad_clip), "must not be negative (0 = off)");
+  if (!(label_drop >= 0 && label_drop <= 1)) bad("label_drop", number_text(label_drop), "allowed 0 to 1");
+  if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay", number_text(ema_decay), "allowed [0, 1)");
+  if (!(decay_from >= 0 && decay_from <= 1)) bad("decay_from", number_text(decay_from), "allowed 0 to 1");
   if (ema_start < 0) bad("ema_start", std::to_string(ema_start), "must not be negative");
   if (checkpoint_every < 1) bad("checkpoint_every", std::to_string(checkpoint_every), "must be at least 1");
   if (sample_every < 0) bad("sample_every", std::to_string(sample_every), "must not be negative");
@@ -297,7 +290,7 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
   if (group) {
     const int64_t steps = s.info.training_step - first_step;
     say("rank " + std::to_string(group->rank()) + ": " + std::to_string(steps) + " steps, collectives " +
-        str(group->communication_seconds() * 1e3 / std::max<int64_t>(1, steps)) + " ms a step");
+        number_text(group->communication_seconds() * 1e3 / std::max<int64_t>(1, steps)) + " ms a step");
   }
   if (writer && !o.out_model.empty()) {
     io::ModelInfo out = s.info;

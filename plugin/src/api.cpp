@@ -102,6 +102,13 @@ ddpm_status status_from_exception(ddpm_status user_error, std::string* message) 
   return status;
 }
 
+ddpm_status check_class_index(int64_t c, int n) noexcept {
+  if (c >= -1 && c < n) return DDPM_OK;
+  return fail(DDPM_ERR_OUT_OF_RANGE,
+              "class " + std::to_string(c) + " is out of range: allowed -1 (none)" +
+                  (n > 0 ? " to " + std::to_string(n - 1) : std::string(" only (the model is unconditional)")));
+}
+
 void log(ddpm_log_level level, const std::string& message) noexcept {
   std::lock_guard<std::mutex> lock(g_log_mutex);
   if (g_log_fn && level >= g_log_level) g_log_fn(level, message.c_str(), g_log_user);

@@ -31,6 +31,8 @@ ddpm_status fail(ddpm_status status, const std::string& message) noexcept;
 ddpm_status status_from_exception(ddpm_status user_error, std::string* message = nullptr) noexcept;
 
 void log(ddpm_log_level level, const std::string& message) noexcept;
+// OK, or OUT_OF_RANGE with the message naming the allowed classes (-1 is none).
+ddpm_status check_class_index(int64_t class_index, int num_classes) noexcept;
 void ensure_runtime();
 
 // What generation and training jobs share: a worker thread, a cancel flag that is never

@@ -80,12 +80,7 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
     o.classes = {p.class_index};
   }
   for (int64_t c : o.classes) {
-    if (c < -1 || c >= cfg.num_classes) {
-      return fail(DDPM_ERR_OUT_OF_RANGE,
-                  "class " + std::to_string(c) + " is out of range: allowed -1 (none)" +
-                      (cfg.num_classes > 0 ? " to " + std::to_string(cfg.num_classes - 1)
-                                           : std::string(" only (the model is unconditional)")));
-    }
+    if (const ddpm_status st = check_class_index(c, cfg.num_classes); st != DDPM_OK) return st;
   }
   o.guidance = p.guidance;
   o.sampler = sampler_kind(p.sampler, p.sampler_name);
@@ -104,7 +99,7 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
   }
   if (p.struct_size > kMinParamsSize && !(p.strength >= 0 && p.strength <= 1)) {
     return fail(DDPM_ERR_OUT_OF_RANGE,
-                "strength " + std::to_string(p.strength) + " is out of range: allowed 0 to 1");
+                "strength " + ddpm::number_text(p.strength) + " is out of range: allowed 0 to 1");
   }
   if (p.struct_size > kMinParamsSize) {  // the image-to-image extension
     if (p.init_image_f32 && p.init_image_rgba8) {

@@ -11,7 +11,6 @@
 #include <cstring>
 #include <deque>
 #include <optional>
-#include <sstream>
 #include <unordered_set>
 #include <utility>
 
@@ -101,28 +100,8 @@ void fill_stream_defaults(ddpm_stream_params& p) {
   p.clip_x0 = 1;
 }
 
-std::string num(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
-
 ddpm_status check_class(const ddpm_stream* s, int64_t c) {
-  const int n = s->model->info.unet.num_classes;
-  if (c < -1 || c >= n) {
-    return fail(DDPM_ERR_OUT_OF_RANGE,
-                "class " + std::to_string(c) + " is out of range: allowed -1 (none)" +
-                    (n > 0 ? " to " + std::to_string(n - 1) : std::string(" only (the model is unconditional)")));
-  }
-  return DDPM_OK;
-}
-
-ddpm_status check_guidance(float g) {
-  if (!(g >= 0) || !std::isfinite(g)) {
-    return fail(DDPM_ERR_INVALID_ARGUMENT,
-                "guidance scale " + num(g) + " is invalid: allowed 0 (unconditional) or more, finite");
-  }
-  return DDPM_OK;
+  return check_class_index(c, s->model->info.unet.num_classes);
 }
 
 ddpm_status check_seed_path(int path, int period) {
@@ -368,9 +347,9 @@ DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_param
                                              std::to_string(std::min(T, kMaxStreamSteps)));
     }
     ddpm_status st = check_class(s.get(), p.class_index);
-    if (st == DDPM_OK) st = check_guidance(p.guidance);
     if (st == DDPM_OK) st = check_seed_path(p.seed_path, p.seed_period);
     if (st != DDPM_OK) return st;
+    ddpm::check_guidance(p.guidance);  // throws: INVALID_ARGUMENT
     ddpm::StreamOptions o;
     o.sampler = sampler_kind(p.sampler, p.sampler_name);
     o.steps = p.steps;
@@ -455,8 +434,7 @@ DDPM_API ddpm_status ddpm_stream_set_class(ddpm_stream* s, int class_index, int 
 DDPM_API ddpm_status ddpm_stream_set_guidance(ddpm_stream* s, float guidance, int apply_to_inflight) {
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
     if (const ddpm_status st = check_stream(s, "ddpm_stream_set_guidance"); st != DDPM_OK) return st;
-    const ddpm_status st = check_guidance(guidance);
-    if (st != DDPM_OK) return st;
+    ddpm::check_guidance(guidance);  // throws: INVALID_ARGUMENT
     std::lock_guard<std::mutex> lock(s->control_mutex);
     s->guidance = guidance;
     if (apply_to_inflight) s->inflight_guidance = guidance;
@@ -482,7 +460,7 @@ DDPM_API ddpm_status ddpm_stream_set_blend(ddpm_stream* s, float blend) {
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
     if (const ddpm_status st = check_stream(s, "ddpm_stream_set_blend"); st != DDPM_OK) return st;
     if (!(blend >= 0 && blend <= 1)) {
-      return fail(DDPM_ERR_OUT_OF_RANGE, "blend " + num(blend) + " is out of range: allowed 0 to 1");
+      return fail(DDPM_ERR_OUT_OF_RANGE, "blend " + ddpm::number_text(blend) + " is out of range: allowed 0 to 1");
     }
     std::lock_guard<std::mutex> lock(s->control_mutex);
     s->blend = blend;
@@ -516,7 +494,7 @@ DDPM_API ddpm_status ddpm_stream_run(ddpm_stream* s, float target_fps) {
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
     if (const ddpm_status st = check_stream(s, "ddpm_stream_run"); st != DDPM_OK) return st;
     if (!(target_fps >= 0) || !std::isfinite(target_fps)) {
-      return fail(DDPM_ERR_OUT_OF_RANGE, "target fps " + num(target_fps) +
+      return fail(DDPM_ERR_OUT_OF_RANGE, "target fps " + ddpm::number_text(target_fps) +
                                              " is out of range: allowed 0 (as fast as possible) or more");
     }
     std::lock_guard<std::mutex> lock(s->worker_mutex);

@@ -88,6 +88,11 @@ struct SampleResult {
 // The noise prediction for x at the network's timesteps t ([B] int64), conditioning included.
 using NoisePredictor = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t)>;
 
+// One image's class (-1 none) and guidance scale, as validate() checks them (the stream too).
+// Throw ddpm::Error naming the value and its allowed range.
+void check_class(int64_t class_index, const UNetConfig& model);
+void check_guidance(float guidance);
+
 // Throws ddpm::Error naming the value and its allowed range on bad options.
 void validate(const SampleOptions& options, const UNetConfig& model, int timesteps);
 

@@ -83,12 +83,13 @@ class Stream {
   void set_in_flight_class(int64_t class_index);
   void set_in_flight_guidance(float guidance);
   void set_blend(float blend);
-  void check_entry(const StreamEntry& entry) const;
 
   // The images in flight, most advanced first.
   std::vector<StreamSlot> slots() const;
 
  private:
+  void check_entry(const StreamEntry& entry) const;
+
   struct Slot {
     int stage = 0;  // stages done; the next stage uses timestep index first_ - stage
     StreamEntry entry;
