@@ -10,11 +10,28 @@ lsan=$2
 shift 2
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+# Debian 12's LeakSanitizer (GCC 12) sometimes crashes in its own thread registry when a
+# process creates and ends many threads at once (the soak's thousand job threads; measured: 3 of
+# 6 runs, SEGV in __sanitizer::ThreadRegistry::GetThreadLocked, a read of the registry while
+# another thread grows it). Such a run says nothing about our leaks: it is run again, up to four
+# times; a leak report or any other failure still fails at once.
+lsan_crashed() { grep -q "LeakSanitizer:DEADLYSIGNAL" "$out" && grep -q "ThreadRegistry::GetThreadLocked" "$out"; }
 if [ -n "$lsan" ] && [ -e "$lsan" ]; then
-  LD_PRELOAD="$lsan" LSAN_OPTIONS=exitcode=23:report_objects=1 "$exe" "$@" >"$out" 2>&1
-  code=$?
+  attempt=1
+  while :; do
+    LD_PRELOAD="$lsan" LSAN_OPTIONS=exitcode=23:report_objects=1 "$exe" "$@" >"$out" 2>&1
+    code=$?
+    if [ "$code" -ne 0 ] && lsan_crashed && [ "$attempt" -lt 4 ]; then
+      echo "LeakSanitizer crashed in its own thread registry (attempt $attempt); running again"
+      attempt=$((attempt + 1))
+      continue
+    fi
+    break
+  done
   cat "$out"
-  if grep -q "LeakSanitizer has encountered a fatal error\|does not work under ptrace" "$out"; then
+  if [ "$code" -ne 0 ] && lsan_crashed; then
+    echo "LeakSanitizer crashed in its own thread registry $attempt times; checking the memory bound alone"
+  elif grep -q "LeakSanitizer has encountered a fatal error\|does not work under ptrace" "$out"; then
     echo "LeakSanitizer cannot run here; checking the memory bound alone"
   else
     [ "$code" -eq 0 ] || exit "$code"
