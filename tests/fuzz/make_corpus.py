@@ -163,6 +163,13 @@ def chunk(kind, body):
 forged = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8192, 8192, 8, 6, 0, 0, 0)) + \
     chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 put("image", "regress_forged_size.png", forged)
+# A legal 4x4 PNG whose first IDAT chunk is empty: stb_image then forms NULL + 0 and memcpy's 0
+# bytes to NULL (UBSan, found by fuzz_image); core/io/CMakeLists.txt turns those two checks off
+# for stb alone.
+rows = b"".join(b"\x00" + b"\x80" * 12 for _ in range(4))
+empty_idat = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0)) + \
+    chunk(b"IDAT", b"") + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+put("image", "regress_empty_first_idat.png", empty_idat)
 # Model descriptions with numbers C++ cannot hold (undefined float-to-int conversions before).
 bad = json.loads(meta["ddpm"])
 bad["guidance"] = 1e300
