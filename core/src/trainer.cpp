@@ -225,10 +225,14 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
   const int64_t first_step = s.info.training_step;
   progress.total = o.steps;
   while (s.info.training_step < o.steps) {
-    if (cancel && cancel->load()) {
+    // A group stops together: a rank's request travels with this step's gradients and every
+    // rank leaves after the same step (one rank leaving alone would strand the others).
+    const bool cancel_requested = cancel && cancel->load();
+    if (cancel_requested && !group) {
       result.cancelled = true;
       break;
     }
+    bool stop_agreed = false;
     const int64_t step = s.info.training_step;
     double lr = o.lr;
     if (o.warmup > 0 && step < o.warmup) lr = o.lr * double(step + 1) / o.warmup;
@@ -258,10 +262,12 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
       for (auto& p : s.model->parameters()) {
         if (p.grad().defined()) grads.push_back(p.grad());
       }
-      loss = loss.detach().reshape({1});
-      grads.push_back(loss);
+      torch::Tensor extra = torch::stack({loss.detach().to(torch::kFloat32),
+                                          torch::tensor(cancel_requested ? 1.0f : 0.0f)});
+      grads.push_back(extra);
       group->average(grads);
-      loss = loss.squeeze();
+      loss = extra[0];
+      stop_agreed = extra[1].item<float>() > 0;
     }
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(s.model->parameters(), o.grad_clip);
     s.optimizer->step();
@@ -285,6 +291,10 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     if (progress.step % o.checkpoint_every == 0) save_checkpoint();
     if (o.sample_every > 0 && progress.step % o.sample_every == 0) write_grid(progress.step);
     if (observer) observer(progress);
+    if (stop_agreed) {
+      result.cancelled = true;
+      break;
+    }
   }
   save_checkpoint();
   if (group) {

@@ -97,6 +97,8 @@ int main(int argc, char** argv) {
   app.add_option("--train-folder", o.train_folder, "asset folder for the Train panel");
   app.add_option("--train-out", o.train_out, "model file the Train panel writes");
   app.add_option("--train-steps", o.train_steps, "training steps")->check(CLI::Range(1, 100000000));
+  app.add_option("--train-processes", o.train_processes, "local processes of the Train panel's run")
+      ->check(CLI::Range(1, 8));
   app.add_flag("--train-finetune", o.train_finetune, "fine-tune the loaded model instead of training a new one");
   app.add_option("--init", o.init_image, "image-to-image: start from this image");
   app.add_option("--strength", o.strength, "image-to-image strength, 0..1 (default 0.75)")->check(CLI::Range(0.0, 1.0));

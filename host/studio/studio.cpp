@@ -49,6 +49,7 @@ Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOption
   if (!options_.train_out.empty()) train_out_input_ = options_.train_out;
   if (options_.train_steps > 0) train_steps_ = static_cast<int>(options_.train_steps);
   if (options_.train_finetune) train_mode_ = 1;
+  train_processes_ = options_.train_processes;
   if (options_.frames > 0) sample_every_ = std::max(1, train_steps_ / 2);
 
   // Live panel: remembered choices, then the command line's.
@@ -404,6 +405,9 @@ void Studio::after_render(int fb_width, int fb_height) {
       {"status", options_.panel == "train" ? train_.poll().status : gen_.status()},
   };
   if (options_.panel == "live") live_side(side);
+  if (options_.panel == "train") {
+    side["train"] = {{"processes", train_.request().processes}, {"messages", train_.poll().messages}};
+  }
   try {
     ddpm::io::write_png(options_.screenshot, shot);
     const std::string text = side.dump(2) + "\n";

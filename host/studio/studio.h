@@ -39,6 +39,7 @@ struct StudioOptions {
   std::string train_folder, train_out;
   long long train_steps = 300;
   bool train_finetune = false;
+  int train_processes = 1;
   std::string init_image;  // image-to-image from this file
   float strength = 0.75f;
   bool inpaint_center = false;  // scripted: regenerate the middle half (a painted mask)  // fine-tune the loaded model instead of a new one
@@ -156,7 +157,7 @@ class Studio {
   std::string save_as_input_;
   int train_mode_ = 0;  // 0 new model, 1 fine-tune the loaded one
   int preset_choice_ = 0;
-  int train_steps_ = 2000, train_batch_ = 32, sample_every_ = 250;
+  int train_steps_ = 2000, train_batch_ = 32, sample_every_ = 250, train_processes_ = 1;
   float train_lr_ = 3e-4f;
   bool train_flip_ = true, train_pixel_art_ = false, train_freeze_ = false;
   std::string shown_grid_;  // the sample grid in sample_tex_

@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 const char* const kPresets[] = {"sprite32", "seed64"};
+constexpr int kMaxTrainProcesses = 8;
 
 }  // namespace
 
@@ -38,6 +39,7 @@ void Studio::start_training() {
   r.flip = train_flip_;
   r.pixel_art = train_pixel_art_;
   r.freeze = train_mode_ == 1 && train_freeze_;
+  r.processes = train_processes_;
   std::error_code ec;
   if (!dir.empty()) fs::create_directories(dir, ec);
   train_error_.clear();
@@ -62,6 +64,12 @@ void Studio::draw_train_panel() {
   }
   ImGui::InputInt("Steps", &train_steps_, 100, 1000);
   ImGui::InputInt("Batch", &train_batch_, 1, 8);
+  ImGui::SliderInt("Processes", &train_processes_, 1, kMaxTrainProcesses);
+  if (ImGui::IsItemHovered()) {
+    ImGui::SetTooltip("Data-parallel training on this machine: the plugin starts the extra\n"
+                      "processes and the cores are shared among them. The batch is the\n"
+                      "whole batch and must divide evenly among the processes.");
+  }
   ImGui::InputFloat("Learning rate", &train_lr_, 0, 0, "%.1e");
   ImGui::InputInt("Sample every", &sample_every_, 50, 500);
   ImGui::Checkbox("Flip", &train_flip_);

@@ -31,6 +31,7 @@ bool TrainingController::start(const TrainRequest& r, std::string& error) {
   p.flip = r.flip;
   p.pixel_art = r.pixel_art;
   p.freeze = r.freeze;
+  p.local_processes = r.processes;
   if (r.steps < 2000) p.ema_start = r.steps / 4;  // short runs: let the EMA average anything
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -17,6 +17,7 @@ struct TrainRequest {
   double lr = 3e-4;
   int64_t sample_every = 250;
   bool flip = true, pixel_art = false, freeze = false;
+  int processes = 1;  // > 1: a local multi-process run (the plugin starts ranks 1..)
 };
 
 struct TrainSnapshot {

@@ -43,13 +43,15 @@ xvfb "$STUDIO" --model "$MODEL" --frames 2 --init "$DIR/bad.png" >"$DIR/out.txt"
 code=$?
 expect 1 "cannot load the init image" "corrupt init image"
 
-echo "== training panel: a short run on the sample assets"
-xvfb "$STUDIO" --model "$MODEL" --panel train --train-folder "$ASSETS" --train-steps 20 \
+echo "== training panel: a short run on the sample assets, in two local processes"
+xvfb "$STUDIO" --model "$MODEL" --panel train --train-folder "$ASSETS" --train-steps 20 --train-processes 2 \
   --train-out "$DIR/trained/model.safetensors" --frames 3 --screenshot "$DIR/train.png" >"$DIR/out.txt" 2>&1
 code=$?
 expect 0 "wrote" "scripted training"
 [ -s "$DIR/trained/model.safetensors" ] || fail "training wrote no model"
 grep -q '"status": "done"' "$DIR/train.png.json" || fail "training status is not done"
+grep -q '"processes": 2' "$DIR/train.png.json" || fail "the panel did not ask for 2 processes"
+grep -q 'rank 0 of 2 joined' "$DIR/train.png.json" || fail "training did not run as rank 0 of 2"
 
 echo "== live mode: a stream whose class changes mid-run, checked against the plugin's own frame"
 # 4 stages, class 0 then 1 from call 4 on: frame 6 entered at call 6, so it must be class 1.

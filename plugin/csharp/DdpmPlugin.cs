@@ -153,6 +153,9 @@ namespace Ddpm
         public IntPtr master_addr;      // const char*; IntPtr.Zero: "127.0.0.1"
         public int master_port;
         public int dist_timeout;
+        // A local multi-process run started by the job (this process is rank 0).
+        public int local_processes;
+        public IntPtr worker_path;      // const char*; IntPtr.Zero: ddpm_train_worker beside the library
     }
 
     /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>

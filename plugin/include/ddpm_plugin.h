@@ -279,6 +279,15 @@ typedef struct ddpm_train_params {
   const char* master_addr;  /* rank 0's address (default "127.0.0.1"); NULL: default */
   int master_port;          /* rank 0's TCP port for the rendezvous (default 29500) */
   int dist_timeout;         /* seconds before a silent rank is reported lost (default 60) */
+  /* A local multi-process run started by this job (POSIX): local_processes > 1 makes this job
+   * rank 0 of local_processes ranks on 127.0.0.1 (a free port is taken; master_addr and
+   * master_port are not used) and starts ranks 1.. as child processes of the training worker,
+   * each with ddpm_set_threads' count divided among the ranks. world_size and rank must be left
+   * at 1 and 0. Cancelling the job stops every rank after the same step; a worker that fails
+   * or dies makes the job fail with DDPM_ERR_IO naming it; ddpm_train_free reaps the workers. */
+  int local_processes;      /* 0 or 1: this process only (default); at most 64 */
+  const char* worker_path;  /* the ddpm_train_worker executable; NULL: the one beside this
+                               library (installed with it) */
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

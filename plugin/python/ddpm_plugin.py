@@ -140,6 +140,7 @@ class TrainParams(ctypes.Structure):
         ("flip", ctypes.c_int), ("pixel_art", ctypes.c_int), ("freeze", ctypes.c_int),
         ("world_size", ctypes.c_int), ("rank", ctypes.c_int), ("master_addr", ctypes.c_char_p),
         ("master_port", ctypes.c_int), ("dist_timeout", ctypes.c_int),
+        ("local_processes", ctypes.c_int), ("worker_path", ctypes.c_char_p),
     ]
 
 
@@ -251,8 +252,11 @@ class Library:
         """Starts a training job on the folder `assets`, writing `out_model`. options: the other
         fields of ddpm_train_params (preset, image_size, init_model, steps, batch, lr, seed,
         checkpoint, sample_dir, sample_every, warmup, decay_from, grad_clip, label_drop,
-        ema_decay, ema_start, checkpoint_every, flip, pixel_art, freeze). on_progress(step, total, loss, images_per_second,
-        eta_seconds, message_or_None) runs on the worker thread."""
+        ema_decay, ema_start, checkpoint_every, flip, pixel_art, freeze, world_size, rank,
+        master_addr, master_port, dist_timeout, local_processes, worker_path);
+        local_processes=N trains with N local processes (this job is rank 0).
+        on_progress(step, total, loss, images_per_second, eta_seconds, message_or_None) runs on
+        the worker thread."""
         return TrainJob(self, assets, out_model, on_progress, options)
 
     def load_model(self, path):
@@ -476,7 +480,7 @@ class TrainJob(_Closing):
             return b
         p.assets, p.out_model = text(assets), text(out_model)
         for key, value in options.items():
-            if key in ("preset", "init_model", "checkpoint", "sample_dir"):
+            if key in ("preset", "init_model", "checkpoint", "sample_dir", "master_addr", "worker_path"):
                 value = text(value) if value is not None else None
             setattr(p, key, value)
         if on_progress:

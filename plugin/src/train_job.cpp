@@ -9,12 +9,18 @@
 #include <mutex>
 #include <thread>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include "ddpm/io/error.h"
 #include "ddpm/trainer.h"
 #include "internal.h"
+#include "local_workers.h"
+#include "train_args.h"
 
 struct ddpm_train_job : ddpm_plugin::WorkerJob {
   ddpm::TrainOptions options;
+  std::unique_ptr<ddpm_plugin::LocalWorkers> workers;  // ranks 1.. of a local run, else null
   ddpm_train_callback callback = nullptr;
   void* user_data = nullptr;
 
@@ -56,6 +62,54 @@ void fill_train_defaults(ddpm_train_params& p) {
   p.master_addr = nullptr;
   p.master_port = d.distributed.master_port;
   p.dist_timeout = d.distributed.timeout_seconds;
+  p.local_processes = 0;
+  p.worker_path = nullptr;
+}
+
+constexpr int kMaxLocalProcesses = 64;
+
+// The worker executable of a local run, or "" (with the error set) when it is missing.
+std::string resolve_worker(const ddpm_train_params& p) {
+  const std::string path = p.worker_path && *p.worker_path ? p.worker_path : default_worker_path();
+  if (!path.empty() && access(path.c_str(), X_OK) == 0) return path;
+  fail(DDPM_ERR_NOT_FOUND, "training worker '" + (path.empty() ? std::string("ddpm_train_worker") : path) + "' " +
+                               (path.empty() ? "cannot be located" : "is not an executable file") + " (local_processes " +
+                               std::to_string(p.local_processes) + " needs it; set worker_path or install it beside the library)");
+  return "";
+}
+
+// Ranks 1..n-1 of a local run on 127.0.0.1:port, each started with `p` as its rank.
+void start_local_workers(ddpm_train_job& job, const ddpm_train_params& p, const std::string& path, int port,
+                         int threads) {
+  const int n = p.local_processes;
+  std::vector<std::vector<std::string>> argv;
+  for (int r = 1; r < n; ++r) {
+    ddpm_train_params q = p;
+    q.world_size = n;
+    q.rank = r;
+    q.master_addr = "127.0.0.1";
+    q.master_port = port;
+    argv.push_back(train_params_to_args(q));
+    argv.back().push_back("--threads=" + std::to_string(threads));
+  }
+  job.workers = std::make_unique<LocalWorkers>();
+  job.workers->start(path, argv);
+}
+
+// After rank 0's run: the workers' end, folded into the job's status and message.
+void finish_local_workers(ddpm_train_job& job, ddpm_status& status, std::string& message) {
+  if (!job.workers) return;
+  const bool ok = status == DDPM_OK || status == DDPM_ERR_CANCELLED;
+  if (!ok) job.workers->signal_all(SIGTERM);  // rank 0 failed: the others would wait for it
+  const std::string failure =
+      job.workers->reap(1000 * (job.options.distributed.timeout_seconds + 5), /*cancelled_ok=*/true);
+  if (failure.empty()) return;
+  if (ok) {
+    status = DDPM_ERR_IO;
+    message = "training finished on rank 0 but " + failure;
+  } else {
+    message += " (" + failure + ")";
+  }
 }
 
 void run_train(ddpm_train_job* job) noexcept {
@@ -89,8 +143,9 @@ void run_train(ddpm_train_job* job) noexcept {
     }
   } catch (...) {
     status = status_from_exception(DDPM_ERR_INVALID_ARGUMENT, &message);
-    log(DDPM_LOG_ERROR, message);
   }
+  finish_local_workers(*job, status, message);
+  if (status != DDPM_OK && status != DDPM_ERR_CANCELLED) log(DDPM_LOG_ERROR, message);
   std::unique_lock<std::mutex> lock(job->mutex);
   job->progress.done = 1;
   job->finish(lock, status, std::move(message));
@@ -182,7 +237,29 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
     o.distributed.timeout_seconds = p.dist_timeout;
     ensure_runtime();
     o.threads = at::get_num_threads();  // keep ddpm_set_threads' choice
+    const bool local_run = p.local_processes > 1;
+    if (p.local_processes < 0 || p.local_processes > kMaxLocalProcesses) {
+      return fail(DDPM_ERR_OUT_OF_RANGE, "local_processes " + std::to_string(p.local_processes) +
+                                             " is out of range: allowed 0 to " + std::to_string(kMaxLocalProcesses));
+    }
+    if (local_run && (p.world_size != 1 || p.rank != 0)) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT,
+                  "local_processes " + std::to_string(p.local_processes) + " starts its own ranks: leave world_size at 1 "
+                  "and rank at 0 (they are " + std::to_string(p.world_size) + " and " + std::to_string(p.rank) + ")");
+    }
+    if (local_run) {  // this job is rank 0; the cores are shared among the ranks
+      o.distributed.world_size = p.local_processes;
+      o.distributed.rank = 0;
+      o.distributed.master_addr = "127.0.0.1";
+      o.threads = std::max(1, o.threads / p.local_processes);
+    }
     o.validate();  // throws ddpm::Error naming the option -> INVALID_ARGUMENT
+    if (local_run) {
+      const std::string worker = resolve_worker(p);
+      if (worker.empty()) return DDPM_ERR_NOT_FOUND;
+      o.distributed.master_port = free_local_port();
+      start_local_workers(*job, p, worker, o.distributed.master_port, o.threads);
+    }
     job->callback = callback;
     job->user_data = user_data;
     job->progress.total = o.steps;

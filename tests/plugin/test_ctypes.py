@@ -129,6 +129,20 @@ def main():
         with lib.load_model(out) as model:
             assert (model.width, model.num_classes) == (16, 3)
             assert model.info()["class_names"] == ["animals", "smileys", "travel"], model.info()
+        # Two local processes: this job is rank 0, ddpm_train_worker beside the library rank 1.
+        seen.clear()
+        out2 = os.path.join(tmp, "two.safetensors")
+        with lib.train(samples, out2, on_progress=lambda *a: seen.append(a), image_size=16, steps=2,
+                       batch=4, seed=1, local_processes=2) as job:
+            assert job.wait()
+        assert any(a[5] and "rank 0 of 2 joined" in a[5] for a in seen), seen
+        with lib.load_model(out2) as model:
+            assert model.num_classes == 3
+        try:
+            lib.train(samples, out2, steps=2, local_processes=2, worker_path="/nowhere/worker")
+            raise AssertionError("a local run without its worker started")
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "NOT_FOUND" and "/nowhere/worker" in str(e), e
         try:
             lib.train(os.path.join(tmp, "nowhere"), out, steps=2)
             raise AssertionError("training on a missing folder started")

@@ -456,7 +456,8 @@ static class TestDdpm
                    tp.sample_dir == IntPtr.Zero && tp.sample_every == 0 && Near(tp.decay_from, 1.0) &&
                    Near(tp.label_drop, 0.1) && Near(tp.ema_decay, 0.995) && tp.ema_start == 2000 &&
                    tp.checkpoint_every == 500 && tp.world_size == 1 && tp.rank == 0 &&
-                   tp.master_addr == IntPtr.Zero && tp.master_port == 29500 && tp.dist_timeout == 60,
+                   tp.master_addr == IntPtr.Zero && tp.master_port == 29500 && tp.dist_timeout == 60 &&
+                   tp.local_processes == 0 && tp.worker_path == IntPtr.Zero,
                "ddpm_train_params defaults read back field by field");
         var sp = (DdpmStreamParams)LibraryDefaults(typeof(DdpmStreamParams), DdpmNative.ddpm_stream_params_init,
                                                    "ddpm_stream_params_init");
