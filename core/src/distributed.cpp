@@ -127,6 +127,31 @@ void ProcessGroup::average(std::vector<torch::Tensor> tensors) {
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+struct ProcessGroup::PendingSum::Impl {
+  ProcessGroup* group;
+  c10::intrusive_ptr<c10d::Work> work;
+};
+
+ProcessGroup::PendingSum ProcessGroup::start_sum(torch::Tensor flat) {
+  PendingSum p;
+  p.impl_ = std::make_shared<PendingSum::Impl>();
+  p.impl_->group = this;
+  collective(options_, "gradient all-reduce", [&] {
+    std::vector<at::Tensor> one{std::move(flat)};
+    p.impl_->work = impl_->group->allreduce(one);
+  });
+  return p;
+}
+
+void ProcessGroup::PendingSum::wait() {
+  if (!impl_ || !impl_->work) return;
+  ProcessGroup& g = *impl_->group;
+  const auto start = std::chrono::steady_clock::now();
+  collective(g.options_, "gradient all-reduce", [&] { impl_->work->wait(); });
+  impl_->work.reset();
+  g.seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 void ProcessGroup::barrier() {
   collective(options_, "barrier", [&] { impl_->group->barrier()->wait(); });
 }

@@ -5,6 +5,7 @@
 
 #include "ddpm/dataset.h"
 #include "ddpm/distributed.h"
+#include "ddpm/overlapped_average.h"
 #include "ddpm/io/error.h"
 #include "ddpm/loss.h"
 #include "ddpm/model_file.h"
@@ -142,6 +143,10 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     if (o.image_size > 0) info.unet.image_size = o.image_size;
   }
   if (!resume) info.training_step = 0;  // a fine-tuning run counts its own steps
+  // Before the asset folder is decoded at 1.25x its image_size: a bad size (e.g. 4112, over the
+  // 4096 limit, from the C ABI) was refused only after every image was loaded at up to 8192 px
+  // (~16 s and ~1 GB for two images under ASan; found by fuzz_abi_params).
+  info.unet.validate();
 
   DatasetOptions dopts;
   dopts.image_size = info.unet.image_size;
@@ -194,6 +199,12 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     group->broadcast(shared);
     s.info.training_step = step.item<int64_t>();
     s.generator.set_state(gen_state);
+  }
+  std::unique_ptr<OverlappedAverage> overlap;  // gradients averaged while backward runs
+  if (group) {
+    std::vector<torch::Tensor> trainable;
+    for (auto& p : s.model->parameters()) if (p.requires_grad()) trainable.push_back(p);
+    overlap = std::make_unique<OverlappedAverage>(*group, trainable);
   }
   const int ranks = group ? group->size() : 1;
   const int local_batch = o.batch / ranks;
@@ -256,16 +267,13 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     torch::Tensor loss = diffusion_loss_rows(s.model, schedule, x0.to(device), labels.to(device), s.generator,
                                              o.batch, first_row);
     s.optimizer->zero_grad();
+    if (overlap) overlap->begin();
     loss.backward();
     if (group) {  // the mean of the ranks' gradients (and losses) is the whole batch's
-      std::vector<torch::Tensor> grads;
-      for (auto& p : s.model->parameters()) {
-        if (p.grad().defined()) grads.push_back(p.grad());
-      }
+      overlap->finish();
       torch::Tensor extra = torch::stack({loss.detach().to(torch::kFloat32),
                                           torch::tensor(cancel_requested ? 1.0f : 0.0f)});
-      grads.push_back(extra);
-      group->average(grads);
+      group->average({extra});
       loss = extra[0];
       stop_agreed = extra[1].item<float>() > 0;
     }

@@ -83,7 +83,12 @@ TEST(Distributed, TwoRanksStayIdenticalAndMatchOneProcess) {
   for (const auto& p : pa) {
     worst = std::max(worst, (p.value() - pb[p.key()]).abs().max().item<double>());
   }
-  EXPECT_LT(worst, 1e-5) << "the two-rank run ended elsewhere than the one-process run";
+  // Float rounding differs (two half-batch sums vs one); AdamW divides each gradient by its own
+  // running magnitude, so for weights whose gradient is almost 0 that rounding can move them by up
+  // to lr a step. Measured: 2.0e-5 (1.2e-6 on another machine) against a bound of 2% of the
+  // largest possible move, lr * steps = 4e-3; a wrong slice or a missing average gives > 1e-3.
+  const ddpm::TrainOptions o = options("");
+  EXPECT_LT(worst, 0.02 * o.lr * o.steps) << "the two-rank run ended elsewhere than the one-process run";
   std::printf("two ranks vs one process after 4 steps: max weight difference %.2e\n", worst);
   fs::remove_all(dir);
 }

@@ -33,6 +33,19 @@ class ProcessGroup {
   // each, the way DistributedDataParallel buckets gradients).
   void average(std::vector<torch::Tensor> tensors);
   void barrier();
+
+  // A sum over ranks started without waiting (Gloo's own threads do the work), so that the
+  // trainer can go on with backward; wait() finishes it in place. Every rank must start its sums
+  // in the same order.
+  class PendingSum {
+   public:
+    void wait();  // throws ddpm::IoError as the other collectives do
+   private:
+    friend class ProcessGroup;
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+  };
+  PendingSum start_sum(torch::Tensor flat);
   double communication_seconds() const { return seconds_; }  // spent in collectives so far
 
  private:
