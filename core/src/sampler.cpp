@@ -46,16 +46,17 @@ std::string to_string(SamplerKind k) {
     case SamplerKind::DDIM: return "ddim";
     case SamplerKind::DPMSolverPP2M: return "dpmpp2m";
     case SamplerKind::EulerAncestral: return "euler_a";
+    case SamplerKind::DPMSolverPP2MSDE: return "dpmpp2m_sde";
   }
   return "?";
 }
 
 SamplerKind sampler_from_string(const std::string& name) {
   for (auto k : {SamplerKind::DDPM, SamplerKind::DDIM, SamplerKind::DPMSolverPP2M,
-                 SamplerKind::EulerAncestral}) {
+                 SamplerKind::EulerAncestral, SamplerKind::DPMSolverPP2MSDE}) {
     if (name == to_string(k)) return k;
   }
-  throw Error("unknown sampler '" + name + "': allowed ddpm, ddim, dpmpp2m, euler_a");
+  throw Error("unknown sampler '" + name + "': allowed ddpm, ddim, dpmpp2m, euler_a, dpmpp2m_sde");
 }
 
 int default_steps(SamplerKind k, int timesteps) {
@@ -64,6 +65,7 @@ int default_steps(SamplerKind k, int timesteps) {
     case SamplerKind::DDIM: return std::min(50, timesteps);
     case SamplerKind::DPMSolverPP2M: return std::min(20, timesteps);
     case SamplerKind::EulerAncestral: return std::min(30, timesteps);
+    case SamplerKind::DPMSolverPP2MSDE: return std::min(20, timesteps);
   }
   return timesteps;
 }

@@ -56,6 +56,25 @@ torch::Tensor DpmSolverPP2M::step(const torch::Tensor& x, const torch::Tensor& x
   return (sigma_n / sigma) * x - alpha_n * std::expm1(-h) * d;
 }
 
+torch::Tensor DpmSolverPP2M::step_sde(const torch::Tensor& x, const torch::Tensor& x0, double ab,
+                                      double ab_prev, const torch::Tensor& z) {
+  if (ab_prev >= 1.0) {
+    prev_x0_ = torch::Tensor();
+    return x0;
+  }
+  const double alpha = std::sqrt(ab), sigma = std::sqrt(1 - ab);
+  const double alpha_n = std::sqrt(ab_prev), sigma_n = std::sqrt(1 - ab_prev);
+  const double h = std::log(alpha_n / sigma_n) - std::log(alpha / sigma);
+  const double c = -std::expm1(-2 * h);  // 1 - e^-2h
+  torch::Tensor d = x0;
+  // Midpoint correction with r = h_prev / h: D = x0 + (x0 - x0_prev) / (2 r).
+  if (prev_x0_.defined()) d = x0 + (0.5 * h / prev_h_) * (x0 - prev_x0_);
+  prev_x0_ = x0;
+  prev_h_ = h;
+  torch::Tensor out = (sigma_n / sigma * std::exp(-h)) * x + (alpha_n * c) * d;
+  return out.add_(z, sigma_n * std::sqrt(c));
+}
+
 torch::Tensor denoise(const Rule& rule, const torch::Tensor& x, const torch::Tensor& eps, double ab,
                       double ab_prev, const torch::Tensor& z, DpmSolverPP2M& dpm, torch::Tensor& x0) {
   x0 = (x - std::sqrt(1 - ab) * eps) / std::sqrt(ab);
@@ -66,6 +85,7 @@ torch::Tensor denoise(const Rule& rule, const torch::Tensor& x, const torch::Ten
     case SamplerKind::DDPM: return ddpm(x, x0, ab, ab_prev, z, rule.variance);
     case SamplerKind::DDIM: return ddim(x0, direction(), ab, ab_prev, rule.eta, z);
     case SamplerKind::DPMSolverPP2M: return dpm.step(x, x0, ab, ab_prev);
+    case SamplerKind::DPMSolverPP2MSDE: return dpm.step_sde(x, x0, ab, ab_prev, z);
     case SamplerKind::EulerAncestral: return euler_ancestral(x, direction(), ab, ab_prev, z);
   }
   return x;

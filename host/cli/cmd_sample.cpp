@@ -170,8 +170,8 @@ Command add_sample_command(CLI::App& app) {
   cmd->add_option("--out,-o", o->out, "output folder, or FILE.png")->required();
   cmd->add_option("--class,-c", o->class_arg, "class name or index (default: unconditional)");
   cmd->add_option("--count,-n", o->count, "number of images (default 1)");
-  cmd->add_option("--sampler", o->sampler, "ddim, dpmpp2m, ddpm or euler_a (default ddim)")
-      ->check(CLI::IsMember({"ddim", "dpmpp2m", "ddpm", "euler_a"}));
+  cmd->add_option("--sampler", o->sampler, "ddim, dpmpp2m, dpmpp2m_sde, ddpm or euler_a (default ddim)")
+      ->check(CLI::IsMember({"ddim", "dpmpp2m", "dpmpp2m_sde", "ddpm", "euler_a"}));
   cmd->add_option("--steps", o->steps, "denoising steps (default 25)");
   auto* guidance = cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--eta", o->eta, "DDIM eta, 0..1 (default 0)");

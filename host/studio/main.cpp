@@ -65,8 +65,8 @@ int main(int argc, char** argv) {
   std::string settings_path = studio::default_settings_path();
   app.add_option("--model,-m", o.model, "model file (default: the last one, else the bundled emoji model)");
   app.add_option("--class,-c", o.class_arg, "class name or index (default none)");
-  app.add_option("--sampler", o.sampler, "ddpm, ddim, dpmpp2m or euler_a")
-      ->check(CLI::IsMember({"ddpm", "ddim", "dpmpp2m", "euler_a"}));
+  app.add_option("--sampler", o.sampler, "ddpm, ddim, dpmpp2m, euler_a or dpmpp2m_sde")
+      ->check(CLI::IsMember({"ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"}));
   app.add_option("--steps", o.steps, "denoising steps")->check(CLI::Range(1, 1000));
   app.add_option("--seed", o.seed, "seed (default: a new one each run)")->check(CLI::NonNegativeNumber);
   app.add_option("--guidance,-g", o.guidance, "guidance scale (default: the model's)")->check(CLI::Range(0.0, 30.0));

@@ -51,7 +51,7 @@ bool ModelState::load(const std::string& path, std::string& error) {
   while (static_cast<int>(class_names.size()) < num_classes) {
     class_names.push_back("class_" + std::to_string(class_names.size()));
   }
-  if (samplers.empty()) samplers = {"ddpm", "ddim", "dpmpp2m", "euler_a"};
+  if (samplers.empty()) samplers = {"ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"};
   summary = preset + ", " + std::to_string(w) + "x" + std::to_string(h) + "x" + std::to_string(c) + ", " +
             (n > 0 ? std::to_string(n) + " classes" : std::string("unconditional")) + ", T=" +
             std::to_string(t) + (trained > 0 ? ", trained " + std::to_string(trained) + " steps" : "");

@@ -8,6 +8,7 @@
 #include "ddpm/io/atomic_file.h"
 #include "ddpm/io/error.h"
 #include "ddpm/io/file_bytes.h"
+#include "widgets.h"
 
 namespace studio {
 namespace fs = std::filesystem;
@@ -32,11 +33,11 @@ Settings load_settings(const std::string& path, std::string& warning) {
     s.last_export_dir = j.value("last_export_dir", s.last_export_dir);
     s.window_width = std::clamp(j.value("window_width", s.window_width), 320, 16384);
     s.window_height = std::clamp(j.value("window_height", s.window_height), 240, 16384);
-    s.sampler = std::clamp(j.value("sampler", s.sampler), 0, 3);
+    s.sampler = std::clamp(j.value("sampler", s.sampler), 0, kSamplerCount - 1);
     s.steps = std::clamp(j.value("steps", s.steps), 1, 1000);
     s.guidance = std::clamp(j.value("guidance", s.guidance), 0.0f, 30.0f);
     s.batch = std::clamp(j.value("batch", s.batch), 1, 64);
-    s.live_sampler = std::clamp(j.value("live_sampler", s.live_sampler), 0, 3);
+    s.live_sampler = std::clamp(j.value("live_sampler", s.live_sampler), 0, kSamplerCount - 1);
     s.live_steps = std::clamp(j.value("live_steps", s.live_steps), 1, 256);
     s.live_seed_path = std::clamp(j.value("live_seed_path", s.live_seed_path), 0, 2);
     s.live_seed_period = std::clamp(j.value("live_seed_period", s.live_seed_period), 1, 100000);

@@ -8,10 +8,10 @@
 
 namespace studio {
 
-inline constexpr const char* kSamplerNames[] = {"ddpm", "ddim", "dpmpp2m", "euler_a"};
+inline constexpr const char* kSamplerNames[] = {"ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"};
 inline constexpr const char* kSamplerLabels[] = {"DDPM (ancestral)", "DDIM", "DPM-Solver++ 2M",
-                                                 "Euler ancestral"};
-inline constexpr int kSamplerCount = 4;
+                                                 "Euler ancestral", "DPM-Solver++ 2M SDE"};
+inline constexpr int kSamplerCount = sizeof kSamplerNames / sizeof *kSamplerNames;
 
 // The index of a sampler name in kSamplerNames, or -1.
 inline int sampler_index(const std::string& name) {

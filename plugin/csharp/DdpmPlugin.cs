@@ -524,7 +524,7 @@ namespace Ddpm
         public int? ClassIndex;          // -1: none
         public int[] Classes;            // one per image, or one for all (-1: none)
         public float? Guidance;
-        public string Sampler;           // "ddpm", "ddim", "dpmpp2m", "euler_a"
+        public string Sampler;           // "ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"
         public int? Steps;
         public float? Eta;
         public ulong? Seed;
@@ -544,7 +544,7 @@ namespace Ddpm
     /// <summary>Live-stream settings; a null field keeps the plugin's default.</summary>
     public class StreamOptions
     {
-        public string Sampler;           // "ddpm", "ddim" (default), "dpmpp2m", "euler_a"
+        public string Sampler;           // "ddpm", "ddim" (default), "dpmpp2m", "euler_a", "dpmpp2m_sde"
         public int? Steps;               // stages of the schedule = the latency in calls (default 8)
         public float? Eta;
         public int? ClassIndex;          // -1: none (default)

@@ -117,7 +117,8 @@ typedef enum ddpm_sampler {
   DDPM_SAMPLER_DDPM = 0,    /* "ddpm": ancestral, Algorithm 2 */
   DDPM_SAMPLER_DDIM = 1,    /* "ddim" */
   DDPM_SAMPLER_DPMPP2M = 2, /* "dpmpp2m": DPM-Solver++ 2M */
-  DDPM_SAMPLER_EULER_A = 3  /* "euler_a": Euler ancestral */
+  DDPM_SAMPLER_EULER_A = 3, /* "euler_a": Euler ancestral */
+  DDPM_SAMPLER_DPMPP2M_SDE = 4 /* "dpmpp2m_sde": DPM-Solver++ 2M SDE (fresh noise every step) */
 } ddpm_sampler;
 
 typedef struct ddpm_generate_params {
@@ -128,7 +129,8 @@ typedef struct ddpm_generate_params {
   size_t class_count;      /* entries in `classes`: 1 or batch */
   float guidance;          /* classifier-free guidance scale, >= 0 (default 3) */
   int sampler;             /* a ddpm_sampler (default DDPM_SAMPLER_DDIM) */
-  const char* sampler_name;/* optional: a name ("ddpm", "ddim", "dpmpp2m", "euler_a");
+  const char* sampler_name;/* optional: a name ("ddpm", "ddim", "dpmpp2m", "euler_a",
+                              "dpmpp2m_sde");
                               overrides `sampler` when not NULL */
   int steps;               /* 1..T denoising steps (default 25) */
   float eta;               /* DDIM: 0 deterministic .. 1 ancestral (default 0) */

@@ -20,7 +20,7 @@ STATUS_NAMES = {
     6: "CANCELLED", 7: "TIMEOUT", 8: "NOT_READY", 9: "BUFFER_TOO_SMALL", 10: "OUT_OF_MEMORY",
     11: "INTERNAL",
 }
-SAMPLERS = {"ddpm": 0, "ddim": 1, "dpmpp2m": 2, "euler_a": 3}
+SAMPLERS = {"ddpm": 0, "ddim": 1, "dpmpp2m": 2, "euler_a": 3, "dpmpp2m_sde": 4}
 
 
 class DDPMError(RuntimeError):

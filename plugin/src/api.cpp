@@ -251,7 +251,7 @@ DDPM_API ddpm_status ddpm_model_info_json(const ddpm_model* model, char** out_js
     // Append the sampler names to the top-level object.
     const size_t close = json.find_last_of('}');
     if (close == std::string::npos) return fail(DDPM_ERR_INTERNAL, "model description is not a JSON object");
-    json.insert(close, ",\n  \"samplers\": [\"ddpm\", \"ddim\", \"dpmpp2m\", \"euler_a\"]\n");
+    json.insert(close, ",\n  \"samplers\": [\"ddpm\", \"ddim\", \"dpmpp2m\", \"euler_a\", \"dpmpp2m_sde\"]\n");
     char* copy = static_cast<char*>(std::malloc(json.size() + 1));
     if (!copy) return fail(DDPM_ERR_OUT_OF_MEMORY, "out of memory");
     std::memcpy(copy, json.c_str(), json.size() + 1);

@@ -48,9 +48,10 @@ ddpm::SamplerKind sampler_kind(int sampler, const char* name) {
     case DDPM_SAMPLER_DDIM: return ddpm::SamplerKind::DDIM;
     case DDPM_SAMPLER_DPMPP2M: return ddpm::SamplerKind::DPMSolverPP2M;
     case DDPM_SAMPLER_EULER_A: return ddpm::SamplerKind::EulerAncestral;
+    case DDPM_SAMPLER_DPMPP2M_SDE: return ddpm::SamplerKind::DPMSolverPP2MSDE;
     default:
       throw ddpm::Error("sampler " + std::to_string(sampler) +
-                        " is unknown: allowed 0 (ddpm), 1 (ddim), 2 (dpmpp2m), 3 (euler_a)");
+                        " is unknown: allowed 0 (ddpm), 1 (ddim), 2 (dpmpp2m), 3 (euler_a), 4 (dpmpp2m_sde)");
   }
 }
 

@@ -26,7 +26,7 @@ def main():
         assert logs, "no log message on load"
         assert (model.width, model.height, model.channels, model.num_classes) == (16, 16, 4, 3)
         info = model.info()
-        assert info["samplers"] == ["ddpm", "ddim", "dpmpp2m", "euler_a"], info
+        assert info["samplers"] == ["ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"], info
         for bad, name in [({"class_index": 5}, "OUT_OF_RANGE"), ({"sampler": "nope"}, "INVALID_ARGUMENT"),
                           ({"steps": 0}, "OUT_OF_RANGE")]:
             try:

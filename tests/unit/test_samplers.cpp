@@ -17,7 +17,8 @@ namespace {
 
 using ddpm::SamplerKind;
 const std::vector<SamplerKind> kAll = {SamplerKind::DDPM, SamplerKind::DDIM,
-                                       SamplerKind::DPMSolverPP2M, SamplerKind::EulerAncestral};
+                                       SamplerKind::DPMSolverPP2M, SamplerKind::EulerAncestral,
+                                       SamplerKind::DPMSolverPP2MSDE};
 
 ddpm::UNet untrained(int classes) {
   ddpm::UNetConfig c = ddpm::preset_sprite32(classes);

@@ -82,7 +82,7 @@ int check_against_sampler(ddpm::Model& m, const ddpm::StreamOptions& so, int cal
 TEST(Stream, EveryFinishedImageEqualsTheBatchSampler) {
   ddpm::Model m = ddpm::testing::trained_sample_model();
   for (SamplerKind kind : {SamplerKind::DDIM, SamplerKind::DPMSolverPP2M, SamplerKind::DDPM,
-                           SamplerKind::EulerAncestral}) {
+                           SamplerKind::EulerAncestral, SamplerKind::DPMSolverPP2MSDE}) {
     ddpm::StreamOptions so;
     so.sampler = kind;
     so.steps = 5;

@@ -16,9 +16,9 @@
 
 namespace ddpm {
 
-enum class SamplerKind { DDPM, DDIM, DPMSolverPP2M, EulerAncestral };
+enum class SamplerKind { DDPM, DDIM, DPMSolverPP2M, EulerAncestral, DPMSolverPP2MSDE };
 std::string to_string(SamplerKind kind);
-SamplerKind sampler_from_string(const std::string& name);  // "ddpm", "ddim", "dpmpp2m", "euler_a"
+SamplerKind sampler_from_string(const std::string& name);  // "ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"
 // Steps used when SampleOptions::steps is 0: T for DDPM, 50 DDIM, 20 DPM-Solver++, 30 Euler a.
 int default_steps(SamplerKind kind, int timesteps);
 

@@ -28,6 +28,11 @@ torch::Tensor euler_ancestral(const torch::Tensor& x, const torch::Tensor& eps, 
 class DpmSolverPP2M {
  public:
   torch::Tensor step(const torch::Tensor& x, const torch::Tensor& x0, double ab, double ab_prev);
+  // The SDE variant (DPM-Solver++(2M) SDE, the paper's stochastic multistep solver, with the
+  // midpoint correction): x' = (s'/s) e^-h x + a' (1 - e^-2h) D + s' sqrt(1 - e^-2h) z. The
+  // fresh noise at every step corrects a network's errors the way ancestral sampling does.
+  torch::Tensor step_sde(const torch::Tensor& x, const torch::Tensor& x0, double ab, double ab_prev,
+                         const torch::Tensor& z);
   void reset() { prev_x0_ = torch::Tensor(); }
 
  private:
