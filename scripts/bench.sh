@@ -6,6 +6,8 @@ bash scripts/build.sh build
 ./build/tests/bench/ddpm_bench_sampling out/bench_sampling.json
 ./build/tests/bench/ddpm_bench_stream out/bench_stream.json
 ./build/tests/bench/ddpm_bench_training out/bench_training.json
+# One guided seed64 step against the reference in PyTorch (needs python3-torch).
+./build/tests/bench/ddpm_bench_reference out/bench_reference.json || echo "skipping ddpm_bench_reference"
 sh tests/bench/bench_distributed.sh build/host/ddpm
 # Image quality per sampler (trains its own classifier; about as long as the DDPM-1000 chain
 # for 72 images). Needs the default model and the training folder that
