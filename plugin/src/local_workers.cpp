@@ -46,7 +46,7 @@ int free_local_port() {
 
 LocalWorkers::~LocalWorkers() {
   signal_all(SIGTERM);
-  reap(5000, true);
+  reap(5000);
 }
 
 void LocalWorkers::start(const std::string& path, const std::vector<std::vector<std::string>>& argv_per_worker) {
@@ -60,7 +60,7 @@ void LocalWorkers::start(const std::string& path, const std::vector<std::vector<
     const int err = posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv.data(), environ);
     if (err != 0) {
       signal_all(SIGTERM);
-      reap(5000, true);
+      reap(5000);
       throw ddpm::IoError("cannot start the training worker '" + path + "': " + std::strerror(err));
     }
     children_.push_back({pid, static_cast<int>(i) + 1});
@@ -90,23 +90,14 @@ bool LocalWorkers::try_reap(Child& c) {
   return c.exited;
 }
 
-bool LocalWorkers::failed(const Child& c, bool cancelled_ok) const {
+bool LocalWorkers::failed(const Child& c) const {
   if (!c.exited) return false;
   if (WIFSIGNALED(c.status)) return true;
   const int code = WEXITSTATUS(c.status);
-  return !(code == 0 || (cancelled_ok && code == 2));
+  return code != 0 && code != 2;  // 2: cancelled, as the whole run was
 }
 
-std::string LocalWorkers::poll_failure() {
-  std::string first;
-  for (auto& c : children_) {
-    try_reap(c);
-    if (first.empty() && failed(c, true)) first = describe(c);
-  }
-  return first;
-}
-
-std::string LocalWorkers::reap(int timeout_ms, bool cancelled_ok) {
+std::string LocalWorkers::reap(int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   bool killed = false;
   for (;;) {
@@ -122,15 +113,9 @@ std::string LocalWorkers::reap(int timeout_ms, bool cancelled_ok) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (const auto& c : children_) {
-    if (failed(c, cancelled_ok)) return describe(c);
+    if (failed(c)) return describe(c);
   }
   return "";
-}
-
-std::vector<pid_t> LocalWorkers::pids() const {
-  std::vector<pid_t> out;
-  for (const auto& c : children_) out.push_back(c.pid);
-  return out;
 }
 
 }  // namespace ddpm_plugin

@@ -27,12 +27,9 @@ class LocalWorkers {
   // Sends `signal` to every worker still running.
   void signal_all(int signal);
   // Waits up to timeout_ms for every worker to exit (then SIGKILL and wait). Returns "" when all
-  // exited with status 0 (or 2, cancelled, when `cancelled_ok`), else a description of the first
-  // that did not, e.g. "worker rank 1 (pid 123) was killed by signal 9".
-  std::string reap(int timeout_ms, bool cancelled_ok);
-  // Non-blocking: the first worker found to have failed so far, as reap describes it, or "".
-  std::string poll_failure();
-  std::vector<pid_t> pids() const;
+  // exited with status 0 (done) or 2 (cancelled), else a description of the first that did not,
+  // e.g. "worker rank 1 (pid 123) was killed by signal 9".
+  std::string reap(int timeout_ms);
 
  private:
   struct Child {
@@ -43,7 +40,7 @@ class LocalWorkers {
   };
   bool try_reap(Child& c);  // true once exited
   std::string describe(const Child& c) const;
-  bool failed(const Child& c, bool cancelled_ok) const;
+  bool failed(const Child& c) const;
   std::vector<Child> children_;
 };
 

@@ -21,6 +21,7 @@
 struct ddpm_train_job : ddpm_plugin::WorkerJob {
   ddpm::TrainOptions options;
   std::unique_ptr<ddpm_plugin::LocalWorkers> workers;  // ranks 1.. of a local run, else null
+  int threads_after = 0;  // a local run's rank 0 gives LibTorch's thread count back at the end
   ddpm_train_callback callback = nullptr;
   void* user_data = nullptr;
 
@@ -102,7 +103,7 @@ void finish_local_workers(ddpm_train_job& job, ddpm_status& status, std::string&
   const bool ok = status == DDPM_OK || status == DDPM_ERR_CANCELLED;
   if (!ok) job.workers->signal_all(SIGTERM);  // rank 0 failed: the others would wait for it
   const std::string failure =
-      job.workers->reap(1000 * (job.options.distributed.timeout_seconds + 5), /*cancelled_ok=*/true);
+      job.workers->reap(1000 * (job.options.distributed.timeout_seconds + 5));
   if (failure.empty()) return;
   if (ok) {
     status = DDPM_ERR_IO;
@@ -145,6 +146,9 @@ void run_train(ddpm_train_job* job) noexcept {
     status = status_from_exception(DDPM_ERR_INVALID_ARGUMENT, &message);
   }
   finish_local_workers(*job, status, message);
+  // LibTorch's thread count is process-wide for threads started later (new generation jobs):
+  // the share this rank took ends with the run.
+  if (job->threads_after > 0) at::set_num_threads(job->threads_after);
   if (status != DDPM_OK && status != DDPM_ERR_CANCELLED) log(DDPM_LOG_ERROR, message);
   std::unique_lock<std::mutex> lock(job->mutex);
   job->progress.done = 1;
@@ -251,6 +255,7 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
       o.distributed.world_size = p.local_processes;
       o.distributed.rank = 0;
       o.distributed.master_addr = "127.0.0.1";
+      job->threads_after = o.threads;
       o.threads = std::max(1, o.threads / p.local_processes);
     }
     o.validate();  // throws ddpm::Error naming the option -> INVALID_ARGUMENT
