@@ -54,7 +54,9 @@ std::vector<std::uint8_t> encode_tensors(const std::vector<TensorBytes>& tensors
   for (const auto& t : tensors) {
     out.push_back({t.name, to_dtype(t.tensor.scalar_type()),
                    std::vector<int64_t>(t.tensor.sizes().begin(), t.tensor.sizes().end()),
-                   t.tensor.data_ptr(), t.tensor.numel() * t.tensor.element_size()});
+                   t.tensor.data_ptr(),
+                   // int64 to size_t: clang refuses the implicit narrowing in braces (gcc warns)
+                   static_cast<std::size_t>(t.tensor.numel() * t.tensor.element_size())});
   }
   return io::encode_safetensors(out, metadata);
 }

@@ -177,5 +177,37 @@ bad["unet"]["in_channels"] = 1e300
 put("model_json", "regress_huge_numbers.json", json.dumps(bad).encode())
 put("model_json", "regress_deep.json", b'{"format_version":1,"unet":' + b"[" * 5000 + b"]" * 5000 + b"}")
 
+# --- the C ABI's params structs (fuzz_abi_params.cpp): [kind][flags][size mode][size, 2 bytes]
+# [12 choice bytes][patches: offset after struct_size, length - 1, bytes]. Offsets are those of
+# the x86-64 header (the fuzzer mutates from there anyway).
+def abi(kind, flags=0, choices=(), patches=(), mode=0, size=0):
+    c = bytes(choices) + bytes(12 - len(choices))
+    out = bytes([kind, flags, mode]) + struct.pack("<H", size) + c
+    for offset, value in patches:
+        out += bytes([offset - 8, len(value) - 1]) + value
+    return out
+i32 = lambda v: struct.pack("<i", v)
+# generate: a cheap job run to the end; image-to-image with a mask; per-image classes with the
+# step callback; the oldest struct size (up to init_image_f32); a batch of 4096 (cancelled)
+put("abi_params", "generate_cheap", abi(0, 0, [0, 1, 2], [(48, i32(2))]))
+put("abi_params", "generate_img2img_mask", abi(0, 0, [0, 1, 2, 1, 1], [(48, i32(4)), (96, i32(16)), (100, i32(16))]))
+put("abi_params", "generate_classes_callback", abi(0, 2, [2, 0, 3], [(8, i32(2)), (24, struct.pack("<Q", 2)), (48, i32(2))]))
+put("abi_params", "generate_old_size", abi(0, 0, [0, 1, 2], [(48, i32(2))], mode=1, size=64))
+put("abi_params", "generate_huge_batch", abi(0, 4, [], [(8, i32(4096))]))
+# streams: one advance; an image-input stream with a 16x16 8-bit input, two advances, run+pause
+put("abi_params", "stream_advance", abi(1, 0x10, [2, 0, 0, 0, 0, 3, 64, 1, 1, 0, 0, 1], [(24, i32(4))]))
+put("abi_params", "stream_image_input", abi(1, 0x28, [2, 1, 3, 3, 2, 1, 90, 2, 0, 40, 0, 0], [(24, i32(3)), (60, i32(1))]))
+# training: a new sprite32 model on the harness's asset folder, and fine-tuning the tiny model
+# with the callback (both cancelled at once); a struct_size past the 4096 limit
+put("abi_params", "train_new", abi(2, 0, [4, 2, 0, 0, 4]))
+put("abi_params", "train_finetune_callback", abi(2, 2, [4, 2, 4, 4, 4, 0, 2]))
+put("abi_params", "train_size_too_large", abi(2, 0, [4, 2, 0, 0, 4], mode=3, size=5000))
+# import: the reference fixture with 3 class names; the tiny model file, which is no .pt
+put("abi_params", "import_fixture", abi(3, 0, [1, 4, 4, 1], [(16, i32(3)), (20, i32(16))]))
+put("abi_params", "import_not_pt", abi(3, 0, [0, 9, 4, 1]))
+# regression: training image_size 4112 (over 4096) was refused only after the asset folder had
+# been decoded at 5140 px (16 s an execution); now refused before (core/src/trainer.cpp)
+put("abi_params", "regress_train_image_size_4112", abi(2, 0, [4, 2, 0, 0, 4], [(24, i32(4112))]))
+
 total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
 print("corpus:", total, "bytes")
