@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the README's pictures from the default model: one row of samples per class
-# (CLI, DPM-Solver++ 20 steps) and the two studio screenshots (scripted mode under Xvfb).
+# (CLI, DPM-Solver++ 2M SDE, 20 steps) and the two studio screenshots (scripted mode under Xvfb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=assets/emoji32/model.safetensors
@@ -9,7 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 classes=$(./build/host/ddpm info "$model" --json | /usr/bin/python3 -c \
   'import json, sys; print(" ".join(json.load(sys.stdin)["class_names"]))')
 for c in $classes; do
-  ./build/host/ddpm sample "$model" --class "$c" --count 10 --sampler dpmpp2m --steps 20 \
+  ./build/host/ddpm sample "$model" --class "$c" --count 10 --sampler dpmpp2m_sde --steps 20 \
     --seed 100 --out "$tmp/$c" >/dev/null 2>&1
 done
 /usr/bin/python3 - "$tmp" docs/classes.png $classes <<'PY'
@@ -30,7 +30,7 @@ sheet.save(out)
 print(out)
 PY
 xvfb-run -a -s "-screen 0 1280x720x24" ./build/host/ddpm-studio --class smileys --steps 20 --seed 3 \
-  --batch 16 --sampler dpmpp2m --frames 3 --screenshot docs/studio-generate.png
+  --batch 16 --sampler dpmpp2m_sde --frames 3 --screenshot docs/studio-generate.png
 xvfb-run -a -s "-screen 0 1280x720x24" ./build/host/ddpm-studio --panel train \
   --train-folder assets/samples --train-finetune --train-steps 150 --train-out "$tmp/train/model.safetensors" \
   --frames 3 --screenshot docs/studio-train.png

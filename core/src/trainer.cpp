@@ -220,7 +220,7 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     const int n = std::max<int>(1, static_cast<int>(s.info.class_names.size()));
     so.batch = 4 * n;
     for (int i = 0; i < so.batch; ++i) so.classes.push_back(s.info.unet.conditional() ? i / 4 : -1);
-    so.sampler = SamplerKind::DPMSolverPP2M;
+    so.sampler = SamplerKind::DPMSolverPP2MSDE;  // the best 20-step sampler (tests/bench/NOTES.md)
     so.clip_x0 = true;
     so.guidance = s.info.guidance;
     so.seed = o.seed;

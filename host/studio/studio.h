@@ -132,7 +132,7 @@ class Studio {
   // Generate panel state.
   std::string model_path_input_, model_error_;
   int class_choice_ = -1;  // -1 none
-  int sampler_choice_ = 2;
+  int sampler_choice_ = 4;  // settings_.sampler's default
   int steps_ = 20, batch_ = 4;
   float guidance_ = 3.0f, eta_ = 0.0f;
   bool new_seed_each_run_ = true;

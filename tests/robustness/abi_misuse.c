@@ -336,6 +336,13 @@ int main(int argc, char** argv) {
   TBAD(tp.image_size = 20, DDPM_ERR_INVALID_ARGUMENT, "train image_size 20 (not a multiple of 8)");
   TBAD(tp.init_model = "/nonexistent/model.safetensors", DDPM_ERR_NOT_FOUND, "fine-tune a missing model");
   TBAD(tp.struct_size = 5, DDPM_ERR_INVALID_ARGUMENT, "train struct_size 5");
+  TBAD(tp.local_processes = 65, DDPM_ERR_OUT_OF_RANGE, "train local_processes 65");
+  TBAD((tp.local_processes = 2, tp.world_size = 2), DDPM_ERR_INVALID_ARGUMENT,
+       "train local_processes 2 with world_size 2");
+  TBAD((tp.local_processes = 2, tp.worker_path = "/nonexistent/ddpm_train_worker"), DDPM_ERR_NOT_FOUND,
+       "train local_processes 2 with a missing worker");
+  TBAD((tp.local_processes = 2, tp.batch = 3), DDPM_ERR_INVALID_ARGUMENT,
+       "train local_processes 2 with batch 3");
   /* A folder whose only class holds no image: refused when the job loads it. */
   snprintf(path, sizeof path, "%s/empty_assets", scratch);
   mkdir(path, 0755);
