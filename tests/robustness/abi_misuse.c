@@ -234,7 +234,7 @@ int main(int argc, char** argv) {
   BAD(p.variation_strength = 1.5f, DDPM_ERR_INVALID_ARGUMENT, "variation_strength 1.5");
   BAD(p.guidance_rescale = -0.5f, DDPM_ERR_INVALID_ARGUMENT, "guidance_rescale -0.5");
   /* strength only matters with an init image; without one it is ignored (accepted). */
-  BAD((p.strength = 2.0f, p.steps = 1), DDPM_OK, "strength 2 with no init image");
+  BAD((p.strength = 2.0f, p.steps = 1), DDPM_ERR_OUT_OF_RANGE, "strength 2 with no init image");
   BAD((p.init_image_rgba8 = bytes, p.init_width = 0, p.init_height = 2), DDPM_ERR_OUT_OF_RANGE,
       "init image 0x2");
   BAD((p.init_image_rgba8 = bytes, p.init_image_f32 = buffer, p.init_width = 2, p.init_height = 2),
