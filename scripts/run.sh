@@ -14,7 +14,7 @@ mkdir -p out
 classes=$(./build/host/ddpm info "$model" --json | /usr/bin/python3 -c \
   'import json, sys; print(" ".join(json.load(sys.stdin)["class_names"]))')
 for c in $classes; do
-  ./build/host/ddpm sample "$model" --class "$c" --count 8 --sampler dpmpp2m --steps 20 \
+  ./build/host/ddpm sample "$model" --class "$c" --count 8 --sampler dpmpp2m_sde --steps 20 \
     --seed 1 --out "out/run/$c" --grid "out/run/$c.png" "$@" >/dev/null
   echo "out/run/$c.png"
 done
