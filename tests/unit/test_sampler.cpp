@@ -71,7 +71,10 @@ TEST_F(Fixture, ImageOfASeedDoesNotDependOnTheBatch) {
   o.batch = 1;
   o.seed = 8;  // image 1 of the batch above
   const auto single = ddpm::sample(model, schedule, o);
-  EXPECT_LT((batch.images[1] - single.images[0]).abs().max().item<double>(), 1e-4);
+  // Batch 3 and batch 1 take different convolution and matrix kernels, and 20 ancestral steps of
+  // this untrained net amplify their rounding: measured below 1e-4 on an Intel machine, 5.8e-4 on
+  // an AMD EPYC with AVX-512. Image 1 drawn from another seed differs by order 1.
+  EXPECT_LT((batch.images[1] - single.images[0]).abs().max().item<double>(), 2e-3);
 }
 
 TEST_F(Fixture, CancelStopsWithinOneStep) {
