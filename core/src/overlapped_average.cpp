@@ -1,7 +1,6 @@
 #include "ddpm/overlapped_average.h"
 
 #include <algorithm>
-#include <chrono>
 
 namespace ddpm {
 
@@ -73,8 +72,7 @@ void OverlappedAverage::start_ready() {
   }
 }
 
-double OverlappedAverage::finish() {
-  const auto start = std::chrono::steady_clock::now();
+void OverlappedAverage::finish() {
   for (auto& b : buckets_) b.arrived = b.params.size();  // missing gradients count as zero
   start_ready();
   torch::NoGradGuard no_grad;
@@ -94,7 +92,6 @@ double OverlappedAverage::finish() {
       }
     }
   }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace ddpm

@@ -24,9 +24,9 @@ class OverlappedAverage {
 
   // Before backward: the buffers are cleared (a parameter that gets no gradient counts as zero).
   void begin();
-  // After backward: starts what has not started, waits for all, and writes the mean over ranks
-  // into every parameter's .grad. Returns the seconds spent waiting (the part not hidden).
-  double finish();
+  // After backward: starts what has not started, waits for all (the group counts that time as
+  // communication), and writes the mean over ranks into every parameter's .grad.
+  void finish();
 
  private:
   struct Bucket {
