@@ -37,15 +37,11 @@ torch::Tensor euler_ancestral(const torch::Tensor& x, const torch::Tensor& eps, 
   return xv * std::sqrt(ab_prev);
 }
 
-torch::Tensor DpmSolverPP2M::step(const torch::Tensor& x, const torch::Tensor& x0, double ab,
-                                  double ab_prev) {
-  if (ab_prev >= 1.0) {  // to t = 0 (sigma = 0): the data prediction itself
-    prev_x0_ = torch::Tensor();
-    return x0;
-  }
-  const double alpha = std::sqrt(ab), sigma = std::sqrt(1 - ab);
-  const double alpha_n = std::sqrt(ab_prev), sigma_n = std::sqrt(1 - ab_prev);
-  const double h = std::log(alpha_n / sigma_n) - std::log(alpha / sigma);  // lambda_next - lambda
+double DpmSolverPP2M::log_snr_step(double ab, double ab_prev) {
+  return std::log(std::sqrt(ab_prev) / std::sqrt(1 - ab_prev)) - std::log(std::sqrt(ab) / std::sqrt(1 - ab));
+}
+
+torch::Tensor DpmSolverPP2M::data_prediction(const torch::Tensor& x0, double h) {
   torch::Tensor d = x0;
   if (prev_x0_.defined()) {
     const double r = prev_h_ / h;
@@ -53,7 +49,18 @@ torch::Tensor DpmSolverPP2M::step(const torch::Tensor& x, const torch::Tensor& x
   }
   prev_x0_ = x0;
   prev_h_ = h;
-  return (sigma_n / sigma) * x - alpha_n * std::expm1(-h) * d;
+  return d;
+}
+
+torch::Tensor DpmSolverPP2M::step(const torch::Tensor& x, const torch::Tensor& x0, double ab,
+                                  double ab_prev) {
+  if (ab_prev >= 1.0) {  // to t = 0 (sigma = 0): the data prediction itself
+    prev_x0_ = torch::Tensor();
+    return x0;
+  }
+  const double h = log_snr_step(ab, ab_prev);
+  const torch::Tensor d = data_prediction(x0, h);
+  return (std::sqrt(1 - ab_prev) / std::sqrt(1 - ab)) * x - std::sqrt(ab_prev) * std::expm1(-h) * d;
 }
 
 torch::Tensor DpmSolverPP2M::step_sde(const torch::Tensor& x, const torch::Tensor& x0, double ab,
@@ -62,16 +69,11 @@ torch::Tensor DpmSolverPP2M::step_sde(const torch::Tensor& x, const torch::Tenso
     prev_x0_ = torch::Tensor();
     return x0;
   }
-  const double alpha = std::sqrt(ab), sigma = std::sqrt(1 - ab);
-  const double alpha_n = std::sqrt(ab_prev), sigma_n = std::sqrt(1 - ab_prev);
-  const double h = std::log(alpha_n / sigma_n) - std::log(alpha / sigma);
+  const double h = log_snr_step(ab, ab_prev);
   const double c = -std::expm1(-2 * h);  // 1 - e^-2h
-  torch::Tensor d = x0;
-  // Midpoint correction with r = h_prev / h: D = x0 + (x0 - x0_prev) / (2 r).
-  if (prev_x0_.defined()) d = x0 + (0.5 * h / prev_h_) * (x0 - prev_x0_);
-  prev_x0_ = x0;
-  prev_h_ = h;
-  torch::Tensor out = (sigma_n / sigma * std::exp(-h)) * x + (alpha_n * c) * d;
+  const torch::Tensor d = data_prediction(x0, h);
+  const double sigma_n = std::sqrt(1 - ab_prev);
+  torch::Tensor out = (sigma_n / std::sqrt(1 - ab) * std::exp(-h)) * x + (std::sqrt(ab_prev) * c) * d;
   return out.add_(z, sigma_n * std::sqrt(c));
 }
 

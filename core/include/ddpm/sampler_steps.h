@@ -36,6 +36,11 @@ class DpmSolverPP2M {
   void reset() { prev_x0_ = torch::Tensor(); }
 
  private:
+  // h = lambda_next - lambda, lambda = log(alpha / sigma), alpha = sqrt(ab), sigma = sqrt(1 - ab).
+  static double log_snr_step(double ab, double ab_prev);
+  // Both variants' second-order data prediction D = x0 + (x0 - x0_prev) / (2 r), r = h_prev / h
+  // (x0 itself on the first step); remembers x0 and h for the next step.
+  torch::Tensor data_prediction(const torch::Tensor& x0, double h);
   torch::Tensor prev_x0_;
   double prev_h_ = 0;
 };
