@@ -11,8 +11,6 @@
 namespace ddpm {
 namespace {
 
-constexpr int64_t kBucketBytes = 25 << 20;
-
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
   if (!v || !*v) return fallback;
@@ -102,29 +100,16 @@ void ProcessGroup::broadcast(std::vector<torch::Tensor> tensors) {
 }
 
 void ProcessGroup::average(std::vector<torch::Tensor> tensors) {
-  const auto start = std::chrono::steady_clock::now();
-  collective(options_, "gradient all-reduce", [&] {
-    size_t i = 0;
-    while (i < tensors.size()) {
-      std::vector<torch::Tensor> bucket;
-      int64_t bytes = 0;
-      while (i < tensors.size() && (bucket.empty() || bytes + tensors[i].nbytes() <= kBucketBytes)) {
-        bytes += static_cast<int64_t>(tensors[i].nbytes());
-        bucket.push_back(tensors[i++]);
-      }
-      std::vector<torch::Tensor> flat_parts;
-      for (auto& t : bucket) flat_parts.push_back(t.reshape({-1}));
-      std::vector<at::Tensor> flat{torch::cat(flat_parts)};
-      impl_->group->allreduce(flat)->wait();
-      flat[0].div_(options_.world_size);
-      int64_t offset = 0;
-      for (auto& t : bucket) {
-        t.copy_(flat[0].narrow(0, offset, t.numel()).view_as(t));
-        offset += t.numel();
-      }
-    }
-  });
-  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::vector<torch::Tensor> parts;
+  for (auto& t : tensors) parts.push_back(t.reshape({-1}));
+  torch::Tensor flat = torch::cat(parts);
+  start_sum(flat).wait();
+  flat.div_(options_.world_size);
+  int64_t offset = 0;
+  for (auto& t : tensors) {
+    t.copy_(flat.narrow(0, offset, t.numel()).view_as(t));
+    offset += t.numel();
+  }
 }
 
 struct ProcessGroup::PendingSum::Impl {

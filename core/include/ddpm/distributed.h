@@ -29,8 +29,8 @@ class ProcessGroup {
   int size() const { return options_.world_size; }
   // Rank 0's values to every rank, in place.
   void broadcast(std::vector<torch::Tensor> tensors);
-  // The mean over ranks of each tensor, in place, in buckets of about 25 MB (one all-reduce
-  // each, the way DistributedDataParallel buckets gradients).
+  // The mean over ranks of each tensor, in place, in one all-reduce (small tensors: the
+  // gradients go through OverlappedAverage's buckets).
   void average(std::vector<torch::Tensor> tensors);
   void barrier();
 
