@@ -3,6 +3,7 @@
 // ABI statuses to exit codes, Ctrl-C handling and progress formatting.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ddpm_plugin.h"
 
@@ -12,6 +13,9 @@ namespace ddpm_cli {
 constexpr int kExitOk = 0;
 constexpr int kExitUser = 1;
 constexpr int kExitInternal = 2;
+
+// The sampler names the plugin accepts (ddpm_generate_params.sampler_name), for --sampler.
+inline const std::vector<std::string> kSamplerNames = {"ddim", "dpmpp2m", "dpmpp2m_sde", "ddpm", "euler_a"};
 
 // Thrown to leave a command with an exit code and a message.
 struct Exit {

@@ -173,7 +173,7 @@ Command add_sample_command(CLI::App& app) {
   cmd->add_option("--class,-c", o->class_arg, "class name or index (default: unconditional)");
   cmd->add_option("--count,-n", o->count, "number of images (default 1)");
   cmd->add_option("--sampler", o->sampler, "dpmpp2m_sde, dpmpp2m, ddim, ddpm or euler_a (default dpmpp2m_sde)")
-      ->check(CLI::IsMember({"ddim", "dpmpp2m", "dpmpp2m_sde", "ddpm", "euler_a"}));
+      ->check(CLI::IsMember(kSamplerNames));
   cmd->add_option("--steps", o->steps, "denoising steps (default 20)");
   auto* guidance = cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--eta", o->eta, "DDIM eta, 0..1 (default 0)");

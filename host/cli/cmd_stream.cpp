@@ -160,7 +160,7 @@ Command add_stream_command(CLI::App& app) {
   cmd->add_option("--class-at", o->class_at, "CALL:CLASS: from that call on, entering images get CLASS (repeatable)");
   cmd->add_flag("--apply-in-flight", o->apply_in_flight, "class changes also steer the images already in flight");
   cmd->add_option("--sampler", o->sampler, "ddim, dpmpp2m, dpmpp2m_sde, ddpm or euler_a (default ddim)")
-      ->check(CLI::IsMember({"ddim", "dpmpp2m", "dpmpp2m_sde", "ddpm", "euler_a"}));
+      ->check(CLI::IsMember(kSamplerNames));
   cmd->add_option("--steps", o->steps, "stages per image = images in flight (default 8)");
   cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--seed", o->seed, "seed of the seed path (default 0)");
