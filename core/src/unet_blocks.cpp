@@ -1,5 +1,7 @@
 #include "unet_blocks.h"
 
+#include "fused_attention.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -110,6 +112,14 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(int channels, int heads)
 torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), N = x.size(1), C = channels_, h = heads_, d = C / h;
   const torch::Tensor qkv = torch::linear(x, in_proj_weight_, in_proj_bias_);
+  if (!torch::GradMode::is_enabled() && qkv.device().is_cpu() &&
+      qkv.scalar_type() == torch::kFloat && fused_attention_supports(d)) {
+    const torch::Tensor packed = qkv.contiguous();
+    torch::Tensor out = torch::empty({B, N, C}, x.options());
+    fused_attention({B, N, C, h}, packed.data_ptr<float>(), out.data_ptr<float>(),
+                    static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))));
+    return out_proj_(out);
+  }
   // [B, N, C] -> [B*h, N, d]
   const auto heads_of = [&](int64_t i) {
     return qkv.narrow(2, i * C, C).view({B, N, h, d}).transpose(1, 2).reshape({B * h, N, d});

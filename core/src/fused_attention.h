@@ -1,0 +1,29 @@
+#pragma once
+// Inference-only multi-head attention that never materialises the score matrix: each task takes
+// 16 queries of one head (one vector lane each) and streams the keys past them in blocks that
+// stay in L1, with the softmax computed online (running maximum and sum, rescaled per block).
+// At 64x64 the reference's attention has 4096 tokens of head width 16; through bmm + softmax
+// its scores made 4 x 4096 x 4096 floats per image pass through memory three times, which cost
+// 70% of a seed64 forward (see tests/bench/NOTES.md).
+#include <cstdint>
+
+namespace ddpm {
+
+struct AttentionShape {
+  int64_t batch = 0;
+  int64_t tokens = 0;    // N
+  int64_t channels = 0;  // C = heads * head width
+  int64_t heads = 0;
+};
+
+// Whether fused_attention has a kernel for this head width (C / heads).
+bool fused_attention_supports(int64_t head_dim);
+
+// qkv: [batch, tokens, 3C] float32, contiguous, the packed in-projection (q | k | v, each head
+// `head_dim` consecutive channels), as torch.nn.MultiheadAttention lays it out.
+// out: [batch, tokens, C] float32, contiguous: softmax(q k^T * scale) v per head, heads side by
+// side in the channel dimension (ready for the out-projection). Runs on LibTorch's intra-op
+// threads.
+void fused_attention(const AttentionShape& shape, const float* qkv, float* out, float scale);
+
+}  // namespace ddpm
