@@ -66,7 +66,9 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
     throw Error("UNet timesteps have shape " + c10::str(t.sizes()) + ": expected [" +
                 std::to_string(x.size(0)) + "]");
   }
-  torch::Tensor emb = time_encoding(t);
+  // Encoded in float32 as the reference does, then carried in the weights' precision (a
+  // float64 copy of a model is how tests get exact references).
+  torch::Tensor emb = time_encoding(t).to(outc_->weight.scalar_type());
   if (y.defined()) {
     if (y.dim() != 1 || y.size(0) != x.size(0)) {
       throw Error("UNet class labels have shape " + c10::str(y.sizes()) + ": expected [" +

@@ -1,9 +1,6 @@
 #include "unet_blocks.h"
 
-#include "fused_attention.h"
-
-#include <algorithm>
-#include <cmath>
+#include "attention.h"
 
 namespace ddpm {
 namespace F = torch::nn::functional;
@@ -29,9 +26,6 @@ torch::Tensor add_embedding(const torch::Tensor& x, torch::nn::Linear lin,
   return x + lin->forward(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1);
 }
 
-// Scores for one chunk of queries stay under this many floats (16 MB), so the buffers are
-// reused from the allocator instead of mapping fresh pages at every step.
-constexpr int64_t kScoreBudget = int64_t(4) << 20;
 
 }  // namespace
 
@@ -110,37 +104,7 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(int channels, int heads)
 }
 
 torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x) {
-  const int64_t B = x.size(0), N = x.size(1), C = channels_, h = heads_, d = C / h;
-  const torch::Tensor qkv = torch::linear(x, in_proj_weight_, in_proj_bias_);
-  if (!torch::GradMode::is_enabled() && qkv.device().is_cpu() &&
-      qkv.scalar_type() == torch::kFloat && fused_attention_supports(d)) {
-    const torch::Tensor packed = qkv.contiguous();
-    torch::Tensor out = torch::empty({B, N, C}, x.options());
-    fused_attention({B, N, C, h}, packed.data_ptr<float>(), out.data_ptr<float>(),
-                    static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))));
-    return out_proj_(out);
-  }
-  // [B, N, C] -> [B*h, N, d]
-  const auto heads_of = [&](int64_t i) {
-    return qkv.narrow(2, i * C, C).view({B, N, h, d}).transpose(1, 2).reshape({B * h, N, d});
-  };
-  const torch::Tensor q = heads_of(0) * (1.0 / std::sqrt(static_cast<double>(d)));
-  const torch::Tensor k_t = heads_of(1).transpose(1, 2);
-  const torch::Tensor v = heads_of(2);
-
-  torch::Tensor out;
-  const int64_t rows = std::max<int64_t>(1, kScoreBudget / (B * h * N));
-  if (torch::GradMode::is_enabled() || rows >= N) {
-    out = torch::bmm(torch::softmax(torch::bmm(q, k_t), -1), v);
-  } else {
-    out = torch::empty({B * h, N, d}, x.options());
-    for (int64_t start = 0; start < N; start += rows) {
-      const int64_t n = std::min(rows, N - start);
-      const torch::Tensor scores = torch::softmax(torch::bmm(q.narrow(1, start, n), k_t), -1);
-      out.narrow(1, start, n).copy_(torch::bmm(scores, v));
-    }
-  }
-  return out_proj_(out.view({B, h, N, d}).transpose(1, 2).reshape({B, N, C}));
+  return out_proj_(packed_attention(torch::linear(x, in_proj_weight_, in_proj_bias_), heads_));
 }
 
 SelfAttentionImpl::SelfAttentionImpl(int channels, int heads) {

@@ -46,8 +46,8 @@ class UpImpl : public torch::nn::Module {
 };
 
 // Multi-head attention with the parameters of torch.nn.MultiheadAttention (in_proj_weight,
-// in_proj_bias, out_proj). Without autograd it processes queries in chunks so the full
-// N x N score matrix (4096 x 4096 per head at 64x64) is never materialised.
+// in_proj_bias, out_proj); the attention itself is packed_attention (core/src/attention.h),
+// which never materialises the N x N scores (4096 x 4096 per head at 64x64) where it can.
 class MultiHeadAttentionImpl : public torch::nn::Module {
  public:
   MultiHeadAttentionImpl(int channels, int heads);

@@ -1,10 +1,12 @@
-// The fused attention kernel against softmax(q k^T * scale) v computed by LibTorch in float64:
-// every head width it supports, token counts that leave partial query and key blocks, several
-// batches and heads, and scores large enough that an unshifted exponential would overflow.
+// The fused attention kernels against softmax(q k^T * scale) v and its autograd gradients
+// computed by LibTorch in float64: every head width they support, token counts that leave
+// partial query and key blocks, several batches and heads, and scores large enough that an
+// unshifted exponential would overflow.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "attention.h"
 #include "fused_attention.h"
 
 namespace {
@@ -73,4 +75,45 @@ TEST(FusedAttention, LargeScoresStayFiniteAndAccurate) {
   const Errors e = errors({3, 200, 64, 4}, 30.0);
   EXPECT_TRUE(std::isfinite(e.fused));
   EXPECT_LT(e.fused, 4 * e.library) << "library's float32 error " << e.library;
+}
+
+TEST(FusedAttention, GradientsMatchAutogradThroughTheFullSoftmaxInFloat64) {
+  torch::manual_seed(6);
+  // packed_attention takes the fused kernels for float32 and LibTorch's differentiable
+  // bmm + softmax + bmm for float64: the float64 gradients are the reference.
+  for (int64_t d : {8, 16, 32, 64}) {
+    for (int64_t tokens : {1, 5, 37, 300}) {
+      const int64_t heads = 2, C = heads * d;
+      const torch::Tensor x = torch::randn({2, tokens, 3 * C});
+      const torch::Tensor up = torch::randn({2, tokens, C});  // dLoss/dout
+      const torch::Tensor x32 = x.clone().requires_grad_(), x64 = x.to(torch::kDouble).requires_grad_();
+      const torch::Tensor out32 = ddpm::packed_attention(x32, heads);
+      const torch::Tensor out64 = ddpm::packed_attention(x64, heads);
+      (out32 * up).sum().backward();
+      (out64 * up.to(torch::kDouble)).sum().backward();
+      const std::string at = "d=" + std::to_string(d) + " tokens=" + std::to_string(tokens);
+      EXPECT_LT((out32.to(torch::kDouble) - out64).abs().max().item<double>(), 2e-6) << at;
+      // q, k and v parts separately: a gradient written to the wrong part shows as an error of
+      // the gradients' own size (about 1).
+      for (int64_t part = 0; part < 3; ++part) {
+        const torch::Tensor g32 = x32.grad().narrow(2, part * C, C).to(torch::kDouble);
+        const torch::Tensor g64 = x64.grad().narrow(2, part * C, C);
+        EXPECT_LT((g32 - g64).abs().max().item<double>(), 1e-5) << at << " part " << part;
+      }
+    }
+  }
+}
+
+TEST(FusedAttention, GradientsAtTheSeed64FullResolutionShape) {
+  torch::manual_seed(7);
+  // 4096 tokens: the sums over all queries (dk, dv) and keys (dq) are long; float32 against
+  // float64, relative to the gradients' size.
+  const int64_t heads = 4, C = 64;
+  const torch::Tensor x = torch::randn({1, 4096, 3 * C});
+  const torch::Tensor up = torch::randn({1, 4096, C});
+  const torch::Tensor x32 = x.clone().requires_grad_(), x64 = x.to(torch::kDouble).requires_grad_();
+  (ddpm::packed_attention(x32, heads) * up).sum().backward();
+  (ddpm::packed_attention(x64, heads) * up.to(torch::kDouble)).sum().backward();
+  const double size = x64.grad().abs().max().item<double>();
+  EXPECT_LT((x32.grad().to(torch::kDouble) - x64.grad()).abs().max().item<double>(), 1e-5 * size);
 }
