@@ -5,7 +5,10 @@
 
 // One build serves every x86-64 CPU: each kernel is compiled for AVX-512, AVX2 and baseline,
 // and the loader picks the best the CPU has (GCC/Clang function multi-versioning).
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// (-DDDPM_CLONES= builds one version for whatever -march says: how the other versions were
+// checked on an AVX-512 machine.)
+#if defined(DDPM_CLONES)
+#elif defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define DDPM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define DDPM_CLONES
