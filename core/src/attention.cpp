@@ -50,6 +50,8 @@ struct FusedAttention : torch::autograd::Function<FusedAttention> {
   }
 };
 
+}  // namespace
+
 torch::Tensor library_attention(const torch::Tensor& qkv, int64_t heads) {
   const AttentionShape sh = shape_of(qkv, heads);
   const int64_t B = sh.batch, N = sh.tokens, C = sh.channels, h = heads, d = C / h;
@@ -75,8 +77,6 @@ torch::Tensor library_attention(const torch::Tensor& qkv, int64_t heads) {
   }
   return out.view({B, h, N, d}).transpose(1, 2).reshape({B, N, C});
 }
-
-}  // namespace
 
 torch::Tensor packed_attention(const torch::Tensor& qkv, int64_t heads) {
   const AttentionShape s = shape_of(qkv, heads);

@@ -11,4 +11,8 @@ namespace ddpm {
 // softmax(q k^T / sqrt(C / heads)) v side by side. Differentiable.
 torch::Tensor packed_attention(const torch::Tensor& qkv, int64_t heads);
 
+// The same through LibTorch's bmm + softmax + bmm, for any device, dtype and head width (what
+// packed_attention falls back to; the benchmark's baseline).
+torch::Tensor library_attention(const torch::Tensor& qkv, int64_t heads);
+
 }  // namespace ddpm

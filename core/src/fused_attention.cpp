@@ -62,7 +62,7 @@ DDPM_INLINE void attend(const HeadView& h, int64_t i0, int rows, float scale) {
 }
 
 template <int D>
-DDPM_CLONES void attend_range(const AttentionShape& s, const float* qkv, float* out, float* lse,
+DDPM_INLINE void attend_tasks(const AttentionShape& s, const float* qkv, float* out, float* lse,
                               float scale, int64_t begin, int64_t end) {
   const int64_t blocks = (s.tokens + kLanes - 1) / kLanes, C = s.channels;
   for (int64_t task = begin; task < end; ++task) {
@@ -76,6 +76,18 @@ DDPM_CLONES void attend_range(const AttentionShape& s, const float* qkv, float* 
   }
 }
 
+// The multi-versioned entry (Clang cannot multi-version templates): one switch over the head
+// width, each case inlined into every CPU's version.
+DDPM_CLONES void attend_range(const AttentionShape& s, const float* qkv, float* out, float* lse,
+                              float scale, int64_t begin, int64_t end) {
+  switch (s.channels / s.heads) {
+    case 8: return attend_tasks<8>(s, qkv, out, lse, scale, begin, end);
+    case 16: return attend_tasks<16>(s, qkv, out, lse, scale, begin, end);
+    case 32: return attend_tasks<32>(s, qkv, out, lse, scale, begin, end);
+    case 64: return attend_tasks<64>(s, qkv, out, lse, scale, begin, end);
+  }
+}
+
 }  // namespace
 
 bool fused_attention_supports(int64_t head_dim) {
@@ -85,15 +97,7 @@ bool fused_attention_supports(int64_t head_dim) {
 void fused_attention(const AttentionShape& s, const float* qkv, float* out, float scale, float* lse) {
   const int64_t tasks = s.batch * s.heads * ((s.tokens + kLanes - 1) / kLanes);
   const float scale2 = scale * 1.4426950408889634f;  // log2(e): exp(x) = 2^(x log2 e)
-  const auto run = [&](auto kernel) {
-    at::parallel_for(0, tasks, 1, [&](int64_t b, int64_t e) { kernel(s, qkv, out, lse, scale2, b, e); });
-  };
-  switch (s.channels / s.heads) {
-    case 8: return run(attend_range<8>);
-    case 16: return run(attend_range<16>);
-    case 32: return run(attend_range<32>);
-    case 64: return run(attend_range<64>);
-  }
+  at::parallel_for(0, tasks, 1, [&](int64_t b, int64_t e) { attend_range(s, qkv, out, lse, scale2, b, e); });
 }
 
 }  // namespace ddpm

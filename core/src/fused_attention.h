@@ -17,7 +17,8 @@ struct AttentionShape {
   int64_t heads = 0;
 };
 
-// Whether the kernels exist for this head width (C / heads).
+// Whether the kernels exist for this head width (C / heads); the functions below do nothing
+// for other widths, so callers check first.
 bool fused_attention_supports(int64_t head_dim);
 
 // qkv: [batch, tokens, 3C] float32, contiguous, the packed in-projection (q | k | v, each head

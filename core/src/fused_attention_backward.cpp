@@ -92,7 +92,7 @@ DDPM_INLINE void grad_keys(const HeadGrad& h, int64_t j0, int rows, float scale2
 }
 
 template <int D>
-DDPM_CLONES void grad_range(bool keys, const AttentionShape& s, const float* qkv, const float* lse,
+DDPM_INLINE void grad_tasks(bool keys, const AttentionShape& s, const float* qkv, const float* lse,
                             const float* delta, const float* dout, float* dqkv, float scale,
                             int64_t begin, int64_t end) {
   const int64_t blocks = (s.tokens + kLanes - 1) / kLanes, C = s.channels;
@@ -114,6 +114,18 @@ DDPM_CLONES void grad_range(bool keys, const AttentionShape& s, const float* qkv
   }
 }
 
+// The multi-versioned entry (Clang cannot multi-version templates), as in the forward.
+DDPM_CLONES void grad_range(bool keys, const AttentionShape& s, const float* qkv, const float* lse,
+                            const float* delta, const float* dout, float* dqkv, float scale,
+                            int64_t begin, int64_t end) {
+  switch (s.channels / s.heads) {
+    case 8: return grad_tasks<8>(keys, s, qkv, lse, delta, dout, dqkv, scale, begin, end);
+    case 16: return grad_tasks<16>(keys, s, qkv, lse, delta, dout, dqkv, scale, begin, end);
+    case 32: return grad_tasks<32>(keys, s, qkv, lse, delta, dout, dqkv, scale, begin, end);
+    case 64: return grad_tasks<64>(keys, s, qkv, lse, delta, dout, dqkv, scale, begin, end);
+  }
+}
+
 }  // namespace
 
 void fused_attention_backward(const AttentionShape& s, const float* qkv, const float* out,
@@ -131,18 +143,10 @@ void fused_attention_backward(const AttentionShape& s, const float* qkv, const f
     }
   });
   const int64_t tasks = s.batch * s.heads * ((s.tokens + kLanes - 1) / kLanes);
-  const auto run = [&](auto kernel) {
-    for (bool keys : {false, true}) {
-      at::parallel_for(0, tasks, 1, [&](int64_t b, int64_t e) {
-        kernel(keys, s, qkv, lse, delta.data(), dout, dqkv, scale, b, e);
-      });
-    }
-  };
-  switch (d) {
-    case 8: return run(grad_range<8>);
-    case 16: return run(grad_range<16>);
-    case 32: return run(grad_range<32>);
-    case 64: return run(grad_range<64>);
+  for (bool keys : {false, true}) {
+    at::parallel_for(0, tasks, 1, [&](int64_t b, int64_t e) {
+      grad_range(keys, s, qkv, lse, delta.data(), dout, dqkv, scale, b, e);
+    });
   }
 }
 

@@ -26,7 +26,6 @@ torch::Tensor add_embedding(const torch::Tensor& x, torch::nn::Linear lin,
   return x + lin->forward(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1);
 }
 
-
 }  // namespace
 
 DoubleConvImpl::DoubleConvImpl(int in, int out, int mid, bool residual) : residual_(residual) {
@@ -93,7 +92,7 @@ torch::Tensor UpImpl::forward(const torch::Tensor& x, const torch::Tensor& skip,
 }
 
 MultiHeadAttentionImpl::MultiHeadAttentionImpl(int channels, int heads)
-    : channels_(channels), heads_(heads) {
+    : heads_(heads) {
   in_proj_weight_ = register_parameter("in_proj_weight", torch::empty({3 * channels, channels}));
   in_proj_bias_ = register_parameter("in_proj_bias", torch::zeros({3 * channels}));
   out_proj_ = register_module("out_proj", torch::nn::Linear(channels, channels));

@@ -54,7 +54,7 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // [B, N, C] -> [B, N, C]
 
  private:
-  int channels_, heads_;
+  int heads_;
   torch::Tensor in_proj_weight_, in_proj_bias_;
   torch::nn::Linear out_proj_{nullptr};
 };
