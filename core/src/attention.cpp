@@ -20,17 +20,24 @@ float scale_of(const AttentionShape& s) {
   return static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.channels / s.heads)));
 }
 
+// The forward kernel on a contiguous qkv; with `lse`, also each query's log-sum-exp there.
+torch::Tensor fused_forward(const torch::Tensor& packed, int64_t heads, torch::Tensor* lse) {
+  const AttentionShape s = shape_of(packed, heads);
+  torch::Tensor out = torch::empty({s.batch, s.tokens, s.channels}, packed.options());
+  if (lse) *lse = torch::empty({s.batch, s.tokens, heads}, packed.options());
+  fused_attention(s, packed.data_ptr<float>(), out.data_ptr<float>(), scale_of(s),
+                  lse ? lse->data_ptr<float>() : nullptr);
+  return out;
+}
+
 // The fused kernels as an autograd node: the forward keeps q, k, v, its output and each query's
 // log-sum-exp (N floats per head instead of N x N probabilities).
 struct FusedAttention : torch::autograd::Function<FusedAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv,
                                int64_t heads) {
-    const AttentionShape s = shape_of(qkv, heads);
     const torch::Tensor packed = qkv.contiguous();
-    torch::Tensor out = torch::empty({s.batch, s.tokens, s.channels}, packed.options());
-    torch::Tensor lse = torch::empty({s.batch, s.tokens, heads}, packed.options());
-    fused_attention(s, packed.data_ptr<float>(), out.data_ptr<float>(), scale_of(s),
-                    lse.data_ptr<float>());
+    torch::Tensor lse;
+    const torch::Tensor out = fused_forward(packed, heads, &lse);
     ctx->save_for_backward({packed, out, lse});
     ctx->saved_data["heads"] = heads;
     return out;
@@ -85,10 +92,7 @@ torch::Tensor packed_attention(const torch::Tensor& qkv, int64_t heads) {
     return library_attention(qkv, heads);
   }
   if (torch::GradMode::is_enabled() && qkv.requires_grad()) return FusedAttention::apply(qkv, heads);
-  const torch::Tensor packed = qkv.contiguous();
-  torch::Tensor out = torch::empty({s.batch, s.tokens, s.channels}, packed.options());
-  fused_attention(s, packed.data_ptr<float>(), out.data_ptr<float>(), scale_of(s));
-  return out;
+  return fused_forward(qkv.contiguous(), heads, nullptr);
 }
 
 }  // namespace ddpm

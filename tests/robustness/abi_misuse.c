@@ -233,7 +233,8 @@ int main(int argc, char** argv) {
   BAD(p.batch = 1 << 20, DDPM_ERR_OUT_OF_RANGE, "batch 2^20");
   BAD(p.variation_strength = 1.5f, DDPM_ERR_INVALID_ARGUMENT, "variation_strength 1.5");
   BAD(p.guidance_rescale = -0.5f, DDPM_ERR_INVALID_ARGUMENT, "guidance_rescale -0.5");
-  /* strength only matters with an init image; without one it is ignored (accepted). */
+  /* strength is checked (0..1) even without an init image: a bad value is refused at once, not
+   * on the day an image is added. */
   BAD((p.strength = 2.0f, p.steps = 1), DDPM_ERR_OUT_OF_RANGE, "strength 2 with no init image");
   BAD((p.init_image_rgba8 = bytes, p.init_width = 0, p.init_height = 2), DDPM_ERR_OUT_OF_RANGE,
       "init image 0x2");
