@@ -4,13 +4,14 @@
 # Arguments go to the studio (or, headless, to `ddpm sample`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh build
+# Set-up and build talk on stderr: stdout carries only the grids' paths (headless).
+bash scripts/build.sh build >&2
 model=assets/emoji32/model.safetensors
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -x build/host/ddpm-studio ]; then
   exec ./build/host/ddpm-studio "$@"
 fi
 echo "run.sh: no display, so no studio; generating with the command-line tool instead" >&2
-mkdir -p out
+mkdir -p out/run
 classes=$(./build/host/ddpm info "$model" --json | /usr/bin/python3 -c \
   'import json, sys; print(" ".join(json.load(sys.stdin)["class_names"]))')
 for c in $classes; do
