@@ -144,6 +144,12 @@ bool WorkerJob::stop(const char* what) {
   return true;
 }
 
+ddpm_status check_threads(int threads) noexcept {
+  if (threads >= 0 && threads <= 1024) return DDPM_OK;
+  return fail(DDPM_ERR_OUT_OF_RANGE, "threads " + std::to_string(threads) +
+                                         " is out of range: allowed 0 (the ddpm_set_threads count) to 1024");
+}
+
 void ensure_runtime() {
   std::lock_guard<std::mutex> lock(g_runtime_mutex);
   if (!g_threads_set) {
@@ -229,9 +235,12 @@ DDPM_API ddpm_status ddpm_model_load(const char* path, ddpm_model** out) {
       return fail(DDPM_ERR_IO, std::string("model file '") + path + "' cannot be opened for reading");
     }
     ensure_runtime();
-    auto model = std::make_shared<ddpm::Model>(ddpm::load_model(path, torch::kCPU));
-    model->unet->eval();  // once here: jobs share the module and only run forward
-    for (auto& p : model->unet->parameters()) p.set_requires_grad(false);
+    std::shared_ptr<ddpm::Model> model;
+    on_own_thread([&] {
+      model = std::make_shared<ddpm::Model>(ddpm::load_model(path, torch::kCPU));
+      model->unet->eval();  // once here: jobs share the module and only run forward
+      for (auto& p : model->unet->parameters()) p.set_requires_grad(false);
+    });
     auto handle = std::make_unique<ddpm_model>();
     handle->model = std::move(model);
     log(DDPM_LOG_INFO, std::string("loaded model '") + path + "'");
@@ -334,8 +343,10 @@ DDPM_API ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out
                                    parent.string() + "' does not exist");
     }
     ensure_runtime();
-    ddpm::import_to_model_file(pt_path, out_path, options,
-                               p.float16 ? ddpm::WeightFormat::F16 : ddpm::WeightFormat::F32);
+    on_own_thread([&] {
+      ddpm::import_to_model_file(pt_path, out_path, options,
+                                 p.float16 ? ddpm::WeightFormat::F16 : ddpm::WeightFormat::F32);
+    });
     log(DDPM_LOG_INFO, std::string("imported '") + pt_path + "' to '" + out_path + "'");
     return DDPM_OK;
   });

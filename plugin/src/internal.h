@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,6 +35,27 @@ void log(ddpm_log_level level, const std::string& message) noexcept;
 // OK, or OUT_OF_RANGE with the message naming the allowed classes (-1 is none).
 ddpm_status check_class_index(int64_t class_index, int num_classes) noexcept;
 void ensure_runtime();
+// OK, or OUT_OF_RANGE naming the allowed per-job thread counts (0: the process-wide count).
+ddpm_status check_threads(int threads) noexcept;
+
+// Runs `body` on a short-lived thread of the plugin's own and waits; its exception is rethrown
+// here. LibTorch's OpenMP keeps a team of threads for every thread that ever ran parallel work,
+// and once the process holds more of them than cores, OpenMP stops spinning between parallel
+// regions: measured, every later job then ran 15-20% slower. Calls that do heavy LibTorch work
+// on the caller's thread (model load, import) therefore run here, and the team goes with the
+// thread.
+template <class F>
+void on_own_thread(F&& body) {
+  std::exception_ptr error;
+  std::thread([&] {
+    try {
+      body();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }).join();
+  if (error) std::rethrow_exception(error);
+}
 
 // What generation and training jobs share: a worker thread, a cancel flag that is never
 // cleared, and a finished signal with the job's status.
