@@ -3,13 +3,21 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include <mutex>
 #include <thread>
 
 #include "ddpm/io/error.h"
 
+// OpenMP's per-thread team size, from the OpenMP runtime LibTorch was built with (libgomp for
+// Debian's). Weak, so that a LibTorch without OpenMP links and the call becomes a no-op.
+extern "C" void omp_set_num_threads(int) __attribute__((weak));
+
 namespace ddpm {
+namespace {
+std::atomic<int> g_process_threads{0};  // the last init_runtime count (0: never called)
+}  // namespace
 
 void init_runtime(int threads) {
   static std::once_flag allocator_once;
@@ -24,10 +32,21 @@ void init_runtime(int threads) {
     mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   });
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  g_process_threads = threads;
   if (at::get_num_threads() != threads) at::set_num_threads(threads);
 }
 
 int runtime_threads() { return at::get_num_threads(); }
+
+int set_calling_thread_threads(int threads) {
+  // The first call on a thread also runs ATen's lazy per-thread set-up, which applies the
+  // process-wide count to this thread: do it before overriding it.
+  const int current = at::get_num_threads();
+  const int process_wide = g_process_threads.load();
+  const int wanted = threads > 0 ? threads : process_wide > 0 ? process_wide : current;
+  if (omp_set_num_threads && wanted != current) omp_set_num_threads(wanted);
+  return at::get_num_threads();
+}
 
 torch::Device select_device(const std::string& name) {
   if (name == "auto" || name.empty()) {

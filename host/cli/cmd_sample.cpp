@@ -25,7 +25,7 @@ struct SampleOptions {
   // DPM-Solver++ 2M SDE at 20 steps scores as DDPM at 1000 on the default model
   // (tests/bench/NOTES.md, quality); the deterministic samplers leave speckles there.
   std::string model, out, class_arg, sampler = "dpmpp2m_sde", grid, sheet;
-  int count = 1, steps = 20;
+  int count = 1, steps = 20, threads = 0;
   float guidance = 3.0f;
   bool guidance_set = false;  // else the plugin's default
   float eta = 0.0f;
@@ -109,6 +109,7 @@ int run_sample(const SampleOptions& o) {
   p.preview_every = 0;  // the tool needs no frames, only the progress
   p.tiling = o.tiling ? 1 : 0;
   p.clip_x0 = o.no_clip ? 0 : 1;
+  p.threads = o.threads;  // the plugin checks the range and names it
 
   Progress progress;
   progress.tty = stderr_is_tty();
@@ -175,6 +176,7 @@ Command add_sample_command(CLI::App& app) {
   cmd->add_option("--sampler", o->sampler, "dpmpp2m_sde, dpmpp2m, ddim, ddpm or euler_a (default dpmpp2m_sde)")
       ->check(CLI::IsMember(kSamplerNames));
   cmd->add_option("--steps", o->steps, "denoising steps (default 20)");
+  cmd->add_option("--threads", o->threads, "CPU threads of the job (default 0: all cores)");
   auto* guidance = cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--eta", o->eta, "DDIM eta, 0..1 (default 0)");
   cmd->add_option("--seed", o->seed, "seed of the first image; image i uses seed + i (default 0)");

@@ -106,7 +106,8 @@ namespace Ddpm
         public ulong variation_seed;
         public float variation_strength;
         public float guidance_rescale;
-        public int clip_x0;             // (4 bytes of tail padding follow)
+        public int clip_x0;
+        public int threads;             // 0: the ddpm_set_threads count
     }
 
     /// <summary>ddpm_import_params. Initialise with DdpmLibrary.ImportDefaults().</summary>
@@ -191,6 +192,7 @@ namespace Ddpm
         public float blend;
         public int clip_x0;
         public int tiling;
+        public int threads;             // 0: the ddpm_set_threads count
     }
 
     /// <summary>ddpm_stream_frame: the description of a stream's output frame. The caller sets
@@ -539,6 +541,7 @@ namespace Ddpm
         public float? VariationStrength;
         public float? GuidanceRescale;
         public bool? ClipX0;
+        public int? Threads;             // the job's intra-op threads (0: the plugin's count)
     }
 
     /// <summary>Live-stream settings; a null field keeps the plugin's default.</summary>
@@ -558,6 +561,7 @@ namespace Ddpm
         public float? Blend;             // 0..1: output = blend * previous + (1 - blend) * new
         public bool? ClipX0;
         public bool? Tiling;
+        public int? Threads;             // the stream worker's intra-op threads (0: the plugin's count)
     }
 
     /// <summary>The description of a stream's output frame (ddpm_stream_frame).</summary>
@@ -725,6 +729,7 @@ namespace Ddpm
             if (o.VariationStrength.HasValue) p.variation_strength = o.VariationStrength.Value;
             if (o.GuidanceRescale.HasValue) p.guidance_rescale = o.GuidanceRescale.Value;
             if (o.ClipX0.HasValue) p.clip_x0 = o.ClipX0.Value ? 1 : 0;
+            if (o.Threads.HasValue) p.threads = o.Threads.Value;
             p.init_width = o.InitWidth;
             p.init_height = o.InitHeight;
 
@@ -907,6 +912,7 @@ namespace Ddpm
             if (o.Blend.HasValue) p.blend = o.Blend.Value;
             if (o.ClipX0.HasValue) p.clip_x0 = o.ClipX0.Value ? 1 : 0;
             if (o.Tiling.HasValue) p.tiling = o.Tiling.Value ? 1 : 0;
+            if (o.Threads.HasValue) p.threads = o.Threads.Value;
             // The plugin reads the sampler name inside ddpm_stream_open only.
             IntPtr samplerName = IntPtr.Zero;
             try

@@ -58,6 +58,7 @@ class GenerateParams(ctypes.Structure):
         ("variation_strength", ctypes.c_float),
         ("guidance_rescale", ctypes.c_float),
         ("clip_x0", ctypes.c_int),
+        ("threads", ctypes.c_int),
     ]
 
 
@@ -79,6 +80,7 @@ class StreamParams(ctypes.Structure):
         ("blend", ctypes.c_float),
         ("clip_x0", ctypes.c_int),
         ("tiling", ctypes.c_int),
+        ("threads", ctypes.c_int),
     ]
 
 

@@ -12,6 +12,7 @@
 
 #include "ddpm/guidance.h"
 #include "ddpm/io/error.h"
+#include "ddpm/runtime.h"
 #include "ddpm/sampler.h"
 #include "convert.h"
 #include "internal.h"
@@ -23,6 +24,7 @@ struct ddpm_job : ddpm_plugin::WorkerJob {
   void* user_data = nullptr;
   int preview_every = 1;
   bool preview_x0 = false;
+  int threads = 0;  // intra-op threads of the worker (0: the process-wide count)
   int width = 0, height = 0, channels = 0, batch = 0, total = 0;
 
   // Guarded by `mutex`:
@@ -130,6 +132,7 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
   o.variation_strength = p.variation_strength;
   o.guidance_rescale = p.guidance_rescale;
   o.clip_x0 = p.clip_x0 != 0;
+  if (const ddpm_status t = check_threads(p.threads); t != DDPM_OK) return t;
   ddpm::validate(o, cfg, T);  // the core's checks; throws ddpm::Error -> INVALID_ARGUMENT
   return DDPM_OK;
 }
@@ -144,6 +147,7 @@ void run_job(ddpm_job* job) noexcept {
       status = DDPM_ERR_CANCELLED;
       message = "job cancelled before it started";
     } else {
+      ddpm::set_calling_thread_threads(job->threads);
       const ddpm::Model& model = *job->model;
       auto& unet = const_cast<ddpm::UNet&>(model.unet);  // forward only: reentrant
       const auto& o = job->options;
@@ -241,6 +245,7 @@ DDPM_API ddpm_status ddpm_generate_start(ddpm_model* model, const ddpm_generate_
     job->user_data = user_data;
     job->preview_every = p.preview_every;
     job->preview_x0 = p.preview_x0 != 0;
+    job->threads = p.threads;
     job->width = job->height = cfg.image_size;
     job->channels = cfg.in_channels;
     job->batch = p.batch;

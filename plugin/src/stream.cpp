@@ -16,6 +16,7 @@
 
 #include "convert.h"
 #include "ddpm/io/error.h"
+#include "ddpm/runtime.h"
 #include "ddpm/stream.h"
 #include "internal.h"
 
@@ -54,6 +55,7 @@ struct ddpm_stream {
   std::condition_variable worker_cv;  // wakes the worker
   std::condition_variable done_cv;    // wakes callers waiting for it
   std::thread worker;
+  int threads = 0;  // its intra-op threads (0: the process-wide count)
   bool stop = false;      // close: the worker ends
   bool running = false;   // ddpm_stream_run: the worker advances by itself
   bool busy = false;      // a call of the worker is in progress
@@ -69,7 +71,9 @@ struct ddpm_stream {
 namespace ddpm_plugin {
 namespace {
 
-constexpr size_t kMinStreamParamsSize = sizeof(ddpm_stream_params);
+// The first published ddpm_stream_params ended before `threads`; smaller structs are rejected,
+// larger ones (from newer headers) accepted up to kMaxParamsStructSize.
+constexpr size_t kMinStreamParamsSize = offsetof(ddpm_stream_params, threads);
 
 // The open streams: a call on a closed one (or on any other pointer) is refused by name instead
 // of touching freed memory, and closing twice is harmless.
@@ -200,6 +204,11 @@ ddpm_status worker_call(ddpm_stream* s, bool* ready, std::string& message) noexc
 // The stream's thread: serves ddpm_stream_advance requests, and while running advances by
 // itself as fast as it can or on the schedule of target_fps.
 void run_worker(ddpm_stream* s) noexcept {
+  try {
+    ddpm::set_calling_thread_threads(s->threads);
+  } catch (...) {
+    log(DDPM_LOG_WARN, "stream worker: could not set its thread count");
+  }
   std::unique_lock<std::mutex> lock(s->worker_mutex);
   int64_t done = 0;
   auto started = Clock::now();
@@ -336,7 +345,10 @@ DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_param
                       std::to_string(kMinStreamParamsSize) + " to " +
                       std::to_string(kMaxParamsStructSize) + " (use ddpm_stream_params_init)");
     }
-    const ddpm_stream_params& p = *params;
+    ddpm_stream_params p;  // the caller's fields over the defaults (older structs are shorter)
+    fill_stream_defaults(p);
+    std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
+    if (const ddpm_status t = check_threads(p.threads); t != DDPM_OK) return t;
     auto s = std::make_unique<ddpm_stream>();
     s->model = model->model;
     const ddpm::Model& m = *s->model;
@@ -372,6 +384,7 @@ DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_param
     s->seed_path = p.seed_path;
     s->seed = p.seed;
     s->period = p.seed_period;
+    s->threads = p.threads;
     s->worker = std::thread(run_worker, s.get());
     {
       std::lock_guard<std::mutex> lock(g_streams_mutex);

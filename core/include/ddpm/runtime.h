@@ -13,6 +13,12 @@ namespace ddpm {
 void init_runtime(int threads = 0);
 int runtime_threads();
 
+// The intra-op threads of work started from the CALLING thread: `threads` (> 0), or the
+// process-wide count (0). LibTorch's setter is process-wide, but OpenMP's team size is a
+// per-thread setting, so each job's worker thread can use its own count without touching the
+// others. Returns the count now in force on this thread.
+int set_calling_thread_threads(int threads);
+
 // "auto" (CUDA when this LibTorch has it, else CPU), "cpu" or "cuda[:N]".
 // Throws ddpm::Error when CUDA is asked for and not available.
 torch::Device select_device(const std::string& name = "auto");

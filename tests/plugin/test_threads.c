@@ -1,0 +1,145 @@
+/* The plugin's threads as an engine sees them (Linux: counts /proc/self/task):
+ * - ddpm_model_load leaves no OpenMP team on the calling thread (a second team in the process
+ *   made every job 15-20% slower: tests/bench/NOTES.md), and jobs leave no threads behind;
+ * - a job's or a stream's `threads` field is checked, and 1 or 2 threads give the same image;
+ * - a stream params struct of the size published before `threads` is still accepted.
+ *   test_threads MODEL (the default model: loading it runs parallel work, a tiny one's does not) */
+#include <dirent.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ddpm_plugin.h"
+
+static int g_failures;
+
+#define EXPECT(cond, ...)                      \
+  do {                                         \
+    if (!(cond)) {                             \
+      fprintf(stderr, "FAIL line %d: ", __LINE__); \
+      fprintf(stderr, __VA_ARGS__);            \
+      fprintf(stderr, "\n");                   \
+      ++g_failures;                            \
+    }                                          \
+  } while (0)
+
+static int thread_count(void) {
+  DIR* dir = opendir("/proc/self/task");
+  struct dirent* e;
+  int n = 0;
+  if (!dir) return -1;
+  while ((e = readdir(dir)) != NULL) n += e->d_name[0] != '.';
+  closedir(dir);
+  return n;
+}
+
+static const char* g_path;
+
+static void* load_and_free(void* unused) {
+  ddpm_model* m = NULL;
+  (void)unused;
+  if (ddpm_model_load(g_path, &m) == DDPM_OK) ddpm_model_free(m);
+  return NULL;
+}
+
+/* One guided job of 2 images; returns its status and fills `out`. */
+static ddpm_status generate(ddpm_model* model, int threads, float* out, size_t floats) {
+  ddpm_generate_params p;
+  ddpm_job* job = NULL;
+  ddpm_status s;
+  ddpm_generate_default_params(&p);
+  p.batch = 2;
+  p.class_index = 1;
+  p.steps = 6;
+  p.seed = 7;
+  p.threads = threads;
+  s = ddpm_generate_start(model, &p, NULL, NULL, &job);
+  if (s != DDPM_OK) return s;
+  s = ddpm_job_wait(job, 120000);
+  if (s == DDPM_OK) s = ddpm_job_result_f32(job, out, floats);
+  ddpm_job_free(job);
+  return s;
+}
+
+int main(int argc, char** argv) {
+  ddpm_model* model = NULL;
+  int w = 0, h = 0, c = 0, classes = 0, before, after, i;
+  size_t floats;
+  float *one, *two;
+  pthread_t t;
+  ddpm_generate_params p;
+  ddpm_stream_params sp;
+  ddpm_stream* stream = NULL;
+  ddpm_job* job = NULL;
+  ddpm_status s;
+  if (argc != 2) {
+    fprintf(stderr, "usage: test_threads MODEL\n");
+    return 2;
+  }
+  g_path = argv[1];
+
+  /* Whatever LibTorch starts once per process starts here, on a thread that then ends. */
+  pthread_create(&t, NULL, load_and_free, NULL);
+  pthread_join(t, NULL);
+  before = thread_count();
+  s = ddpm_model_load(g_path, &model);
+  EXPECT(s == DDPM_OK, "load: %s", ddpm_last_error());
+  if (s != DDPM_OK) return 1;
+  after = thread_count();
+  EXPECT(after == before, "ddpm_model_load on this thread left %d threads behind", after - before);
+
+  ddpm_model_get_shape(model, &w, &h, &c, &classes, NULL);
+  floats = (size_t)2 * w * h * c;
+  one = malloc(floats * sizeof *one);
+  two = malloc(floats * sizeof *two);
+  s = generate(model, 2, two, floats);
+  EXPECT(s == DDPM_OK, "job with 2 threads: %s", ddpm_last_error());
+  before = thread_count();  /* the helper threads that split batches exist from here on */
+  s = generate(model, 1, one, floats);
+  EXPECT(s == DDPM_OK, "job with 1 thread: %s", ddpm_last_error());
+  for (i = 0; i < 3; ++i) generate(model, 0, one, floats);
+  s = generate(model, 1, one, floats);
+  after = thread_count();
+  EXPECT(after == before, "5 jobs left %d threads behind", after - before);
+  for (i = 0; i < (int)floats; ++i) {
+    const float d = one[i] - two[i];
+    if (d > 1e-4f || d < -1e-4f) {
+      EXPECT(0, "1 and 2 threads differ at %d: %g vs %g", i, one[i], two[i]);
+      break;
+    }
+  }
+
+  /* Out-of-range thread counts name the field and the range. */
+  ddpm_generate_default_params(&p);
+  EXPECT(p.threads == 0, "default threads %d", p.threads);
+  p.threads = -1;
+  s = ddpm_generate_start(model, &p, NULL, NULL, &job);
+  EXPECT(s == DDPM_ERR_OUT_OF_RANGE && job == NULL, "threads -1: %s", ddpm_status_string(s));
+  EXPECT(strstr(ddpm_last_error(), "threads -1") != NULL, "message: %s", ddpm_last_error());
+  ddpm_stream_default_params(&sp);
+  sp.threads = 5000;
+  s = ddpm_stream_open(model, &sp, &stream);
+  EXPECT(s == DDPM_ERR_OUT_OF_RANGE && stream == NULL, "stream threads 5000: %s", ddpm_status_string(s));
+  EXPECT(strstr(ddpm_last_error(), "threads 5000") != NULL, "message: %s", ddpm_last_error());
+
+  /* A caller built before `threads` existed passes the shorter struct: its default applies. */
+  ddpm_stream_default_params(&sp);
+  sp.threads = 5000;  /* beyond the old struct: must not be read */
+  sp.struct_size = offsetof(ddpm_stream_params, threads);
+  s = ddpm_stream_open(model, &sp, &stream);
+  EXPECT(s == DDPM_OK, "old stream struct: %s", ddpm_last_error());
+  if (s == DDPM_OK) {
+    int ready = 0;
+    EXPECT(ddpm_stream_advance(stream, &ready) == DDPM_OK, "advance: %s", ddpm_last_error());
+    ddpm_stream_close(stream);
+  }
+
+  free(one);
+  free(two);
+  ddpm_model_free(model);
+  if (g_failures) fprintf(stderr, "%d failure(s)\n", g_failures);
+  else printf("threads: all passed\n");
+  return g_failures ? 1 : 0;
+}
