@@ -1,6 +1,7 @@
 #include "ddpm/guidance.h"
 
 #include "ddpm/io/error.h"
+#include "split_forward.h"
 
 namespace ddpm {
 
@@ -25,14 +26,15 @@ torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Te
   }
   const auto long_opts = torch::TensorOptions().dtype(torch::kLong);
   const torch::Tensor y = torch::tensor(labels, long_opts).to(x.device());
-  if (twins.empty()) return model->forward(x, t, y, tiling);
+  const BatchForward forward = [&](const torch::Tensor& xs, const torch::Tensor& ts,
+                                   const torch::Tensor& ys) { return model->forward(xs, ts, ys, tiling); };
+  if (twins.empty()) return split_forward(forward, x, t, y);
 
   const int64_t n = static_cast<int64_t>(twins.size());
   const torch::Tensor idx = torch::tensor(twins, long_opts).to(x.device());
   const torch::Tensor out =
-      model->forward(torch::cat({x, x.index_select(0, idx)}),
-                     torch::cat({t, t.index_select(0, idx)}),
-                     torch::cat({y, torch::full({n}, -1, long_opts.device(x.device()))}), tiling);
+      split_forward(forward, torch::cat({x, x.index_select(0, idx)}), torch::cat({t, t.index_select(0, idx)}),
+                    torch::cat({y, torch::full({n}, -1, long_opts.device(x.device()))}));
   torch::Tensor eps = out.narrow(0, 0, B);
   const torch::Tensor uncond = out.narrow(0, B, n);
   const torch::Tensor cond = eps.index_select(0, idx);

@@ -40,9 +40,19 @@ DoubleConvImpl::DoubleConvImpl(int in, int out, int mid, bool residual) : residu
 
 torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling) {
   const auto conv = [tiling](torch::nn::Conv2d& c, const torch::Tensor& in) {
-    if (!tiling) return c(in);
-    return torch::conv2d(F::pad(in, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kCircular)),
-                         c->weight);
+    const torch::Tensor padded =
+        tiling ? F::pad(in, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kCircular)) : in;
+    const int64_t pad = tiling ? 0 : 1;
+    // Inference on the CPU always takes oneDNN's convolution. LibTorch would pick im2col +
+    // GEMM for a batch of one below 20480 input values and oneDNN otherwise; the two round
+    // differently (up to 1e-4 at 64 channels), so the same image would come out slightly
+    // different as one of a batch or alone (split_forward hands out parts of any size). oneDNN
+    // is as fast or faster at these shapes on one thread (tests/bench/NOTES.md).
+    if (!torch::GradMode::is_enabled() && in.device().is_cpu() && in.scalar_type() == torch::kFloat32 &&
+        at::hasMKLDNN()) {
+      return at::mkldnn_convolution(padded, c->weight, c10::nullopt, {pad, pad}, {1, 1}, {1, 1}, 1);
+    }
+    return torch::conv2d(padded, c->weight, {}, 1, pad);
   };
   torch::Tensor h = norm2_(conv(conv2_, torch::gelu(norm1_(conv(conv1_, x)))));
   return residual_ ? torch::gelu(x + h) : h;

@@ -1,0 +1,138 @@
+#include "split_forward.h"
+
+#include <ATen/ThreadLocalState.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "ddpm/runtime.h"
+
+namespace ddpm {
+namespace {
+
+// One split call: `parts` pieces of work, taken by whoever is free (the caller included).
+struct Call {
+  int parts = 0;
+  std::function<void(int)> body;
+  std::atomic<int> next{0};
+  int done = 0;              // guarded by Helpers::mutex_
+  std::exception_ptr error;  // guarded by Helpers::mutex_
+};
+
+// Helper threads shared by every caller, each with one intra-op thread, started as needed and
+// joined when the library is unloaded. A caller never waits for a part nobody has started:
+// it takes parts itself until none is left, so concurrent jobs cannot starve each other.
+class Helpers {
+ public:
+  static Helpers& instance() {
+    static Helpers helpers;
+    return helpers;
+  }
+
+  ~Helpers() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  void run(int parts, std::function<void(int)> body) {
+    auto call = std::make_shared<Call>();
+    call->parts = parts;
+    call->body = std::move(body);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      while (static_cast<int>(threads_.size()) < parts - 1) threads_.emplace_back([this] { loop(); });
+      queue_.push_back(call);
+    }
+    work_cv_.notify_all();
+    work(*call);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_cv_.wait(lock, [&] { return call->done == call->parts; });
+    if (call->error) std::rethrow_exception(call->error);
+  }
+
+ private:
+  void work(Call& call) {
+    for (int i; (i = call.next.fetch_add(1)) < call.parts;) {
+      std::exception_ptr error;
+      try {
+        call.body(i);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (error && !call.error) call.error = error;
+      if (++call.done == call.parts) done_cv_.notify_all();
+    }
+  }
+
+  // Under the lock: the oldest call with parts left (exhausted ones are dropped).
+  std::shared_ptr<Call> next_call() {
+    while (!queue_.empty() && queue_.front()->next.load() >= queue_.front()->parts) queue_.pop_front();
+    return queue_.empty() ? nullptr : queue_.front();
+  }
+
+  void loop() {
+    set_calling_thread_threads(1);
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      std::shared_ptr<Call> call;
+      work_cv_.wait(lock, [&] { return stop_ || (call = next_call()) != nullptr; });
+      if (stop_) return;
+      lock.unlock();
+      work(*call);
+      lock.lock();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable work_cv_, done_cv_;
+  std::deque<std::shared_ptr<Call>> queue_;
+  std::vector<std::thread> threads_;
+  bool stop_ = false;
+};
+
+// Sets the calling thread's intra-op threads for a scope.
+class ThreadsHere {
+ public:
+  explicit ThreadsHere(int threads) : previous_(at::get_num_threads()) {
+    set_calling_thread_threads(threads);
+  }
+  ~ThreadsHere() { set_calling_thread_threads(previous_); }
+
+ private:
+  int previous_;
+};
+
+}  // namespace
+
+torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
+                            const torch::Tensor& t, const torch::Tensor& y) {
+  const int64_t batch = x.size(0);
+  const int parts = static_cast<int>(std::min<int64_t>(batch, at::get_num_threads()));
+  if (parts < 2 || torch::GradMode::is_enabled() || !x.device().is_cpu()) return forward(x, t, y);
+
+  std::vector<torch::Tensor> out(parts);
+  const int64_t base = batch / parts, extra = batch % parts;
+  const at::ThreadLocalState state;  // inference mode and the like, for the helper threads
+  ThreadsHere one(1);
+  Helpers::instance().run(parts, [&](int i) {
+    at::ThreadLocalStateGuard guard(state);
+    const int64_t start = i * base + std::min<int64_t>(i, extra);
+    const int64_t size = base + (i < extra ? 1 : 0);
+    out[i] = forward(x.narrow(0, start, size), t.narrow(0, start, size), y.narrow(0, start, size));
+  });
+  return torch::cat(out);
+}
+
+}  // namespace ddpm
