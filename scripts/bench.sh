@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 bash scripts/build.sh build
 ./build/tests/bench/ddpm_bench_sampling out/bench_sampling.json
 ./build/tests/bench/ddpm_bench_stream out/bench_stream.json
+# The product's path: jobs and streams through the C ABI beside bare forwards, with 1 and 2
+# threads, with and without a busy engine thread.
+./build/tests/bench/ddpm_bench_abi out/bench_abi.json
 ./build/tests/bench/ddpm_bench_training out/bench_training.json
 # One guided seed64 step against the reference in PyTorch (needs python3-torch).
 ./build/tests/bench/ddpm_bench_reference out/bench_reference.json || echo "skipping ddpm_bench_reference"

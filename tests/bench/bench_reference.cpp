@@ -3,8 +3,13 @@
 // written as the reference writes it), both with default settings, and over PyTorch with glibc
 // told to keep freed memory (the setting that hides the reference's page-fault cost). The same
 // weights (the reference's own .pt, imported) give outputs equal to PyTorch's within 1e-4.
+// Ours is timed twice: the bare step on the main thread, and the step as engines get it, from
+// generation jobs through the C ABI (11 DDPM steps minus 1, over 10). Each side's intra-op
+// thread count is printed: PyTorch's is what its users get by default (1 on Debian).
 //   ddpm_bench_reference [OUT.json] [--repeat N]
 // Needs Debian's python3-torch; makes the full-size fixtures in a temporary folder (~190 MB).
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +23,7 @@
 #include "ddpm/sampler_steps.h"
 #include "ddpm/schedule.h"
 #include "ddpm/tensor_bytes.h"
+#include "ddpm_plugin.h"
 
 namespace fs = std::filesystem;
 
@@ -34,10 +40,33 @@ std::string capture(const std::string& cmd) {
   return out;
 }
 
-double json_seconds(const std::string& text, const std::string& cmd) {
-  const auto k = text.find("\"seconds\": ");
-  if (k == std::string::npos) throw std::runtime_error("no timing from: " + cmd + "\n" + text);
-  return std::atof(text.c_str() + k + 11);
+double json_number(const std::string& text, const std::string& key, const std::string& cmd) {
+  const std::string quoted = "\"" + key + "\": ";
+  const auto k = text.find(quoted);
+  if (k == std::string::npos) throw std::runtime_error("no " + key + " from: " + cmd + "\n" + text);
+  return std::atof(text.c_str() + k + quoted.size());
+}
+
+// Median seconds of a guided DDPM job of `steps` steps through the C ABI (class 3, batch 1).
+double job_seconds(ddpm_model* model, int steps, int repeat) {
+  std::vector<double> t;
+  for (int i = 0; i <= repeat; ++i) {
+    ddpm_generate_params p;
+    ddpm_generate_default_params(&p);
+    p.sampler = DDPM_SAMPLER_DDPM;
+    p.steps = steps;
+    p.class_index = 3;
+    ddpm_job* job = nullptr;
+    const auto start = std::chrono::steady_clock::now();
+    if (ddpm_generate_start(model, &p, nullptr, nullptr, &job) != DDPM_OK ||
+        ddpm_job_wait(job, -1) != DDPM_OK) {
+      throw std::runtime_error(std::string("job: ") + ddpm_last_error());
+    }
+    if (i > 0) t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    ddpm_job_free(job);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
 }
 
 }  // namespace
@@ -77,9 +106,11 @@ int main(int argc, char** argv) try {
   // PyTorch, default settings, then with freed memory kept.
   const std::string script = "/usr/bin/python3 " + src + "/tests/bench/reference_step.py " + pt +
                              " --repeat " + std::to_string(repeat);
-  const double torch_default = json_seconds(capture("env -u GLIBC_TUNABLES " + script), script);
+  const std::string default_run = capture("env -u GLIBC_TUNABLES " + script);
+  const double torch_default = json_number(default_run, "seconds", script);
+  const double torch_threads = json_number(default_run, "threads", script);
   const std::string tuned = "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=2147483647:glibc.malloc.trim_threshold=4294967295 ";
-  const double torch_tuned = json_seconds(capture(tuned + script), script);
+  const double torch_tuned = json_number(capture(tuned + script), "seconds", script);
 
   // Ours: the same step as the sampler takes it (guided prediction in one batched forward, then
   // the DDPM update), same weights, batch 1, t = 500.
@@ -99,14 +130,26 @@ int main(int argc, char** argv) try {
     torch::Tensor x0;
     x = ddpm::steps::denoise(rule, x, eps, ab, ab_prev, torch::randn_like(x), unused, x0);
   });
+
+  // Ours as engines get it: the reference's .pt loaded by the plugin, jobs on worker threads.
+  ddpm_model* model = nullptr;
+  if (ddpm_model_load(pt.c_str(), &model) != DDPM_OK) {
+    throw std::runtime_error(std::string("ddpm_model_load: ") + ddpm_last_error());
+  }
+  const double abi = (job_seconds(model, 11, repeat) - job_seconds(model, 1, repeat)) / 10;
+  ddpm_model_free(model);
   fs::remove_all(dir);
 
   std::vector<bench::Row> rows{
       {"max |ours - PyTorch| on the fixture's inputs", diff, "(target <= 1e-4)"},
       {"PyTorch guided step, default settings", torch_default, "s"},
       {"PyTorch guided step, malloc keeps freed memory", torch_tuned, "s"},
-      {"ours guided step (one batched forward)", ours, "s"},
-      {"ours / PyTorch default", ours / torch_default, "(target <= 0.1)"},
+      {"PyTorch intra-op threads (its default)", torch_threads, "threads"},
+      {"ours intra-op threads", double(ddpm::runtime_threads()), "threads"},
+      {"ours guided step, bare (one batched forward)", ours, "s"},
+      {"ours guided step, C ABI job", abi, "s"},
+      {"ours bare / PyTorch default", ours / torch_default, "(target <= 0.1)"},
+      {"ours C ABI job / PyTorch default", abi / torch_default, "(target <= 0.1)"},
       {"ours / PyTorch with the malloc setting", ours / torch_tuned, "(target <= 0.6)"},
   };
   bench::report(rows, json);

@@ -1,0 +1,192 @@
+// Speed users get: generation jobs and streams through the C ABI (a worker thread per job,
+// callbacks on, a preview every step), next to bare forwards of the same model on the main
+// thread and on a fresh thread, in one run, with and without a busy engine thread beside it.
+// Every figure comes with its physical floor (the forward's FLOPs over the sgemm peak measured
+// by this same program). Usage: ddpm_bench_abi [out.json] (DDPM_MODEL names the model).
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <cmath>
+
+#include "bench_common.h"
+#include "ddpm/guidance.h"
+#include "ddpm/model_file.h"
+#include "ddpm_plugin.h"
+
+using bench::Row;
+using bench::time_it;
+
+namespace {
+
+void check(ddpm_status s, const char* what) {
+  if (s != DDPM_OK) {
+    std::fprintf(stderr, "%s: %s: %s\n", what, ddpm_status_string(s), ddpm_last_error());
+    std::exit(1);
+  }
+}
+
+// What an engine's callback does with a preview: touch every value (a texture upload).
+void on_step(ddpm_job*, int, int, const float* frame, int w, int h, int c, int b, void* user) {
+  if (!frame) return;
+  float sum = 0;
+  for (int i = 0, n = w * h * c * b; i < n; ++i) sum += frame[i];
+  *static_cast<float*>(user) += sum;
+}
+
+// Runs `f` on a thread that ends with it: LibTorch's OpenMP keeps a team for every thread that
+// ran parallel work, and the bench's own main thread must not hold one while jobs are timed
+// (that is a measured slowdown of its own, shown in its own row).
+template <class F>
+void on_fresh_thread(F&& f) {
+  std::thread(std::forward<F>(f)).join();
+}
+
+// Seconds of one job from start to finished (thread start, noise and result included).
+double job_seconds(ddpm_model* model, int sampler, int steps, int64_t seed, int threads) {
+  ddpm_generate_params p;
+  check(ddpm_generate_default_params(&p), "params");
+  p.threads = threads;
+  p.sampler = sampler;
+  p.steps = steps;
+  p.class_index = 1;
+  p.seed = static_cast<uint64_t>(seed);
+  float sink = 0;
+  const auto start = std::chrono::steady_clock::now();
+  ddpm_job* job = nullptr;
+  check(ddpm_generate_start(model, &p, on_step, &sink, &job), "ddpm_generate_start");
+  check(ddpm_job_wait(job, -1), "ddpm_job_wait");
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ddpm_job_free(job);
+  return s;
+}
+
+double median_job(ddpm_model* model, int sampler, int steps, int reps, int threads) {
+  job_seconds(model, sampler, steps, 0, threads);  // warm-up
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) t.push_back(job_seconds(model, sampler, steps, i + 1, threads));
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Frames per second of a stream of `stages` run by its own worker, over about `seconds`.
+double stream_fps(ddpm_model* model, int stages, double seconds, int threads) {
+  ddpm_stream_params p;
+  check(ddpm_stream_default_params(&p), "stream params");
+  p.threads = threads;
+  p.steps = stages;
+  p.class_index = 1;
+  ddpm_stream* stream = nullptr;
+  check(ddpm_stream_open(model, &p, &stream), "ddpm_stream_open");
+  for (int i = 0; i < stages + 2; ++i) check(ddpm_stream_advance(stream, nullptr), "advance");
+  ddpm_stream_stats before{sizeof(ddpm_stream_stats)}, after{sizeof(ddpm_stream_stats)};
+  check(ddpm_stream_get_stats(stream, &before), "stats");
+  const auto start = std::chrono::steady_clock::now();
+  check(ddpm_stream_run(stream, 0), "ddpm_stream_run");
+  std::vector<float> frame(size_t(4) * 64 * 64 * 4);
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(16));  // an engine's frame
+    ddpm_stream_read_frame(stream, frame.data(), frame.size(), nullptr);
+  }
+  check(ddpm_stream_pause(stream), "ddpm_stream_pause");
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  check(ddpm_stream_get_stats(stream, &after), "stats");
+  ddpm_stream_close(stream);
+  return double(after.frames - before.frames) / s;
+}
+
+// An engine's own thread, busy with arithmetic while the plugin works.
+struct BusyThread {
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  BusyThread() {
+    thread = std::thread([this] {
+      volatile double x = 1;
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int i = 0; i < 10000; ++i) x = x * 1.0000001 + 1e-9;
+      }
+    });
+  }
+  ~BusyThread() {
+    stop = true;
+    thread.join();
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path;
+  bench::init(argc, argv, json_path, "out/bench_abi.json");
+  const char* env_model = std::getenv("DDPM_MODEL");
+  const std::string path = env_model ? env_model : DDPM_SOURCE_DIR "/assets/emoji32/model.safetensors";
+  std::vector<Row> rows;
+  double peak = 0;
+  on_fresh_thread([&] { peak = bench::sgemm_peak(); });
+  rows.push_back({"sgemm peak (2048^3)", peak, "GFLOP/s"});
+
+  // Bare forwards through the core, as tests/bench/bench_sampling.cpp times them, each on a
+  // thread of its own; then one while another thread holds an idle OpenMP team.
+  ddpm::Model core_model;
+  on_fresh_thread([&] {
+    core_model = ddpm::load_model(path);
+    core_model.unet->eval();
+  });
+  ddpm::UNet& unet = core_model.unet;
+  const auto& cfg = core_model.info.unet;
+  const double guided_flops = cfg.forward_flops(2);
+  rows.push_back({"floor: guided steps/s at the sgemm peak", peak * 1e9 / guided_flops, "steps/s"});
+  const auto bare_step = [&] {
+    c10::InferenceMode inference;
+    const torch::Tensor x = torch::randn({1, cfg.in_channels, cfg.image_size, cfg.image_size});
+    const torch::Tensor t = torch::full({1}, 500, torch::kLong);
+    return 1.0 / time_it(30, [&] { ddpm::predict_noise(unet, x, t, {1}, {3.0f}); });
+  };
+  double v = 0;
+  on_fresh_thread([&] { v = bare_step(); });
+  rows.push_back({"bare guided step, the only OpenMP team", v, "steps/s"});
+  {
+    std::mutex m;
+    std::condition_variable cv;
+    bool warm = false, done = false;
+    std::thread holder([&] {  // runs parallel work once, then waits: its team stays
+      bench::sgemm_peak();
+      std::unique_lock<std::mutex> lock(m);
+      warm = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return done; });
+    });
+    {
+      std::unique_lock<std::mutex> lock(m);
+      cv.wait(lock, [&] { return warm; });
+    }
+    on_fresh_thread([&] { v = bare_step(); });
+    {
+      std::lock_guard<std::mutex> lock(m);
+      done = true;
+    }
+    cv.notify_all();
+    holder.join();
+    rows.push_back({"bare guided step, beside an idle team", v, "steps/s"});
+  }
+
+  ddpm_model* model = nullptr;
+  check(ddpm_model_load(path.c_str(), &model), "ddpm_model_load");
+  const auto product_path = [&](int threads, const std::string& tag) {
+    rows.push_back({"job DDIM-50 guided, " + tag,
+                    50 / median_job(model, DDPM_SAMPLER_DDIM, 50, 5, threads), "steps/s"});
+    rows.push_back({"job DPM++2M SDE-20 image, " + tag,
+                    median_job(model, DDPM_SAMPLER_DPMPP2M_SDE, 20, 5, threads), "s"});
+    rows.push_back({"stream 8 stages, " + tag, stream_fps(model, 8, 2.0, threads), "frames/s"});
+  };
+  const double stream_flops = cfg.forward_flops(16);  // 8 stages, each with its twin
+  rows.push_back({"floor: 8-stage stream at the sgemm peak", peak * 1e9 / stream_flops, "frames/s"});
+  product_path(0, "default");
+  for (int threads : {1, 2}) {
+    product_path(threads, std::to_string(threads) + " thr");
+    BusyThread busy;
+    product_path(threads, std::to_string(threads) + " thr, busy engine thread");
+  }
+  ddpm_model_free(model);
+  bench::report(rows, json_path);
+  return 0;
+}
