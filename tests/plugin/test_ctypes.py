@@ -60,6 +60,14 @@ def main():
         # Same seed, same image; image-to-image and inpainting run too.
         with model.generate(batch=2, classes=[0, 2], sampler="dpmpp2m", steps=5, seed=3) as again:
             assert again.result_rgba8() == rgba
+        # The per-job thread count reaches the library (the struct field sits where C has it).
+        with model.generate(batch=2, classes=[0, 2], sampler="dpmpp2m", steps=5, seed=3, threads=1) as one:
+            assert all(abs(a - b) <= 1 for a, b in zip(one.result_rgba8(), rgba))
+        try:
+            model.generate(threads=-1)
+            raise AssertionError("threads -1 accepted")
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "OUT_OF_RANGE" and "threads -1" in str(e), e
         with model.generate(steps=10, init_image_rgba8=rgba[: 16 * 16 * 4], init_width=16,
                             init_height=16, strength=0.5, mask=bytes([255] * 128 + [0] * 128)) as job:
             assert job.wait(60000)
