@@ -88,7 +88,9 @@ typedef void (*ddpm_log_fn)(ddpm_log_level level, const char* message, void* use
 DDPM_API ddpm_status ddpm_set_log_callback(ddpm_log_fn fn, ddpm_log_level min_level,
                                            void* user_data);
 /* Thread-safe. LibTorch's intra-op thread count (0: all cores). Applied at the first model
- * load if never called. */
+ * load if never called. A job's or a stream's `threads` field overrides it for that job. On the
+ * CPU every guided or batched forward is split over these threads (one part of the batch on
+ * each, one intra-op thread a part), so the count also bounds the cores a job occupies. */
 DDPM_API ddpm_status ddpm_set_threads(int threads);
 
 /* Thread-safe. Frees a string handed out by the plugin (NULL is allowed). */
