@@ -6,7 +6,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
-#include <cmath>
 
 #include "bench_common.h"
 #include "ddpm/guidance.h"
