@@ -8,9 +8,9 @@
 #include <mutex>
 
 #include "bench_common.h"
+#include "bench_jobs.h"
 #include "ddpm/guidance.h"
 #include "ddpm/model_file.h"
-#include "ddpm_plugin.h"
 
 using bench::Row;
 using bench::time_it;
@@ -40,31 +40,16 @@ void on_fresh_thread(F&& f) {
   std::thread(std::forward<F>(f)).join();
 }
 
-// Seconds of one job from start to finished (thread start, noise and result included).
-double job_seconds(ddpm_model* model, int sampler, int steps, int64_t seed, int threads) {
+// Median seconds of a guided job of class 1 (callback on, a preview every step).
+double median_job(ddpm_model* model, int sampler, int steps, int reps, int threads) {
   ddpm_generate_params p;
   check(ddpm_generate_default_params(&p), "params");
   p.threads = threads;
   p.sampler = sampler;
   p.steps = steps;
   p.class_index = 1;
-  p.seed = static_cast<uint64_t>(seed);
   float sink = 0;
-  const auto start = std::chrono::steady_clock::now();
-  ddpm_job* job = nullptr;
-  check(ddpm_generate_start(model, &p, on_step, &sink, &job), "ddpm_generate_start");
-  check(ddpm_job_wait(job, -1), "ddpm_job_wait");
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  ddpm_job_free(job);
-  return s;
-}
-
-double median_job(ddpm_model* model, int sampler, int steps, int reps, int threads) {
-  job_seconds(model, sampler, steps, 0, threads);  // warm-up
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) t.push_back(job_seconds(model, sampler, steps, i + 1, threads));
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return bench::median_job_seconds(model, p, reps, on_step, &sink);
 }
 
 // Frames per second of a stream of `stages` run by its own worker, over about `seconds`.

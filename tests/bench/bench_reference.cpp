@@ -8,14 +8,13 @@
 // thread count is printed: PyTorch's is what its users get by default (1 on Debian).
 //   ddpm_bench_reference [OUT.json] [--repeat N]
 // Needs Debian's python3-torch; makes the full-size fixtures in a temporary folder (~190 MB).
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 
 #include "bench_common.h"
+#include "bench_jobs.h"
 #include "ddpm/guidance.h"
 #include "ddpm/import.h"
 #include "ddpm/io/file_bytes.h"
@@ -23,7 +22,6 @@
 #include "ddpm/sampler_steps.h"
 #include "ddpm/schedule.h"
 #include "ddpm/tensor_bytes.h"
-#include "ddpm_plugin.h"
 
 namespace fs = std::filesystem;
 
@@ -49,24 +47,12 @@ double json_number(const std::string& text, const std::string& key, const std::s
 
 // Median seconds of a guided DDPM job of `steps` steps through the C ABI (class 3, batch 1).
 double job_seconds(ddpm_model* model, int steps, int repeat) {
-  std::vector<double> t;
-  for (int i = 0; i <= repeat; ++i) {
-    ddpm_generate_params p;
-    ddpm_generate_default_params(&p);
-    p.sampler = DDPM_SAMPLER_DDPM;
-    p.steps = steps;
-    p.class_index = 3;
-    ddpm_job* job = nullptr;
-    const auto start = std::chrono::steady_clock::now();
-    if (ddpm_generate_start(model, &p, nullptr, nullptr, &job) != DDPM_OK ||
-        ddpm_job_wait(job, -1) != DDPM_OK) {
-      throw std::runtime_error(std::string("job: ") + ddpm_last_error());
-    }
-    if (i > 0) t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    ddpm_job_free(job);
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  ddpm_generate_params p;
+  ddpm_generate_default_params(&p);
+  p.sampler = DDPM_SAMPLER_DDPM;
+  p.steps = steps;
+  p.class_index = 3;
+  return bench::median_job_seconds(model, p, repeat);
 }
 
 }  // namespace
