@@ -92,10 +92,10 @@ torch::Tensor packed_attention(const torch::Tensor& qkv, int64_t heads) {
     return library_attention(qkv, heads);
   }
   if (torch::GradMode::is_enabled() && qkv.requires_grad()) return FusedAttention::apply(qkv, heads);
-  // The kernels hold 16-float vectors: with AVX-512 they beat the library (51% of the sgemm
-  // peak against 22%), but measured on an AVX2-only AMD EPYC the same code ran at 5.4 GFLOP/s,
-  // 7x slower than the library's products at seed64's 64x64 layer and no faster with two
-  // threads (tests/bench/NOTES.md). Without AVX-512, inference takes the library path.
+  // The kernels hold 16-float vectors (32 registers' worth for a block): with AVX-512 they beat
+  // the library (51% of the sgemm peak against 22%), but on an AVX2-only AMD EPYC they ran at
+  // 5.4 GFLOP/s a thread, 10.7 on two, against 35 for the library's products at seed64's 64x64
+  // layer (tests/bench/NOTES.md). Without AVX-512, inference takes the library path.
   static const bool has_avx512 = __builtin_cpu_supports("avx512f");
   if (!has_avx512) return library_attention(qkv, heads);
   return fused_forward(qkv.contiguous(), heads, nullptr);
