@@ -12,6 +12,7 @@ PKGS=(
   xvfb xauth libgl1-mesa-dri mesa-utils
   python3 python3-numpy python3-pil
   mono-mcs mono-runtime
+  blender  # tests/engines: the Blender add-on, tested inside Blender (headless)
   # scripts/test-hardening.sh: clang, libFuzzer and sanitizer runtimes, llvm-symbolizer
   clang libclang-rt-dev llvm
 )

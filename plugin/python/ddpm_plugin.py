@@ -367,11 +367,17 @@ class Job(_Closing):
 
     def poll(self):
         """(step, total, frame floats)."""
+        step, total, buf = self.poll_array()
+        return step, total, list(buf)
+
+    def poll_array(self):
+        """(step, total, ctypes float array of the frame): no per-value Python objects, for
+        hosts that hand the frame to numpy (numpy.ctypeslib.as_array) every step."""
         n = self.width * self.height * self.channels * self.batch
         buf = (ctypes.c_float * n)()
         step, total = ctypes.c_int(), ctypes.c_int()
         self.library.check(self.lib.ddpm_job_poll(self.handle, buf, n, ctypes.byref(step), ctypes.byref(total)))
-        return step.value, total.value, list(buf)
+        return step.value, total.value, buf
 
     def result_rgba8(self):
         self.wait()

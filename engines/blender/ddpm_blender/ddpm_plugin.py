@@ -1,0 +1,1 @@
+../../../plugin/python/ddpm_plugin.py
