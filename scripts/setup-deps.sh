@@ -13,6 +13,7 @@ PKGS=(
   python3 python3-numpy python3-pil
   mono-mcs mono-runtime
   blender  # tests/engines: the Blender add-on, tested inside Blender (headless)
+  love  # tests/engines: the LOVE demo (engines/love), tested inside LOVE under xvfb-run
   # scripts/test-hardening.sh: clang, libFuzzer and sanitizer runtimes, llvm-symbolizer
   clang libclang-rt-dev llvm
 )
