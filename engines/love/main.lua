@@ -32,17 +32,21 @@ local function setup(args)
   local model
   model, message = ddpm.load_model(plugin, model_path)
   if not model then return fail("cannot load the model " .. model_path .. ": " .. message) end
-  local class = 0
-  if o.class then
-    class = -1
-    for i, name in ipairs(model.class_names) do
-      if name == o.class then class = i - 1 end
-    end
-    if class < 0 then
-      return fail("the model has no class '" .. o.class .. "'; its classes: "
-        .. table.concat(model.class_names, ", "))
+  local class, switch_to = 0, nil
+  for _, key in ipairs({ "class", "switch-to" }) do
+    if o[key] then
+      local index = -1
+      for i, name in ipairs(model.class_names) do
+        if name == o[key] then index = i - 1 end
+      end
+      if index < 0 then
+        return fail("the model has no class '" .. o[key] .. "'; its classes: "
+          .. table.concat(model.class_names, ", "))
+      end
+      if key == "class" then class = index else switch_to = index end
     end
   end
+  app.switch_to = switch_to
   local threads = o.threads or math.max(1, love.system.getProcessorCount() - 1)
   local stream
   stream, message = ddpm.open_stream(plugin, model, {
@@ -104,6 +108,13 @@ function love.update(dt)
     app.waited = app.waited + dt
     if app.waited > 120 then fail("the stream gave no sprite in 120 s") end
     return
+  end
+  if app.switch and love.timer.getTime() - app.switch.at > 60 then
+    return fail("a class switch did not reach the screen in 60 s")
+  end
+  if app.switch_to then
+    set_class(app.switch_to)
+    app.switch_to = nil
   end
   app.frames = app.frames + 1
   local move
@@ -179,7 +190,7 @@ end
 local function finish_script()
   local o = app.options
   if not o or not o.scripted or app.finishing or app.frames < o.frames then return end
-  if not app.error and not app.live_image then return end
+  if not app.error and (not app.live_image or app.switch) then return end
   app.finishing = true
   local status = app.error and 1 or 0
   if not o.screenshot then return love.event.quit(status) end
@@ -197,6 +208,7 @@ local function finish_script()
       print(string.format("ddpm-love: preview x=%d y=%d scale=%d size=%dx%d frame=%d class=%d seed=%d",
         PREVIEW_X, PREVIEW_Y, PREVIEW_SCALE, app.model.width, app.model.height, app.frame_number,
         app.frame.class, app.frame.seed))
+      if app.switch_ms then print(string.format("ddpm-love: class switch to screen %.0f ms", app.switch_ms)) end
     end
     love.event.quit(status)
   end)

@@ -16,6 +16,8 @@ love GAME_DIR [options]
   --threads N        the stream's threads (default: processors - 1, at least 1)
   --frames N         scripted: run N frames after the first sprite arrived, then quit
   --screenshot FILE  scripted: save the last frame as PNG before quitting
+  --switch-to NAME   scripted: switch to this class once the first sprite is on screen (as
+                     the number keys do) and run until the switch reached the screen
   --autoplay         the basket plays by itself (on in scripted mode)]]
 
 local NUMBERS = { seed = true, steps = true, guidance = true, threads = true, frames = true }
@@ -34,7 +36,8 @@ function Options.parse(args)
       return nil, USAGE
     else
       local value = args[i + 1]
-      local known = { library = 1, model = 1, class = 1, ["seed-path"] = 1, screenshot = 1 }
+      local known = { library = 1, model = 1, class = 1, ["seed-path"] = 1, screenshot = 1,
+                      ["switch-to"] = 1 }
       if not (known[key] or NUMBERS[key]) then return nil, "unknown option --" .. key .. "\n" .. USAGE end
       if value == nil then return nil, "--" .. key .. " needs a value" end
       if NUMBERS[key] then

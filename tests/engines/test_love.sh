@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The LOVE demo (engines/love) inside LOVE itself, under xvfb-run, in its scripted mode:
 #  - the generated declarations match plugin/include/ddpm_plugin.h (make_cdef.py --check);
-#  - a run shows a sprite from the live stream equal to the plugin's job for its seed and class;
+#  - a run shows a sprite from the live stream equal to the plugin's job for its seed and class,
+#    and a class switch reaches the screen;
 #  - no library, a library of another ABI and a missing model each put their message on screen
 #    (the screenshot has text on the error background) and end with status 1.
 # Usage: test_love.sh LOVE PLUGIN_LIBRARY FAKE_ABI_LIBRARY REPO_ROOT SCRATCH_DIR
@@ -29,6 +30,17 @@ elif "$python" "$root/tests/engines/love_check.py" "$scratch/play.png" "$scratch
   echo "ok   the game's sprite equals the plugin's job"
 else
   failures=$((failures + 1))
+fi
+
+# A class switch, as the number keys make it, reaches the screen and is measured.
+game switch --library "$lib" --model "$model" --class flags --switch-to smileys --frames 5
+status=$?
+if [[ $status -eq 0 ]] && grep -q "class=6 " "$scratch/switch.out" &&
+    grep -q "class switch to screen [0-9]* ms" "$scratch/switch.out"; then
+  echo "ok   $(grep "class switch" "$scratch/switch.out")"
+else
+  echo "FAIL the class switch did not reach the screen (status $status):"
+  cat "$scratch/switch.out" "$scratch/switch.err"; failures=$((failures + 1))
 fi
 
 expect_error() { # NAME "TEXT IN THE MESSAGE" ARGS...
