@@ -4,11 +4,11 @@ The plugin trains on its own worker thread; a window timer polls it (Esc cancels
 run still writes its model file (the plugin saves on cancel) but the panel keeps its model.
 """
 import os
-import time
 
 import bpy
 
 from . import ddpm_plugin, runtime
+from .polled_operator import PolledOperator
 
 POLL_SECONDS = 0.25
 _active = None  # (TrainJob, output path)
@@ -52,10 +52,11 @@ def progress_text(status):
     return text + " (Esc cancels)"
 
 
-class DDPM_OT_finetune(bpy.types.Operator):
+class DDPM_OT_finetune(PolledOperator, bpy.types.Operator):
     """Fine-tune the panel's model on an asset folder (one subfolder of images per class)"""
     bl_idname = "ddpm.finetune"
     bl_label = "Fine-tune"
+    poll_seconds = POLL_SECONDS
 
     def begin(self, context):
         global _active
@@ -96,50 +97,28 @@ class DDPM_OT_finetune(bpy.types.Operator):
         self.report({"INFO"}, "fine-tuned model %s loaded" % out)
         return {"FINISHED"}
 
-    def execute(self, context):
-        """Scripts and `blender -b`: progress on stdout."""
-        if not self.begin(context):
-            return {"CANCELLED"}
-        shown = None
-        while not self.step(context):
-            if self.last_text != shown:
-                print(self.last_text, flush=True)
-                shown = self.last_text
-            time.sleep(POLL_SECONDS)
-        return self.end(context)
+    def active(self):
+        return _active is not None
 
-    def invoke(self, context, _event):
-        if not self.begin(context):
-            return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(POLL_SECONDS, window=context.window)
-        wm.modal_handler_add(self)
-        wm.progress_begin(0, 100)
-        return {"RUNNING_MODAL"}
+    def escape(self, _context):
+        _active[0].cancel()  # the worker saves, then the next timer tick ends the operator
+        return None
 
-    def modal(self, context, event):
-        if event.type == "ESC" and _active is not None:
-            _active[0].cancel()  # the worker saves, then the next timer tick ends the operator
-            return {"RUNNING_MODAL"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        if _active is None:
-            return self.close(context, {"CANCELLED"})
-        ended = self.step(context)
+    def printed_progress(self):
+        return self.last_text  # scripts and `blender -b`: progress on stdout
+
+    def modal_begin(self, context):
+        context.window_manager.progress_begin(0, 100)
+
+    def modal_tick(self, context):
         context.workspace.status_text_set(self.last_text)
         context.window_manager.progress_update(context.scene.ddpm.train_progress)
         for area in context.screen.areas:
             area.tag_redraw()
-        if not ended:
-            return {"PASS_THROUGH"}
-        return self.close(context, self.end(context))
 
-    def close(self, context, result):
-        wm = context.window_manager
-        wm.event_timer_remove(self._timer)
-        wm.progress_end()
+    def modal_end(self, context):
+        context.window_manager.progress_end()
         context.workspace.status_text_set(None)
-        return result
 
 
 class DDPM_OT_finetune_cancel(bpy.types.Operator):

@@ -4,11 +4,10 @@ The job runs on the plugin's worker thread. Nothing here is called from that thr
 operator polls the job from a window timer (the UI stays responsive), and from a script or
 `blender -b` the same polling runs in a loop until the job ends.
 """
-import time
-
 import bpy
 
 from . import ddpm_plugin, pixels, properties, runtime
+from .polled_operator import PolledOperator
 
 POLL_SECONDS = 1.0 / 30.0
 _active = None  # the running GenerationTask (one at a time)
@@ -114,12 +113,13 @@ def make_material(context, image):
     return material
 
 
-class DDPM_OT_generate(bpy.types.Operator):
+class DDPM_OT_generate(PolledOperator, bpy.types.Operator):
     """Generate images with the DDPM plugin (live preview; Esc or Cancel stops)"""
     bl_idname = "ddpm.generate"
     bl_label = "Generate"
+    poll_seconds = POLL_SECONDS
 
-    def start(self, context):
+    def begin(self, context):
         global _active
         if _active is not None:
             self.report({"ERROR"}, "a generation is already running")
@@ -132,7 +132,13 @@ class DDPM_OT_generate(bpy.types.Operator):
         show(context, _active.images[0])
         return True
 
-    def done(self, context):
+    def step(self, _context):
+        return _active.pump()
+
+    def active(self):
+        return _active is not None
+
+    def end(self, context):
         global _active
         task, _active = _active, None
         try:
@@ -145,44 +151,18 @@ class DDPM_OT_generate(bpy.types.Operator):
         self.report({"INFO"}, "generated %s" % ", ".join(i.name for i in images))
         return {"FINISHED"}
 
-    def execute(self, context):
-        """Scripts and `blender -b`: the same job, polled until it ends."""
-        if not self.start(context):
-            return {"CANCELLED"}
-        while not _active.pump():
-            time.sleep(POLL_SECONDS)
-        _active.pump()  # the last step's preview
-        return self.done(context)
-
-    def invoke(self, context, _event):
-        if not self.start(context):
-            return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(POLL_SECONDS, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
+    def escape(self, _context):
         global _active
-        if _active is None:  # cancelled through DDPM_OT_cancel
-            return self.stop_timer(context, {"CANCELLED"})
-        if event.type == "ESC":
-            _active.cancel()
-            _active = None
-            self.report({"WARNING"}, "generation cancelled")
-            return self.stop_timer(context, {"CANCELLED"})
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        ended = _active.pump()
-        redraw(context)
-        if not ended:
-            return {"PASS_THROUGH"}
-        return self.stop_timer(context, self.done(context))
+        _active.cancel()
+        _active = None
+        self.report({"WARNING"}, "generation cancelled")
+        return {"CANCELLED"}
 
-    def stop_timer(self, context, result):
-        context.window_manager.event_timer_remove(self._timer)
+    def modal_tick(self, context):
         redraw(context)
-        return result
+
+    def modal_end(self, context):
+        redraw(context)
 
 
 class DDPM_OT_cancel(bpy.types.Operator):
