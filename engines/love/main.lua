@@ -97,7 +97,17 @@ local function read_frame()
   end
 end
 
+-- At most 60 frames a second even where vsync does nothing (Xvfb, some drivers): with a
+-- software renderer every extra frame takes CPU time from the stream's worker.
+local FRAME_SECONDS = 1 / 60
+local function limit_frame_rate()
+  local now = love.timer.getTime()
+  if app.next_frame and now < app.next_frame then love.timer.sleep(app.next_frame - now) end
+  app.next_frame = math.max(now, app.next_frame or now) + FRAME_SECONDS
+end
+
 function love.update(dt)
+  limit_frame_rate()
   if app.error then
     app.frames = app.frames + 1
     return
