@@ -1,7 +1,8 @@
 """Runs inside Blender with a window (under xvfb-run): the Generate button's path, a modal
 operator polled by a window timer. Checks that the UI kept running while the job did (several
 progress values seen from another timer), that the Image Editor shows the finished image and
-that it equals the plugin's own result; writes a screenshot.
+that it equals the plugin's own result; writes a screenshot; then runs the Fine-tune button for a
+few steps and checks that its model becomes the panel's.
 
 blender FILE.blend --python THIS -- ADDON_PARENT_DIR PLUGIN_LIBRARY MODEL SCREENSHOT
 """
@@ -73,10 +74,35 @@ def step():
     diff = np.abs(np.round(got * 255) - want).max()
     if diff != 0:
         fail("the shown image differs from the plugin's result (max diff %d)" % diff)
+    print("ok   progress seen while the UI ran: %s; image equals the plugin's"
+          % sorted(state["progress"]), flush=True)
     bpy.ops.screen.screenshot(filepath=screenshot)
-    print("ok   progress seen while the UI ran: %s; image equals the plugin's; screenshot %s"
-          % (sorted(state["progress"]), screenshot), flush=True)
-    os._exit(0)
+    # Then the Fine-tune button, the other modal operator: status-bar progress, model swapped.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(addon_parent)))
+    s.train_folder = os.path.join(root, "assets", "samples")
+    s.train_output = os.path.join(os.path.dirname(os.path.abspath(screenshot)), "ui-tuned.safetensors")
+    s.train_steps, s.train_batch = 3, 4
+    with bpy.context.temp_override(window=win, area=area, region=region):
+        if bpy.ops.ddpm.finetune("INVOKE_DEFAULT") != {"RUNNING_MODAL"}:
+            fail("the Fine-tune operator did not start")
+    bpy.app.timers.register(watch_finetune, first_interval=0.05)
+    return None
+
+
+def watch_finetune():
+    try:
+        if s.training:
+            state["tune_ticks"] = state.get("tune_ticks", 0) + 1
+            if state["tune_ticks"] > 2400:
+                fail("the fine-tune did not end")
+            return 0.05
+        if s.model_path != s.train_output or not os.path.isfile(s.train_output):
+            fail("the fine-tuned model is not the panel's model: %r" % s.model_path)
+        print("ok   the Fine-tune button trained with the UI running (%d polls) and loaded %s"
+              % (state.get("tune_ticks", 0), s.model_path), flush=True)
+        os._exit(0)
+    except Exception as e:  # noqa: BLE001
+        fail("%s: %s" % (type(e).__name__, e))
 
 
 bpy.app.timers.register(tick, first_interval=1.0)
