@@ -19,7 +19,14 @@ end
 
 local function setup(args)
   local o, message = Options.parse(args)
-  if not o then return fail(message) end
+  if not o then
+    app.options = { scripted = app.scripted, frames = 3, screenshot = app.screenshot }
+    return fail(message)
+  end
+  if o.help then
+    print(o.help)
+    return love.event.quit(0)
+  end
   app.options = o
   local library, searched = Options.library(o)
   local plugin
@@ -64,7 +71,11 @@ local function setup(args)
 end
 
 function love.load(args)
-  for _, a in ipairs(args) do app.scripted = app.scripted or a == "--frames" end
+  -- Scripted runs must end even when their options do not parse.
+  for i, a in ipairs(args) do
+    if a == "--frames" then app.scripted = true end
+    if a == "--screenshot" then app.screenshot = args[i + 1] end
+  end
   love.graphics.setDefaultFilter("nearest", "nearest")
   app.font = love.graphics.newFont(14)
   app.big = love.graphics.newFont(22)

@@ -33,7 +33,7 @@ function Options.parse(args)
       o.autoplay = true
       i = i + 1
     elseif key == "help" then
-      return nil, USAGE
+      return { help = USAGE }
     else
       local value = args[i + 1]
       local known = { library = 1, model = 1, class = 1, ["seed-path"] = 1, screenshot = 1,

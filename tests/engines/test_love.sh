@@ -3,8 +3,9 @@
 #  - the generated declarations match plugin/include/ddpm_plugin.h (make_cdef.py --check);
 #  - a run shows a sprite from the live stream equal to the plugin's job for its seed and class,
 #    and a class switch reaches the screen;
-#  - no library, a library of another ABI and a missing model each put their message on screen
-#    (the screenshot has text on the error background) and end with status 1.
+#  - no library, a library of another ABI, a missing model, an unknown class and an unknown
+#    option each put their message on screen (the screenshot has text on the error background)
+#    and end with status 1.
 # Usage: test_love.sh LOVE PLUGIN_LIBRARY FAKE_ABI_LIBRARY REPO_ROOT SCRATCH_DIR
 set -uo pipefail
 love=$1 lib=$2 fake=$3 root=$4 scratch=$5
@@ -70,6 +71,7 @@ print(int(((img[..., 0] > 40) & (img[..., 0] < 50) & (img[..., 2] < 20)).mean() 
 expect_error no_library "no plugin library at" --library "$scratch/missing/libddpm_plugin.so" --model "$model"
 expect_error wrong_abi "ABI version 999" --library "$fake" --model "$model"
 expect_error no_model "cannot load the model" --library "$lib" --model "$scratch/missing.safetensors"
+expect_error bad_option "unknown option --bogus" --library "$lib" --bogus
 expect_error bad_class "has no class 'dragons'" --library "$lib" --model "$model" --class dragons
 
 [[ $failures -eq 0 ]] || { echo "test_love: $failures failure(s)"; exit 1; }
