@@ -6,7 +6,7 @@ local header = require("ddpm_cdef")
 
 ffi.cdef(header.cdef)
 
-local M = { header_abi_version = header.abi_version }
+local M = {}
 
 local function last_error(lib, status)
   local message = ffi.string(lib.ddpm_last_error())
@@ -28,11 +28,7 @@ function M.open(path)
       .. "rebuild the plugin from the same sources, or regenerate ddpm_cdef.lua", path, abi,
       header.abi_version)
   end
-  return { lib = lib, path = path, version = ffi.string(lib.ddpm_version_string()) }
-end
-
-function M.set_threads(plugin, threads)
-  plugin.lib.ddpm_set_threads(threads)
+  return { lib = lib }
 end
 
 -- Loads a model: its size and class names, or nil and the plugin's message.
@@ -42,8 +38,8 @@ function M.load_model(plugin, path)
   local status = lib.ddpm_model_load(path, out)
   if status ~= 0 then return nil, last_error(lib, status) end
   local model = ffi.gc(out[0], lib.ddpm_model_free)
-  local w, h, c = ffi.new("int[1]"), ffi.new("int[1]"), ffi.new("int[1]")
-  lib.ddpm_model_get_shape(model, w, h, c, nil, nil)
+  local w, h = ffi.new("int[1]"), ffi.new("int[1]")
+  lib.ddpm_model_get_shape(model, w, h, nil, nil, nil)
   local json = ffi.new("char*[1]")
   status = lib.ddpm_model_info_json(model, json)
   if status ~= 0 then return nil, last_error(lib, status) end
@@ -53,8 +49,7 @@ function M.load_model(plugin, path)
   local names = {}
   local list = info:match('"class_names"%s*:%s*%[(.-)%]') or ""
   for name in list:gmatch('"(.-)"') do names[#names + 1] = name end
-  return { handle = model, width = w[0], height = h[0], channels = c[0], class_names = names,
-           path = path }
+  return { handle = model, width = w[0], height = h[0], class_names = names }
 end
 
 local Stream = {}
@@ -112,5 +107,4 @@ function Stream:close()
   self.handle = nil
 end
 
-M.SEED_FIXED, M.SEED_WALK, M.SEED_NEW = 0, 1, 2
 return M

@@ -9,6 +9,7 @@ local Options = require("options")
 
 local PREVIEW_X, PREVIEW_Y, PREVIEW_SCALE = 624, 56, 8
 local PANEL_GREY = 51 / 255 -- behind the preview; tests/engines/love_check.py composites on it
+local SEED_PERIOD = 24 -- walk entries from one seed to the next
 
 local app = { frames = 0, waited = 0 }
 
@@ -58,7 +59,7 @@ local function setup(args)
   local stream
   stream, message = ddpm.open_stream(plugin, model, {
     steps = o.steps, guidance = o.guidance, class_index = #model.class_names > 0 and class or -1,
-    seed = o.seed, seed_path = o.seed_path, seed_period = 24, threads = threads })
+    seed = o.seed, seed_path = o.seed_path, seed_period = SEED_PERIOD, threads = threads })
   if not stream then return fail("cannot open the stream: " .. message) end
   local ok
   ok, message = stream:run(0)
@@ -95,7 +96,7 @@ local function read_frame()
   if message then return fail("the stream stopped: " .. message) end
   if not info or tonumber(info.number) == app.frame_number then return end
   app.frame_number = tonumber(info.number)
-  app.frame = { class = info.class_index, seed = tonumber(info.seed), latency = info.latency_calls }
+  app.frame = { class = info.class_index, seed = tonumber(info.seed) }
   if app.live_image then
     app.live_image:replacePixels(app.live_data)
   else
@@ -170,8 +171,8 @@ local function draw_panel()
                         y + math.floor((i - 1) / 3) * 18)
   end
   love.graphics.setColor(0.7, 0.7, 0.75)
-  local paths = { [0] = "fixed", "walk", "new" }
-  love.graphics.print(string.format("guidance %.1f  seed path %s", app.guidance, paths[app.seed_path]),
+  love.graphics.print(string.format("guidance %.1f  seed path %s", app.guidance,
+                                    Options.SEED_PATHS[app.seed_path]),
                       PREVIEW_X, y + 62)
   love.graphics.print("1-9 class  Tab next  Up/Down guidance\nS seed path  Space pause  arrows move",
                       PREVIEW_X, y + 84)
@@ -259,8 +260,8 @@ function love.keypressed(key)
     app.guidance = math.max(0, math.min(10, app.guidance + (key == "up" and 0.5 or -0.5)))
     app.stream:set_guidance(app.guidance)
   elseif key == "s" then
-    app.seed_path = (app.seed_path + 1) % 3
-    app.stream:set_seed_path(app.seed_path, app.options.seed, 24)
+    app.seed_path = (app.seed_path + 1) % (#Options.SEED_PATHS + 1)
+    app.stream:set_seed_path(app.seed_path, app.options.seed, SEED_PERIOD)
   elseif key == "space" then
     app.paused = not app.paused
     if app.paused then app.stream:pause() else app.stream:run(0) end
@@ -268,16 +269,16 @@ function love.keypressed(key)
 end
 
 -- The plugin's worker must stop before LOVE unloads the library at exit.
-function love.quit()
+local function close_stream()
   if app.stream then app.stream:close() end
   app.stream = nil
 end
+love.quit = close_stream
 
 -- A Lua error: LOVE's own error screen waits for a key, which a scripted run never presses.
 local default_errorhandler = love.errorhandler
 function love.errorhandler(message)
-  if app.stream then app.stream:close() end
-  app.stream = nil
+  close_stream()
   if not app.scripted then return default_errorhandler(message) end
   io.stderr:write(debug.traceback("ddpm-love: error: " .. tostring(message), 2) .. "\n")
   return function() return 1 end

@@ -21,6 +21,11 @@ love GAME_DIR [options]
   --autoplay         the basket plays by itself (on in scripted mode)]]
 
 local NUMBERS = { seed = true, steps = true, guidance = true, threads = true, frames = true }
+local STRINGS = { library = true, model = true, class = true, ["seed-path"] = true,
+                  screenshot = true, ["switch-to"] = true }
+
+-- ddpm_seed_path's values and their names on the command line and on screen.
+Options.SEED_PATHS = { [0] = "fixed", "walk", "new" }
 
 -- Returns the options table, or nil and a message.
 function Options.parse(args)
@@ -36,9 +41,7 @@ function Options.parse(args)
       return { help = USAGE }
     else
       local value = args[i + 1]
-      local known = { library = 1, model = 1, class = 1, ["seed-path"] = 1, screenshot = 1,
-                      ["switch-to"] = 1 }
-      if not (known[key] or NUMBERS[key]) then return nil, "unknown option --" .. key .. "\n" .. USAGE end
+      if not (STRINGS[key] or NUMBERS[key]) then return nil, "unknown option --" .. key .. "\n" .. USAGE end
       if value == nil then return nil, "--" .. key .. " needs a value" end
       if NUMBERS[key] then
         value = tonumber(value)
@@ -48,9 +51,10 @@ function Options.parse(args)
       i = i + 2
     end
   end
-  local paths = { walk = 1, new = 2, fixed = 0 }
-  if not paths[o["seed-path"]] then return nil, "--seed-path must be walk, new or fixed" end
-  o.seed_path = paths[o["seed-path"]]
+  for value, name in pairs(Options.SEED_PATHS) do
+    if name == o["seed-path"] then o.seed_path = value end
+  end
+  if not o.seed_path then return nil, "--seed-path must be walk, new or fixed" end
   if o.frames and o.frames < 1 then return nil, "--frames must be at least 1" end
   o.scripted = o.frames ~= nil
   o.autoplay = o.autoplay or o.scripted

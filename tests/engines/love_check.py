@@ -8,11 +8,10 @@ love_check.py SCREENSHOT.png GAME_STDOUT PLUGIN_LIBRARY MODEL
 """
 import os
 import re
-import struct
 import sys
-import zlib
 
 import numpy as np
+from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "plugin", "python"))
@@ -22,48 +21,8 @@ GREY = 51  # engines/love/main.lua: PANEL_GREY
 
 
 def read_png(path):
-    """8-bit RGB or RGBA, non-interlaced PNG (what LOVE writes) as an array [h][w][c]."""
-    data = open(path, "rb").read()
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
-        sys.exit("love_check: %s is not a PNG" % path)
-    pos, idat, header = 8, b"", None
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    width, height, depth, color, _, _, interlace = header
-    if depth != 8 or color not in (2, 6) or interlace:
-        sys.exit("love_check: unsupported PNG (depth %d, colour type %d)" % (depth, color))
-    c = 3 if color == 2 else 4
-    raw = zlib.decompress(idat)
-    stride = width * c
-    out = np.zeros((height, stride), np.int32)
-    prev = np.zeros(stride, np.int32)
-    for y in range(height):
-        kind, line = raw[y * (stride + 1)], np.frombuffer(raw, np.uint8, stride, y * (stride + 1) + 1).astype(np.int32)
-        row = np.zeros(stride, np.int32)
-        for x in range(stride):  # the Sub, Average and Paeth filters read their left result
-            a = row[x - c] if x >= c else 0
-            b, d = prev[x], prev[x - c] if x >= c else 0
-            if kind == 0:
-                v = line[x]
-            elif kind == 1:
-                v = line[x] + a
-            elif kind == 2:
-                v = line[x] + b
-            elif kind == 3:
-                v = line[x] + (a + b) // 2
-            else:
-                p = a + b - d
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - d)
-                v = line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else d)
-            row[x] = v & 255
-        out[y], prev = row, row
-    return out.reshape(height, width, c)
+    """A screenshot as an int array [h][w][3]."""
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int32)
 
 
 def main():
@@ -73,7 +32,7 @@ def main():
     if not m:
         sys.exit("love_check: the game did not say where its preview is:\n" + text)
     x, y, scale, w, h, frame, cls, seed = map(int, m.groups())
-    image = read_png(shot)[y:y + h * scale, x:x + w * scale, :3]
+    image = read_png(shot)[y:y + h * scale, x:x + w * scale]
     lib = ddpm_plugin.Library(library)
     with lib.load_model(model_path) as model, \
             model.generate(class_index=cls, sampler="ddim", steps=8, seed=seed, guidance=3.0) as job:

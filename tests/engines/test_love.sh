@@ -59,7 +59,7 @@ expect_error() { # NAME "TEXT IN THE MESSAGE" ARGS...
   lit=$("$python" -c "
 import sys; sys.path.insert(0, '$root/tests/engines')
 from love_check import read_png
-img = read_png('$scratch/$name.png')[:, :, :3]
+img = read_png('$scratch/$name.png')
 print(int(((img[..., 0] > 40) & (img[..., 0] < 50) & (img[..., 2] < 20)).mean() > 0.5), int((img.min(2) > 180).sum()))")
   if [[ ${lit% *} != 1 || ${lit#* } -lt 300 ]]; then
     echo "FAIL $name: the screenshot does not show the error screen with its message ($lit)"
