@@ -63,17 +63,23 @@ void freeze_all_but_head(UNet& model) {
   }
 }
 
-void update_ema(UNet& ema, UNet& model, double decay, bool copy) {
+void update_ema(UNet& ema, UNet& model, double decay) {
   torch::NoGradGuard no_grad;
   auto e = ema->parameters();
   auto m = model->parameters();
   for (std::size_t i = 0; i < e.size(); ++i) {
-    if (copy) e[i].copy_(m[i]);
+    if (decay == 0) e[i].copy_(m[i]);
     else e[i].mul_(decay).add_(m[i], 1 - decay);
   }
 }
 
 }  // namespace
+
+double ema_decay_at(const TrainOptions& o, int64_t step) {
+  const int64_t n = step - o.ema_start;
+  if (n <= 0) return 0;
+  return o.ema_warmup ? std::min(o.ema_decay, (1.0 + n) / (10.0 + n)) : o.ema_decay;
+}
 
 void TrainOptions::validate() const {
   const auto bad = [](const std::string& what, const std::string& value, const std::string& allowed) {
@@ -89,6 +95,7 @@ void TrainOptions::validate() const {
   if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay", number_text(ema_decay), "allowed [0, 1)");
   if (!(decay_from >= 0 && decay_from <= 1)) bad("decay_from", number_text(decay_from), "allowed 0 to 1");
   if (ema_start < 0) bad("ema_start", std::to_string(ema_start), "must not be negative");
+  if (!(snr_gamma >= 0 && snr_gamma <= 1e6)) bad("snr_gamma", number_text(snr_gamma), "allowed 0 (off) to 1e6");
   if (checkpoint_every < 1) bad("checkpoint_every", std::to_string(checkpoint_every), "must be at least 1");
   if (sample_every < 0) bad("sample_every", std::to_string(sample_every), "must not be negative");
   if (image_size < 0) bad("image_size", std::to_string(image_size), "must not be negative (0 = preset)");
@@ -265,7 +272,7 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     }
     const torch::Device device = s.model->parameters().front().device();
     torch::Tensor loss = diffusion_loss_rows(s.model, schedule, x0.to(device), labels.to(device), s.generator,
-                                             o.batch, first_row);
+                                             o.batch, first_row, o.snr_gamma);
     s.optimizer->zero_grad();
     if (overlap) overlap->begin();
     loss.backward();
@@ -280,7 +287,7 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(s.model->parameters(), o.grad_clip);
     s.optimizer->step();
     ++s.info.training_step;
-    update_ema(s.ema, s.model, o.ema_decay, s.info.training_step <= o.ema_start);
+    update_ema(s.ema, s.model, ema_decay_at(o, s.info.training_step));
 
     progress.step = s.info.training_step;
     progress.loss = loss.item<double>();

@@ -17,24 +17,26 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
                            std::make_shared<SelfAttentionImpl>(channels, c.attention_heads));
   };
 
-  inc_ = register_module("inc", std::make_shared<DoubleConvImpl>(c.in_channels, c.channels_at(0)));
+  const BlockStyle style{c.norm_groups, c.scale_shift};
+  const auto dconv = [&](int in, int out) { return std::make_shared<DoubleConvImpl>(in, out, 0, false, c.norm_groups); };
+  inc_ = register_module("inc", dconv(c.in_channels, c.channels_at(0)));
   for (int i = 1; i <= L; ++i) {
     downs_.push_back(register_module(
         "down" + std::to_string(i),
-        std::make_shared<DownImpl>(c.channels_at(i - 1), c.channels_at(i), c.time_dim)));
+        std::make_shared<DownImpl>(c.channels_at(i - 1), c.channels_at(i), c.time_dim, style)));
     down_attn_.push_back(attention(c.channels_at(i), S >> i));
   }
   const int deep = c.channels_at(L);
-  bottleneck_.push_back(register_module("bot1", std::make_shared<DoubleConvImpl>(deep, 2 * deep)));
-  bottleneck_.push_back(register_module("bot2", std::make_shared<DoubleConvImpl>(2 * deep, 2 * deep)));
-  bottleneck_.push_back(register_module("bot3", std::make_shared<DoubleConvImpl>(2 * deep, deep)));
+  bottleneck_.push_back(register_module("bot1", dconv(deep, 2 * deep)));
+  bottleneck_.push_back(register_module("bot2", dconv(2 * deep, 2 * deep)));
+  bottleneck_.push_back(register_module("bot3", dconv(2 * deep, deep)));
   int prev = deep;
   for (int k = 1; k <= L; ++k) {
     const int level = L - k;  // the Up block's output resolution is S / 2^level
     const int in = prev + c.channels_at(level);
     const int out = level >= 1 ? c.channels_at(level - 1) : c.channels_at(0);
     ups_.push_back(register_module("up" + std::to_string(k),
-                                   std::make_shared<UpImpl>(in, out, c.time_dim)));
+                                   std::make_shared<UpImpl>(in, out, c.time_dim, style)));
     up_attn_.push_back(attention(out, S >> level));
     prev = out;
   }

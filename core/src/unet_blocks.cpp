@@ -20,20 +20,34 @@ torch::nn::Linear register_emb_layer(torch::nn::Module& m, int emb_dim, int out)
 }
 
 // Adds the [B, C] projected embedding to every pixel; broadcasting instead of the
-// reference's repeat() gives the same numbers without the copy.
-torch::Tensor add_embedding(const torch::Tensor& x, torch::nn::Linear lin,
-                            const torch::Tensor& emb) {
-  return x + lin->forward(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1);
+// reference's repeat() gives the same numbers without the copy. With scale_shift the
+// projection is [B, 2C]: (scale, shift), and x * (1 + scale) + shift (x is a GroupNorm's
+// output, as in ADM's blocks, so the embedding sets each channel's gain and offset).
+torch::Tensor add_embedding(const torch::Tensor& x, torch::nn::Linear lin, const torch::Tensor& emb,
+                            bool scale_shift) {
+  const torch::Tensor e = lin->forward(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1);
+  if (!scale_shift) return x + e;
+  const int64_t C = x.size(1);
+  return torch::addcmul(x + e.narrow(1, C, C), x, e.narrow(1, 0, C));
+}
+
+// The largest divisor of `channels` that is at most `wanted`: GroupNorm needs groups that
+// divide the width, and widths differ between layers (an Up block's middle is half its input).
+int groups_for(int channels, int wanted) {
+  for (int g = std::min(wanted, channels); g > 1; --g) {
+    if (channels % g == 0) return g;
+  }
+  return 1;
 }
 
 }  // namespace
 
-DoubleConvImpl::DoubleConvImpl(int in, int out, int mid, bool residual) : residual_(residual) {
+DoubleConvImpl::DoubleConvImpl(int in, int out, int mid, bool residual, int norm_groups) : residual_(residual) {
   if (mid <= 0) mid = out;
   conv1_ = conv3x3(in, mid);
-  norm1_ = torch::nn::GroupNorm(torch::nn::GroupNormOptions(1, mid));
+  norm1_ = torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups_for(mid, norm_groups), mid));
   conv2_ = conv3x3(mid, out);
-  norm2_ = torch::nn::GroupNorm(torch::nn::GroupNormOptions(1, out));
+  norm2_ = torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups_for(out, norm_groups), out));
   register_module("double_conv",
                   torch::nn::Sequential(conv1_, norm1_, torch::nn::GELU(), conv2_, norm2_));
 }
@@ -58,24 +72,24 @@ torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling) {
   return residual_ ? torch::gelu(x + h) : h;
 }
 
-DownImpl::DownImpl(int in, int out, int emb_dim) {
-  conv1_ = DoubleConv(in, in, 0, true);
-  conv2_ = DoubleConv(in, out);
+DownImpl::DownImpl(int in, int out, int emb_dim, const BlockStyle& style) : scale_shift_(style.scale_shift) {
+  conv1_ = DoubleConv(in, in, 0, true, style.norm_groups);
+  conv2_ = DoubleConv(in, out, 0, false, style.norm_groups);
   register_module("maxpool_conv",
                   torch::nn::Sequential(torch::nn::MaxPool2d(2), conv1_, conv2_));
-  emb_ = register_emb_layer(*this, emb_dim, out);
+  emb_ = register_emb_layer(*this, emb_dim, scale_shift_ ? 2 * out : out);
 }
 
 torch::Tensor DownImpl::forward(const torch::Tensor& x, const torch::Tensor& emb, bool tiling) {
   return add_embedding(conv2_->forward(conv1_->forward(torch::max_pool2d(x, 2), tiling), tiling),
-                       emb_, emb);
+                       emb_, emb, scale_shift_);
 }
 
-UpImpl::UpImpl(int in, int out, int emb_dim) {
-  conv1_ = DoubleConv(in, in, 0, true);
-  conv2_ = DoubleConv(in, out, in / 2);
+UpImpl::UpImpl(int in, int out, int emb_dim, const BlockStyle& style) : scale_shift_(style.scale_shift) {
+  conv1_ = DoubleConv(in, in, 0, true, style.norm_groups);
+  conv2_ = DoubleConv(in, out, in / 2, false, style.norm_groups);
   register_module("conv", torch::nn::Sequential(conv1_, conv2_));
-  emb_ = register_emb_layer(*this, emb_dim, out);
+  emb_ = register_emb_layer(*this, emb_dim, scale_shift_ ? 2 * out : out);
 }
 
 torch::Tensor UpImpl::forward(const torch::Tensor& x, const torch::Tensor& skip,
@@ -98,7 +112,7 @@ torch::Tensor UpImpl::forward(const torch::Tensor& x, const torch::Tensor& skip,
                                .align_corners(true));
   }
   return add_embedding(conv2_->forward(conv1_->forward(torch::cat({skip, up}, 1), tiling), tiling),
-                       emb_, emb);
+                       emb_, emb, scale_shift_);
 }
 
 MultiHeadAttentionImpl::MultiHeadAttentionImpl(int channels, int heads)

@@ -6,12 +6,18 @@
 
 namespace ddpm {
 
+// How the blocks normalise and take the embedding (UNetConfig::norm_groups, scale_shift).
+struct BlockStyle {
+  int norm_groups = 1;
+  bool scale_shift = false;
+};
+
 // conv3x3 -> GroupNorm(1) -> GELU -> conv3x3 -> GroupNorm(1) [-> + x -> GELU if residual]
 // The padding mode is chosen per call (zeros, or circular for tiling) rather than stored in
 // the module, so one model can serve tiled and untiled jobs at the same time.
 class DoubleConvImpl : public torch::nn::Module {
  public:
-  DoubleConvImpl(int in, int out, int mid = 0, bool residual = false);
+  DoubleConvImpl(int in, int out, int mid = 0, bool residual = false, int norm_groups = 1);
   torch::Tensor forward(const torch::Tensor& x, bool tiling = false);
 
  private:
@@ -24,25 +30,27 @@ TORCH_MODULE(DoubleConv);
 // maxpool 2 -> DoubleConv(in, in, residual) -> DoubleConv(in, out) -> + Linear(SiLU(emb))
 class DownImpl : public torch::nn::Module {
  public:
-  DownImpl(int in, int out, int emb_dim);
+  DownImpl(int in, int out, int emb_dim, const BlockStyle& style = {});
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb, bool tiling);
 
  private:
   DoubleConv conv1_{nullptr}, conv2_{nullptr};
   torch::nn::Linear emb_{nullptr};
+  bool scale_shift_;
 };
 
 // bilinear x2 (align_corners; half-pixel and circular when tiling) -> cat(skip, x) -> DoubleConv(in, in, residual)
 // -> DoubleConv(in, out, in / 2) -> + Linear(SiLU(emb))
 class UpImpl : public torch::nn::Module {
  public:
-  UpImpl(int in, int out, int emb_dim);
+  UpImpl(int in, int out, int emb_dim, const BlockStyle& style = {});
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& skip,
                         const torch::Tensor& emb, bool tiling);
 
  private:
   DoubleConv conv1_{nullptr}, conv2_{nullptr};
   torch::nn::Linear emb_{nullptr};
+  bool scale_shift_;
 };
 
 // Multi-head attention with the parameters of torch.nn.MultiheadAttention (in_proj_weight,

@@ -164,6 +164,9 @@ typedef struct ddpm_train_params {
 
   int local_processes;
   const char* worker_path;
+
+  double snr_gamma;
+  int ema_warmup;
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

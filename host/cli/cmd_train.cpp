@@ -186,6 +186,10 @@ Command add_train_command(CLI::App& app) {
   schedule_option(cmd, to, "--ema-decay", &ddpm_train_params::ema_decay, "EMA decay of the weights (default 0.995)");
   schedule_option(cmd, to, "--ema-start", &ddpm_train_params::ema_start,
                   "the EMA copies the weights until this step (default 2000)");
+  schedule_flag(cmd, to, "--ema-warmup", &ddpm_train_params::ema_warmup,
+                "after --ema-start the EMA decay rises as min(decay, (1+n)/(10+n)): short runs average too");
+  schedule_option(cmd, to, "--snr-gamma", &ddpm_train_params::snr_gamma,
+                  "min-SNR-gamma loss weighting, e.g. 5 (default 0: plain noise MSE)");
   schedule_option(cmd, to, "--checkpoint-every", &ddpm_train_params::checkpoint_every,
                   "steps between checkpoint writes (default 500)");
   schedule_flag(cmd, to, "--flip", &ddpm_train_params::flip, "random horizontal flips");

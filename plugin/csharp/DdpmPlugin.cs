@@ -157,6 +157,9 @@ namespace Ddpm
         // A local multi-process run started by the job (this process is rank 0).
         public int local_processes;
         public IntPtr worker_path;      // const char*; IntPtr.Zero: ddpm_train_worker beside the library
+        // The recipe: min-SNR-gamma loss weighting (0: off) and the EMA warm-up flag.
+        public double snr_gamma;
+        public int ema_warmup;          // (4 bytes of padding follow)
     }
 
     /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>

@@ -295,6 +295,12 @@ typedef struct ddpm_train_params {
   int local_processes;      /* 0 or 1: this process only (default); at most 64 */
   const char* worker_path;  /* the ddpm_train_worker executable; NULL: the one beside this
                                library (installed with it) */
+  /* The recipe (tests/bench/NOTES.md measures each choice). */
+  double snr_gamma;         /* > 0: min-SNR-gamma loss weighting (Hang et al. 2023), 5 is the
+                               paper's; 0: plain noise MSE (default). Sampling is unchanged. */
+  int ema_warmup;           /* non-zero: after ema_start the EMA decay rises as
+                               min(ema_decay, (1 + n) / (10 + n)), so short runs average too
+                               (default 0) */
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

@@ -143,6 +143,7 @@ class TrainParams(ctypes.Structure):
         ("world_size", ctypes.c_int), ("rank", ctypes.c_int), ("master_addr", ctypes.c_char_p),
         ("master_port", ctypes.c_int), ("dist_timeout", ctypes.c_int),
         ("local_processes", ctypes.c_int), ("worker_path", ctypes.c_char_p),
+        ("snr_gamma", ctypes.c_double), ("ema_warmup", ctypes.c_int),
     ]
 
 
@@ -255,7 +256,8 @@ class Library:
         fields of ddpm_train_params (preset, image_size, init_model, steps, batch, lr, seed,
         checkpoint, sample_dir, sample_every, warmup, decay_from, grad_clip, label_drop,
         ema_decay, ema_start, checkpoint_every, flip, pixel_art, freeze, world_size, rank,
-        master_addr, master_port, dist_timeout, local_processes, worker_path);
+        master_addr, master_port, dist_timeout, local_processes, worker_path, snr_gamma,
+        ema_warmup);
         local_processes=N trains with N local processes (this job is rank 0).
         on_progress(step, total, loss, images_per_second, eta_seconds, message_or_None) runs on
         the worker thread."""

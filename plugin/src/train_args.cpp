@@ -40,6 +40,8 @@ void visit_fields(ddpm_train_params& p, Visitor&& v) {
   v("master-addr", p.master_addr);
   v("master-port", p.master_port);
   v("dist-timeout", p.dist_timeout);
+  v("snr-gamma", p.snr_gamma);
+  v("ema-warmup", p.ema_warmup);
 }
 
 // %.17g: a double survives the round trip bit for bit.

@@ -65,6 +65,8 @@ void fill_train_defaults(ddpm_train_params& p) {
   p.dist_timeout = d.distributed.timeout_seconds;
   p.local_processes = 0;
   p.worker_path = nullptr;
+  p.snr_gamma = d.snr_gamma;
+  p.ema_warmup = d.ema_warmup;
 }
 
 constexpr int kMaxLocalProcesses = 64;
@@ -234,6 +236,8 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
     o.flip = p.flip != 0;
     o.pixel_art = p.pixel_art != 0;
     o.freeze = p.freeze != 0;
+    o.snr_gamma = p.snr_gamma;
+    o.ema_warmup = p.ema_warmup != 0;
     o.distributed.world_size = p.world_size;
     o.distributed.rank = p.rank;
     if (p.master_addr) o.distributed.master_addr = p.master_addr;

@@ -60,6 +60,8 @@ int main() {
   p.master_addr = "10.0.0.1";
   p.master_port = 29511;
   p.dist_timeout = 17;
+  p.snr_gamma = 5.0 / 3.0;
+  p.ema_warmup = 1;
 
   const auto args = ddpm_plugin::train_params_to_args(p);
   const auto back = ddpm_plugin::train_params_from_args(args);
@@ -74,6 +76,7 @@ int main() {
         q.checkpoint_every == p.checkpoint_every);
   CHECK(q.flip == 1 && q.pixel_art == 1 && q.freeze == 1);
   CHECK(q.world_size == 3 && q.rank == 2 && q.master_port == 29511 && q.dist_timeout == 17);
+  CHECK(std::memcmp(&q.snr_gamma, &p.snr_gamma, sizeof p.snr_gamma) == 0 && q.ema_warmup == 1);
   CHECK(q.local_processes == 0 && q.worker_path == nullptr);  // never passed on
   std::printf("  %zu arguments round-trip\n", args.size());
 

@@ -1,6 +1,10 @@
 #pragma once
 // The DDPM training objective: sample t uniformly, noise x0 to x_t in closed form, and take the
-// mean squared error between the true noise and the network's prediction.
+// mean squared error between the true noise and the network's prediction, optionally weighted
+// per sample by min-SNR-gamma (Hang et al. 2023): w(t) = min(SNR(t), gamma) / SNR(t) with
+// SNR = alpha_bar / (1 - alpha_bar). The weight lowers the low-noise steps, whose easy,
+// conflicting gradients slow the learning of the rest; the optimum of every per-t term, and so
+// sampling, is unchanged.
 #include <torch/torch.h>
 
 #include "ddpm/schedule.h"
@@ -11,11 +15,14 @@ namespace ddpm {
 // x0: [B, C, H, W] in [-1, 1]; y: [B] int64 labels (-1 none) or undefined. Draws t and the
 // noise from `gen` (a CPU generator) so that a run is reproducible from its seed.
 torch::Tensor diffusion_loss(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
-                             const torch::Tensor& y, at::Generator& gen);
+                             const torch::Tensor& y, at::Generator& gen, double snr_gamma = 0);
 // The same for rows [begin, begin + x0.size(0)) of a batch of `batch`: t and the noise are drawn
 // for the whole batch and sliced, so data-parallel ranks together compute the loss of one
 // process's batch (the mean of their equal slices' losses).
 torch::Tensor diffusion_loss_rows(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
-                                  const torch::Tensor& y, at::Generator& gen, int64_t batch, int64_t begin);
+                                  const torch::Tensor& y, at::Generator& gen, int64_t batch, int64_t begin,
+                                  double snr_gamma = 0);
+// The per-timestep weights min(SNR, gamma) / SNR of a schedule, [T] float32 (gamma > 0).
+torch::Tensor min_snr_weights(const NoiseSchedule& schedule, double gamma);
 
 }  // namespace ddpm

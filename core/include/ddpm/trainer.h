@@ -34,6 +34,10 @@ struct TrainOptions {
   double label_drop = 0.1;            // probability of training a label as "no class"
   double ema_decay = 0.995;
   int64_t ema_start = 2000;           // EMA copies the weights until this step, as the reference
+  bool ema_warmup = false;            // after ema_start, the decay rises as min(ema_decay,
+                                      // (1 + n) / (10 + n)), n steps in: a short run's EMA
+                                      // averages instead of lagging behind the weights
+  double snr_gamma = 0;               // > 0: min-SNR-gamma loss weighting (see loss.h)
   bool pixel_art = false;             // nearest-neighbour fit, no crop
   bool flip = false;                  // random horizontal flips
   uint64_t seed = 0;
@@ -73,6 +77,11 @@ struct TrainResult {
   io::ModelInfo info;      // of the model written
   std::vector<std::string> skipped;  // files of the folder that did not decode, with reasons
 };
+
+// The EMA decay applied after `step` steps (1-based): 0 (a copy of the weights) up to
+// ema_start, then ema_decay, or with ema_warmup min(ema_decay, (1 + n) / (10 + n)) for the
+// n-th step after ema_start.
+double ema_decay_at(const TrainOptions& options, int64_t step);
 
 // Runs until options.steps, a cancel (checked between steps), or an error. On cancel the
 // checkpoint (when one is configured) and the output model are written before returning.

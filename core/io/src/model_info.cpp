@@ -146,7 +146,9 @@ std::string to_json(const ModelInfo& m) {
         {"attention_resolutions", u.attention_resolutions},
         {"attention_heads", u.attention_heads},
         {"time_dim", u.time_dim},
-        {"num_classes", u.num_classes}}},
+        {"num_classes", u.num_classes},
+        {"norm_groups", u.norm_groups},
+        {"scale_shift", u.scale_shift}}},
       {"schedule",
        {{"kind", to_string(m.schedule.kind)},
         {"timesteps", m.schedule.timesteps},
@@ -195,6 +197,13 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& file)
   m.unet.attention_heads = int_field(u, "attention_heads", file, "unet.");
   m.unet.time_dim = int_field(u, "time_dim", file, "unet.");
   m.unet.num_classes = int_field(u, "num_classes", file, "unet.");
+  // Newer fields: files written before them hold the reference's block style.
+  if (u.contains("norm_groups")) m.unet.norm_groups = int_field(u, "norm_groups", file, "unet.");
+  if (u.contains("scale_shift")) {
+    const json& v = u.at("scale_shift");
+    if (!v.is_boolean()) bad(file, "field 'unet.scale_shift' is not true or false");
+    m.unet.scale_shift = v.get<bool>();
+  }
   const json& s = object_field(j, "schedule", file);
   try {
     m.schedule.kind = schedule_kind_from_string(string_field(s, "kind", file, "schedule."));

@@ -46,6 +46,7 @@ void UNetConfig::validate() const {
   // GroupNorm(1, C) inside the Up block's second convolution needs C/2 >= 1.
   require(time_dim >= 2 && time_dim % 2 == 0 && time_dim <= 4096, "time_dim", time_dim,
           "must be even, 2 to 4096");
+  require(norm_groups >= 1 && norm_groups <= 1024, "norm_groups", norm_groups, "allowed 1 to 1024");
   require(num_classes >= 0 && num_classes <= 100000, "num_classes", num_classes,
           "allowed 0 (unconditional) to 100000");
   const int factor = 1 << levels();
@@ -105,11 +106,20 @@ UNetConfig preset_sprite32(int num_classes) {
   return c;
 }
 
-std::vector<std::string> preset_names() { return {"seed64", "sprite32"}; }
+UNetConfig preset_sprite32v2(int num_classes) {
+  UNetConfig c = preset_sprite32(num_classes);
+  c.preset = "sprite32v2";
+  c.norm_groups = 8;
+  c.scale_shift = true;
+  return c;
+}
+
+std::vector<std::string> preset_names() { return {"seed64", "sprite32", "sprite32v2"}; }
 
 UNetConfig preset_by_name(const std::string& name, int num_classes) {
   if (name == "seed64") return preset_seed64(num_classes);
   if (name == "sprite32") return preset_sprite32(num_classes);
+  if (name == "sprite32v2") return preset_sprite32v2(num_classes);
   std::string known;
   for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown model preset '" + name + "': known presets are " + known);

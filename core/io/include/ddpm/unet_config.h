@@ -20,6 +20,12 @@ struct UNetConfig {
   int attention_heads = 4;
   int time_dim = 256;   // sinusoidal time encoding width (even)
   int num_classes = 0;  // 0: unconditional (no class embedding)
+  // The block style. The reference normalises each feature map as one group and adds the
+  // time + class embedding after each Down and Up block; newer UNets (ADM, Dhariwal & Nichol
+  // 2021) normalise groups of channels and let the embedding scale and shift the features.
+  int norm_groups = 1;       // GroupNorm groups (at most the channel count; the largest
+                             // divisor of each layer's width up to this is used)
+  bool scale_shift = false;  // the embedding gives (scale, shift): h * (1 + scale) + shift
 
   int levels() const { return static_cast<int>(channel_mult.size()) - 1; }
   int channels_at(int level) const { return base_channels * channel_mult.at(level); }
@@ -40,7 +46,9 @@ struct UNetConfig {
 UNetConfig preset_seed64(int num_classes = 10);
 // A small RGBA model for realtime sampling on a CPU at 32x32.
 UNetConfig preset_sprite32(int num_classes = 0);
-// Looks a preset up by name ("seed64", "sprite32"); throws naming the known ones.
+// sprite32 with GroupNorm(8) and scale-shift conditioning (the recipe issue's winner, NOTES.md).
+UNetConfig preset_sprite32v2(int num_classes = 0);
+// Looks a preset up by name ("seed64", "sprite32", "sprite32v2"); throws naming the known ones.
 UNetConfig preset_by_name(const std::string& name, int num_classes);
 std::vector<std::string> preset_names();
 
