@@ -12,11 +12,11 @@ bash scripts/build.sh build
 # One guided seed64 step against the reference in PyTorch (needs python3-torch).
 ./build/tests/bench/ddpm_bench_reference out/bench_reference.json || echo "skipping ddpm_bench_reference"
 sh tests/bench/bench_distributed.sh build/host/ddpm
-# Image quality per sampler (trains its own classifier; about as long as the DDPM-1000 chain
-# for 72 images). Needs the default model and the training folder that
-# scripts/train-default-model.sh makes.
+# Image quality of the default model with the CLI's default sampler, between the anchors of
+# real held-out images and blurred copies (trains its judge once, ~5 minutes, then keeps it in
+# out/quality-judge/). Needs the training folder that scripts/train-default-model.sh makes.
 if [ -f assets/emoji32/model.safetensors ] && [ -d out/default-model/emoji32 ]; then
-  ./build/tests/bench/ddpm_bench_quality --json out/bench_quality.json
+  ./build/tests/bench/ddpm_bench_quality --json out/bench_quality.json --grids out/bench_grids
 else
   echo "skipping ddpm_bench_quality: needs assets/emoji32/model.safetensors and out/default-model/emoji32"
 fi

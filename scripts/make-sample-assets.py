@@ -360,6 +360,10 @@ def main(argv=None):
     ap.add_argument("--full", action="store_true",
                     help="every image of nine categories (the default model's training set) "
                          "instead of the 3x20 sample set")
+    ap.add_argument("--keep-size", action="store_true",
+                    help="write the 64x64 originals instead of 32x32 copies: the trainer keeps "
+                         "its images at 1.25x the model size for random crops, and fitting 32 px "
+                         "files to 40 and back blurs them")
     args = ap.parse_args(argv)
     classes = FULL_CLASSES if args.full else CLASSES
     per_class = None if args.full else PER_CLASS
@@ -389,7 +393,8 @@ def main(argv=None):
             if (w, h) != (SRC_SIZE, SRC_SIZE):
                 raise SystemExit("error: %s is %dx%d, expected %dx%d"
                                  % (rel, w, h, SRC_SIZE, SRC_SIZE))
-            w, h, px = downsample2x(w, h, px)
+            if not args.keep_size:
+                w, h, px = downsample2x(w, h, px)
             name = safe_name(e["short_name"])
             if name in used:
                 name = "%s_%s" % (name, safe_name(e["unified"]))

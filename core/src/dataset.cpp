@@ -13,7 +13,7 @@ AssetDataset::AssetDataset(const std::string& folder, const DatasetOptions& o) :
   if (o.image_size < 1) throw Error("image size " + std::to_string(o.image_size) + " is invalid");
   io::AssetFolderOptions lo;
   // The reference resizes to 80 for 64 crops: load at 1.25x and crop at random per batch.
-  lo.size = o.pixel_art ? o.image_size : static_cast<int>(std::lround(o.image_size * 1.25));
+  lo.size = o.pixel_art || !o.crop_margin ? o.image_size : static_cast<int>(std::lround(o.image_size * 1.25));
   lo.nearest = o.pixel_art;
   lo.progress = o.progress;
   io::AssetFolder f = io::load_asset_folder(folder, lo);

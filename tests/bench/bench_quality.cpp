@@ -12,7 +12,8 @@
 //
 //   ddpm_bench_quality [--model M]... [--sampler NAME:STEPS]... [--assets DIR] [--per-class N]
 //                      [--guidance G] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
-//                      [--no-clip-x0] [--judge-width W] [--judge-epochs E] [--judge-cache DIR]
+//                      [--no-clip-x0] [--judge-members N] [--judge-width W] [--judge-epochs E]
+//                      [--judge-cache DIR]
 // Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:20), 32 images a class
 // (or the held-out count, when larger). --judge-cache none trains a fresh judge and keeps
 // nothing. DDPM_DEVICE=cuda runs the judge and the samplers on a GPU.
@@ -86,6 +87,7 @@ Args parse(int argc, char** argv) {
     } else if (k == "--threads") a.threads = number(value(), 0);
     else if (k == "--chunk") a.chunk = number(value(), 1);
     else if (k == "--no-clip-x0") a.clip_x0 = false;
+    else if (k == "--judge-members") a.judge.members = number(value(), 1);
     else if (k == "--judge-width") a.judge.width = number(value(), 4);
     else if (k == "--judge-epochs") a.judge.epochs = number(value(), 1);
     else if (k == "--judge-cache") {
@@ -103,7 +105,7 @@ Args parse(int argc, char** argv) {
 struct Score {
   std::string name;
   std::vector<double> class_accuracy;
-  double balanced = 0, fd = 0, seconds = 0;
+  double balanced = 0, plain = 0, fd = 0, seconds = 0;
 };
 
 class Scorer {
@@ -125,13 +127,16 @@ class Scorer {
       hits[c] += p[i] == c;
       if (count[c]++ < static_cast<int64_t>(split_.heldout[c].size())) for_fd.push_back(i);
     }
+    int64_t all_hits = 0;
     for (int c = 0; c < classes; ++c) {
+      all_hits += hits[c];
       if (count[c] < static_cast<int64_t>(split_.heldout[c].size())) {
         throw ddpm::Error(name + ": fewer images of class " + names_[c] + " than the held-out split has");
       }
       s.class_accuracy.push_back(static_cast<double>(hits[c]) / count[c]);
       s.balanced += s.class_accuracy.back() / classes;
     }
+    s.plain = static_cast<double>(all_hits) / images.size(0);
     s.fd = quality::frechet(quality::fit(judge_.features(images.index_select(0, torch::tensor(for_fd)))), reference_);
     return s;
   }
@@ -170,6 +175,7 @@ int main(int argc, char** argv) try {
   ddpm::DatasetOptions dopts;
   dopts.image_size = models.front().info.unet.image_size;
   dopts.channels = models.front().info.unet.in_channels;
+  dopts.crop_margin = false;  // the real images as they are, not resampled to 1.25x and back
   const ddpm::AssetDataset data(args.assets, dopts);
   const auto& names = data.class_names();
   const int classes = static_cast<int>(names.size());
@@ -195,8 +201,7 @@ int main(int argc, char** argv) try {
   scores.push_back(scorer.score("real held-out images", held, held_labels));
   scores.push_back(scorer.score("held-out, blurred 2x", quality::degrade(held, 2), held_labels));
   scores.push_back(scorer.score("held-out, blurred 4x", quality::degrade(held, 4), held_labels));
-  const Score& floor = scores.front();
-  const Score& blurred = scores[1];
+  const Score floor = scores[0], blurred = scores[1];  // copies: scores grows below
 
   // --- Each model with each sampler: the same classes and seeds everywhere.
   std::vector<int64_t> wanted;  // folder labels, in class blocks
@@ -260,6 +265,8 @@ int main(int argc, char** argv) try {
   }
 
   // --- The table: every score beside its anchors, per class too.
+  std::printf("\njudge on the real held-out images: %.3f plain accuracy, %.3f class-balanced\n", floor.plain,
+              floor.balanced);
   std::printf("\n%-48s %8s %8s %8s %8s", "images", "accuracy", "/ real", "FD", "/ real");
   for (const auto& c : names) std::printf(" %8.8s", c.c_str());
   std::printf("\n");
@@ -269,6 +276,7 @@ int main(int argc, char** argv) try {
     for (double a : s.class_accuracy) std::printf(" %8.2f", a);
     std::printf("\n");
     rows.push_back({s.name + ": balanced class accuracy", s.balanced, ""});
+    rows.push_back({s.name + ": plain class accuracy", s.plain, ""});
     rows.push_back({s.name + ": Frechet distance", s.fd, "n=" + std::to_string(held_idx.size())});
     for (int c = 0; c < classes; ++c) rows.push_back({s.name + ": accuracy " + names[c], s.class_accuracy[c], ""});
     if (s.seconds > 0) rows.push_back({s.name + ": wall time, " + std::to_string(n) + " images", s.seconds, "s"});

@@ -1,8 +1,9 @@
 #pragma once
-// The quality benchmarks' judge: a small BatchNorm CNN classifier trained on the real images
-// of an asset folder, whose predictions give class accuracy and whose pooled features give
-// the Frechet distance. Trained once per folder and options, then kept in out/ so that runs of
-// a few minutes can score several models with the same judge.
+// The quality benchmarks' judge: small BatchNorm CNN classifiers trained on the real images of
+// an asset folder (an ensemble of a few, differing in seed), whose averaged predictions give
+// class accuracy and whose first member's pooled features give the Frechet distance. Trained
+// once per folder and options, then kept in out/ so that runs of a few minutes can score
+// several models with the same judge.
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -31,11 +32,12 @@ struct Split {
 Split split_by_class(const torch::Tensor& labels, int classes);
 
 struct JudgeOptions {
-  int width = 48;     // channels of the first stage, then 2x and 4x; 4x is the feature size
-  int epochs = 40;    // passes over the training split (class-balanced batches)
+  int members = 5;    // classifiers in the ensemble (seeds seed, seed + 1, ...)
+  int width = 32;     // channels of the first stage, then 2x and 4x; 4x is the feature size
+  int epochs = 30;    // passes over the training split (class-balanced batches)
   int batch = 64;
   double lr = 2e-3;
-  int shift = 3;      // random translation of up to this many pixels, besides crops and flips
+  int shift = 3;      // random translation of up to this many pixels, besides flips
   uint64_t seed = 1;
   std::string cache_dir = "out/quality-judge";  // empty: train every run, keep nothing
 };
@@ -50,15 +52,16 @@ class Judge {
   ~Judge();
 
   torch::Tensor predict(const torch::Tensor& images) const;   // [N] class indices
-  torch::Tensor features(const torch::Tensor& images) const;  // [N, 4 * width], float64 later
+  torch::Tensor features(const torch::Tensor& images) const;  // [N, 4 * width]
 
   double training_seconds = 0;  // 0 when loaded
-  std::string cache_file;       // where the weights are kept ("" without a cache)
+  std::string cache_file;       // where the members are kept, a pattern ("" without a cache)
   bool loaded = false;
 
+  struct Net;  // one member (defined in quality_judge.cpp)
+
  private:
-  struct Net;
-  std::shared_ptr<Net> net_;
+  std::vector<std::shared_ptr<Net>> nets_;
   torch::Device device_;
 };
 

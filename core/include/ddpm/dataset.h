@@ -17,6 +17,10 @@ struct DatasetOptions {
   int channels = 4;          // the model's: 1, 3 or 4
   bool pixel_art = false;    // nearest fit, no crop
   bool flip = false;         // random horizontal flips
+  // Keep the images at 1.25x for the random crops (training), or at the model's size
+  // (evaluation: plain_images() is then one antialiased fit of each file, not a fit to 1.25x
+  // and back, which blurs files that are already at the model's size).
+  bool crop_margin = true;
   std::array<std::uint8_t, 3> background = {255, 255, 255};  // under transparency, RGB/gray
   std::function<void(std::size_t, std::size_t)> progress;    // files loaded, files in all
 };
