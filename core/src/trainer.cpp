@@ -150,6 +150,7 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     if (o.image_size > 0) info.unet.image_size = o.image_size;
   }
   if (!resume) info.training_step = 0;  // a fine-tuning run counts its own steps
+  info.snr_gamma = o.snr_gamma;
   // Before the asset folder is decoded at 1.25x its image_size: a bad size (e.g. 4112, over the
   // 4096 limit, from the C ABI) was refused only after every image was loaded at up to 8192 px
   // (~16 s and ~1 GB for two images under ASan; found by fuzz_abi_params).

@@ -138,10 +138,20 @@ TEST(Recipe, Sprite32v2UsesGroupsAndRoundTripsThroughModelFiles) {
   const ddpm::io::ModelInfo old = ddpm::io::model_info_from_json(json, "old.safetensors");
   EXPECT_EQ(old.unet.norm_groups, 1);
   EXPECT_FALSE(old.unet.scale_shift);
+  EXPECT_EQ(old.prediction, "eps");
+  EXPECT_EQ(old.snr_gamma, 0.0);
   std::string bad = ddpm::io::to_json(info);
   bad.replace(bad.find("\"scale_shift\": true"), 19, "\"scale_shift\": 1");
   EXPECT_NE(ddpm::testing::error_of([&] { ddpm::io::model_info_from_json(bad, "bad.safetensors"); })
                 .find("unet.scale_shift"),
+            std::string::npos);
+  // The training description: kept, and a parameterisation this build cannot sample refused.
+  info.snr_gamma = 5;
+  EXPECT_EQ(ddpm::io::model_info_from_json(ddpm::io::to_json(info), "m").snr_gamma, 5.0);
+  std::string v = ddpm::io::to_json(info);
+  v.replace(v.find("\"prediction\": \"eps\""), 19, "\"prediction\": \"v\"");
+  EXPECT_NE(ddpm::testing::error_of([&] { ddpm::io::model_info_from_json(v, "v.safetensors"); })
+                .find("'prediction' = 'v' is not supported"),
             std::string::npos);
 }
 

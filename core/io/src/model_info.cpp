@@ -127,6 +127,12 @@ void ModelInfo::validate() const {
     throw Error("field 'guidance' = " + std::to_string(guidance) + " is invalid: allowed 0 to 100");
   }
   if (training_step < 0) throw Error("field 'training_step' is negative");
+  if (prediction != "eps") {
+    throw Error("field 'prediction' = '" + prediction + "' is not supported: this build samples 'eps' models");
+  }
+  if (!(snr_gamma >= 0 && snr_gamma <= 1e6)) {
+    throw Error("field 'snr_gamma' = " + std::to_string(snr_gamma) + " is invalid: allowed 0 to 1e6");
+  }
   if (weights != "ema" && weights != "raw") {
     throw Error("field 'weights' = '" + weights + "' is invalid: allowed 'ema' or 'raw'");
   }
@@ -160,6 +166,8 @@ std::string to_json(const ModelInfo& m) {
       {"guidance", m.guidance},
       {"training_step", m.training_step},
       {"weights", m.weights},
+      {"prediction", m.prediction},
+      {"snr_gamma", m.snr_gamma},
   };
   return j.dump(1);
 }
@@ -232,6 +240,9 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& file)
                             std::numeric_limits<std::int64_t>::min(),
                             std::numeric_limits<std::int64_t>::max());
   m.weights = string_field(j, "weights", file, "");
+  // Newer fields; files written before them were trained on the plain noise MSE.
+  if (j.contains("prediction")) m.prediction = string_field(j, "prediction", file, "");
+  if (j.contains("snr_gamma")) m.snr_gamma = real_field(j, "snr_gamma", file, "");
   try {
     m.validate();
   } catch (const Error& e) {

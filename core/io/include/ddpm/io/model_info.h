@@ -27,6 +27,12 @@ struct ModelInfo {
   float guidance = 3.0f;                 // default classifier-free guidance scale
   int64_t training_step = 0;
   std::string weights = "ema";  // which weights the file holds: "ema" or "raw"
+  // How it was trained, where that changes sampling or further training. The network
+  // predicts the noise ("eps", the only parameterisation this build samples; a file that says
+  // otherwise is refused rather than sampled wrongly). snr_gamma > 0: the min-SNR-gamma loss
+  // weighting of its last training run (sampling is the same).
+  std::string prediction = "eps";
+  double snr_gamma = 0;
 
   // Throws ddpm::Error naming the field: invalid architecture or schedule, class names that
   // disagree with the class count, a negative guidance or step.
