@@ -32,7 +32,7 @@ struct Split {
 Split split_by_class(const torch::Tensor& labels, int classes);
 
 struct JudgeOptions {
-  int members = 5;    // classifiers in the ensemble (seeds seed, seed + 1, ...)
+  int members = 3;    // classifiers in the ensemble (seeds seed, seed + 1, ...)
   int width = 32;     // channels of the first stage, then 2x and 4x; 4x is the feature size
   int epochs = 30;    // passes over the training split (class-balanced batches)
   int batch = 64;
