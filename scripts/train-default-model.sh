@@ -1,36 +1,53 @@
 #!/usr/bin/env bash
 # Rebuilds the default model, assets/emoji32/model.safetensors, from scratch: fetches the emoji
-# package with npm (or uses the .tgz given as $1), builds the 32x32 training folder (nine
-# categories, 1906 images) and trains with the project's own trainer through the CLI.
+# package with npm (or uses the .tgz given as $1), builds the training folders (nine
+# categories, 1906 images) and trains with the project's own trainer through the CLI, in the
+# two stages the committed model went through:
 #
-# Resumable: the run checkpoints to out/default-model/ every 200 steps; run the script again
-# after a stop (Ctrl-C writes a checkpoint too) and it continues where it was. About an hour
-# on 2 CPU cores (88 images/s at batch 64, 5000 steps). The committed model was made by this
-# script run to 5000 steps and then continued with STEPS=7000 (the learning rate's linear
-# decay is recomputed for the new total); STEPS=N continues further the same way.
+# 1. From scratch on 32x32 copies (out/default-model/emoji32): 7000 steps at batch 64 (the
+#    first 5000 with STEPS=5000, then continued to 7000; the learning rate's linear decay is
+#    recomputed for the new total).
+# 2. Continued from stage 1 on the 64x64 originals (out/default-model/emoji64; the trainer keeps
+#    1.25x the model size for its random crops, and 32 px files fitted to 40 px and back are
+#    blurred), with an EMA that averages from the start: NEXT_STEPS (default 2000) steps.
+#
+# Resumable: each stage checkpoints every 200 steps (out/default-model/checkpoint.pt, then
+# out/default-model/next/checkpoint.pt); run the script again after a stop (Ctrl-C writes a
+# checkpoint too) and it continues where it was. About 88 (stage 1) and 50 (stage 2) images/s
+# on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=out/default-model
-mkdir -p "$work"
+mkdir -p "$work/next"
 
 tgz=${1:-$work/emoji-datasource-google-16.0.0.tgz}
-if [ ! -d "$work/emoji32" ]; then
-  if [ ! -f "$tgz" ]; then
-    (cd "$work" && npm pack emoji-datasource-google@16.0.0)
+for size in 32 64; do
+  if [ ! -d "$work/emoji$size" ]; then
+    if [ ! -f "$tgz" ]; then
+      (cd "$work" && npm pack emoji-datasource-google@16.0.0)
+    fi
+    keep=()
+    [ "$size" = 64 ] && keep=(--keep-size)
+    /usr/bin/python3 scripts/make-sample-assets.py --full "${keep[@]}" "$tgz" "$work/emoji$size.tmp" \
+      --sheet "$work/training_set$size.png"
+    mv "$work/emoji$size.tmp" "$work/emoji$size"
   fi
-  /usr/bin/python3 scripts/make-sample-assets.py --full "$tgz" "$work/emoji32.tmp" \
-    --sheet "$work/training_set.png"
-  mv "$work/emoji32.tmp" "$work/emoji32"
-fi
+done
 
 [ -x build/host/ddpm ] || bash scripts/build.sh build
 ./build/host/ddpm train "$work/emoji32" --out "$work/model.safetensors" \
-  --preset sprite32 --steps "${STEPS:-5000}" --batch 64 --lr 6e-4 --warmup 200 --decay-from 0.5 \
+  --preset sprite32 --steps "${STEPS:-7000}" --batch 64 --lr 6e-4 --warmup 200 --decay-from 0.5 \
   --grad-clip 1 --ema-decay 0.999 --ema-start 1000 --flip --seed 1 \
   --checkpoint "$work/checkpoint.pt" --checkpoint-every 200 \
   --samples "$work/samples" --sample-every 500
 
+./build/host/ddpm train "$work/emoji64" --init "$work/model.safetensors" --out "$work/next/model.safetensors" \
+  --steps "${NEXT_STEPS:-2000}" --batch 64 --lr 3e-4 --warmup 100 --decay-from 0.5 --grad-clip 1 \
+  --ema-decay 0.999 --ema-start 0 --ema-warmup --flip --seed 2 \
+  --checkpoint "$work/next/checkpoint.pt" --checkpoint-every 200 \
+  --samples "$work/next/samples" --sample-every 1000
+
 mkdir -p assets/emoji32
-cp "$work/model.safetensors" assets/emoji32/model.safetensors.tmp
+cp "$work/next/model.safetensors" assets/emoji32/model.safetensors.tmp
 mv assets/emoji32/model.safetensors.tmp assets/emoji32/model.safetensors
 echo "default model written: assets/emoji32/model.safetensors"
