@@ -75,7 +75,18 @@ void update_ema(UNet& ema, UNet& model, double decay) {
 
 }  // namespace
 
-double ema_decay_at(const TrainOptions& o, int64_t step) {
+TrainOptions resolved(const TrainOptions& options) {
+  TrainOptions o = options;
+  if (o.ema_start < 0) {
+    const bool short_run = !o.init_model.empty() || o.minutes > 0;
+    o.ema_start = short_run ? 0 : 2000;
+    o.ema_warmup = o.ema_warmup || short_run;
+  }
+  return o;
+}
+
+double ema_decay_at(const TrainOptions& options, int64_t step) {
+  const TrainOptions o = resolved(options);
   const int64_t n = step - o.ema_start;
   if (n <= 0) return 0;
   return o.ema_warmup ? std::min(o.ema_decay, (1.0 + n) / (10.0 + n)) : o.ema_decay;
@@ -94,7 +105,8 @@ void TrainOptions::validate() const {
   if (!(label_drop >= 0 && label_drop <= 1)) bad("label_drop", number_text(label_drop), "allowed 0 to 1");
   if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay", number_text(ema_decay), "allowed [0, 1)");
   if (!(decay_from >= 0 && decay_from <= 1)) bad("decay_from", number_text(decay_from), "allowed 0 to 1");
-  if (ema_start < 0) bad("ema_start", std::to_string(ema_start), "must not be negative");
+  if (ema_start < -1) bad("ema_start", std::to_string(ema_start), "must be -1 (auto) or at least 0");
+  if (!(minutes >= 0 && minutes <= 1e6)) bad("minutes", number_text(minutes), "allowed 0 (use steps) to 1e6");
   if (!(snr_gamma >= 0 && snr_gamma <= 1e6)) bad("snr_gamma", number_text(snr_gamma), "allowed 0 (off) to 1e6");
   if (checkpoint_every < 1) bad("checkpoint_every", std::to_string(checkpoint_every), "must be at least 1");
   if (sample_every < 0) bad("sample_every", std::to_string(sample_every), "must not be negative");
@@ -106,9 +118,11 @@ void TrainOptions::validate() const {
   }
 }
 
-TrainResult train(const TrainOptions& o, const TrainObserver& observer,
+TrainResult train(const TrainOptions& options, const TrainObserver& observer,
                   const std::atomic<bool>* cancel) {
-  o.validate();
+  const auto entered = clk::now();  // a time budget counts image loading too
+  options.validate();
+  const TrainOptions o = resolved(options);
   init_runtime(o.threads);
   TrainProgress progress;
   const auto say = [&](const std::string& m) {
@@ -221,13 +235,19 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
   const auto save_checkpoint = [&] {
     if (writer && !o.checkpoint.empty()) save_training_checkpoint(o.checkpoint, s);
   };
+  // Four samples of each of the folder's classes (a fine-tune shows what it is tuning).
+  double grid_seconds = 0;  // the latest grid's cost, kept back from a time budget for the last
+  int64_t grid_step = -1;
   const auto write_grid = [&](int64_t step) {
-    if (!writer || o.sample_dir.empty()) return;
+    if (!writer || o.sample_dir.empty() || grid_step == step) return;
+    const auto t0 = clk::now();
     std::filesystem::create_directories(o.sample_dir);
     SampleOptions so;
-    const int n = std::max<int>(1, static_cast<int>(s.info.class_names.size()));
-    so.batch = 4 * n;
-    for (int i = 0; i < so.batch; ++i) so.classes.push_back(s.info.unet.conditional() ? i / 4 : -1);
+    for (int64_t c : label_map) {
+      for (int i = 0; i < 4; ++i) so.classes.push_back(s.info.unet.conditional() ? c : -1);
+    }
+    if (so.classes.empty()) so.classes.assign(4, -1);
+    so.batch = static_cast<int>(so.classes.size());
     so.sampler = SamplerKind::DPMSolverPP2MSDE;  // the best 20-step sampler (tests/bench/NOTES.md)
     so.clip_x0 = true;
     so.guidance = s.info.guidance;
@@ -237,13 +257,41 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     save_grid_png(progress.sample_grid, sample(s.ema, sched, so).images, 4);
     say("sample grid: " + progress.sample_grid);  // the prefix is documented in the C ABI
     s.model->train();
+    grid_seconds = std::chrono::duration<double>(clk::now() - t0).count();
+    grid_step = step;
   };
 
   const NoiseSchedule schedule = make_schedule(s.info.schedule);
   const auto start = clk::now();
   const int64_t first_step = s.info.training_step;
-  progress.total = o.steps;
-  while (s.info.training_step < o.steps) {
+  // A time budget's step count, re-planned after every step from the speed measured since the
+  // first (which pays for allocations); the learning-rate decay follows the plan. Until there
+  // is a speed the plan is far away, so no decay starts early.
+  const bool budget = o.minutes > 0;
+  const auto deadline = entered + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.minutes * 60));
+  constexpr int64_t kUnplanned = int64_t{1} << 50;
+  int64_t total = budget ? kUnplanned : o.steps;
+  clk::time_point after_first{};
+  const auto plan_steps = [&](int64_t done) {  // `done` steps finished (or nearly: this one)
+    const auto now = clk::now();
+    if (done == first_step + 1) after_first = now;
+    if (done < first_step + 2) return kUnplanned;
+    const double rate = (done - first_step - 1) / std::max(1e-9, std::chrono::duration<double>(now - after_first).count());
+    // Kept back for what is written after the last step: the model, and the final grid, whose
+    // cost before one is measured is guessed from the step's: 20 guided steps (40 forwards) of
+    // the grid's images against a training step's ~3 forward-equivalents of the batch.
+    double final_grid = 0;
+    if (writer && !o.sample_dir.empty()) {
+      // (Small nets are overhead-bound and sample faster than that: at most 5 % of the budget.)
+      final_grid = grid_seconds > 0 ? grid_seconds
+                                    : std::min(3.0 * o.minutes, 40.0 * 4 * label_map.size() / (3.0 * local_batch * rate));
+    }
+    const double reserve = 0.5 + final_grid;
+    const double left = std::chrono::duration<double>(deadline - now).count() - reserve;
+    return done + static_cast<int64_t>(std::max(0.0, std::floor(rate * left)));
+  };
+  progress.total = budget ? 0 : o.steps;
+  while (s.info.training_step < total) {
     // A group stops together: a rank's request travels with this step's gradients and every
     // rank leaves after the same step (one rank leaving alone would strand the others).
     const bool cancel_requested = cancel && cancel->load();
@@ -255,9 +303,9 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     const int64_t step = s.info.training_step;
     double lr = o.lr;
     if (o.warmup > 0 && step < o.warmup) lr = o.lr * double(step + 1) / o.warmup;
-    const double decay_start = o.decay_from * o.steps;
+    const double decay_start = o.decay_from * total;
     if (step >= decay_start && o.decay_from < 1.0) {
-      lr *= (o.steps - step) / std::max(1.0, o.steps - decay_start);
+      lr *= (total - step) / std::max(1.0, total - decay_start);
     }
     for (auto& g : s.optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 
@@ -277,14 +325,19 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     s.optimizer->zero_grad();
     if (overlap) overlap->begin();
     loss.backward();
+    int64_t plan = budget ? plan_steps(step + 1) : o.steps;
     if (group) {  // the mean of the ranks' gradients (and losses) is the whole batch's
       overlap->finish();
-      torch::Tensor extra = torch::stack({loss.detach().to(torch::kFloat32),
-                                          torch::tensor(cancel_requested ? 1.0f : 0.0f)});
+      // The ranks' plans are averaged too, so every rank follows the same one.
+      torch::Tensor extra = torch::stack({loss.detach().to(torch::kFloat64),
+                                          torch::tensor(cancel_requested ? 1.0 : 0.0, torch::kFloat64),
+                                          torch::tensor(static_cast<double>(plan), torch::kFloat64)});
       group->average({extra});
       loss = extra[0];
-      stop_agreed = extra[1].item<float>() > 0;
+      stop_agreed = extra[1].item<double>() > 0;
+      plan = static_cast<int64_t>(std::llround(extra[2].item<double>()));
     }
+    total = plan;
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(s.model->parameters(), o.grad_clip);
     s.optimizer->step();
     ++s.info.training_step;
@@ -303,7 +356,9 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
     const double secs = std::chrono::duration<double>(clk::now() - start).count();
     const double steps_per_s = (progress.step - first_step) / std::max(secs, 1e-9);
     progress.images_per_second = steps_per_s * o.batch;
-    progress.eta_seconds = (o.steps - progress.step) / std::max(steps_per_s, 1e-9);
+    progress.total = total == kUnplanned ? 0 : total;
+    progress.eta_seconds = budget ? std::max(0.0, std::chrono::duration<double>(deadline - clk::now()).count())
+                                  : (total - progress.step) / std::max(steps_per_s, 1e-9);
     if (progress.step % o.checkpoint_every == 0) save_checkpoint();
     if (o.sample_every > 0 && progress.step % o.sample_every == 0) write_grid(progress.step);
     if (observer) observer(progress);
@@ -312,6 +367,7 @@ TrainResult train(const TrainOptions& o, const TrainObserver& observer,
       break;
     }
   }
+  if (!result.cancelled && s.info.training_step > first_step) write_grid(s.info.training_step);  // the final model's
   save_checkpoint();
   if (group) {
     const int64_t steps = s.info.training_step - first_step;

@@ -167,6 +167,7 @@ typedef struct ddpm_train_params {
 
   double snr_gamma;
   int ema_warmup;
+  double minutes;
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

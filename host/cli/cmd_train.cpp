@@ -23,7 +23,8 @@ struct TrainOptions {
   std::string assets, out, preset = "sprite32", init, checkpoint, samples;
   int size = 0, batch = 16;
   int64_t steps = 1000, sample_every = 0;
-  double lr = 3e-4;
+  double lr = 3e-4, minutes = 0;
+  bool steps_given = false;
   uint64_t seed = 0;
   // The schedule options keep the plugin's defaults unless given: each given one is recorded
   // here and applied to the params that ddpm_train_params_init filled.
@@ -104,7 +105,10 @@ int run_train(const TrainOptions& o) {
   }
   if (o.out.empty()) user_error("--out is required: the model file to write");
   if (!o.init.empty()) require_file(o.init, "--init model");
-  if (!o.samples.empty() && o.sample_every < 1) user_error("--samples needs --sample-every N (N >= 1)");
+  if (o.sample_every < 0) user_error("--sample-every " + std::to_string(o.sample_every) + " is out of range: 0 or more");
+  if (o.sample_every > 0 && o.samples.empty()) user_error("--sample-every needs --samples DIR (where the grids go)");
+  if (o.minutes > 0 && o.steps_given) user_error("give --steps or --minutes, not both (a time budget picks the steps)");
+  if (o.minutes < 0) user_error("--minutes " + std::to_string(o.minutes) + " is out of range: more than 0");
   if (o.size < 0) user_error("--size " + std::to_string(o.size) + " is out of range: 0 (the preset's) or more");
 
   ddpm_train_params p;
@@ -114,6 +118,7 @@ int run_train(const TrainOptions& o) {
   p.image_size = o.size;
   p.init_model = o.init.empty() ? nullptr : o.init.c_str();
   p.steps = o.steps;
+  p.minutes = o.minutes;
   p.batch = o.batch;
   p.lr = o.lr;
   p.seed = o.seed;
@@ -168,14 +173,20 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--out,-o", o->out, "the model file to write (.safetensors)")->required();
   cmd->add_option("--preset", o->preset, "network preset of a new model (default sprite32)");
   cmd->add_option("--size", o->size, "image size of a new model (default: the preset's)");
-  cmd->add_option("--steps", o->steps, "optimizer steps (default 1000)");
+  cmd->add_option("--steps", o->steps, "optimizer steps (default 1000)")->each([o](const std::string&) {
+    o->steps_given = true;
+  });
+  cmd->add_option("--minutes", o->minutes,
+                  "a time budget instead of --steps: the steps are picked from the measured speed and the run "
+                  "ends, model written, within this many minutes");
   cmd->add_option("--batch", o->batch, "batch size (default 16)");
   cmd->add_option("--lr", o->lr, "learning rate (default 3e-4)");
   cmd->add_option("--seed", o->seed, "random seed (default 0)");
   cmd->add_option("--init", o->init, "fine-tune this model file instead of a new model");
   cmd->add_option("--checkpoint", o->checkpoint, "training checkpoint, resumed when it exists");
   cmd->add_option("--samples", o->samples, "folder for sample grids");
-  cmd->add_option("--sample-every", o->sample_every, "write a sample grid every N steps");
+  cmd->add_option("--sample-every", o->sample_every,
+                  "write a sample grid every N steps (default 0: only the final model's)");
   TrainOptions& to = *o;
   schedule_option(cmd, to, "--warmup", &ddpm_train_params::warmup, "learning-rate warm-up steps (default 0)");
   schedule_option(cmd, to, "--decay-from", &ddpm_train_params::decay_from,
@@ -185,7 +196,8 @@ Command add_train_command(CLI::App& app) {
                   "probability of training a label as 'no class' for guidance (default 0.1)");
   schedule_option(cmd, to, "--ema-decay", &ddpm_train_params::ema_decay, "EMA decay of the weights (default 0.995)");
   schedule_option(cmd, to, "--ema-start", &ddpm_train_params::ema_start,
-                  "the EMA copies the weights until this step (default 2000)");
+                  "the EMA copies the weights until this step (default: 2000 for a new model trained for --steps; "
+                  "0 with --ema-warmup for fine-tunes and --minutes runs)");
   schedule_flag(cmd, to, "--ema-warmup", &ddpm_train_params::ema_warmup,
                 "after --ema-start the EMA decay rises as min(decay, (1+n)/(10+n)): short runs average too");
   schedule_option(cmd, to, "--snr-gamma", &ddpm_train_params::snr_gamma,

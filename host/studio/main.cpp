@@ -97,6 +97,8 @@ int main(int argc, char** argv) {
   app.add_option("--train-folder", o.train_folder, "asset folder for the Train panel");
   app.add_option("--train-out", o.train_out, "model file the Train panel writes");
   app.add_option("--train-steps", o.train_steps, "training steps")->check(CLI::Range(1, 100000000));
+  app.add_option("--train-minutes", o.train_minutes, "a time budget for the Train panel's run instead of steps")
+      ->check(CLI::Range(0.0, 1e6));
   app.add_option("--train-processes", o.train_processes, "local processes of the Train panel's run")
       ->check(CLI::Range(1, 8));
   app.add_flag("--train-finetune", o.train_finetune, "fine-tune the loaded model instead of training a new one");

@@ -48,6 +48,7 @@ Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOption
   if (!options_.train_folder.empty()) train_folder_input_ = options_.train_folder;
   if (!options_.train_out.empty()) train_out_input_ = options_.train_out;
   if (options_.train_steps > 0) train_steps_ = static_cast<int>(options_.train_steps);
+  train_minutes_ = static_cast<float>(options_.train_minutes);
   if (options_.train_finetune) train_mode_ = 1;
   train_processes_ = options_.train_processes;
   if (options_.frames > 0) sample_every_ = std::max(1, train_steps_ / 2);

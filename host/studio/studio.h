@@ -38,6 +38,7 @@ struct StudioOptions {
   std::string panel = "generate";  // or "train" or "live"
   std::string train_folder, train_out;
   long long train_steps = 300;
+  double train_minutes = 0;  // > 0: a time budget instead of train_steps
   bool train_finetune = false;
   int train_processes = 1;
   std::string init_image;  // image-to-image from this file
@@ -158,7 +159,7 @@ class Studio {
   int train_mode_ = 0;  // 0 new model, 1 fine-tune the loaded one
   int preset_choice_ = 0;
   int train_steps_ = 2000, train_batch_ = 32, sample_every_ = 250, train_processes_ = 1;
-  float train_lr_ = 3e-4f;
+  float train_lr_ = 3e-4f, train_minutes_ = 0;
   bool train_flip_ = true, train_pixel_art_ = false, train_freeze_ = false;
   std::string shown_grid_;  // the sample grid in sample_tex_
   bool train_tab_active_ = false;  // the preview then shows the training's sample grid

@@ -17,7 +17,7 @@ namespace studio {
 namespace fs = std::filesystem;
 
 namespace {
-const char* const kPresets[] = {"sprite32", "seed64"};
+const char* const kPresets[] = {"sprite32", "sprite32v2", "seed64"};
 constexpr int kMaxTrainProcesses = 8;
 
 }  // namespace
@@ -30,6 +30,7 @@ void Studio::start_training() {
   if (train_mode_ == 1 && model_.loaded()) r.init_model = model_.path();
   r.preset = kPresets[preset_choice_];
   r.steps = train_steps_;
+  r.minutes = std::max(0.0f, train_minutes_);
   r.batch = train_batch_;
   r.lr = train_lr_;
   const fs::path dir = fs::path(train_out_input_).parent_path();
@@ -58,11 +59,19 @@ void Studio::draw_train_panel() {
   ImGui::RadioButton("Fine-tune the loaded model", &train_mode_, 1);
   ImGui::EndDisabled();
   if (train_mode_ == 0) {
-    ImGui::Combo("Preset", &preset_choice_, kPresets, 2);
+    ImGui::Combo("Preset", &preset_choice_, kPresets, IM_ARRAYSIZE(kPresets));
   } else {
     ImGui::Checkbox("Freeze all but the last layers", &train_freeze_);
   }
+  ImGui::InputFloat("Minutes", &train_minutes_, 1, 5, "%.1f");
+  if (ImGui::IsItemHovered()) {
+    ImGui::SetTooltip("A time budget: above 0 the run measures its speed, picks the steps\n"
+                      "and ends with a model on time (warm-up, decay and EMA fit it).\n"
+                      "0: train for the steps below.");
+  }
+  ImGui::BeginDisabled(train_minutes_ > 0);
   ImGui::InputInt("Steps", &train_steps_, 100, 1000);
+  ImGui::EndDisabled();
   ImGui::InputInt("Batch", &train_batch_, 1, 8);
   ImGui::SliderInt("Processes", &train_processes_, 1, kMaxTrainProcesses);
   if (ImGui::IsItemHovered()) {

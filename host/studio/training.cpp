@@ -23,6 +23,7 @@ bool TrainingController::start(const TrainRequest& r, std::string& error) {
   p.init_model = r.init_model.empty() ? nullptr : r.init_model.c_str();
   p.preset = r.preset.c_str();
   p.steps = r.steps;
+  p.minutes = r.minutes;
   p.batch = r.batch;
   p.lr = r.lr;
   p.checkpoint = r.checkpoint.empty() ? nullptr : r.checkpoint.c_str();
@@ -32,12 +33,14 @@ bool TrainingController::start(const TrainRequest& r, std::string& error) {
   p.pixel_art = r.pixel_art;
   p.freeze = r.freeze;
   p.local_processes = r.processes;
-  if (r.steps < 2000) p.ema_start = r.steps / 4;  // short runs: let the EMA average anything
+  // A short new model: let the EMA average anything (fine-tunes and budgets: the plugin's
+  // automatic EMA start, which averages from the first step with a warm-up).
+  if (r.minutes <= 0 && r.init_model.empty() && r.steps < 2000) p.ema_start = r.steps / 4;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     shared_ = TrainSnapshot{};
     shared_.running = true;
-    shared_.total = r.steps;
+    shared_.total = r.minutes > 0 ? 0 : r.steps;  // a budget's steps are planned as it runs
   }
   smoothed_ = -1;
   request_ = r;

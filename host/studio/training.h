@@ -13,6 +13,7 @@ namespace studio {
 struct TrainRequest {
   std::string assets, out_model, init_model, preset = "sprite32", checkpoint, sample_dir;
   int64_t steps = 2000;
+  double minutes = 0;  // > 0: a time budget; the plugin picks the steps
   int batch = 32;
   double lr = 3e-4;
   int64_t sample_every = 250;

@@ -160,6 +160,8 @@ namespace Ddpm
         // The recipe: min-SNR-gamma loss weighting (0: off) and the EMA warm-up flag.
         public double snr_gamma;
         public int ema_warmup;          // (4 bytes of padding follow)
+        // A time budget in minutes instead of steps (0: use steps).
+        public double minutes;
     }
 
     /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>

@@ -252,14 +252,16 @@ typedef struct ddpm_train_params {
   const char* preset;      /* network preset of a new model (default "sprite32"); NULL: default */
   int image_size;          /* 0: the preset's (default); else the new model's size */
   const char* init_model;  /* optional: fine-tune this model file (NULL: a new model) */
-  int64_t steps;           /* optimizer steps in all, 1..1e8 (default 1000) */
+  int64_t steps;           /* optimizer steps in all, 1..1e8 (default 1000); not used when
+                              minutes > 0 */
   int batch;               /* 1..4096 (default 16) */
   double lr;               /* learning rate, (0, 1) (default 3e-4) */
   uint64_t seed;           /* default 0 */
   const char* checkpoint;  /* optional: training checkpoint, resumed from when it exists */
   const char* out_model;   /* required: the model file written at the end (EMA weights) */
-  const char* sample_dir;  /* optional: sample grids are written here every sample_every steps */
-  int64_t sample_every;    /* 0: never (default) */
+  const char* sample_dir;  /* optional: sample grids of the folder's classes are written here
+                              every sample_every steps, and one of the final model */
+  int64_t sample_every;    /* 0: only the final one (default) */
   /* The optimisation schedule. A caller built against an older header passes a smaller
    * struct_size and gets the defaults for these. */
   int64_t warmup;           /* linear learning-rate warm-up steps (default 0) */
@@ -269,7 +271,9 @@ typedef struct ddpm_train_params {
   double label_drop;        /* probability of training a label as "no class", the unconditional
                                half of classifier-free guidance, [0, 1] (default 0.1) */
   double ema_decay;         /* EMA of the weights, [0, 1) (default 0.995) */
-  int64_t ema_start;        /* the EMA copies the weights until this step (default 2000) */
+  int64_t ema_start;        /* the EMA copies the weights until this step; -1 (default): 2000 for
+                               a new model trained for `steps`, 0 with ema_warmup for fine-tunes
+                               (init_model) and time budgets (minutes) */
   int64_t checkpoint_every; /* steps between checkpoint writes, >= 1 (default 500) */
   int flip;                 /* non-zero: random horizontal flips (default 0) */
   int pixel_art;            /* non-zero: nearest-neighbour fit, no crop (default 0) */
@@ -301,6 +305,10 @@ typedef struct ddpm_train_params {
   int ema_warmup;           /* non-zero: after ema_start the EMA decay rises as
                                min(ema_decay, (1 + n) / (10 + n)), so short runs average too
                                (default 0) */
+  double minutes;           /* > 0: a time budget instead of `steps`: the job measures its speed,
+                               picks the step count (re-planned every step; status.total follows)
+                               and ends, model written, within this many minutes of its start;
+                               at most 1e6. 0: train for `steps` (default) */
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

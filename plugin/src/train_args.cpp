@@ -42,6 +42,7 @@ void visit_fields(ddpm_train_params& p, Visitor&& v) {
   v("dist-timeout", p.dist_timeout);
   v("snr-gamma", p.snr_gamma);
   v("ema-warmup", p.ema_warmup);
+  v("minutes", p.minutes);
 }
 
 // %.17g: a double survives the round trip bit for bit.

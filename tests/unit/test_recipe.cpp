@@ -73,6 +73,29 @@ TEST(Recipe, EmaWarmupRisesToTheDecay) {
   EXPECT_EQ(ddpm::ema_decay_at(o, 100000), 0.999);            // capped
 }
 
+TEST(Recipe, AutoEmaStartFitsShortRuns) {
+  ddpm::TrainOptions o;  // ema_start -1: auto
+  EXPECT_EQ(ddpm::resolved(o).ema_start, 2000);  // a new model trained for `steps`: the reference's
+  EXPECT_FALSE(ddpm::resolved(o).ema_warmup);
+  o.init_model = "base.safetensors";  // a fine-tune averages from its first step
+  EXPECT_EQ(ddpm::resolved(o).ema_start, 0);
+  EXPECT_TRUE(ddpm::resolved(o).ema_warmup);
+  EXPECT_DOUBLE_EQ(ddpm::ema_decay_at(o, 1), 2.0 / 11);
+  o.init_model.clear();
+  o.minutes = 5;  // so does a time budget
+  EXPECT_EQ(ddpm::resolved(o).ema_start, 0);
+  EXPECT_TRUE(ddpm::resolved(o).ema_warmup);
+  o.ema_start = 300;  // a value given is kept
+  EXPECT_EQ(ddpm::resolved(o).ema_start, 300);
+  EXPECT_FALSE(ddpm::resolved(o).ema_warmup);
+  o.ema_start = -2;
+  o.assets = "x";
+  EXPECT_THROW(o.validate(), ddpm::Error);
+  o.ema_start = -1;
+  o.minutes = -1;
+  EXPECT_THROW(o.validate(), ddpm::Error);
+}
+
 TEST(Recipe, ScaleShiftConditioningMultipliesAndAdds) {
   torch::manual_seed(0);
   torch::NoGradGuard no_grad;

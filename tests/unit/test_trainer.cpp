@@ -2,6 +2,7 @@
 // clean cancel, fine-tuning with a new class, and bad folders.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -185,6 +186,57 @@ TEST(Trainer, WritesSampleGridsAndFreezesAllButTheHead) {
   }
   EXPECT_GT(changed, 0);
   EXPECT_EQ(frozen_changed, 0);
+}
+
+TEST(Trainer, FineTuneGridsShowTheFolderClassesAndTheFinalModel) {
+  TempDir d;
+  ddpm::TrainOptions base = quick();
+  base.steps = 2;
+  base.out_model = d / "base.safetensors";
+  ddpm::train(base);
+  fs::create_directories(d.path / "one");
+  fs::copy(kAssets + "/smileys", d.path / "one" / "smileys");
+  ddpm::TrainOptions tune = quick((d.path / "one").string());
+  tune.init_model = base.out_model;
+  tune.steps = 3;
+  tune.sample_dir = d / "grids";  // sample_every 0: only the final model's grid
+  tune.out_model = d / "tuned.safetensors";
+  std::vector<std::string> grids;
+  ddpm::train(tune, [&](const ddpm::TrainProgress& p) {
+    if (!p.sample_grid.empty() && (grids.empty() || grids.back() != p.sample_grid)) grids.push_back(p.sample_grid);
+  });
+  ASSERT_EQ(grids, std::vector<std::string>{d / "grids/step_3.png"});
+  const auto image = ddpm::io::read_image(grids[0]);  // one row: smileys, of the model's three
+  EXPECT_EQ(image.height, 16 + 2 * 2);
+  EXPECT_EQ(ddpm::load_model(tune.out_model).info.class_names.size(), 3u);
+}
+
+TEST(Trainer, TimeBudgetPicksTheStepsAndEndsOnTime) {
+  TempDir d;
+  ddpm::TrainOptions o = quick();
+  o.minutes = 0.05;  // 3 s; `steps` is not used
+  o.steps = 1;
+  o.decay_from = 0.5;
+  o.out_model = d / "budget.safetensors";
+  o.sample_dir = d / "grids";
+  int64_t last_total = -1, last_step = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const ddpm::TrainResult r = ddpm::train(o, [&](const ddpm::TrainProgress& p) {
+    if (p.message.empty()) {
+      last_total = p.total;
+      last_step = p.step;
+    }
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("3 s budget: %lld steps in %.2f s\n", static_cast<long long>(r.steps_done), seconds);
+  EXPECT_GT(r.steps_done, 5);  // a 3-second run of a tiny net is not cut at `steps`
+  EXPECT_EQ(last_step, r.steps_done);
+  EXPECT_EQ(last_total, r.steps_done);  // the plan converged on the steps made
+  // The plan ends the run on time: slack for one step and the final grid, even under sanitizers.
+  EXPECT_LT(seconds, 3.0 + 2.0);
+  EXPECT_GT(seconds, 0.6 * 3.0);  // and uses the budget (0.5 s is kept back for the writes)
+  EXPECT_TRUE(fs::exists(d / ("grids/step_" + std::to_string(r.steps_done) + ".png")));
+  EXPECT_EQ(ddpm::load_model(o.out_model).info.training_step, r.steps_done);
 }
 
 TEST(Trainer, BadFoldersAndOptionsAreNamed) {

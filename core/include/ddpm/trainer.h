@@ -25,6 +25,10 @@ struct TrainOptions {
   bool freeze = false;                // fine-tuning: train only the class embedding and the
                                       // last Up block and output convolution
   int64_t steps = 1000;               // optimizer steps in all (a resumed run continues to it)
+  double minutes = 0;                 // > 0: a time budget instead of `steps`: the run measures its
+                                      // own speed and picks the step count so that it ends, model
+                                      // written, within this many minutes of starting (warm-up,
+                                      // decay and EMA fit the picked count); 0 = use `steps`
   int batch = 16;
   double lr = 3e-4;
   int64_t warmup = 0;                 // linear learning-rate warm-up steps
@@ -33,7 +37,10 @@ struct TrainOptions {
   double grad_clip = 0;               // max gradient norm; 0 = off
   double label_drop = 0.1;            // probability of training a label as "no class"
   double ema_decay = 0.995;
-  int64_t ema_start = 2000;           // EMA copies the weights until this step, as the reference
+  int64_t ema_start = -1;             // EMA copies the weights until this step. -1 (auto): 2000, the
+                                      // reference's, for a new model trained for `steps`; 0 with
+                                      // ema_warmup for fine-tunes and time budgets, which are often
+                                      // shorter than 2000 steps and would end on the raw weights
   bool ema_warmup = false;            // after ema_start, the decay rises as min(ema_decay,
                                       // (1 + n) / (10 + n)), n steps in: a short run's EMA
                                       // averages instead of lagging behind the weights
@@ -44,8 +51,9 @@ struct TrainOptions {
   std::string checkpoint;             // training checkpoint; resumed from when it exists
   int64_t checkpoint_every = 500;
   std::string out_model;              // model file written at the end (EMA weights)
-  std::string sample_dir;             // sample grids (EMA weights, DPM-Solver++ 20) go here
-  int64_t sample_every = 0;           // 0 = never
+  std::string sample_dir;             // sample grids (EMA weights, DPM-Solver++ 20) of the folder's
+                                      // classes go here, and one of the final model
+  int64_t sample_every = 0;           // 0 = only the final one
   int threads = 0;                    // intra-op threads; 0 = all cores
   // Data-parallel training (world_size > 1): each rank computes its slice of every batch
   // (`batch` is the global batch, divisible by world_size), gradients are averaged with an
@@ -78,9 +86,12 @@ struct TrainResult {
   std::vector<std::string> skipped;  // files of the folder that did not decode, with reasons
 };
 
+// The options with their automatic values decided (ema_start -1).
+TrainOptions resolved(const TrainOptions& options);
+
 // The EMA decay applied after `step` steps (1-based): 0 (a copy of the weights) up to
 // ema_start, then ema_decay, or with ema_warmup min(ema_decay, (1 + n) / (10 + n)) for the
-// n-th step after ema_start.
+// n-th step after ema_start (of the resolved options).
 double ema_decay_at(const TrainOptions& options, int64_t step);
 
 // Runs until options.steps, a cancel (checked between steps), or an error. On cancel the

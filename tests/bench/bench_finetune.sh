@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Fine-tuning per CPU minute on a style the default model never saw (OpenMoji): each recipe
+# fine-tunes assets/emoji32 on out/openmoji/full with the same time budget (`--minutes`, both
+# cores, one recipe after the other), then one quality judge trained on OpenMoji scores the
+# base model and every result, anchored by OpenMoji's own held-out images and blurred copies.
+# Results: tests/bench/NOTES.md.
+#
+#   tests/bench/bench_finetune.sh MINUTES RECIPE...     e.g.  10 default fast
+#   tests/bench/bench_finetune.sh score RECIPE...       scores what the runs left
+#   FOLDER=out/openmoji/small tests/bench/bench_finetune.sh 5 fast   another folder
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+folder=${FOLDER:-out/openmoji/full}
+base=${BASE:-assets/emoji32/model.safetensors}
+runs=out/finetune/$(basename "$folder")
+if [ ! -d "$folder" ]; then
+  tgz=$(ls out/openmoji-*.tgz 2>/dev/null | head -1 || true)
+  if [ -z "$tgz" ]; then
+    (cd out && npm pack openmoji >/dev/null)
+    tgz=$(ls out/openmoji-*.tgz | head -1)
+  fi
+  /usr/bin/python3 scripts/make-openmoji-assets.py "$tgz" out/openmoji
+fi
+
+recipe() {
+  case "$1" in
+    default) echo "" ;;  # the trainer's defaults for a fine-tune: batch 16, lr 3e-4, EMA from step 0
+    fast) echo "--batch 32 --lr 1e-3 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;
+    fast-lr5) echo "--batch 32 --lr 5e-4 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;
+    freeze) echo "--batch 32 --lr 1e-3 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip --freeze" ;;
+    *) echo "unknown recipe $1" >&2; exit 1 ;;
+  esac
+}
+
+score() {
+  local models=(--model "$base")
+  for r in "$@"; do models+=(--model "$runs/$r/model.safetensors"); done
+  ./build/tests/bench/ddpm_bench_quality --assets "$folder" "${models[@]}" \
+    --json "$runs/quality.json" --grids "$runs/grids"
+}
+
+if [ "$1" = score ]; then
+  shift
+  score "$@"
+  exit
+fi
+
+minutes=$1
+shift
+for r in "$@"; do
+  mkdir -p "$runs/$r"
+  # shellcheck disable=SC2046
+  /usr/bin/time -f "%e s wall" ./build/host/ddpm train "$folder" --init "$base" $(recipe "$r") --seed 1 \
+    --minutes "$minutes" --samples "$runs/$r/samples" --out "$runs/$r/model.safetensors" \
+    > "$runs/$r/train.log" 2>&1
+  echo "$r: $(grep -E '^step ' "$runs/$r/train.log" | tail -1); $(tail -1 "$runs/$r/train.log")"
+done
+score "$@"
