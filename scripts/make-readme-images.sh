@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the README's pictures from the default model: one row of samples per class
-# (CLI, DPM-Solver++ 2M SDE, 20 steps) and the two studio screenshots (scripted mode under Xvfb).
+# (CLI, DPM-Solver++ 2M SDE, 20 steps), the two studio screenshots (scripted mode under Xvfb),
+# and, when a fine-tune bench has run, the fine-tuning before/after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=assets/emoji32/model.safetensors
@@ -35,3 +36,40 @@ xvfb-run -a -s "-screen 0 1280x720x24" ./build/host/ddpm-studio --panel train \
   --train-folder assets/samples --train-finetune --train-steps 150 --train-out "$tmp/train/model.safetensors" \
   --frames 3 --screenshot docs/studio-train.png
 rm -f docs/*.png.json
+
+# The fine-tuning section's before/after: real OpenMoji images, the default model, and the
+# default model fine-tuned on OpenMoji (tests/bench/bench_finetune.sh leaves it), same seeds.
+tuned=${TUNED:-out/finetune/full/fast/model.safetensors}
+folder=${TUNED_FOLDER:-out/openmoji/full}
+if [ -f "$tuned" ] && [ -d "$folder" ]; then
+  for c in $classes; do
+    ./build/host/ddpm sample "$model" --class "$c" --count 6 --sampler dpmpp2m_sde --steps 20 \
+      --seed 100 --out "$tmp/before/$c" >/dev/null 2>&1
+    ./build/host/ddpm sample "$tuned" --class "$c" --count 6 --sampler dpmpp2m_sde --steps 20 \
+      --seed 100 --out "$tmp/after/$c" >/dev/null 2>&1
+  done
+  /usr/bin/python3 - "$folder" "$tmp/before" "$tmp/after" docs/finetune-openmoji.png $classes <<'PY'
+import os, sys
+from PIL import Image, ImageDraw
+real, before, after, out, classes = *sys.argv[1:5], sys.argv[5:]
+cell, label_w, gap, n = 48, 90, 16, 6
+groups = [("OpenMoji (real)", real), ("default model", before), ("fine-tuned 10 min", after)]
+width = label_w + len(groups) * (n * cell + gap)
+sheet = Image.new("RGBA", (width, 20 + len(classes) * cell), (40, 40, 44, 255))
+draw = ImageDraw.Draw(sheet)
+for g, (title, _) in enumerate(groups):
+    draw.text((label_w + g * (n * cell + gap), 4), title, fill=(230, 230, 230, 255))
+for row, c in enumerate(classes):
+    y = 20 + row * cell
+    draw.text((6, y + cell // 2 - 6), c, fill=(230, 230, 230, 255))
+    for g, (_, src) in enumerate(groups):
+        files = sorted(os.listdir(os.path.join(src, c)))
+        picks = [files[i * len(files) // n] for i in range(n)] if len(files) > n else files
+        for col, f in enumerate(picks):
+            im = Image.open(os.path.join(src, c, f)).convert("RGBA").resize((cell, cell), Image.BILINEAR)
+            bg = Image.new("RGBA", im.size, (200, 200, 200, 255))
+            sheet.paste(Image.alpha_composite(bg, im), (label_w + g * (n * cell + gap) + col * cell, y))
+sheet.save(out)
+print(out)
+PY
+fi

@@ -3,6 +3,7 @@
 import os
 import sys
 import tempfile
+import time
 import threading
 
 sys.path.insert(0, sys.argv[3])
@@ -137,6 +138,19 @@ def main():
         with lib.load_model(out) as model:
             assert (model.width, model.num_classes) == (16, 3)
             assert model.info()["class_names"] == ["animals", "smileys", "travel"], model.info()
+        # A time budget instead of steps (2 s): the job plans its steps and ends on time with
+        # the model and the final model's grid of the folder's classes.
+        budget = os.path.join(tmp, "budget.safetensors")
+        grids = os.path.join(tmp, "grids")
+        started = time.monotonic()
+        with lib.train(samples, budget, image_size=16, batch=4, seed=1, minutes=2 / 60,
+                       sample_dir=grids) as job:
+            assert job.wait()
+            st = job.poll()
+        took = time.monotonic() - started
+        assert st["step"] > 3 and st["total"] == st["step"], st
+        assert 1.0 < took < 2 + 10, took  # slack for the final grid on a loaded machine
+        assert os.listdir(grids) == ["step_%d.png" % st["step"]], os.listdir(grids)
         # Two local processes: this job is rank 0, ddpm_train_worker beside the library rank 1.
         seen.clear()
         out2 = os.path.join(tmp, "two.safetensors")

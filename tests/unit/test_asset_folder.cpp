@@ -75,3 +75,46 @@ TEST(AssetFolder, CorruptFileAmongGoodOnesIsSkippedWithItsReason) {
 }
 
 }  // namespace
+
+// Awkward folders a user may give a fine-tune: each works or is refused naming the problem.
+TEST(AssetFolder, AwkwardClassFoldersWorkOrAreNamed) {
+  const auto image = [](const fs::path& p, int w, int h, int channels) {
+    fs::create_directories(p.parent_path());
+    ddpm::io::Image im(w, h, channels);
+    for (std::size_t i = 0; i < im.pixels.size(); ++i) im.pixels[i] = static_cast<uint8_t>(i * 7);
+    ddpm::io::write_png(p.string(), im);
+  };
+  {  // one class of five images of mixed sizes and channel counts; a folder with none decoding
+    TempDir d;
+    const int sizes[][3] = {{5, 5, 4}, {64, 32, 3}, {17, 80, 1}, {40, 40, 2}, {128, 128, 4}};
+    for (int i = 0; i < 5; ++i) image(d.path / "few" / (std::to_string(i) + ".png"), sizes[i][0], sizes[i][1], sizes[i][2]);
+    fs::create_directories(d.path / "broken");
+    std::ofstream(d.path / "broken" / "x.png") << "not a png";
+    const auto f = ddpm::io::load_asset_folder(d.path.string());
+    EXPECT_EQ(f.class_names, std::vector<std::string>{"few"});  // "broken" (sorted first) left out
+    ASSERT_EQ(f.images.size(), 5u);
+    for (const auto& im : f.images) EXPECT_EQ(im.width, 32);
+    EXPECT_EQ(f.labels, std::vector<int>(5, 0));
+    ASSERT_EQ(f.skipped.size(), 2u);
+    EXPECT_NE(f.skipped[1].find("the class is left out"), std::string::npos) << f.skipped[1];
+  }
+  {  // names that differ only in case
+    TempDir d;
+    image(d.path / "Cats" / "a.png", 8, 8, 4);
+    image(d.path / "cats" / "a.png", 8, 8, 4);
+    const std::string e = error_of(d.path.string());
+    EXPECT_NE(e.find("'Cats' and 'cats'"), std::string::npos) << e;
+    EXPECT_NE(e.find("differ only in case"), std::string::npos) << e;
+  }
+  {  // a name that is not UTF-8 (Latin-1 bytes), and one that means "no class"
+    TempDir d;
+    image(d.path / "caf\xe9" / "a.png", 8, 8, 4);
+    const std::string e = error_of(d.path.string());
+    EXPECT_NE(e.find("not valid UTF-8"), std::string::npos) << e;
+    fs::remove_all(d.path / "caf\xe9");
+    image(d.path / "caf\xc3\xa9" / "a.png", 8, 8, 4);  // the same name in UTF-8 is fine
+    EXPECT_EQ(ddpm::io::load_asset_folder(d.path.string()).class_names, std::vector<std::string>{"caf\xc3\xa9"});
+    image(d.path / "None" / "a.png", 8, 8, 4);
+    EXPECT_NE(error_of(d.path.string()).find("means 'no class'"), std::string::npos);
+  }
+}

@@ -25,7 +25,10 @@ struct AssetFolderOptions {
 };
 
 // Throws ddpm::Error naming the folder when it does not exist, is not a folder, has no
-// class subfolders, or holds no image that decodes.
+// class subfolders, holds no image that decodes, or has a class folder whose name is not
+// valid UTF-8, longer than 256 bytes, "none" or "-1" (they mean "no class"), or equal to
+// another's but for ASCII case and surrounding spaces. A class folder with no image that
+// decodes is left out of class_names, with a line in `skipped`.
 AssetFolder load_asset_folder(const std::string& root, const AssetFolderOptions& options = {});
 
 }  // namespace ddpm::io
