@@ -85,8 +85,8 @@ TrainOptions resolved(const TrainOptions& options) {
   return o;
 }
 
-double ema_decay_at(const TrainOptions& options, int64_t step) {
-  const TrainOptions o = resolved(options);
+double ema_decay_at(const TrainOptions& o, int64_t step) {
+  if (o.ema_start < 0) return ema_decay_at(resolved(o), step);  // train() passes resolved options
   const int64_t n = step - o.ema_start;
   if (n <= 0) return 0;
   return o.ema_warmup ? std::min(o.ema_decay, (1.0 + n) / (10.0 + n)) : o.ema_decay;
