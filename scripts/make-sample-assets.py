@@ -321,8 +321,9 @@ def pick_entries(emoji, category, source, count):
 # --------------------------------------------------------------------------
 
 def write_sheet(path, rows, scale=2, pad=4):
-    """rows: list of lists of (w, h, rgba). Composites over a checkerboard."""
-    cell = DST_SIZE * scale
+    """rows: list of lists of (w, h, rgba). Composites over a checkerboard; cells fit the
+    largest image (64 px originals with --keep-size)."""
+    cell = max(w for r in rows for (w, _, _) in r) * scale
     cols = max(len(r) for r in rows)
     W = pad + cols * (cell + pad)
     H = pad + len(rows) * (cell + pad)

@@ -111,7 +111,13 @@ void TrainOptions::validate() const {
   if (checkpoint_every < 1) bad("checkpoint_every", std::to_string(checkpoint_every), "must be at least 1");
   if (sample_every < 0) bad("sample_every", std::to_string(sample_every), "must not be negative");
   if (image_size < 0) bad("image_size", std::to_string(image_size), "must not be negative (0 = preset)");
+  if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0) {
+    bad("device", "'" + device + "'", "allowed 'auto', 'cpu', 'cuda' or 'cuda:N'");
+  }
   distributed.validate();
+  if (distributed.enabled() && device.rfind("cuda", 0) == 0) {
+    bad("device", "'" + device + "'", "data-parallel runs train on the CPU (their collectives are Gloo's over TCP)");
+  }
   if (batch % distributed.world_size != 0) {
     bad("batch", std::to_string(batch),
         "must be divisible by the world size " + std::to_string(distributed.world_size) + " (it is the global batch)");
@@ -138,6 +144,8 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
         o.distributed.master_addr + ":" + std::to_string(o.distributed.master_port));
   }
   const bool writer = !group || group->rank() == 0;  // checkpoints, grids and the model
+  const torch::Device device = select_device(group ? "cpu" : o.device);
+  if (device.is_cuda()) say("training on " + device.str());
 
   // The model: resumed from the checkpoint, fine-tuned from a model file, or new.
   const bool resume = !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint);
@@ -199,8 +207,8 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
 
   torch::optim::AdamWOptions adam(o.lr);
   adam.weight_decay(0.01);
-  TrainingState s = resume ? load_training_checkpoint(o.checkpoint)
-                           : make_training_state(info, adam, o.seed);
+  TrainingState s = resume ? load_training_checkpoint(o.checkpoint, device)
+                           : make_training_state(info, adam, o.seed, device);
   if (!resume && source) copy_for_fine_tuning(s, *source);
   if (o.freeze) freeze_all_but_head(s.model);
   if (o.freeze && !resume) {
@@ -252,7 +260,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     so.clip_x0 = true;
     so.guidance = s.info.guidance;
     so.seed = o.seed;
-    const NoiseSchedule sched = make_schedule(s.info.schedule);
+    const NoiseSchedule sched = make_schedule(s.info.schedule).to(device);
     progress.sample_grid = o.sample_dir + "/step_" + std::to_string(step) + ".png";
     save_grid_png(progress.sample_grid, sample(s.ema, sched, so).images, 4);
     say("sample grid: " + progress.sample_grid);  // the prefix is documented in the C ABI
@@ -261,7 +269,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     grid_step = step;
   };
 
-  const NoiseSchedule schedule = make_schedule(s.info.schedule);
+  const NoiseSchedule schedule = make_schedule(s.info.schedule).to(device);
   const auto start = clk::now();
   const int64_t first_step = s.info.training_step;
   // A time budget's step count, re-planned after every step from the speed measured since the
@@ -319,7 +327,6 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     } else {
       labels = torch::full_like(labels, -1);
     }
-    const torch::Device device = s.model->parameters().front().device();
     torch::Tensor loss = diffusion_loss_rows(s.model, schedule, x0.to(device), labels.to(device), s.generator,
                                              o.batch, first_row, o.snr_gamma);
     s.optimizer->zero_grad();

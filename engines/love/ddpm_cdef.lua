@@ -168,6 +168,7 @@ typedef struct ddpm_train_params {
   double snr_gamma;
   int ema_warmup;
   double minutes;
+  const char* device;
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

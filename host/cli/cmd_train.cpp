@@ -20,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct TrainOptions {
-  std::string assets, out, preset = "sprite32", init, checkpoint, samples;
+  std::string assets, out, preset = "sprite32", init, checkpoint, samples, device;
   int size = 0, batch = 16;
   int64_t steps = 1000, sample_every = 0;
   double lr = 3e-4, minutes = 0;
@@ -119,6 +119,7 @@ int run_train(const TrainOptions& o) {
   p.init_model = o.init.empty() ? nullptr : o.init.c_str();
   p.steps = o.steps;
   p.minutes = o.minutes;
+  p.device = o.device.empty() ? nullptr : o.device.c_str();
   p.batch = o.batch;
   p.lr = o.lr;
   p.seed = o.seed;
@@ -179,6 +180,8 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--minutes", o->minutes,
                   "a time budget instead of --steps: the steps are picked from the measured speed and the run "
                   "ends, model written, within this many minutes");
+  cmd->add_option("--device", o->device,
+                  "cpu, cuda or cuda:N (default auto: CUDA when the plugin has it and a GPU is present)");
   cmd->add_option("--batch", o->batch, "batch size (default 16)");
   cmd->add_option("--lr", o->lr, "learning rate (default 3e-4)");
   cmd->add_option("--seed", o->seed, "random seed (default 0)");

@@ -96,6 +96,7 @@ run 1 "no_such_assets" train "$DIR/no_such_assets" --out "$DIR/t.safetensors" --
 mkdir -p "$DIR/empty_assets"
 run 1 "empty_assets" train "$DIR/empty_assets" --out "$DIR/t.safetensors" --size 16 --steps 2 --batch 4
 run 1 "batch" train "$SAMPLES" --out "$DIR/t.safetensors" --batch 0
+run 1 "device = 'tpu' is invalid" train "$SAMPLES" --out "$DIR/t.safetensors" --device tpu --steps 2
 
 # --- a live stream: frames as files and a sheet, a class change after exactly `steps` calls
 run 0 "latency 3 calls" stream "$M" --frames 6 --steps 3 --class cat --class-at 3:fox \

@@ -162,6 +162,8 @@ namespace Ddpm
         public int ema_warmup;          // (4 bytes of padding follow)
         // A time budget in minutes instead of steps (0: use steps).
         public double minutes;
+        // "cpu", "cuda", "cuda:N"; IntPtr.Zero: auto (CUDA when present, else the CPU).
+        public IntPtr device;           // const char*
     }
 
     /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>

@@ -309,6 +309,10 @@ typedef struct ddpm_train_params {
                                picks the step count (re-planned every step; status.total follows)
                                and ends, model written, within this many minutes of its start;
                                at most 1e6. 0: train for `steps` (default) */
+  const char* device;       /* "cpu", "cuda" or "cuda:N"; NULL or "auto" (default): CUDA when this
+                               library was built with it and a GPU is present, else the CPU
+                               (data-parallel runs always train on the CPU). Noise comes from the
+                               seed on the CPU, and checkpoints resume on any device. */
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

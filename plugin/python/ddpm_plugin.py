@@ -144,7 +144,7 @@ class TrainParams(ctypes.Structure):
         ("master_port", ctypes.c_int), ("dist_timeout", ctypes.c_int),
         ("local_processes", ctypes.c_int), ("worker_path", ctypes.c_char_p),
         ("snr_gamma", ctypes.c_double), ("ema_warmup", ctypes.c_int),
-        ("minutes", ctypes.c_double),
+        ("minutes", ctypes.c_double), ("device", ctypes.c_char_p),
     ]
 
 
@@ -258,7 +258,7 @@ class Library:
         checkpoint, sample_dir, sample_every, warmup, decay_from, grad_clip, label_drop,
         ema_decay, ema_start, checkpoint_every, flip, pixel_art, freeze, world_size, rank,
         master_addr, master_port, dist_timeout, local_processes, worker_path, snr_gamma,
-        ema_warmup, minutes);
+        ema_warmup, minutes, device);
         local_processes=N trains with N local processes (this job is rank 0).
         on_progress(step, total, loss, images_per_second, eta_seconds, message_or_None) runs on
         the worker thread."""

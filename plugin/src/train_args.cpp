@@ -43,6 +43,7 @@ void visit_fields(ddpm_train_params& p, Visitor&& v) {
   v("snr-gamma", p.snr_gamma);
   v("ema-warmup", p.ema_warmup);
   v("minutes", p.minutes);
+  v("device", p.device);
 }
 
 // %.17g: a double survives the round trip bit for bit.

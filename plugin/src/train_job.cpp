@@ -68,6 +68,7 @@ void fill_train_defaults(ddpm_train_params& p) {
   p.snr_gamma = d.snr_gamma;
   p.ema_warmup = d.ema_warmup;
   p.minutes = d.minutes;
+  p.device = nullptr;  // "auto"
 }
 
 constexpr int kMaxLocalProcesses = 64;
@@ -240,6 +241,7 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
     o.snr_gamma = p.snr_gamma;
     o.ema_warmup = p.ema_warmup != 0;
     o.minutes = p.minutes;
+    if (p.device) o.device = p.device;
     o.distributed.world_size = p.world_size;
     o.distributed.rank = p.rank;
     if (p.master_addr) o.distributed.master_addr = p.master_addr;

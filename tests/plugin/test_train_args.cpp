@@ -63,6 +63,7 @@ int main() {
   p.snr_gamma = 5.0 / 3.0;
   p.ema_warmup = 1;
   p.minutes = 2.0 / 3.0;
+  p.device = "cpu";
 
   const auto args = ddpm_plugin::train_params_to_args(p);
   const auto back = ddpm_plugin::train_params_from_args(args);
@@ -79,6 +80,7 @@ int main() {
   CHECK(q.world_size == 3 && q.rank == 2 && q.master_port == 29511 && q.dist_timeout == 17);
   CHECK(std::memcmp(&q.snr_gamma, &p.snr_gamma, sizeof p.snr_gamma) == 0 && q.ema_warmup == 1);
   CHECK(std::memcmp(&q.minutes, &p.minutes, sizeof p.minutes) == 0);
+  CHECK(same(q.device, p.device));
   CHECK(q.local_processes == 0 && q.worker_path == nullptr);  // never passed on
   std::printf("  %zu arguments round-trip\n", args.size());
 

@@ -258,6 +258,18 @@ TEST(Trainer, BadFoldersAndOptionsAreNamed) {
   o = quick();
   o.init_model = d / "missing.safetensors";
   EXPECT_NE(error_of([&] { ddpm::train(o); }).find("missing.safetensors"), std::string::npos);
+  o = quick();
+  o.device = "tpu";
+  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("device = 'tpu' is invalid"), std::string::npos);
+  o = quick();
+  o.device = "cuda";
+  o.distributed.world_size = 2;
+  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("data-parallel runs train on the CPU"), std::string::npos);
+  if (!torch::cuda::is_available()) {  // a CPU build names the problem instead of crashing
+    o = quick();
+    o.device = "cuda";
+    EXPECT_NE(error_of([&] { ddpm::train(o); }).find("no CUDA device"), std::string::npos);
+  }
 }
 
 TEST(Trainer, OddImagesInAFolder) {

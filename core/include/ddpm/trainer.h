@@ -55,6 +55,10 @@ struct TrainOptions {
                                       // classes go here, and one of the final model
   int64_t sample_every = 0;           // 0 = only the final one
   int threads = 0;                    // intra-op threads; 0 = all cores
+  std::string device = "auto";        // "auto" (CUDA when there is one, but CPU for data-parallel
+                                      // runs, whose collectives are CPU-only), "cpu", "cuda[:N]".
+                                      // Noise is drawn on the CPU from the seed either way and the
+                                      // checkpoint resumes on any device.
   // Data-parallel training (world_size > 1): each rank computes its slice of every batch
   // (`batch` is the global batch, divisible by world_size), gradients are averaged with an
   // all-reduce, rank 0 alone writes checkpoints, grids and the model, and the run equals a
