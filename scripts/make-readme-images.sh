@@ -32,8 +32,10 @@ print(out)
 PY
 xvfb-run -a -s "-screen 0 1280x720x24" ./build/host/ddpm-studio --class smileys --steps 20 --seed 3 \
   --batch 16 --sampler dpmpp2m_sde --frames 3 --screenshot docs/studio-generate.png
+# A relative output path: the screenshot shows it, and no machine's folders belong in the README.
+rm -rf out/readme
 xvfb-run -a -s "-screen 0 1280x720x24" ./build/host/ddpm-studio --panel train \
-  --train-folder assets/samples --train-finetune --train-steps 150 --train-out "$tmp/train/model.safetensors" \
+  --train-folder assets/samples --train-finetune --train-steps 150 --train-out out/readme/model.safetensors \
   --frames 3 --screenshot docs/studio-train.png
 rm -f docs/*.png.json
 

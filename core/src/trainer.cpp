@@ -77,10 +77,14 @@ void update_ema(UNet& ema, UNet& model, double decay) {
 
 TrainOptions resolved(const TrainOptions& options) {
   TrainOptions o = options;
+  const bool short_run = !o.init_model.empty() || o.minutes > 0;
   if (o.ema_start < 0) {
-    const bool short_run = !o.init_model.empty() || o.minutes > 0;
     o.ema_start = short_run ? 0 : 2000;
     o.ema_warmup = o.ema_warmup || short_run;
+  }
+  if (o.warmup < 0) {
+    constexpr int64_t kFineTuneWarmup = 50;
+    o.warmup = !short_run ? 0 : o.minutes > 0 ? kFineTuneWarmup : std::min(kFineTuneWarmup, o.steps / 4);
   }
   return o;
 }
@@ -100,7 +104,7 @@ void TrainOptions::validate() const {
   if (steps < 1 || steps > 100'000'000) bad("steps", std::to_string(steps), "allowed 1 to 1e8");
   if (batch < 1 || batch > 4096) bad("batch", std::to_string(batch), "allowed 1 to 4096");
   if (!(lr > 0 && lr < 1)) bad("lr", number_text(lr), "allowed (0, 1)");
-  if (warmup < 0) bad("warmup", std::to_string(warmup), "must not be negative");
+  if (warmup < -1) bad("warmup", std::to_string(warmup), "must be -1 (auto) or at least 0");
   if (grad_clip < 0) bad("grad_clip", number_text(grad_clip), "must not be negative (0 = off)");
   if (!(label_drop >= 0 && label_drop <= 1)) bad("label_drop", number_text(label_drop), "allowed 0 to 1");
   if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay", number_text(ema_decay), "allowed [0, 1)");

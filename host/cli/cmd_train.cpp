@@ -191,7 +191,7 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--sample-every", o->sample_every,
                   "write a sample grid every N steps (default 0: only the final model's)");
   TrainOptions& to = *o;
-  schedule_option(cmd, to, "--warmup", &ddpm_train_params::warmup, "learning-rate warm-up steps (default 0)");
+  schedule_option(cmd, to, "--warmup", &ddpm_train_params::warmup, "learning-rate warm-up steps (default: 0 for a new model, 50 for --init and --minutes runs)");
   schedule_option(cmd, to, "--decay-from", &ddpm_train_params::decay_from,
                   "fraction of the steps after which the learning rate falls linearly to 0 (default 1: constant)");
   schedule_option(cmd, to, "--grad-clip", &ddpm_train_params::grad_clip, "max gradient norm (default 0: off)");

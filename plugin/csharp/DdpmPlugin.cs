@@ -138,7 +138,7 @@ namespace Ddpm
         public IntPtr out_model;        // const char*, required
         public IntPtr sample_dir;       // const char*
         public long sample_every;
-        public long warmup;
+        public long warmup;             // -1: auto (0 for a new model, 50 for fine-tunes and budgets)
         public double decay_from;
         public double grad_clip;
         public double label_drop;

@@ -264,7 +264,9 @@ typedef struct ddpm_train_params {
   int64_t sample_every;    /* 0: only the final one (default) */
   /* The optimisation schedule. A caller built against an older header passes a smaller
    * struct_size and gets the defaults for these. */
-  int64_t warmup;           /* linear learning-rate warm-up steps (default 0) */
+  int64_t warmup;           /* linear learning-rate warm-up steps; -1 (default): 0 for a new
+                               model trained for `steps`, 50 (at most steps / 4) for fine-tunes
+                               (init_model) and time budgets (minutes) */
   double decay_from;        /* fraction of the steps after which the learning rate falls linearly
                                to 0 at the end, [0, 1]; 1 = constant (default) */
   double grad_clip;         /* max gradient norm; 0 = off (default) */

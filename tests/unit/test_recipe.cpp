@@ -96,6 +96,24 @@ TEST(Recipe, AutoEmaStartFitsShortRuns) {
   EXPECT_THROW(o.validate(), ddpm::Error);
 }
 
+TEST(Recipe, AutoWarmupProtectsFineTunes) {
+  ddpm::TrainOptions o;  // warmup -1: auto
+  o.steps = 1000;
+  EXPECT_EQ(ddpm::resolved(o).warmup, 0);  // a new model: the reference's constant start
+  o.init_model = "base.safetensors";
+  EXPECT_EQ(ddpm::resolved(o).warmup, 50);
+  o.steps = 40;  // a short fine-tune still reaches its learning rate
+  EXPECT_EQ(ddpm::resolved(o).warmup, 10);
+  o.init_model.clear();
+  o.minutes = 2;
+  EXPECT_EQ(ddpm::resolved(o).warmup, 50);
+  o.warmup = 7;  // a value given is kept
+  EXPECT_EQ(ddpm::resolved(o).warmup, 7);
+  o.warmup = -2;
+  o.assets = "x";
+  EXPECT_THROW(o.validate(), ddpm::Error);
+}
+
 TEST(Recipe, ScaleShiftConditioningMultipliesAndAdds) {
   torch::manual_seed(0);
   torch::NoGradGuard no_grad;

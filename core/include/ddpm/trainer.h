@@ -31,7 +31,11 @@ struct TrainOptions {
                                       // decay and EMA fit the picked count); 0 = use `steps`
   int batch = 16;
   double lr = 3e-4;
-  int64_t warmup = 0;                 // linear learning-rate warm-up steps
+  int64_t warmup = -1;                // linear learning-rate warm-up steps. -1 (auto): 0 for a new
+                                      // model trained for `steps`; 50 (at most a quarter of the
+                                      // steps) for fine-tunes and time budgets: a fresh AdamW moves
+                                      // every weight by about lr in its first steps, which jolts a
+                                      // trained model (measured in tests/bench/NOTES.md)
   double decay_from = 1.0;            // fraction of the steps after which the learning rate
                                       // falls linearly to 0 at the end (1 = constant)
   double grad_clip = 0;               // max gradient norm; 0 = off

@@ -454,7 +454,7 @@ static class TestDdpm
                    tp.image_size == 0 && tp.init_model == IntPtr.Zero && tp.steps == 1000 && tp.batch == 16 &&
                    Near(tp.lr, 3e-4) && tp.checkpoint == IntPtr.Zero && tp.out_model == IntPtr.Zero &&
                    tp.sample_dir == IntPtr.Zero && tp.sample_every == 0 && Near(tp.decay_from, 1.0) &&
-                   Near(tp.label_drop, 0.1) && Near(tp.ema_decay, 0.995) && tp.ema_start == -1 && tp.minutes == 0 &&
+                   Near(tp.label_drop, 0.1) && Near(tp.ema_decay, 0.995) && tp.ema_start == -1 && tp.warmup == -1 && tp.minutes == 0 &&
                    tp.checkpoint_every == 500 && tp.world_size == 1 && tp.rank == 0 &&
                    tp.master_addr == IntPtr.Zero && tp.master_port == 29500 && tp.dist_timeout == 60 &&
                    tp.local_processes == 0 && tp.worker_path == IntPtr.Zero,

@@ -1,0 +1,75 @@
+// The split inference forward (core/src/split_forward.h) gives the same numbers every time, and
+// the same as each part computed alone: a seed must give the same image on every run.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <thread>
+
+#include "ddpm/model_file.h"
+#include "ddpm/runtime.h"
+#include "split_forward.h"
+
+namespace {
+
+TEST(SplitForward, IsDeterministicAndEqualsThePartsAlone) {
+  ddpm::init_runtime(2);
+  c10::InferenceMode inference;
+  const ddpm::Model m = ddpm::load_model(std::string(DDPM_SOURCE_DIR) + "/assets/emoji32/model.safetensors");
+  torch::manual_seed(3);
+  const torch::Tensor x = torch::randn({4, 4, 32, 32});
+  const torch::Tensor t = torch::tensor({500, 500, 20, 20});
+  const torch::Tensor y = torch::tensor({1, -1, 1, -1});
+  ddpm::UNet net = m.unet;
+  const ddpm::BatchForward forward = [&](const torch::Tensor& xs, const torch::Tensor& ts, const torch::Tensor& ys) {
+    return net->forward(xs, ts, ys, false);
+  };
+  const int previous = at::get_num_threads();
+  ddpm::set_calling_thread_threads(1);
+  const torch::Tensor alone = torch::cat({forward(x.narrow(0, 0, 2), t.narrow(0, 0, 2), y.narrow(0, 0, 2)),
+                                          forward(x.narrow(0, 2, 2), t.narrow(0, 2, 2), y.narrow(0, 2, 2))});
+  ddpm::set_calling_thread_threads(previous);
+  ASSERT_EQ(at::get_num_threads(), 2);
+  // Every generation job calls it from a worker thread of its own, as the plugin does.
+  for (int i = 0; i < 20; ++i) {
+    torch::Tensor split;
+    std::thread([&] {
+      c10::InferenceMode job_inference;
+      split = ddpm::split_forward(forward, x, t, y);
+    }).join();
+    ASSERT_EQ((split - alone).abs().max().item<float>(), 0.0f) << "run " << i;
+  }
+}
+
+}  // namespace
+
+#include "ddpm/sampler.h"
+namespace {
+TEST(SplitForward, GuidedImagesRepeatOnWorkerThreads) {
+  ddpm::init_runtime(2);
+  ddpm::Model m;
+  std::thread([&] {  // as the plugin loads: on a short-lived thread
+    m = ddpm::load_model(std::string(DDPM_SOURCE_DIR) + "/assets/emoji32/model.safetensors");
+    m.unet->eval();
+    for (auto& p : m.unet->parameters()) p.set_requires_grad(false);
+  }).join();
+  ddpm::SampleOptions o;
+  o.classes = {1};
+  o.batch = 1;
+  o.sampler = ddpm::SamplerKind::DDIM;
+  o.steps = 8;
+  o.seed = 11;
+  o.guidance = 3;
+  o.clip_x0 = true;
+  ddpm::UNet net = m.unet;
+  torch::Tensor first;
+  for (int i = 0; i < 8; ++i) {
+    torch::Tensor images;
+    std::thread([&] {
+      c10::InferenceMode inference;
+      images = ddpm::sample(net, m.schedule, o).images;
+    }).join();
+    if (i == 0) first = images;
+    ASSERT_EQ((images - first).abs().max().item<float>(), 0.0f) << "run " << i;
+  }
+}
+}  // namespace
