@@ -1,5 +1,6 @@
 // The split inference forward (core/src/split_forward.h) gives the same numbers every time, and
-// the same as each part computed alone: a seed must give the same image on every run.
+// the same as each part computed alone: a seed must give the same image on every run. Calls
+// come from fresh threads and the model loads on a short-lived one, as in the plugin.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -7,6 +8,7 @@
 
 #include "ddpm/model_file.h"
 #include "ddpm/runtime.h"
+#include "ddpm/sampler.h"
 #include "split_forward.h"
 
 namespace {
@@ -40,10 +42,6 @@ TEST(SplitForward, IsDeterministicAndEqualsThePartsAlone) {
   }
 }
 
-}  // namespace
-
-#include "ddpm/sampler.h"
-namespace {
 TEST(SplitForward, GuidedImagesRepeatOnWorkerThreads) {
   ddpm::init_runtime(2);
   ddpm::Model m;
@@ -72,4 +70,5 @@ TEST(SplitForward, GuidedImagesRepeatOnWorkerThreads) {
     ASSERT_EQ((images - first).abs().max().item<float>(), 0.0f) << "run " << i;
   }
 }
+
 }  // namespace
