@@ -1,5 +1,6 @@
 #include "ddpm/runtime.h"
 
+#include <ATen/Parallel.h>
 #include <malloc.h>
 
 #include <algorithm>
@@ -40,7 +41,13 @@ int runtime_threads() { return at::get_num_threads(); }
 
 int set_calling_thread_threads(int threads) {
   // The first call on a thread also runs ATen's lazy per-thread set-up, which applies the
-  // process-wide count to this thread: do it before overriding it.
+  // process-wide count to this thread: do it before overriding it. It runs twice: the set-up's
+  // "done" flag is a thread_local of an inline function, and a library that keeps its symbols
+  // to itself (the plugin) holds its own copy of it, used by every at::parallel_for compiled
+  // in (the fused attention). Left for later, that copy's set-up put a split forward's helper
+  // back to the process-wide count at its first attention: parts then ran on one or two
+  // threads depending on which thread took them, and same-seed jobs differed by ~1e-5.
+  at::internal::lazy_init_num_threads();
   const int current = at::get_num_threads();
   const int process_wide = g_process_threads.load();
   const int wanted = threads > 0 ? threads : process_wide > 0 ? process_wide : current;

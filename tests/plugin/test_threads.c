@@ -2,6 +2,7 @@
  * - ddpm_model_load leaves no OpenMP team on the calling thread (a second team in the process
  *   made every job 15-20% slower: tests/bench/NOTES.md), and jobs leave no threads behind;
  * - a job's or a stream's `threads` field is checked, and 1 or 2 threads give the same image;
+ * - the same seed gives the same floats on every run;
  * - a stream params struct of the size published before `threads` is still accepted.
  *   test_threads MODEL (the default model: loading it runs parallel work, a tiny one's does not) */
 #include <dirent.h>
@@ -109,6 +110,15 @@ int main(int argc, char** argv) {
       EXPECT(0, "1 and 2 threads differ at %d: %g vs %g", i, one[i], two[i]);
       break;
     }
+  }
+
+  /* The same seed gives the same floats on every run: a split forward's parts run on one
+   * thread each, whichever thread takes them (a helper's first fused attention used to put it
+   * back to the process-wide count: runs then differed by ~1e-5). */
+  for (i = 0; i < 3; ++i) {
+    s = generate(model, 2, one, floats);
+    EXPECT(s == DDPM_OK && memcmp(one, two, floats * sizeof *one) == 0,
+           "job %d with 2 threads differs from the first one with the same seed", i + 2);
   }
 
   /* Out-of-range thread counts name the field and the range. */
