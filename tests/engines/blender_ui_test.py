@@ -21,7 +21,10 @@ from ddpm_blender import runtime  # noqa: E402
 bpy.context.preferences.addons["ddpm_blender"].preferences.library_path = library
 s = bpy.context.scene.ddpm
 s.model_path = model_path
-s.class_name, s.steps, s.seed = "smileys", 20, 3
+# 100 steps: long enough (about 1 s) for the watching timer to see the job in progress twice,
+# now that a 20-step image takes under 0.2 s.
+STEPS = 100
+s.class_name, s.steps, s.seed = "smileys", STEPS, 3
 state = {"tick": 0, "progress": set()}
 
 
@@ -68,7 +71,7 @@ def step():
         fail("the Image Editor does not show the generated image")
     model = runtime.model(model_path)
     job = model.generate(class_index=model.info()["class_names"].index("smileys"),
-                         sampler=s.sampler, steps=20, seed=3, guidance=s.guidance)
+                         sampler=s.sampler, steps=STEPS, seed=3, guidance=s.guidance)
     want = np.frombuffer(job.result_rgba8(), np.uint8).reshape(model.height, model.width, 4)
     got = np.array(image.pixels[:]).reshape(model.height, model.width, 4)[::-1]
     diff = np.abs(np.round(got * 255) - want).max()
