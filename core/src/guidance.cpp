@@ -26,8 +26,15 @@ torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Te
   }
   const auto long_opts = torch::TensorOptions().dtype(torch::kLong);
   const torch::Tensor y = torch::tensor(labels, long_opts).to(x.device());
-  const BatchForward forward = [&](const torch::Tensor& xs, const torch::Tensor& ts,
-                                   const torch::Tensor& ys) { return model->forward(xs, ts, ys, tiling); };
+  const BatchForward forward = [&](const torch::Tensor& xs, const torch::Tensor& ts, const torch::Tensor& ys,
+                                   const torch::Tensor& ws) { return model->forward(xs, ts, ys, tiling, ws); };
+  if (model->config().guidance_input) {
+    // Guidance distilled into the network: one forward per image at its scale. Images without a
+    // class take scale 1, as in distillation (the network ignores it there).
+    std::vector<float> scales(B);
+    for (int64_t i = 0; i < B; ++i) scales[i] = labels[i] >= 0 ? guidance[i] : 1.0f;
+    return split_forward(forward, x, t, y, torch::tensor(scales).to(x.device(), x.scalar_type()));
+  }
   if (twins.empty()) return split_forward(forward, x, t, y);
 
   const int64_t n = static_cast<int64_t>(twins.size());

@@ -127,6 +127,10 @@ void validate(const SampleOptions& o, const UNetConfig& model, int timesteps) {
   if (!(o.guidance_rescale >= 0 && o.guidance_rescale <= 1)) {
     throw Error("guidance rescale " + number_text(o.guidance_rescale) + " is invalid: allowed 0 to 1");
   }
+  if (model.guidance_input && o.guidance_rescale > 0) {
+    throw Error("guidance rescale " + number_text(o.guidance_rescale) +
+                " needs separate conditional and unconditional predictions; this model has guidance distilled in: use 0");
+  }
   if (!(o.eta >= 0 && o.eta <= 1)) throw Error("eta " + number_text(o.eta) + " is invalid: allowed 0 to 1");
   if (!(o.strength >= 0 && o.strength <= 1)) {
     throw Error("strength " + number_text(o.strength) + " is invalid: allowed 0 to 1");

@@ -117,10 +117,10 @@ class ThreadsHere {
 }  // namespace
 
 torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
-                            const torch::Tensor& t, const torch::Tensor& y) {
+                            const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& w) {
   const int64_t batch = x.size(0);
   const int parts = static_cast<int>(std::min<int64_t>(batch, at::get_num_threads()));
-  if (parts < 2 || torch::GradMode::is_enabled() || !x.device().is_cpu()) return forward(x, t, y);
+  if (parts < 2 || torch::GradMode::is_enabled() || !x.device().is_cpu()) return forward(x, t, y, w);
 
   std::vector<torch::Tensor> out(parts);
   const int64_t base = batch / parts, extra = batch % parts;
@@ -130,7 +130,8 @@ torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
     at::ThreadLocalStateGuard guard(state);
     const int64_t start = i * base + std::min<int64_t>(i, extra);
     const int64_t size = base + (i < extra ? 1 : 0);
-    out[i] = forward(x.narrow(0, start, size), t.narrow(0, start, size), y.narrow(0, start, size));
+    out[i] = forward(x.narrow(0, start, size), t.narrow(0, start, size), y.narrow(0, start, size),
+                     w.defined() ? w.narrow(0, start, size) : w);
   });
   return torch::cat(out);
 }

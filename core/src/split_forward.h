@@ -14,14 +14,15 @@
 
 namespace ddpm {
 
-// forward(x, t, y) on slices of the batch. Parts: min(batch, the calling thread's intra-op
+// forward(x, t, y, w) on slices of the batch (w: per-image guidance scales, or undefined). Parts: min(batch, the calling thread's intra-op
 // thread count); one part (or autograd on, or a non-CPU tensor) calls `forward` directly.
 // The caller runs one part itself, helper threads (started on first use, shared by all
 // callers) the others; the calling thread's thread-local state (inference mode, grad mode)
 // applies to every part.
 using BatchForward = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t,
-                                                 const torch::Tensor& y)>;
+                                                 const torch::Tensor& y, const torch::Tensor& w)>;
 torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
-                            const torch::Tensor& t, const torch::Tensor& y);
+                            const torch::Tensor& t, const torch::Tensor& y,
+                            const torch::Tensor& w = {});
 
 }  // namespace ddpm

@@ -4,11 +4,13 @@
 #include <filesystem>
 
 #include "ddpm/dataset.h"
+#include "ddpm/distill.h"
 #include "ddpm/distributed.h"
 #include "ddpm/overlapped_average.h"
 #include "ddpm/io/error.h"
 #include "ddpm/loss.h"
 #include "ddpm/model_file.h"
+#include "ddpm/model_sampling.h"
 #include "ddpm/runtime.h"
 #include "ddpm/sampler.h"
 #include "ddpm/tensor_image.h"
@@ -122,6 +124,19 @@ void TrainOptions::validate() const {
   if (distributed.enabled() && device.rfind("cuda", 0) == 0) {
     bad("device", "'" + device + "'", "data-parallel runs train on the CPU (their collectives are Gloo's over TCP)");
   }
+  if (distill_steps != 0 && !distill) bad("distill_steps", std::to_string(distill_steps), "needs distill on");
+  if (distill) {
+    if (distill_steps < 0 || distill_steps > 1000) bad("distill_steps", std::to_string(distill_steps), "allowed 0 (guidance only) to 1000");
+    if (init_model.empty()) bad("distill", "on", "distillation needs a teacher: the init model");
+    if (distributed.enabled()) bad("distill", "on", "distillation runs in one process");
+    if (freeze) bad("freeze", "true", "distillation trains the whole student");
+    if (snr_gamma > 0) bad("snr_gamma", number_text(snr_gamma), "distillation has its own loss weighting: use 0");
+    if (distill_substeps < 1 || distill_substeps > 64) bad("distill_substeps", std::to_string(distill_substeps), "allowed 1 to 64");
+    if (!(distill_guidance_min >= 1 && distill_guidance_min <= distill_guidance_max && distill_guidance_max <= 100)) {
+      bad("distill_guidance_min/max", number_text(distill_guidance_min) + " to " + number_text(distill_guidance_max),
+          "need 1 <= min <= max <= 100");
+    }
+  }
   if (batch % distributed.world_size != 0) {
     bad("batch", std::to_string(batch),
         "must be divisible by the world size " + std::to_string(distributed.world_size) + " (it is the global batch)");
@@ -164,10 +179,28 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   }
   std::unique_ptr<Model> source;
   io::ModelInfo info;
+  const bool distill = o.distill;
+  const DistillSpec spec{o.distill_steps, o.distill_substeps, o.distill_guidance_min, o.distill_guidance_max};
+  if (distill || (!resume && !o.init_model.empty())) {  // a resumed distillation needs its teacher again
+    source = std::make_unique<Model>(load_model(o.init_model, device));
+    if (!distill && source->info.unet.guidance_input) {
+      throw Error("'" + o.init_model + "' is a distilled model: fine-tune its teacher and distil again");
+    }
+  }
   if (resume) {
     info = load_training_checkpoint(o.checkpoint).info;  // read twice; these files are small
-  } else if (!o.init_model.empty()) {
-    source = std::make_unique<Model>(load_model(o.init_model));
+    if (distill != info.unet.guidance_input || (distill && info.distilled_steps != o.distill_steps)) {
+      throw Error("checkpoint '" + o.checkpoint + "' is of " +
+                  (info.unet.guidance_input ? "a distillation for " + std::to_string(info.distilled_steps) + " steps" : "ordinary training") +
+                  ": resume it with the same kind of run, or give a new checkpoint path");
+    }
+  } else if (distill) {
+    info = student_info(source->info, spec);
+    say("distilling " + o.init_model + ": guidance " + number_text(spec.guidance_min) + " to " +
+        number_text(spec.guidance_max) + " as an input" +
+        (o.distill_steps > 0 ? ", " + std::to_string(o.distill_steps) + " DDIM steps (the teacher takes " +
+                                   std::to_string(o.distill_substeps) + " for each)" : std::string()));
+  } else if (source) {
     info = source->info;
   } else if (o.architecture) {
     info.unet = *o.architecture;
@@ -202,6 +235,10 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
 
   std::vector<std::string> names = info.class_names;
   const std::vector<int64_t> label_map = merge_classes(names, data.class_names());
+  if (distill && names.size() != info.class_names.size()) {
+    throw Error("the folder has classes the teacher does not know (distillation cannot add classes): " +
+                [&] { std::string s; for (size_t i = info.class_names.size(); i < names.size(); ++i) s += (s.empty() ? "" : ", ") + names[i]; return s; }());
+  }
   if (resume && names.size() != info.class_names.size()) {
     throw Error("checkpoint '" + o.checkpoint + "' does not know the folder's classes; it has: " +
                 [&] { std::string s; for (auto& n : info.class_names) s += (s.empty() ? "" : ", ") + n; return s; }());
@@ -214,6 +251,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   TrainingState s = resume ? load_training_checkpoint(o.checkpoint, device)
                            : make_training_state(info, adam, o.seed, device);
   if (!resume && source) copy_for_fine_tuning(s, *source);
+  if (distill) source->unet->eval();
   if (o.freeze) freeze_all_but_head(s.model);
   if (o.freeze && !resume) {
     std::vector<torch::Tensor> trainable;
@@ -264,6 +302,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     so.clip_x0 = true;
     so.guidance = s.info.guidance;
     so.seed = o.seed;
+    fit_to_model(so, s.info);  // a distilled student samples with its own steps
     const NoiseSchedule sched = make_schedule(s.info.schedule).to(device);
     progress.sample_grid = o.sample_dir + "/step_" + std::to_string(step) + ".png";
     save_grid_png(progress.sample_grid, sample(s.ema, sched, so).images, 4);
@@ -331,8 +370,9 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     } else {
       labels = torch::full_like(labels, -1);
     }
-    torch::Tensor loss = diffusion_loss_rows(s.model, schedule, x0.to(device), labels.to(device), s.generator,
-                                             o.batch, first_row, o.snr_gamma);
+    torch::Tensor loss = distill ? distillation_loss(s.model, source->unet, schedule, x0.to(device), labels.to(device), spec, s.generator)
+                                 : diffusion_loss_rows(s.model, schedule, x0.to(device), labels.to(device), s.generator,
+                                                       o.batch, first_row, o.snr_gamma);
     s.optimizer->zero_grad();
     if (overlap) overlap->begin();
     loss.backward();

@@ -4,6 +4,11 @@
 #include "unet_blocks.h"
 
 namespace ddpm {
+namespace {
+
+constexpr double kGuidanceEncodingScale = 100;
+
+}  // namespace
 
 UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
   config_.validate();
@@ -44,6 +49,14 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
   if (c.conditional()) {
     label_emb_ = register_module("label_emb", torch::nn::Embedding(c.num_classes, c.time_dim));
   }
+  if (c.guidance_input) {
+    // (scale, shift) of the class embedding. Zero at first: a student made from a teacher
+    // starts as the teacher's conditional branch.
+    guidance_emb_ = register_module("guidance_emb", torch::nn::Linear(c.time_dim, 2 * c.time_dim));
+    torch::NoGradGuard no_grad;
+    guidance_emb_->weight.zero_();
+    guidance_emb_->bias.zero_();
+  }
 }
 
 torch::Tensor UNetImpl::time_encoding(const torch::Tensor& t) const {
@@ -56,7 +69,7 @@ torch::Tensor UNetImpl::time_encoding(const torch::Tensor& t) const {
 }
 
 torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
-                                const torch::Tensor& y, bool tiling) {
+                                const torch::Tensor& y, bool tiling, const torch::Tensor& guidance) {
   const UNetConfig& c = config_;
   if (x.dim() != 4 || x.size(1) != c.in_channels || x.size(2) != c.image_size ||
       x.size(3) != c.image_size) {
@@ -85,12 +98,30 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
       throw Error("class index " + std::to_string(lo < -1 ? lo : hi) +
                   " is out of range: allowed -1 (none) to " + std::to_string(c.num_classes - 1));
     }
-    if (c.conditional() && hi >= 0) {
-      // Label -1 ("no class") adds nothing, as the reference's y=None does.
-      const torch::Tensor keep = (y >= 0).to(emb.dtype()).unsqueeze(-1);
-      emb = emb + label_emb_(y.clamp_min(0)) * keep;
-    }
   }
+  torch::Tensor class_emb;
+  if (c.conditional() && y.defined() && y.max().item<int64_t>() >= 0) {
+    // Label -1 ("no class") adds nothing, as the reference's y=None does.
+    const torch::Tensor keep = (y >= 0).to(emb.dtype()).unsqueeze(-1);
+    class_emb = label_emb_(y.clamp_min(0)) * keep;
+  }
+  if (c.guidance_input) {
+    if (!guidance.defined() || guidance.dim() != 1 || guidance.size(0) != x.size(0)) {
+      throw Error("this model takes a guidance scale per image (it was distilled): expected [" +
+                  std::to_string(x.size(0)) + "] scales");
+    }
+    // Guidance pushes a prediction further along what the class changes, which to first order
+    // is the class embedding scaled up: the scale's encoding gives a per-channel (scale, shift)
+    // of the class embedding. (An additive embedding alone is class-blind and was not learnt
+    // in 450 steps: tests/bench/NOTES.md.) The encoding is stretched so that scales 1 to ~10
+    // span its frequencies as the timesteps do.
+    const auto ss = guidance_emb_(time_encoding(guidance * kGuidanceEncodingScale).to(emb.scalar_type())).chunk(2, -1);
+    if (class_emb.defined()) class_emb = class_emb * (1 + ss[0]);
+    emb = emb + ss[1];
+  } else if (guidance.defined()) {
+    throw Error("this model does not take a guidance scale as an input (it is not guidance-distilled)");
+  }
+  if (class_emb.defined()) emb = emb + class_emb;
 
   std::vector<torch::Tensor> skips{inc_->forward(x, tiling)};
   torch::Tensor h = skips.back();

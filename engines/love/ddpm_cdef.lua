@@ -169,6 +169,11 @@ typedef struct ddpm_train_params {
   int ema_warmup;
   double minutes;
   const char* device;
+  int distill;
+  int distill_steps;
+  int distill_substeps;
+  double distill_guidance_min;
+  double distill_guidance_max;
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

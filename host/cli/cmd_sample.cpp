@@ -22,10 +22,11 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct SampleOptions {
-  // DPM-Solver++ 2M SDE at 20 steps scores as DDPM at 1000 on the default model
-  // (tests/bench/NOTES.md, quality); the deterministic samplers leave speckles there.
-  std::string model, out, class_arg, sampler = "dpmpp2m_sde", grid, sheet;
-  int count = 1, steps = 20, threads = 0;
+  // Unset (empty, -1): DPM-Solver++ 2M SDE at 20 steps, which scores as DDPM at 1000 on the
+  // default model (tests/bench/NOTES.md, quality; the deterministic samplers leave speckles
+  // there), or for a distilled model the plugin's choice: DDIM at its own step count.
+  std::string model, out, class_arg, sampler, grid, sheet;
+  int count = 1, steps = -1, threads = 0;
   float guidance = 3.0f;
   bool guidance_set = false;  // else the plugin's default
   float eta = 0.0f;
@@ -71,7 +72,7 @@ std::string image_path(const SampleOptions& o, bool out_is_file, const std::stri
 int run_sample(const SampleOptions& o) {
   // Checks that need no model first, so mistakes are reported fast.
   if (o.count < 1 || o.count > 4096) user_error("--count " + std::to_string(o.count) + " is out of range: allowed 1 to 4096");
-  if (o.steps < 1) user_error("--steps " + std::to_string(o.steps) + " is out of range: must be at least 1");
+  if (o.steps != -1 && o.steps < 1) user_error("--steps " + std::to_string(o.steps) + " is out of range: must be at least 1");
   if (o.guidance_set && !(o.guidance >= 0.0f && o.guidance <= 100.0f)) {
     user_error("--guidance " + std::to_string(o.guidance) + " is out of range: allowed 0 to 100");
   }
@@ -96,14 +97,17 @@ int run_sample(const SampleOptions& o) {
   }
   const int class_index = resolve_class(m, o.class_arg, "--class");
   const auto names = class_names_of(m);
+  const bool distilled = m.info.contains("distilled") && m.info["distilled"].value("steps", 0) > 0;
+  const std::string sampler = !o.sampler.empty() ? o.sampler : distilled ? "ddim" : "dpmpp2m_sde";
+  const int steps = o.steps > 0 ? o.steps : distilled ? 0 : 20;  // 0: the model's own
 
   ddpm_generate_params p;
   check(g_plugin.ddpm_generate_params_init(&p, sizeof p), "default parameters");
   p.batch = o.count;
   p.class_index = class_index;
   if (o.guidance_set) p.guidance = o.guidance;
-  p.sampler_name = o.sampler.c_str();
-  p.steps = o.steps;
+  p.sampler_name = sampler.c_str();
+  p.steps = steps;
   p.eta = o.eta;
   p.seed = o.seed;
   p.preview_every = 0;  // the tool needs no frames, only the progress
@@ -157,7 +161,7 @@ int run_sample(const SampleOptions& o) {
     for (int i = 0; i < o.count; ++i) {
       frames.push_back({frame_names[i], class_index >= 0 ? names[class_index] : std::string(), o.seed + i});
     }
-    const json meta = {{"model", o.model}, {"sampler", o.sampler}, {"steps", o.steps}};
+    const json meta = {{"model", o.model}, {"sampler", sampler}, {"steps", steps > 0 ? steps : m.info["distilled"].value("steps", 0)}};
     const std::string atlas_path = ddpm_host::write_sprite_sheet(o.sheet, images, frames, meta);
     std::cout << o.sheet << "\n" << atlas_path << "\n";
   }
@@ -173,9 +177,9 @@ Command add_sample_command(CLI::App& app) {
   cmd->add_option("--out,-o", o->out, "output folder, or FILE.png")->required();
   cmd->add_option("--class,-c", o->class_arg, "class name or index (default: unconditional)");
   cmd->add_option("--count,-n", o->count, "number of images (default 1)");
-  cmd->add_option("--sampler", o->sampler, "dpmpp2m_sde, dpmpp2m, ddim, ddpm or euler_a (default dpmpp2m_sde)")
+  cmd->add_option("--sampler", o->sampler, "dpmpp2m_sde, dpmpp2m, ddim, ddpm or euler_a (default dpmpp2m_sde; ddim for a distilled model)")
       ->check(CLI::IsMember(kSamplerNames));
-  cmd->add_option("--steps", o->steps, "denoising steps (default 20)");
+  cmd->add_option("--steps", o->steps, "denoising steps (default 20; a distilled model's own count)");
   cmd->add_option("--threads", o->threads, "CPU threads of the job (default 0: all cores)");
   auto* guidance = cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--eta", o->eta, "DDIM eta, 0..1 (default 0)");

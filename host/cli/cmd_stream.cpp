@@ -28,7 +28,7 @@ using json = nlohmann::json;
 struct StreamOptions {
   std::string model, out, sheet, class_arg, sampler = "ddim", seed_path = "walk", input;
   std::vector<std::string> class_at;  // "CALL:CLASS": from that call on, entering images get CLASS
-  int frames = 16, steps = 8, period = 32, threads = 0;
+  int frames = 16, steps = 0, period = 32, threads = 0;  // steps 0: the model's (8, or a distilled model's)
   float guidance = 3.0f, blend = 0.0f, strength = 0.5f;
   uint64_t seed = 0;
   bool apply_in_flight = false, tiling = false;
@@ -162,7 +162,7 @@ Command add_stream_command(CLI::App& app) {
   cmd->add_flag("--apply-in-flight", o->apply_in_flight, "class changes also steer the images already in flight");
   cmd->add_option("--sampler", o->sampler, "ddim, dpmpp2m, dpmpp2m_sde, ddpm or euler_a (default ddim)")
       ->check(CLI::IsMember(kSamplerNames));
-  cmd->add_option("--steps", o->steps, "stages per image = images in flight (default 8)");
+  cmd->add_option("--steps", o->steps, "stages per image = images in flight (default 8; a distilled model's own count)");
   cmd->add_option("--threads", o->threads, "CPU threads of the stream (default 0: all cores)");
   cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--seed", o->seed, "seed of the seed path (default 0)");

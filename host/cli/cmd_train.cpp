@@ -211,6 +211,18 @@ Command add_train_command(CLI::App& app) {
   schedule_flag(cmd, to, "--pixel-art", &ddpm_train_params::pixel_art, "nearest-neighbour fit, no crop");
   schedule_flag(cmd, to, "--freeze", &ddpm_train_params::freeze,
                 "fine-tuning: train only the class embedding and the last layers");
+  schedule_flag(cmd, to, "--distill", &ddpm_train_params::distill,
+                "distil the --init model (the teacher) into a student that takes the guidance scale as an input: "
+                "a guided step costs one forward instead of two, with any sampler");
+  schedule_option(cmd, to, "--distill-steps", &ddpm_train_params::distill_steps,
+                  "with --distill: distil the steps too, for this many DDIM steps (progressive distillation; "
+                  "chain rounds: 8, then 4 from the 8-step student)");
+  schedule_option(cmd, to, "--distill-substeps", &ddpm_train_params::distill_substeps,
+                  "the teacher's DDIM steps per student step (default 2)");
+  schedule_option(cmd, to, "--distill-guidance-min", &ddpm_train_params::distill_guidance_min,
+                  "the student's lowest guidance scale (default 1)");
+  schedule_option(cmd, to, "--distill-guidance-max", &ddpm_train_params::distill_guidance_max,
+                  "the student's highest guidance scale (default 5)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
   cmd->add_option("--spawn", o->spawn, "data-parallel: run N local worker processes of this command");
   cmd->add_option("--world-size", o->world_size, "data-parallel: processes in all (default $WORLD_SIZE or 1)");

@@ -164,6 +164,13 @@ namespace Ddpm
         public double minutes;
         // "cpu", "cuda", "cuda:N"; IntPtr.Zero: auto (CUDA when present, else the CPU).
         public IntPtr device;           // const char*
+        // Distillation: non-zero trains a student of init_model (guidance as an input); with
+        // distill_steps > 0 for that many DDIM steps too.
+        public int distill;
+        public int distill_steps;
+        public int distill_substeps;    // teacher DDIM steps per student step (default 2); (4 bytes of padding follow)
+        public double distill_guidance_min;  // the student's guidance range (default 1 to 5)
+        public double distill_guidance_max;
     }
 
     /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>

@@ -134,7 +134,8 @@ typedef struct ddpm_generate_params {
   const char* sampler_name;/* optional: a name ("ddpm", "ddim", "dpmpp2m", "euler_a",
                               "dpmpp2m_sde");
                               overrides `sampler` when not NULL */
-  int steps;               /* 1..T denoising steps (default 25) */
+  int steps;               /* 1..T denoising steps; 0 (default): the model's, which is 25, or the
+                              step count a distilled model was distilled for */
   float eta;               /* DDIM: 0 deterministic .. 1 ancestral (default 0) */
   uint64_t seed;           /* image i uses seed + i (default 0) */
   int preview_every;       /* a frame every N steps (and at the last); 0: no frames (default 1) */
@@ -315,6 +316,17 @@ typedef struct ddpm_train_params {
                                library was built with it and a GPU is present, else the CPU
                                (data-parallel runs always train on the CPU). Noise comes from the
                                seed on the CPU, and checkpoints resume on any device. */
+  /* Distillation: non-zero `distill` trains a student of init_model (the teacher, class-
+   * conditional) on the asset folder's images instead of fine-tuning it. The student takes the
+   * guidance scale as an input: a guided step costs one forward instead of two, with any
+   * sampler. distill_steps > 0 distils the steps too (progressive distillation on the DDIM
+   * grid: rounds chain, a student for N steps teaches one for N / 2). Every other field works
+   * as for a fine-tune. */
+  int distill;                /* non-zero: distil (default 0) */
+  int distill_steps;          /* 0: guidance only (default); 1..1000 DDIM steps */
+  int distill_substeps;       /* the teacher's DDIM steps per student step, 1..64 (default 2) */
+  double distill_guidance_min;/* the student's guidance range, 1 <= min <= max <= 100 */
+  double distill_guidance_max;/*   (default 1 to 5) */
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {
@@ -397,7 +409,8 @@ typedef struct ddpm_stream_params {
   size_t struct_size;       /* sizeof(ddpm_stream_params), set by the init function */
   int sampler;              /* a ddpm_sampler (default DDPM_SAMPLER_DDIM) */
   const char* sampler_name; /* optional: overrides `sampler` when not NULL */
-  int steps;                /* stages of the schedule, 1..min(T, 256) (default 8) */
+  int steps;                /* stages of the schedule, 1..min(T, 256); 0 (default): the model's,
+                               8, or the step count a distilled model was distilled for */
   float eta;                /* DDIM: 0 deterministic .. 1 ancestral (default 0) */
   int class_index;          /* -1: none (default) */
   float guidance;           /* classifier-free guidance scale, >= 0 (default 3) */

@@ -12,6 +12,7 @@
 
 #include "ddpm/guidance.h"
 #include "ddpm/io/error.h"
+#include "ddpm/model_sampling.h"
 #include "ddpm/runtime.h"
 #include "ddpm/sampler.h"
 #include "convert.h"
@@ -42,6 +43,9 @@ namespace {
 constexpr size_t kMinParamsSize = offsetof(ddpm_generate_params, init_image_f32);
 constexpr size_t kMaxParamsSize = kMaxParamsStructSize;
 
+// Steps of a job that asks for none (0) on an undistilled model.
+constexpr int kDefaultSteps = 25;
+
 // The library's defaults, struct_size = the library's sizeof.
 void fill_generate_defaults(ddpm_generate_params& p) {
   std::memset(&p, 0, sizeof p);
@@ -50,7 +54,7 @@ void fill_generate_defaults(ddpm_generate_params& p) {
   p.class_index = -1;
   p.guidance = 3.0f;
   p.sampler = DDPM_SAMPLER_DDIM;
-  p.steps = 25;
+  p.steps = 0;  // the model's: its distilled step count, else kDefaultSteps
   p.eta = 0.0f;
   p.seed = 0;
   p.preview_every = 1;
@@ -86,11 +90,12 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
   }
   o.guidance = p.guidance;
   o.sampler = sampler_kind(p.sampler, p.sampler_name);
-  if (p.steps < 1 || p.steps > T) {
+  if (p.steps < 0 || p.steps > T) {
     return fail(DDPM_ERR_OUT_OF_RANGE, "steps " + std::to_string(p.steps) +
-                                           " is out of range: allowed 1 to " + std::to_string(T));
+                                           " is out of range: allowed 1 to " + std::to_string(T) +
+                                           ", or 0 for the model's default");
   }
-  o.steps = p.steps;
+  o.steps = p.steps == 0 && !model.info.distilled() ? kDefaultSteps : p.steps;
   o.eta = p.eta;
   o.seed = p.seed;
   o.tiling = p.tiling != 0;
@@ -133,6 +138,8 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
   o.guidance_rescale = p.guidance_rescale;
   o.clip_x0 = p.clip_x0 != 0;
   if (const ddpm_status t = check_threads(p.threads); t != DDPM_OK) return t;
+  // A distilled model's sampler and steps, a guidance-input model's range (throws on a bad scale).
+  for (const auto& w : ddpm::fit_to_model(o, model.info)) log(DDPM_LOG_WARN, w);
   ddpm::validate(o, cfg, T);  // the core's checks; throws ddpm::Error -> INVALID_ARGUMENT
   return DDPM_OK;
 }

@@ -16,6 +16,7 @@
 
 #include "convert.h"
 #include "ddpm/io/error.h"
+#include "ddpm/model_sampling.h"
 #include "ddpm/runtime.h"
 #include "ddpm/stream.h"
 #include "internal.h"
@@ -95,7 +96,7 @@ void fill_stream_defaults(ddpm_stream_params& p) {
   std::memset(&p, 0, sizeof p);
   p.struct_size = sizeof p;
   p.sampler = DDPM_SAMPLER_DDIM;
-  p.steps = 8;
+  p.steps = 0;  // the model's: its distilled step count, else 8
   p.class_index = -1;
   p.guidance = 3.0f;
   p.seed_path = DDPM_SEED_WALK;
@@ -353,15 +354,16 @@ DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_param
     s->model = model->model;
     const ddpm::Model& m = *s->model;
     const int T = m.info.schedule.timesteps;
-    if (p.steps < 1 || p.steps > std::min(T, kMaxStreamSteps)) {
+    if (p.steps < 0 || p.steps > std::min(T, kMaxStreamSteps)) {
       return fail(DDPM_ERR_OUT_OF_RANGE, "steps " + std::to_string(p.steps) +
                                              " is out of range: allowed 1 to " +
-                                             std::to_string(std::min(T, kMaxStreamSteps)));
+                                             std::to_string(std::min(T, kMaxStreamSteps)) +
+                                             ", or 0 for the model's default");
     }
     ddpm_status st = check_class(s.get(), p.class_index);
     if (st == DDPM_OK) st = check_seed_path(p.seed_path, p.seed_period);
     if (st != DDPM_OK) return st;
-    ddpm::check_guidance(p.guidance);  // throws: INVALID_ARGUMENT
+    ddpm::check_guidance(p.guidance, m.info);  // throws: INVALID_ARGUMENT
     ddpm::StreamOptions o;
     o.sampler = sampler_kind(p.sampler, p.sampler_name);
     o.steps = p.steps;
@@ -373,6 +375,7 @@ DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_param
     o.image_input = p.image_input != 0;
     o.strength = p.strength;
     o.blend = p.blend;
+    for (const auto& w : ddpm::fit_to_model(o, m.info)) log(DDPM_LOG_WARN, w);  // steps 0: the model's
     ensure_runtime();
     auto& unet = const_cast<ddpm::UNet&>(m.unet);  // forward only: reentrant
     s->core = std::make_unique<ddpm::Stream>(unet, m.schedule, o);  // throws on bad values
@@ -447,7 +450,7 @@ DDPM_API ddpm_status ddpm_stream_set_class(ddpm_stream* s, int class_index, int 
 DDPM_API ddpm_status ddpm_stream_set_guidance(ddpm_stream* s, float guidance, int apply_to_inflight) {
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
     if (const ddpm_status st = check_stream(s, "ddpm_stream_set_guidance"); st != DDPM_OK) return st;
-    ddpm::check_guidance(guidance);  // throws: INVALID_ARGUMENT
+    ddpm::check_guidance(guidance, s->model->info);  // throws: INVALID_ARGUMENT
     std::lock_guard<std::mutex> lock(s->control_mutex);
     s->guidance = guidance;
     if (apply_to_inflight) s->inflight_guidance = guidance;

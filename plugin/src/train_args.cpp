@@ -44,6 +44,11 @@ void visit_fields(ddpm_train_params& p, Visitor&& v) {
   v("ema-warmup", p.ema_warmup);
   v("minutes", p.minutes);
   v("device", p.device);
+  v("distill", p.distill);
+  v("distill-steps", p.distill_steps);
+  v("distill-substeps", p.distill_substeps);
+  v("distill-guidance-min", p.distill_guidance_min);
+  v("distill-guidance-max", p.distill_guidance_max);
 }
 
 // %.17g: a double survives the round trip bit for bit.

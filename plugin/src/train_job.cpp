@@ -69,6 +69,11 @@ void fill_train_defaults(ddpm_train_params& p) {
   p.ema_warmup = d.ema_warmup;
   p.minutes = d.minutes;
   p.device = nullptr;  // "auto"
+  p.distill = d.distill;
+  p.distill_steps = d.distill_steps;
+  p.distill_substeps = d.distill_substeps;
+  p.distill_guidance_min = d.distill_guidance_min;
+  p.distill_guidance_max = d.distill_guidance_max;
 }
 
 constexpr int kMaxLocalProcesses = 64;
@@ -242,6 +247,11 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
     o.ema_warmup = p.ema_warmup != 0;
     o.minutes = p.minutes;
     if (p.device) o.device = p.device;
+    o.distill = p.distill != 0;
+    o.distill_steps = p.distill_steps;
+    o.distill_substeps = p.distill_substeps;
+    o.distill_guidance_min = static_cast<float>(p.distill_guidance_min);
+    o.distill_guidance_max = static_cast<float>(p.distill_guidance_max);
     o.distributed.world_size = p.world_size;
     o.distributed.rank = p.rank;
     if (p.master_addr) o.distributed.master_addr = p.master_addr;

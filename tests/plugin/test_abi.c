@@ -193,7 +193,7 @@ static void test_bad_params(ddpm_model* model) {
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
 
   p_ddpm_generate_params_init(&p, sizeof p);
-  p.steps = 0;
+  p.steps = -1;  /* 0 is the model's default */
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
   p.steps = 100000;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_OUT_OF_RANGE);
@@ -306,7 +306,7 @@ static void test_params_init(ddpm_model* model) {
   CHECK(p_ddpm_generate_params_init(&b.g, old_generate) == DDPM_OK);
   CHECK(count_not(&b, old_generate, sizeof b.bytes, MARKER) == 0);
   CHECK(b.g.struct_size == old_generate && b.g.batch == 1 && b.g.class_index == -1 &&
-        b.g.steps == 25 && b.g.guidance == 3.0f && b.g.sampler == DDPM_SAMPLER_DDIM &&
+        b.g.steps == 0 && b.g.guidance == 3.0f && b.g.sampler == DDPM_SAMPLER_DDIM &&
         b.g.strength == 0.75f && b.g.mask == NULL && b.g.init_image_rgba8 == NULL);
   /* ... and it generates: the marker bytes past it (variation_*, clip_x0) are never read. */
   b.g.steps = 3;
@@ -353,7 +353,7 @@ static void test_params_init(ddpm_model* model) {
   /* A caller newer than the library: zeros past the library's struct, up to struct_size. */
   memset(b.bytes, MARKER, sizeof b.bytes);
   CHECK(p_ddpm_generate_params_init(&b.g, newer) == DDPM_OK);
-  CHECK(b.g.struct_size == newer && b.g.clip_x0 == 1 && b.g.steps == 25);
+  CHECK(b.g.struct_size == newer && b.g.clip_x0 == 1 && b.g.steps == 0);
   CHECK(count_not(&b, sizeof b.g, newer, 0) == 0);
   CHECK(count_not(&b, newer, sizeof b.bytes, MARKER) == 0);
   b.g.steps = 2;

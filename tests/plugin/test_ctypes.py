@@ -1,5 +1,5 @@
 """The plugin through its ctypes binding, as Blender or TouchDesigner scripts would use it.
-   python3 test_ctypes.py LIBRARY MODEL BINDING_DIR"""
+   python3 test_ctypes.py LIBRARY MODEL BINDING_DIR DISTILLED_MODEL"""
 import os
 import sys
 import tempfile
@@ -29,7 +29,7 @@ def main():
         info = model.info()
         assert info["samplers"] == ["ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"], info
         for bad, name in [({"class_index": 5}, "OUT_OF_RANGE"), ({"sampler": "nope"}, "INVALID_ARGUMENT"),
-                          ({"steps": 0}, "OUT_OF_RANGE")]:
+                          ({"steps": -1}, "OUT_OF_RANGE")]:
             try:
                 model.generate(**bad)
                 raise AssertionError("accepted %r" % bad)
@@ -106,6 +106,36 @@ def main():
             except ddpm_plugin.DDPMError as e:
                 assert e.name == "OUT_OF_RANGE", e
 
+    # A model distilled for 4 steps: jobs and streams take its steps and sampler when asked for
+    # none, a job's scale must be in its range, and a job equals a stream image of its seed.
+    with lib.load_model(sys.argv[4]) as model:
+        info = model.info()
+        assert info["distilled"] == {"steps": 4, "guidance_min": 1.0, "guidance_max": 5.0}, info
+        assert info["unet"]["guidance_input"] is True, info
+        totals = []
+        with model.generate(on_step=lambda s, t, f: totals.append(t), class_index=1, seed=2) as job:
+            assert job.wait(60000)
+            rgba = job.result_rgba8()
+        assert totals == [4, 4, 4, 4], totals
+        del logs[:]
+        with model.generate(class_index=1, seed=2, sampler="dpmpp2m_sde") as job:
+            assert job.result_rgba8() == rgba  # the same DDIM run
+        assert any("replaced by ddim" in m for _, m in logs), logs
+        for bad in (7.0, 0.5):
+            try:
+                model.generate(class_index=1, guidance=bad)
+                raise AssertionError("guidance %g accepted" % bad)
+            except ddpm_plugin.DDPMError as e:
+                assert e.name == "INVALID_ARGUMENT" and "allowed 0 (unconditional) or 1 to 5" in str(e), e
+        with model.stream(class_index=1, guidance=3.0, seed_path="fixed", seed=2) as stream:
+            assert [stream.advance() for _ in range(4)] == [False, False, False, True]
+            assert stream.read_rgba8()[0] == rgba
+            try:
+                stream.set_guidance(9.0)
+                raise AssertionError("stream guidance 9 accepted")
+            except ddpm_plugin.DDPMError as e:
+                assert e.name == "INVALID_ARGUMENT", e
+
     # Import of the reference fixture, then a load of the result.
     ref = os.path.join(sys.argv[3], "..", "..", "tests", "fixtures", "reference", "ref_w4_cond.pt")
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,6 +168,15 @@ def main():
         with lib.load_model(out) as model:
             assert (model.width, model.num_classes) == (16, 3)
             assert model.info()["class_names"] == ["animals", "smileys", "travel"], model.info()
+        # Distillation of that model through the same call: a 2-step student that says so.
+        student = os.path.join(tmp, "student.safetensors")
+        with lib.train(samples, student, init_model=out, distill=1, distill_steps=2, distill_guidance_max=4.0,
+                       steps=2, batch=4, seed=1) as job:
+            assert job.wait()
+        with lib.load_model(student) as model:
+            assert model.info()["distilled"] == {"steps": 2, "guidance_min": 1.0, "guidance_max": 4.0}, model.info()
+            with model.generate(class_index=0) as job:
+                assert job.wait(60000) and job.poll()[1] == 2
         # A time budget instead of steps (2 s): the job plans its steps and ends on time with
         # the model and the final model's grid of the folder's classes.
         budget = os.path.join(tmp, "budget.safetensors")

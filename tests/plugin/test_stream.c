@@ -122,8 +122,8 @@ static void test_bad_input(ddpm_model* model) {
   float frame[FLOATS];
   uint8_t rgba[FLOATS];
   ddpm_stream_default_params(&p);
-  p.steps = 0;
-  CHECK(ddpm_stream_open(model, &p, &s) == DDPM_ERR_OUT_OF_RANGE && !s, "steps 0");
+  p.steps = -1;  /* 0 is the model's default */
+  CHECK(ddpm_stream_open(model, &p, &s) == DDPM_ERR_OUT_OF_RANGE && !s, "steps -1");
   p.steps = 101;
   CHECK(ddpm_stream_open(model, &p, &s) == DDPM_ERR_OUT_OF_RANGE, "steps above T");
   p.steps = 4;

@@ -64,6 +64,11 @@ int main() {
   p.ema_warmup = 1;
   p.minutes = 2.0 / 3.0;
   p.device = "cpu";
+  p.distill = 1;
+  p.distill_steps = 4;
+  p.distill_substeps = 3;
+  p.distill_guidance_min = 1.0 / 3.0;
+  p.distill_guidance_max = 7.0 / 3.0;
 
   const auto args = ddpm_plugin::train_params_to_args(p);
   const auto back = ddpm_plugin::train_params_from_args(args);
@@ -81,6 +86,9 @@ int main() {
   CHECK(std::memcmp(&q.snr_gamma, &p.snr_gamma, sizeof p.snr_gamma) == 0 && q.ema_warmup == 1);
   CHECK(std::memcmp(&q.minutes, &p.minutes, sizeof p.minutes) == 0);
   CHECK(same(q.device, p.device));
+  CHECK(q.distill == 1 && q.distill_steps == 4 && q.distill_substeps == 3);
+  CHECK(std::memcmp(&q.distill_guidance_min, &p.distill_guidance_min, sizeof(double)) == 0);
+  CHECK(std::memcmp(&q.distill_guidance_max, &p.distill_guidance_max, sizeof(double)) == 0);
   CHECK(q.local_processes == 0 && q.worker_path == nullptr);  // never passed on
   std::printf("  %zu arguments round-trip\n", args.size());
 

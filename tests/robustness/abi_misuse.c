@@ -224,7 +224,7 @@ int main(int argc, char** argv) {
   BAD((p.classes = NULL, p.class_count = 1), DDPM_ERR_INVALID_ARGUMENT, "class_count 1 with classes NULL");
   BAD(p.sampler_name = "plms", DDPM_ERR_INVALID_ARGUMENT, "sampler_name \"plms\"");
   BAD(p.sampler = 42, DDPM_ERR_INVALID_ARGUMENT, "sampler 42");
-  BAD(p.steps = 0, DDPM_ERR_OUT_OF_RANGE, "steps 0");
+  BAD(p.steps = -1, DDPM_ERR_OUT_OF_RANGE, "steps -1");
   BAD(p.steps = 100000, DDPM_ERR_OUT_OF_RANGE, "steps 100000");
   BAD(p.guidance = -1.0f, DDPM_ERR_INVALID_ARGUMENT, "guidance -1");
   BAD(p.guidance = NAN, DDPM_ERR_INVALID_ARGUMENT, "guidance NaN");

@@ -22,13 +22,13 @@ TEST(SplitForward, IsDeterministicAndEqualsThePartsAlone) {
   const torch::Tensor t = torch::tensor({500, 500, 20, 20});
   const torch::Tensor y = torch::tensor({1, -1, 1, -1});
   ddpm::UNet net = m.unet;
-  const ddpm::BatchForward forward = [&](const torch::Tensor& xs, const torch::Tensor& ts, const torch::Tensor& ys) {
+  const ddpm::BatchForward forward = [&](const torch::Tensor& xs, const torch::Tensor& ts, const torch::Tensor& ys, const torch::Tensor&) {
     return net->forward(xs, ts, ys, false);
   };
   const int previous = at::get_num_threads();
   ddpm::set_calling_thread_threads(1);
-  const torch::Tensor alone = torch::cat({forward(x.narrow(0, 0, 2), t.narrow(0, 0, 2), y.narrow(0, 0, 2)),
-                                          forward(x.narrow(0, 2, 2), t.narrow(0, 2, 2), y.narrow(0, 2, 2))});
+  const torch::Tensor alone = torch::cat({forward(x.narrow(0, 0, 2), t.narrow(0, 0, 2), y.narrow(0, 0, 2), {}),
+                                          forward(x.narrow(0, 2, 2), t.narrow(0, 2, 2), y.narrow(0, 2, 2), {})});
   ddpm::set_calling_thread_threads(previous);
   ASSERT_EQ(at::get_num_threads(), 2);
   // Every generation job calls it from a worker thread of its own, as the plugin does.

@@ -2,7 +2,9 @@
 // The model's noise prediction with classifier-free guidance, per sample:
 //   eps = eps_uncond + s (eps_cond - eps_uncond)
 // Samples that need both branches get an unconditional twin appended to the SAME batch, so
-// one forward pass serves guided, unguided and unconditional samples together.
+// one forward pass serves guided, unguided and unconditional samples together. A model with
+// guidance distilled in (UNetConfig::guidance_input) takes the scale as an input instead: one
+// forward per image, no twin, and `rescale` does not apply (sample validation refuses it).
 #include <torch/torch.h>
 
 #include <cstdint>

@@ -22,6 +22,14 @@ struct TrainOptions {
   int image_size = 0;                 // 0: the preset's
   std::optional<UNetConfig> architecture;  // overrides preset and image_size when set
   std::string init_model;             // fine-tune this model file instead of a new model
+  // Distillation (ddpm/distill.h): trains a student of init_model (the teacher) on the folder's
+  // images instead of fine-tuning it: guidance distillation, and with distill_steps > 0 step
+  // distillation for that many DDIM steps. Every other option (steps or minutes, lr, EMA,
+  // checkpoints, grids) works as for a fine-tune.
+  bool distill = false;
+  int distill_steps = 0;
+  int distill_substeps = 2;           // the teacher's DDIM steps per student step
+  float distill_guidance_min = 1, distill_guidance_max = 5;  // the student's guidance range
   bool freeze = false;                // fine-tuning: train only the class embedding and the
                                       // last Up block and output convolution
   int64_t steps = 1000;               // optimizer steps in all (a resumed run continues to it)

@@ -24,9 +24,11 @@ class UNetImpl : public torch::nn::Module {
   // x: [B, C, H, W] with H == W == image_size; t: [B] timesteps (integer or float);
   // y: [B] int64 class indices, -1 for "no class" (the unconditional branch of classifier-free
   // guidance), or an undefined tensor for none at all. With `tiling`, every 3x3 convolution
-  // pads circularly, so the output tiles seamlessly. Returns the predicted noise.
+  // pads circularly, so the output tiles seamlessly. guidance: [B] float scales, required by
+  // (and only by) a model whose config has guidance_input. Returns the predicted noise.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t,
-                        const torch::Tensor& y = {}, bool tiling = false);
+                        const torch::Tensor& y = {}, bool tiling = false,
+                        const torch::Tensor& guidance = {});
 
   // Sinusoidal encoding of t exactly as the reference computes it (float32).
   torch::Tensor time_encoding(const torch::Tensor& t) const;
@@ -44,6 +46,7 @@ class UNetImpl : public torch::nn::Module {
   std::vector<std::shared_ptr<SelfAttentionImpl>> up_attn_;  // null where none
   torch::nn::Conv2d outc_{nullptr};
   torch::nn::Embedding label_emb_{nullptr};
+  torch::nn::Linear guidance_emb_{nullptr};  // guidance_input models only
 };
 TORCH_MODULE(UNet);
 

@@ -133,6 +133,22 @@ void ModelInfo::validate() const {
   if (!(snr_gamma >= 0 && snr_gamma <= 1e6)) {
     throw Error("field 'snr_gamma' = " + std::to_string(snr_gamma) + " is invalid: allowed 0 to 1e6");
   }
+  if (distilled_steps < 0 || distilled_steps > schedule.timesteps) {
+    throw Error("field 'distilled.steps' = " + std::to_string(distilled_steps) + " is invalid: allowed 0 (not distilled) to " +
+                std::to_string(schedule.timesteps) + " (the schedule's T)");
+  }
+  if (unet.guidance_input) {
+    if (!(guidance_min >= 1 && guidance_min <= guidance_max && guidance_max <= 100)) {
+      throw Error("fields 'distilled.guidance_min' = " + std::to_string(guidance_min) + " and 'distilled.guidance_max' = " +
+                  std::to_string(guidance_max) + " are invalid: need 1 <= min <= max <= 100");
+    }
+    if (!(guidance == 0 || (guidance >= guidance_min && guidance <= guidance_max))) {
+      throw Error("field 'guidance' = " + std::to_string(guidance) + " is outside the model's guidance range " +
+                  std::to_string(guidance_min) + " to " + std::to_string(guidance_max));
+    }
+  } else if (guidance_min != 0 || guidance_max != 0) {
+    throw Error("fields 'distilled.guidance_min/max' are set but the network does not take a guidance scale");
+  }
   if (weights != "ema" && weights != "raw") {
     throw Error("field 'weights' = '" + weights + "' is invalid: allowed 'ema' or 'raw'");
   }
@@ -169,6 +185,11 @@ std::string to_json(const ModelInfo& m) {
       {"prediction", m.prediction},
       {"snr_gamma", m.snr_gamma},
   };
+  // Written only where used, so files of undistilled models read the same in older builds.
+  if (u.guidance_input) j["unet"]["guidance_input"] = true;
+  if (m.distilled() || u.guidance_input) {
+    j["distilled"] = {{"steps", m.distilled_steps}, {"guidance_min", m.guidance_min}, {"guidance_max", m.guidance_max}};
+  }
   return j.dump(1);
 }
 
@@ -212,6 +233,11 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& file)
     if (!v.is_boolean()) bad(file, "field 'unet.scale_shift' is not true or false");
     m.unet.scale_shift = v.get<bool>();
   }
+  if (u.contains("guidance_input")) {
+    const json& v = u.at("guidance_input");
+    if (!v.is_boolean()) bad(file, "field 'unet.guidance_input' is not true or false");
+    m.unet.guidance_input = v.get<bool>();
+  }
   const json& s = object_field(j, "schedule", file);
   try {
     m.schedule.kind = schedule_kind_from_string(string_field(s, "kind", file, "schedule."));
@@ -243,6 +269,16 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& file)
   // Newer fields; files written before them were trained on the plain noise MSE.
   if (j.contains("prediction")) m.prediction = string_field(j, "prediction", file, "");
   if (j.contains("snr_gamma")) m.snr_gamma = real_field(j, "snr_gamma", file, "");
+  if (j.contains("distilled")) {
+    const json& d = object_field(j, "distilled", file);
+    m.distilled_steps = int_field(d, "steps", file, "distilled.");
+    const auto range_end = [&](const char* key) {
+      const double v = real_field(d, key, file, "distilled.");
+      return v >= -1e6 && v <= 1e6 ? static_cast<float>(v) : std::numeric_limits<float>::quiet_NaN();
+    };
+    m.guidance_min = range_end("guidance_min");
+    m.guidance_max = range_end("guidance_max");
+  }
   try {
     m.validate();
   } catch (const Error& e) {

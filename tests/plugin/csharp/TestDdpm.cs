@@ -439,7 +439,7 @@ static class TestDdpm
                                                     "ddpm_generate_params_init");
         Expect(g.batch == 1 && g.class_index == -1 && g.classes == IntPtr.Zero && g.class_count == UIntPtr.Zero &&
                    g.guidance == 3.0f && g.sampler == (int)DdpmSampler.Ddim && g.sampler_name == IntPtr.Zero &&
-                   g.steps == 25 && g.eta == 0f && g.seed == 0 && g.preview_every == 1 && g.preview_x0 == 0 &&
+                   g.steps == 0 && g.eta == 0f && g.seed == 0 && g.preview_every == 1 && g.preview_x0 == 0 &&
                    g.tiling == 0 && g.init_image_f32 == IntPtr.Zero && g.init_image_rgba8 == IntPtr.Zero &&
                    g.init_width == 0 && g.init_height == 0 && g.strength == 0.75f && g.mask == IntPtr.Zero &&
                    g.variation_seed == 0 && g.variation_strength == 0f && g.guidance_rescale == 0f && g.clip_x0 == 1,
@@ -461,7 +461,7 @@ static class TestDdpm
                "ddpm_train_params defaults read back field by field");
         var sp = (DdpmStreamParams)LibraryDefaults(typeof(DdpmStreamParams), DdpmNative.ddpm_stream_params_init,
                                                    "ddpm_stream_params_init");
-        Expect(sp.sampler == (int)DdpmSampler.Ddim && sp.sampler_name == IntPtr.Zero && sp.steps == 8 && sp.eta == 0f &&
+        Expect(sp.sampler == (int)DdpmSampler.Ddim && sp.sampler_name == IntPtr.Zero && sp.steps == 0 && sp.eta == 0f &&
                    sp.class_index == -1 && sp.guidance == 3.0f && sp.guidance_rescale == 0f &&
                    sp.seed_path == (int)DdpmSeedPath.Walk && sp.seed == 0 && sp.seed_period == 32 && sp.image_input == 0 &&
                    sp.strength == 0.5f && sp.blend == 0f && sp.clip_x0 == 1 && sp.tiling == 0,

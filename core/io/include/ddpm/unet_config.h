@@ -26,6 +26,10 @@ struct UNetConfig {
   int norm_groups = 1;       // GroupNorm groups (at most the channel count; the largest
                              // divisor of each layer's width up to this is used)
   bool scale_shift = false;  // the embedding gives (scale, shift): h * (1 + scale) + shift
+  // The guidance scale is an input (a guidance-distilled model, core/include/ddpm/distill.h):
+  // its encoding goes through one more linear layer into the time + class embedding, so a
+  // guided image costs one forward instead of a conditional and an unconditional one.
+  bool guidance_input = false;
 
   int levels() const { return static_cast<int>(channel_mult.size()) - 1; }
   int channels_at(int level) const { return base_channels * channel_mult.at(level); }

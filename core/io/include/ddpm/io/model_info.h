@@ -33,9 +33,18 @@ struct ModelInfo {
   // weighting of its last training run (sampling is the same).
   std::string prediction = "eps";
   double snr_gamma = 0;
+  // Distilled models (core/include/ddpm/distill.h): the DDIM step count the network was
+  // distilled for (0: not distilled; sampling then uses DDIM with these steps, trailing, eta 0),
+  // and for a model that takes the guidance scale as an input (unet.guidance_input) the range
+  // of scales it was trained on (0, unconditional, is always allowed).
+  int distilled_steps = 0;
+  float guidance_min = 0, guidance_max = 0;
+
+  bool distilled() const { return distilled_steps > 0; }
 
   // Throws ddpm::Error naming the field: invalid architecture or schedule, class names that
-  // disagree with the class count, a negative guidance or step.
+  // disagree with the class count, a negative guidance or step, a guidance range that is
+  // empty or does not hold the default.
   void validate() const;
 };
 

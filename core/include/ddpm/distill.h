@@ -1,0 +1,76 @@
+#pragma once
+// Distillation into a student that makes images with fewer network calls. Two stages, from the
+// papers the realtime tools build on:
+//   - Guidance distillation (Meng et al. 2023, stage one; DistillSpec::steps = 0): the student
+//     takes the guidance scale as an input (UNetConfig::guidance_input) and learns the teacher's
+//     guided noise prediction at every timestep, so a guided image costs one forward of batch 1
+//     per step instead of two, with any sampler.
+//   - Step distillation (progressive distillation, Salimans & Ho 2022; steps = N > 0): the
+//     student learns to do in one DDIM step what its teacher does in `substeps`, on the trailing
+//     N-step grid, guidance folded in as above. Rounds chain: a student for N steps teaches one
+//     for N / 2. It follows the teacher's deterministic (ODE) trajectories, so it is only as good
+//     as the teacher's DDIM samples (tests/bench/NOTES.md: far below its stochastic samplers on
+//     the default model).
+//
+// Step distillation:
+// For a data image x0 and a student step from t to t' (consecutive timesteps of the trailing
+// N-step DDIM grid, t' = -1 after the last, i.e. the clean image), with z_t = a_t x0 + s_t eps
+// (a = sqrt(alpha_bar), s = sqrt(1 - alpha_bar)), the teacher runs `substeps` guided DDIM steps
+// from z_t to z_t'; the student's clean-image target is the x~ that ONE DDIM step maps onto the
+// same z_t':  x~ = (z_t' - (s_t'/s_t) z_t) / (a_t' - (s_t'/s_t) a_t).
+// The student predicts noise like every model here, so the loss compares noise predictions,
+// eps~ = (z_t - a_t x~) / s_t, weighted by min(max(1, 1/SNR_t), 100): the clean-image error
+// (x-space, "truncated SNR" weighting of the paper) where noise dominates, capped so that the
+// first step's nearly pure noise does not drown the other steps' gradients.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ddpm/io/model_info.h"
+#include "ddpm/sampler.h"
+#include "ddpm/schedule.h"
+#include "ddpm/unet.h"
+
+namespace ddpm {
+
+struct DistillSpec {
+  int steps = 0;     // the student's DDIM steps; 0: guidance distillation only
+  int substeps = 2;  // the teacher's DDIM steps per student step
+  float guidance_min = 1, guidance_max = 5;  // scales drawn uniformly per image
+};
+
+// The DDIM grid of `steps` trailing steps from T - 1 (as the sampler visits it), in decreasing
+// order, followed by -1 (the clean image).
+std::vector<int64_t> student_grid(int timesteps, int steps);
+
+// The teacher's timesteps from `from` down to `to` (-1: clean) in `substeps` equal steps,
+// both ends included, strictly decreasing.
+std::vector<int64_t> teacher_path(int64_t from, int64_t to, int substeps);
+
+// The teacher's DDIM steps (eta 0, the clean estimate clipped to [-1, 1]) from z ([B, C, H, W])
+// along each row's own path of timesteps (paths[i] from teacher_path; -1 = the clean image).
+torch::Tensor ddim_walk(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
+                        const std::vector<std::vector<int64_t>>& paths);
+
+// The clean image x~ that one DDIM step takes from z0 at t0 onto z_end at t_end (per row, [B]
+// timesteps, -1 = clean): x~ = (z_end - (s_end/s_0) z0) / (a_end - (s_end/s_0) a_0).
+torch::Tensor one_step_target(const NoiseSchedule& schedule, const torch::Tensor& z0, const torch::Tensor& t0,
+                              const torch::Tensor& z_end, const torch::Tensor& t_end);
+
+// The description of a student made from `teacher` (which may itself be a distilled student):
+// guidance as an input, `spec.steps` steps, the spec's guidance range, the teacher's default
+// guidance clamped into it (distilled_steps = spec.steps, 0 for guidance only). Throws ddpm::Error naming the problem (a range outside a distilled
+// teacher's, a student that would not need fewer steps than its teacher).
+io::ModelInfo student_info(const io::ModelInfo& teacher, const DistillSpec& spec);
+
+// The distillation loss of a batch. Guidance only: t uniform over the schedule, the noise MSE
+// against the teacher's guided prediction.  of data images x0 ([B, C, H, W] in [-1, 1]) with labels y
+// ([B] int64, -1 for none: the unconditional target). Draws each image's student step, noise
+// and guidance scale from `gen` (CPU). The teacher runs without gradients.
+torch::Tensor distillation_loss(UNet& student, UNet& teacher, const NoiseSchedule& schedule,
+                                const torch::Tensor& x0, const torch::Tensor& y, const DistillSpec& spec,
+                                at::Generator& gen);
+
+}  // namespace ddpm

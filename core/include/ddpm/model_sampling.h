@@ -1,0 +1,32 @@
+#pragma once
+// What a model's description requires of the options it is sampled with: the one place that
+// decides it for the plugin's jobs and streams, the trainer's grids and the benches.
+//   - A distilled model (ModelInfo::distilled_steps > 0) was trained to match its teacher with
+//     deterministic DDIM steps on the trailing grid: it samples with DDIM, trailing, eta 0,
+//     and its own step count when none is asked for (0). Other samplers would integrate a
+//     network that is not a noise predictor of the data any more.
+//   - A model that takes the guidance scale as an input allows 0 (unconditional) or a scale in
+//     the range it was trained on; it has no separate branches to rescale.
+#include <string>
+#include <vector>
+
+#include "ddpm/io/model_info.h"
+#include "ddpm/sampler.h"
+#include "ddpm/stream.h"
+
+namespace ddpm {
+
+// Adjusts `o` and returns a warning for each explicit request it changed (a sampler, eta or
+// spacing a distilled model cannot use). Throws ddpm::Error for a guidance scale the model
+// does not allow.
+std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& info);
+// The same for a stream; its `steps` 0 becomes the model's (8 for an undistilled one).
+std::vector<std::string> fit_to_model(StreamOptions& o, const io::ModelInfo& info);
+
+// check_guidance (sampler.h) plus a guidance-input model's range.
+void check_guidance(float guidance, const io::ModelInfo& info);
+
+// The steps a run with `steps` 0 takes on this model with this sampler.
+int default_steps(const io::ModelInfo& info, SamplerKind sampler);
+
+}  // namespace ddpm

@@ -1,0 +1,188 @@
+#include "ddpm/distill.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ddpm/guidance.h"
+#include "ddpm/io/error.h"
+#include "ddpm/sampler.h"
+
+namespace ddpm {
+namespace {
+
+constexpr double kMaxLossWeight = 100;
+
+// alpha_bar at each row's timestep, 1 for -1 (the clean image), [B, 1, 1, 1] float32.
+torch::Tensor alpha_bar_at(const NoiseSchedule& schedule, const torch::Tensor& t) {
+  const torch::Tensor ab = schedule.alpha_bars.index_select(0, t.clamp_min(0));
+  return torch::where(t < 0, torch::ones_like(ab), ab).view({-1, 1, 1, 1});
+}
+
+// Per-image guidance scales drawn from the spec's range; 1 where an image has no class (as
+// predict_noise gives it).
+std::vector<float> draw_scales(const std::vector<int64_t>& labels, const DistillSpec& spec, at::Generator& gen) {
+  const torch::Tensor w = torch::rand({static_cast<int64_t>(labels.size())}, gen, torch::kFloat32) *
+                              (spec.guidance_max - spec.guidance_min) + spec.guidance_min;
+  std::vector<float> scales(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] < 0) scales[i] = 1.0f;
+  }
+  return scales;
+}
+
+std::vector<int64_t> labels_of(const torch::Tensor& y) {
+  const torch::Tensor c = y.to(torch::kCPU).contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
+torch::Tensor guidance_distillation_loss(UNet& student, UNet& teacher, const NoiseSchedule& schedule,
+                                         const torch::Tensor& x0, const torch::Tensor& y, const DistillSpec& spec,
+                                         at::Generator& gen) {
+  const int64_t B = x0.size(0);
+  const torch::Device device = x0.device();
+  const torch::Tensor t = torch::randint(schedule.timesteps(), {B}, gen, torch::kLong).to(device);
+  const torch::Tensor eps = torch::randn(x0.sizes(), gen, torch::kFloat32).to(device);
+  const std::vector<int64_t> labels = labels_of(y);
+  const std::vector<float> scales = draw_scales(labels, spec, gen);
+  const torch::Tensor ab = schedule.alpha_bars.index_select(0, t).view({-1, 1, 1, 1});
+  const torch::Tensor z = ab.sqrt() * x0 + (1 - ab).sqrt() * eps;
+  torch::Tensor target;
+  {
+    torch::NoGradGuard no_grad;
+    teacher->eval();
+    target = predict_noise(teacher, z, t, labels, scales);
+  }
+  return torch::mse_loss(student->forward(z, t, y, false, torch::tensor(scales).to(device)), target);
+}
+
+}  // namespace
+
+torch::Tensor ddim_walk(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
+                        const std::vector<std::vector<int64_t>>& paths) {
+  // Rows step together, substep j of each row's path at once; a row whose path is shorter
+  // (a short span merges points) repeats its last point: a zero-length step leaves it.
+  size_t longest = 0;
+  for (const auto& p : paths) longest = std::max(longest, p.size());
+  const auto column = [&](size_t j) {
+    std::vector<int64_t> t(paths.size());
+    for (size_t i = 0; i < paths.size(); ++i) t[i] = paths[i][std::min(j, paths[i].size() - 1)];
+    return torch::tensor(t, torch::kLong).to(z.device());
+  };
+  for (size_t j = 0; j + 1 < longest; ++j) {
+    const torch::Tensor t = column(j), t_next = column(j + 1);
+    const torch::Tensor ab = alpha_bar_at(schedule, t), ab_next = alpha_bar_at(schedule, t_next);
+    // A row already at the clean image (t = -1) is not stepped; its prediction is not used.
+    const torch::Tensor e = predict(z, t.clamp_min(0));
+    const torch::Tensor x = ((z - (1 - ab).sqrt() * e) / ab.sqrt()).clamp(-1, 1);
+    const torch::Tensor e_clipped = (z - ab.sqrt() * x) / (1 - ab).sqrt().clamp_min(1e-12);
+    const torch::Tensor stepped = ab_next.sqrt() * x + (1 - ab_next).sqrt() * e_clipped;
+    z = torch::where((t == t_next).view({-1, 1, 1, 1}), z, stepped);
+  }
+  return z;
+}
+
+torch::Tensor one_step_target(const NoiseSchedule& schedule, const torch::Tensor& z0, const torch::Tensor& t0,
+                              const torch::Tensor& z_end, const torch::Tensor& t_end) {
+  const torch::Tensor ab0 = alpha_bar_at(schedule, t0), ab_end = alpha_bar_at(schedule, t_end);
+  const torch::Tensor ratio = (1 - ab_end).sqrt() / (1 - ab0).sqrt();
+  return (z_end - ratio * z0) / (ab_end.sqrt() - ratio * ab0.sqrt());
+}
+
+std::vector<int64_t> student_grid(int timesteps, int steps) {
+  std::vector<int64_t> grid = spaced_timesteps(timesteps, steps, Spacing::Trailing);
+  std::reverse(grid.begin(), grid.end());
+  grid.push_back(-1);
+  return grid;
+}
+
+std::vector<int64_t> teacher_path(int64_t from, int64_t to, int substeps) {
+  std::vector<int64_t> path{from};
+  for (int j = 1; j < substeps; ++j) {
+    const int64_t t = from - static_cast<int64_t>(std::llround(double(j) * double(from - to) / substeps));
+    if (t < path.back() && t > to) path.push_back(t);  // a short span has fewer distinct points
+  }
+  path.push_back(to);
+  return path;
+}
+
+io::ModelInfo student_info(const io::ModelInfo& teacher, const DistillSpec& spec) {
+  const int T = teacher.schedule.timesteps;
+  if (spec.steps < 0 || spec.steps > T) {
+    throw Error("distillation steps " + std::to_string(spec.steps) + " is invalid: allowed 0 (guidance only) to " +
+                std::to_string(T));
+  }
+  if (spec.substeps < 1 || spec.substeps > 64) {
+    throw Error("distillation substeps " + std::to_string(spec.substeps) + " is invalid: allowed 1 to 64");
+  }
+  if (!(spec.guidance_min >= 1 && spec.guidance_min <= spec.guidance_max && spec.guidance_max <= 100)) {
+    throw Error("distillation guidance range " + number_text(spec.guidance_min) + " to " + number_text(spec.guidance_max) +
+                " is invalid: need 1 <= min <= max <= 100");
+  }
+  if (!teacher.unet.conditional()) {
+    throw Error("distillation needs a class-conditional teacher (classifier-free guidance is folded into the student)");
+  }
+  if (teacher.unet.guidance_input &&
+      (spec.guidance_min < teacher.guidance_min || spec.guidance_max > teacher.guidance_max)) {
+    throw Error("distillation guidance range " + number_text(spec.guidance_min) + " to " + number_text(spec.guidance_max) +
+                " is outside the teacher's " + number_text(teacher.guidance_min) + " to " +
+                number_text(teacher.guidance_max));
+  }
+  if (teacher.distilled() && (spec.steps == 0 || spec.steps >= teacher.distilled_steps)) {
+    throw Error("the teacher is already distilled for " + std::to_string(teacher.distilled_steps) +
+                " steps: a student needs fewer (e.g. " + std::to_string(std::max(1, teacher.distilled_steps / 2)) + ")");
+  }
+  io::ModelInfo s = teacher;
+  s.unet.guidance_input = true;
+  s.distilled_steps = spec.steps;
+  s.guidance_min = spec.guidance_min;
+  s.guidance_max = spec.guidance_max;
+  s.guidance = std::clamp(teacher.guidance, spec.guidance_min, spec.guidance_max);
+  s.training_step = 0;
+  s.snr_gamma = 0;
+  s.validate();
+  return s;
+}
+
+torch::Tensor distillation_loss(UNet& student, UNet& teacher, const NoiseSchedule& schedule,
+                                const torch::Tensor& x0, const torch::Tensor& y, const DistillSpec& spec,
+                                at::Generator& gen) {
+  const int64_t B = x0.size(0);
+  const torch::Device device = x0.device();
+  if (spec.steps == 0) return guidance_distillation_loss(student, teacher, schedule, x0, y, spec, gen);
+  const std::vector<int64_t> grid = student_grid(schedule.timesteps(), spec.steps);
+  // The draws, all from the CPU generator: each row's student step, noise and scale.
+  const torch::Tensor k = torch::randint(spec.steps, {B}, gen, torch::kLong);
+  const torch::Tensor eps = torch::randn(x0.sizes(), gen, torch::kFloat32).to(device);
+  const std::vector<int64_t> labels = labels_of(y);
+  const std::vector<float> scales = draw_scales(labels, spec, gen);
+
+  std::vector<std::vector<int64_t>> paths(B);
+  std::vector<int64_t> first(B), last(B);
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t idx = k[i].item<int64_t>();
+    paths[i] = teacher_path(grid[idx], grid[idx + 1], spec.substeps);
+    first[i] = paths[i].front();
+    last[i] = paths[i].back();
+  }
+  const torch::Tensor t0 = torch::tensor(first, torch::kLong).to(device);
+  const torch::Tensor t_end = torch::tensor(last, torch::kLong).to(device);
+  const torch::Tensor ab0 = alpha_bar_at(schedule, t0);
+  const torch::Tensor z0 = ab0.sqrt() * x0 + (1 - ab0).sqrt() * eps;
+  torch::Tensor z_end;
+  {
+    torch::NoGradGuard no_grad;
+    teacher->eval();
+    const NoisePredictor predict = [&](const torch::Tensor& z, const torch::Tensor& t) {
+      return predict_noise(teacher, z, t, labels, scales);
+    };
+    z_end = ddim_walk(predict, schedule, z0, paths);
+  }
+  const torch::Tensor x_target = one_step_target(schedule, z0, t0, z_end, t_end);
+  const torch::Tensor eps_target = (z0 - ab0.sqrt() * x_target) / (1 - ab0).sqrt();
+
+  const torch::Tensor out = student->forward(z0, t0, y, false, torch::tensor(scales).to(device));
+  const torch::Tensor weight = (1 / (ab0 / (1 - ab0))).clamp(1, kMaxLossWeight).view({-1});
+  return ((out - eps_target).pow(2).mean({1, 2, 3}) * weight).mean();
+}
+
+}  // namespace ddpm

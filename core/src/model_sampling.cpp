@@ -1,0 +1,57 @@
+#include "ddpm/model_sampling.h"
+
+#include "ddpm/io/error.h"
+
+namespace ddpm {
+namespace {
+
+constexpr int kStreamStages = 8;  // an undistilled model's stream: 8 DDIM stages (tests/bench/NOTES.md)
+
+template <typename Options>
+std::vector<std::string> fit_sampler(Options& o, const io::ModelInfo& info) {
+  std::vector<std::string> warnings;
+  if (!info.distilled()) return warnings;
+  const std::string why = " (the model is distilled for " + std::to_string(info.distilled_steps) + " DDIM steps)";
+  if (o.sampler != SamplerKind::DDIM) {
+    warnings.push_back("sampler " + to_string(o.sampler) + " replaced by ddim" + why);
+    o.sampler = SamplerKind::DDIM;
+  }
+  if (o.eta != 0.0f) {
+    warnings.push_back("eta " + number_text(o.eta) + " replaced by 0" + why);
+    o.eta = 0.0f;
+  }
+  if (o.spacing != Spacing::Trailing) {
+    warnings.push_back("spacing " + to_string(o.spacing) + " replaced by trailing" + why);
+    o.spacing = Spacing::Trailing;
+  }
+  return warnings;
+}
+
+}  // namespace
+
+void check_guidance(float guidance, const io::ModelInfo& info) {
+  check_guidance(guidance);
+  if (info.unet.guidance_input && guidance != 0 && !(guidance >= info.guidance_min && guidance <= info.guidance_max)) {
+    throw Error("guidance scale " + number_text(guidance) + " is outside this distilled model's range: allowed 0 (unconditional) or " +
+                number_text(info.guidance_min) + " to " + number_text(info.guidance_max));
+  }
+}
+
+int default_steps(const io::ModelInfo& info, SamplerKind sampler) {
+  return info.distilled() ? info.distilled_steps : default_steps(sampler, info.schedule.timesteps);
+}
+
+std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& info) {
+  std::vector<std::string> warnings = fit_sampler(o, info);
+  if (info.distilled() && o.steps == 0) o.steps = info.distilled_steps;
+  check_guidance(o.guidance, info);
+  return warnings;
+}
+
+std::vector<std::string> fit_to_model(StreamOptions& o, const io::ModelInfo& info) {
+  std::vector<std::string> warnings = fit_sampler(o, info);
+  if (o.steps == 0) o.steps = info.distilled() ? info.distilled_steps : kStreamStages;
+  return warnings;
+}
+
+}  // namespace ddpm
