@@ -81,6 +81,47 @@ torch::Tensor ddim_walk(const NoisePredictor& predict, const NoiseSchedule& sche
   return z;
 }
 
+namespace {
+
+// First-order DPM-Solver++ SDE coefficients from alpha_bar `ab` to `ab_next` per row:
+// e^-h = a s' / (s a'), c_x = (s'/s) e^-h, c_D = a' (1 - e^-2h), noise s' sqrt(1 - e^-2h).
+struct SdeStep {
+  torch::Tensor c_x, c_d, noise;
+};
+SdeStep sde_step(const torch::Tensor& ab, const torch::Tensor& ab_next) {
+  const torch::Tensor a = ab.sqrt(), s = (1 - ab).sqrt(), a2 = ab_next.sqrt(), s2 = (1 - ab_next).sqrt();
+  const torch::Tensor e = a * s2 / (s * a2);
+  const torch::Tensor keep = 1 - e * e;
+  return {s2 / s * e, a2 * keep, s2 * keep.clamp_min(0).sqrt()};
+}
+
+}  // namespace
+
+torch::Tensor sde_target(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
+                         const std::vector<std::vector<int64_t>>& paths, at::Generator& gen) {
+  size_t longest = 0;
+  for (const auto& p : paths) longest = std::max(longest, p.size());
+  const auto column = [&](size_t j) {
+    std::vector<int64_t> t(paths.size());
+    for (size_t i = 0; i < paths.size(); ++i) t[i] = paths[i][std::min(j, paths[i].size() - 1)];
+    return torch::tensor(t, torch::kLong).to(z.device());
+  };
+  torch::Tensor made = torch::zeros_like(z);  // S
+  for (size_t j = 0; j + 1 < longest; ++j) {
+    const torch::Tensor t = column(j), t_next = column(j + 1);
+    const torch::Tensor ab = alpha_bar_at(schedule, t);
+    const SdeStep c = sde_step(ab, alpha_bar_at(schedule, t_next));
+    const torch::Tensor e = predict(z, t.clamp_min(0));
+    const torch::Tensor d = ((z - (1 - ab).sqrt() * e) / ab.sqrt()).clamp(-1, 1);
+    const torch::Tensor n = torch::randn(z.sizes(), gen, torch::kFloat32).to(z.device());
+    const torch::Tensor moving = (t != t_next).view({-1, 1, 1, 1});  // shorter paths wait at their end
+    made = torch::where(moving, c.c_x * made + c.c_d * d, made);
+    z = torch::where(moving, c.c_x * z + c.c_d * d + c.noise * n, z);
+  }
+  const torch::Tensor first = column(0), last = column(longest - 1);
+  return made / sde_step(alpha_bar_at(schedule, first), alpha_bar_at(schedule, last)).c_d;
+}
+
 torch::Tensor one_step_target(const NoiseSchedule& schedule, const torch::Tensor& z0, const torch::Tensor& t0,
                               const torch::Tensor& z_end, const torch::Tensor& t_end) {
   const torch::Tensor ab0 = alpha_bar_at(schedule, t0), ab_end = alpha_bar_at(schedule, t_end);
@@ -127,6 +168,10 @@ io::ModelInfo student_info(const io::ModelInfo& teacher, const DistillSpec& spec
                 " is outside the teacher's " + number_text(teacher.guidance_min) + " to " +
                 number_text(teacher.guidance_max));
   }
+  const std::string sampler = spec.stochastic ? "dpmpp2m_sde" : "ddim";
+  if (teacher.distilled() && teacher.distilled_sampler != sampler) {
+    throw Error("the teacher is distilled for " + teacher.distilled_sampler + " steps: its student must be too");
+  }
   if (teacher.distilled() && (spec.steps == 0 || spec.steps >= teacher.distilled_steps)) {
     throw Error("the teacher is already distilled for " + std::to_string(teacher.distilled_steps) +
                 " steps: a student needs fewer (e.g. " + std::to_string(std::max(1, teacher.distilled_steps / 2)) + ")");
@@ -134,6 +179,7 @@ io::ModelInfo student_info(const io::ModelInfo& teacher, const DistillSpec& spec
   io::ModelInfo s = teacher;
   s.unet.guidance_input = true;
   s.distilled_steps = spec.steps;
+  s.distilled_sampler = sampler;
   s.guidance_min = spec.guidance_min;
   s.guidance_max = spec.guidance_max;
   s.guidance = std::clamp(teacher.guidance, spec.guidance_min, spec.guidance_max);
@@ -168,16 +214,16 @@ torch::Tensor distillation_loss(UNet& student, UNet& teacher, const NoiseSchedul
   const torch::Tensor t_end = torch::tensor(last, torch::kLong).to(device);
   const torch::Tensor ab0 = alpha_bar_at(schedule, t0);
   const torch::Tensor z0 = ab0.sqrt() * x0 + (1 - ab0).sqrt() * eps;
-  torch::Tensor z_end;
+  torch::Tensor x_target;
   {
     torch::NoGradGuard no_grad;
     teacher->eval();
     const NoisePredictor predict = [&](const torch::Tensor& z, const torch::Tensor& t) {
       return predict_noise(teacher, z, t, labels, scales);
     };
-    z_end = ddim_walk(predict, schedule, z0, paths);
+    x_target = spec.stochastic ? sde_target(predict, schedule, z0, paths, gen)
+                               : one_step_target(schedule, z0, t0, ddim_walk(predict, schedule, z0, paths), t_end);
   }
-  const torch::Tensor x_target = one_step_target(schedule, z0, t0, z_end, t_end);
   const torch::Tensor eps_target = (z0 - ab0.sqrt() * x_target) / (1 - ab0).sqrt();
 
   const torch::Tensor out = student->forward(z0, t0, y, false, torch::tensor(scales).to(device));

@@ -4,6 +4,13 @@
 #include "split_forward.h"
 
 namespace ddpm {
+namespace {
+
+// A forward below this runs a lone image on one thread (split_forward's `small`): the default
+// model's is 0.57 GFLOP; the reference's 64x64 seed64 (several GFLOP) keeps its team.
+constexpr double kSmallForwardFlops = 1e9;
+
+}  // namespace
 
 torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Tensor& t,
                             const std::vector<int64_t>& classes, const std::vector<float>& guidance,
@@ -33,9 +40,10 @@ torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Te
     // class take scale 1, as in distillation (the network ignores it there).
     std::vector<float> scales(B);
     for (int64_t i = 0; i < B; ++i) scales[i] = labels[i] >= 0 ? guidance[i] : 1.0f;
-    return split_forward(forward, x, t, y, torch::tensor(scales).to(x.device(), x.scalar_type()));
+    return split_forward(forward, x, t, y, torch::tensor(scales).to(x.device(), x.scalar_type()),
+                         model->config().forward_flops(1) < kSmallForwardFlops);
   }
-  if (twins.empty()) return split_forward(forward, x, t, y);
+  if (twins.empty()) return split_forward(forward, x, t, y, {}, model->config().forward_flops(1) < kSmallForwardFlops);
 
   const int64_t n = static_cast<int64_t>(twins.size());
   const torch::Tensor idx = torch::tensor(twins, long_opts).to(x.device());

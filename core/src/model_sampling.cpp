@@ -11,12 +11,15 @@ template <typename Options>
 std::vector<std::string> fit_sampler(Options& o, const io::ModelInfo& info) {
   std::vector<std::string> warnings;
   if (!info.distilled()) return warnings;
-  const std::string why = " (the model is distilled for " + std::to_string(info.distilled_steps) + " DDIM steps)";
-  if (o.sampler != SamplerKind::DDIM) {
-    warnings.push_back("sampler " + to_string(o.sampler) + " replaced by ddim" + why);
-    o.sampler = SamplerKind::DDIM;
+  const SamplerKind kind = sampler_from_string(info.distilled_sampler);
+  const std::string why = " (the model is distilled for " + std::to_string(info.distilled_steps) + " " +
+                          info.distilled_sampler + " steps)";
+  if (o.sampler != kind) {
+    warnings.push_back("sampler " + to_string(o.sampler) + " replaced by " + info.distilled_sampler + why);
+    o.sampler = kind;
   }
-  if (o.eta != 0.0f) {
+  o.first_order = kind == SamplerKind::DPMSolverPP2MSDE;
+  if (o.eta != 0.0f && kind == SamplerKind::DDIM) {
     warnings.push_back("eta " + number_text(o.eta) + " replaced by 0" + why);
     o.eta = 0.0f;
   }

@@ -230,7 +230,7 @@ SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule
 
   c10::InferenceMode inference;
   steps::DpmSolverPP2M dpm;
-  const steps::Rule rule{o.sampler, o.eta, o.variance, o.clip_x0};
+  const steps::Rule rule{o.sampler, o.eta, o.variance, o.clip_x0, o.first_order};
   const auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
   const int total = first + 1;
   for (int i = first; i >= 0; --i) {

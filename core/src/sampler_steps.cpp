@@ -87,7 +87,9 @@ torch::Tensor denoise(const Rule& rule, const torch::Tensor& x, const torch::Ten
     case SamplerKind::DDPM: return ddpm(x, x0, ab, ab_prev, z, rule.variance);
     case SamplerKind::DDIM: return ddim(x0, direction(), ab, ab_prev, rule.eta, z);
     case SamplerKind::DPMSolverPP2M: return dpm.step(x, x0, ab, ab_prev);
-    case SamplerKind::DPMSolverPP2MSDE: return dpm.step_sde(x, x0, ab, ab_prev, z);
+    case SamplerKind::DPMSolverPP2MSDE:
+      if (rule.first_order) dpm.reset();
+      return dpm.step_sde(x, x0, ab, ab_prev, z);
     case SamplerKind::EulerAncestral: return euler_ancestral(x, direction(), ab, ab_prev, z);
   }
   return x;

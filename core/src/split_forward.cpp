@@ -117,10 +117,16 @@ class ThreadsHere {
 }  // namespace
 
 torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
-                            const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& w) {
+                            const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& w, bool small) {
   const int64_t batch = x.size(0);
   const int parts = static_cast<int>(std::min<int64_t>(batch, at::get_num_threads()));
-  if (parts < 2 || torch::GradMode::is_enabled() || !x.device().is_cpu()) return forward(x, t, y, w);
+  if (parts < 2 || torch::GradMode::is_enabled() || !x.device().is_cpu()) {
+    if (small && parts == 1 && at::get_num_threads() > 1 && !torch::GradMode::is_enabled() && x.device().is_cpu()) {
+      ThreadsHere one(1);
+      return forward(x, t, y, w);
+    }
+    return forward(x, t, y, w);
+  }
 
   std::vector<torch::Tensor> out(parts);
   const int64_t base = batch / parts, extra = batch % parts;

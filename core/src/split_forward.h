@@ -14,15 +14,17 @@
 
 namespace ddpm {
 
-// forward(x, t, y, w) on slices of the batch (w: per-image guidance scales, or undefined). Parts: min(batch, the calling thread's intra-op
-// thread count); one part (or autograd on, or a non-CPU tensor) calls `forward` directly.
-// The caller runs one part itself, helper threads (started on first use, shared by all
+// forward(x, t, y, w) on slices of the batch (w: per-image guidance scales, or undefined).
+// Parts: min(batch, the calling thread's intra-op thread count); one part (or autograd on, or a
+// non-CPU tensor) calls `forward` directly, for a `small` network on one intra-op thread: a
+// team's per-layer barriers cost more than its other cores give (a guidance-distilled student's
+// batch-1 image: 31.7 images/s on one thread against 16.6 on two, tests/bench/NOTES.md). The caller runs one part itself, helper threads (started on first use, shared by all
 // callers) the others; the calling thread's thread-local state (inference mode, grad mode)
 // applies to every part.
 using BatchForward = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t,
                                                  const torch::Tensor& y, const torch::Tensor& w)>;
 torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
                             const torch::Tensor& t, const torch::Tensor& y,
-                            const torch::Tensor& w = {});
+                            const torch::Tensor& w = {}, bool small = false);
 
 }  // namespace ddpm

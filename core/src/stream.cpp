@@ -34,7 +34,7 @@ Stream::Stream(UNet model, NoiseSchedule schedule, StreamOptions o)
   // The batch sampler's image-to-image start: index lround(strength * steps) - 1.
   stages_ = o.image_input ? std::max(1, static_cast<int>(std::lround(o.strength * o.steps))) : o.steps;
   first_ = stages_ - 1;
-  rule_ = steps::Rule{o.sampler, o.eta, o.variance, o.clip_x0};
+  rule_ = steps::Rule{o.sampler, o.eta, o.variance, o.clip_x0, o.first_order};
   slots_.reserve(static_cast<size_t>(stages_));
   model_->eval();
 }

@@ -112,9 +112,9 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
     }
     // Guidance pushes a prediction further along what the class changes, which to first order
     // is the class embedding scaled up: the scale's encoding gives a per-channel (scale, shift)
-    // of the class embedding. (An additive embedding alone is class-blind and was not learnt
-    // in 450 steps: tests/bench/NOTES.md.) The encoding is stretched so that scales 1 to ~10
-    // span its frequencies as the timesteps do.
+    // of the class embedding, which can learn that first-order effect directly (an additive
+    // embedding alone is the same for every class). The encoding is stretched so that scales
+    // 1 to ~10 span its frequencies as the timesteps do.
     const auto ss = guidance_emb_(time_encoding(guidance * kGuidanceEncodingScale).to(emb.scalar_type())).chunk(2, -1);
     if (class_emb.defined()) class_emb = class_emb * (1 + ss[0]);
     emb = emb + ss[1];

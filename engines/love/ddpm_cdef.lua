@@ -174,6 +174,7 @@ typedef struct ddpm_train_params {
   int distill_substeps;
   double distill_guidance_min;
   double distill_guidance_max;
+  int distill_stochastic;
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

@@ -28,7 +28,7 @@ using json = nlohmann::json;
 struct StreamOptions {
   std::string model, out, sheet, class_arg, sampler = "ddim", seed_path = "walk", input;
   std::vector<std::string> class_at;  // "CALL:CLASS": from that call on, entering images get CLASS
-  int frames = 16, steps = 0, period = 32, threads = 0;  // steps 0: the model's (8, or a distilled model's)
+  int frames = 16, steps = -1, period = 32, threads = 0;  // steps -1: the model's (8, or a distilled model's)
   float guidance = 3.0f, blend = 0.0f, strength = 0.5f;
   uint64_t seed = 0;
   bool apply_in_flight = false, tiling = false;
@@ -70,6 +70,7 @@ void push_input(ddpm_stream* s, const std::string& path) {
 
 int run_stream(const StreamOptions& o) {
   if (o.frames < 1 || o.frames > 100000) user_error("--frames " + std::to_string(o.frames) + " is out of range: allowed 1 to 100000");
+  if (o.steps != -1 && o.steps < 1) user_error("--steps " + std::to_string(o.steps) + " is out of range: must be at least 1");
   if (o.out.empty() && o.sheet.empty()) user_error("give --out DIR (one PNG per frame) and/or --sheet SHEET.png");
   if (!o.out.empty()) {
     std::error_code ec;
@@ -89,7 +90,7 @@ int run_stream(const StreamOptions& o) {
   ddpm_stream_params p;
   check(g_plugin.ddpm_stream_params_init(&p, sizeof p), "default parameters");
   p.sampler_name = o.sampler.c_str();
-  p.steps = o.steps;
+  p.steps = o.steps == -1 ? 0 : o.steps;  // 0 asks the plugin for the model's; the plugin checks the rest
   p.class_index = class_index;
   p.guidance = o.guidance;
   p.seed_path = paths.at(o.seed_path);
@@ -138,7 +139,7 @@ int run_stream(const StreamOptions& o) {
   stats.struct_size = sizeof stats;
   check(g_plugin.ddpm_stream_get_stats(stream.s, &stats), "stream statistics");
   if (!o.sheet.empty()) {
-    const json meta = {{"model", o.model}, {"sampler", o.sampler}, {"steps", o.steps},
+    const json meta = {{"model", o.model}, {"sampler", o.sampler}, {"steps", p.steps},
                        {"seed_path", o.seed_path}, {"latency_calls", latency}};
     const std::string atlas = ddpm_host::write_sprite_sheet(o.sheet, images, sheet_frames, meta);
     std::cout << o.sheet << "\n" << atlas << "\n";

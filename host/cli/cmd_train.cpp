@@ -19,12 +19,14 @@ namespace ddpm_cli {
 namespace {
 namespace fs = std::filesystem;
 
+constexpr double kDistillLr = 5e-5;
+
 struct TrainOptions {
   std::string assets, out, preset = "sprite32", init, checkpoint, samples, device;
   int size = 0, batch = 16;
   int64_t steps = 1000, sample_every = 0;
   double lr = 3e-4, minutes = 0;
-  bool steps_given = false;
+  bool steps_given = false, lr_given = false;
   uint64_t seed = 0;
   // The schedule options keep the plugin's defaults unless given: each given one is recorded
   // here and applied to the params that ddpm_train_params_init filled.
@@ -128,6 +130,9 @@ int run_train(const TrainOptions& o) {
   p.sample_dir = o.samples.empty() ? nullptr : o.samples.c_str();
   p.sample_every = o.samples.empty() ? 0 : o.sample_every;
   for (const auto& apply : o.overrides) apply(p);
+  // A student starts at its teacher and fits an exact target: at the fine-tuning rate it drifts
+  // away faster than it learns (tests/bench/NOTES.md, distillation).
+  if (p.distill && !o.lr_given) p.lr = kDistillLr;
   p.world_size = o.world_size > 0 ? o.world_size : env_number("WORLD_SIZE", 1);
   p.rank = o.rank >= 0 ? o.rank : env_number("RANK", 0);
   const char* env_addr = std::getenv("MASTER_ADDR");
@@ -183,7 +188,9 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--device", o->device,
                   "cpu, cuda or cuda:N (default auto: CUDA when the plugin has it and a GPU is present)");
   cmd->add_option("--batch", o->batch, "batch size (default 16)");
-  cmd->add_option("--lr", o->lr, "learning rate (default 3e-4)");
+  cmd->add_option("--lr", o->lr, "learning rate (default 3e-4; 5e-5 with --distill)")->each([o](const std::string&) {
+    o->lr_given = true;
+  });
   cmd->add_option("--seed", o->seed, "random seed (default 0)");
   cmd->add_option("--init", o->init, "fine-tune this model file instead of a new model");
   cmd->add_option("--checkpoint", o->checkpoint, "training checkpoint, resumed when it exists");
@@ -218,7 +225,10 @@ Command add_train_command(CLI::App& app) {
                   "with --distill: distil the steps too, for this many DDIM steps (progressive distillation; "
                   "chain rounds: 8, then 4 from the 8-step student)");
   schedule_option(cmd, to, "--distill-substeps", &ddpm_train_params::distill_substeps,
-                  "the teacher's DDIM steps per student step (default 2)");
+                  "the teacher's steps per student step (default 2)");
+  schedule_flag(cmd, to, "--distill-sde", &ddpm_train_params::distill_stochastic,
+                "with --distill-steps: distil DPM-Solver++ SDE steps (first order, fresh noise each step) "
+                "instead of DDIM steps; the student then samples with them");
   schedule_option(cmd, to, "--distill-guidance-min", &ddpm_train_params::distill_guidance_min,
                   "the student's lowest guidance scale (default 1)");
   schedule_option(cmd, to, "--distill-guidance-max", &ddpm_train_params::distill_guidance_max,

@@ -7,6 +7,7 @@
 #include <imgui_stdlib.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 
 #include "ddpm/io/error.h"
@@ -68,7 +69,8 @@ bool Studio::open_live() {
     return false;
   }
   std::string error;
-  if (!live_.open(model_.handle(), live_req_, model_.width, model_.height, model_.channels, error)) {
+  const ModelState& m = live_model();
+  if (!live_.open(m.handle(), live_req_, m.width, m.height, m.channels, error)) {
     live_error(error);
     return false;
   }
@@ -154,6 +156,10 @@ void Studio::draw_live_panel() {
   std::string error;
   bool restart = false;
 
+  if (student_.loaded()) {
+    ImGui::TextWrapped("Model: its distilled student (%s): guidance is an input, one forward per stage",
+                       std::filesystem::path(student_.path()).filename().string().c_str());
+  }
   ImGui::TextDisabled("Pipeline: changing these restarts the stream");
   int sampler = std::max(0, sampler_index(live_req_.sampler));
   if (ImGui::Combo("Sampler##live", &sampler, kSamplerLabels, kSamplerCount)) {

@@ -10,6 +10,12 @@ ModelState::~ModelState() {
   if (model_) plugin_.ddpm_model_free(model_);  // running jobs keep their own reference
 }
 
+void ModelState::unload() {
+  if (model_) plugin_.ddpm_model_free(model_);
+  model_ = nullptr;
+  path_.clear();
+}
+
 bool ModelState::load(const std::string& path, std::string& error) {
   ddpm_model* m = nullptr;
   if (plugin_.ddpm_model_load(path.c_str(), &m) != DDPM_OK) {
@@ -35,6 +41,9 @@ bool ModelState::load(const std::string& path, std::string& error) {
   class_names.clear();
   samplers.clear();
   default_guidance = 3.0f;
+  guidance_input = false;
+  distilled_steps = 0;
+  distilled_sampler.clear();
   std::string preset = "custom";
   long long trained = 0;
   if (info.is_object()) {
@@ -47,6 +56,11 @@ bool ModelState::load(const std::string& path, std::string& error) {
     default_guidance = info.value("guidance", 3.0f);
     if (info.contains("unet") && info["unet"].is_object()) preset = info["unet"].value("preset", preset);
     trained = info.value("training_step", 0LL);
+    guidance_input = info.contains("unet") && info["unet"].is_object() && info["unet"].value("guidance_input", false);
+    if (info.contains("distilled") && info["distilled"].is_object()) {
+      distilled_steps = info["distilled"].value("steps", 0);
+      distilled_sampler = info["distilled"].value("sampler", std::string("ddim"));
+    }
   }
   while (static_cast<int>(class_names.size()) < num_classes) {
     class_names.push_back("class_" + std::to_string(class_names.size()));

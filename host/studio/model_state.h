@@ -18,6 +18,7 @@ class ModelState {
   bool load(const std::string& path, std::string& error);
 
   bool loaded() const { return model_ != nullptr; }
+  void unload();
   ddpm_model* handle() const { return model_; }
   const std::string& path() const { return path_; }
   int width = 0, height = 0, channels = 0, num_classes = 0, timesteps = 0;
@@ -25,6 +26,9 @@ class ModelState {
   std::vector<std::string> class_names;
   std::vector<std::string> samplers;
   std::string summary;  // one line: preset, size, parameters, training steps
+  bool guidance_input = false;  // the guidance scale is an input (a distilled student)
+  int distilled_steps = 0;      // > 0: step-distilled for this many steps of distilled_sampler
+  std::string distilled_sampler;
 
   // Resolves a class given as a name or an index; -1 for "", "none" or -1. Throws nothing:
   // returns -2 and fills `error` when unknown or out of range.

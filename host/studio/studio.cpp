@@ -27,7 +27,7 @@ double now_seconds() {
 Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOptions options,
                Settings settings)
     : window_(window), plugin_(plugin), options_(std::move(options)), settings_(std::move(settings)),
-      model_(plugin), gen_(plugin), train_(plugin), live_(plugin) {
+      model_(plugin), student_(plugin), gen_(plugin), train_(plugin), live_(plugin) {
   sampler_choice_ = settings_.sampler;
   steps_ = settings_.steps;
   guidance_ = settings_.guidance;
@@ -149,7 +149,32 @@ void Studio::load_model(const std::string& path) {
   if (live_req_.class_index >= model_.num_classes) live_req_.class_index = -1;
   if (options_.guidance < 0) guidance_ = live_req_.guidance = model_.default_guidance;
   mask_.clear();
-  say("loaded " + path + " (" + model_.summary + ")");
+  load_student(path);
+  // A step-distilled model streams as it was distilled (its sampler, one stage per step)
+  // unless the command line asked otherwise.
+  if (const ModelState& m = live_model(); m.distilled_steps > 0) {
+    if (options_.sampler.empty()) live_req_.sampler = m.distilled_sampler;
+    if (options_.steps <= 0) live_req_.steps = m.distilled_steps;
+  }
+  say("loaded " + path + " (" + model_.summary + ")" +
+      (student_.loaded() ? "; Live uses its distilled student " + student_.path() : std::string()));
+}
+
+void Studio::load_student(const std::string& model_path) {
+  student_.unload();
+  const fs::path path = fs::path(model_path).parent_path() / "student.safetensors";
+  std::error_code ec;
+  if (fs::path(model_path).filename() == "student.safetensors" || !fs::exists(path, ec)) return;
+  std::string error;
+  if (!student_.load(path.string(), error)) {
+    say("the Live panel uses the model itself: its student " + path.string() + " does not load: " + error, true);
+    return;
+  }
+  if (student_.width != model_.width || student_.channels != model_.channels ||
+      student_.class_names != model_.class_names || !student_.guidance_input) {
+    say("the Live panel uses the model itself: " + path.string() + " is not a guidance-distilled student of it", true);
+    student_.unload();
+  }
 }
 
 void Studio::start_generation() {
@@ -399,7 +424,7 @@ void Studio::after_render(int fb_width, int fb_height) {
                 {"cell_h", layout_.cell_h}, {"gap", layout_.gap}, {"batch", layout_.batch}}},
       {"checker", style_.checker},
       {"background", {style_.background[0], style_.background[1], style_.background[2]}},
-      {"model", fs::absolute(model_.path()).string()},
+      {"model", fs::absolute(options_.panel == "live" ? live_model().path() : model_.path()).string()},
       {"request", {{"classes", r.classes}, {"guidance", r.guidance}, {"sampler", r.sampler},
                    {"steps", r.steps}, {"eta", r.eta}, {"seed", r.seed}, {"batch", r.batch},
                    {"tiling", r.tiling}, {"clip_x0", r.clip_x0}}},

@@ -121,6 +121,12 @@ class Studio {
   Settings settings_;
 
   ModelState model_;
+  // The Live panel's model: a guidance-distilled student saved beside the model as
+  // student.safetensors (the default model ships one: one forward per stage instead of two),
+  // else the model itself.
+  ModelState student_;
+  const ModelState& live_model() const { return student_.loaded() ? student_ : model_; }
+  void load_student(const std::string& model_path);
   GenerationController gen_;
   TrainingController train_;
   // One renderer per view: each owns the target texture ImGui draws at the end of the frame.

@@ -322,11 +322,14 @@ typedef struct ddpm_train_params {
    * sampler. distill_steps > 0 distils the steps too (progressive distillation on the DDIM
    * grid: rounds chain, a student for N steps teaches one for N / 2). Every other field works
    * as for a fine-tune. */
-  int distill;                /* non-zero: distil (default 0) */
+  int distill;                /* non-zero: distil (default 0). Give a lower lr than for fine-
+                                 tuning: 5e-5 measured best (tests/bench/NOTES.md) */
   int distill_steps;          /* 0: guidance only (default); 1..1000 DDIM steps */
   int distill_substeps;       /* the teacher's DDIM steps per student step, 1..64 (default 2) */
   double distill_guidance_min;/* the student's guidance range, 1 <= min <= max <= 100 */
   double distill_guidance_max;/*   (default 1 to 5) */
+  int distill_stochastic;     /* non-zero: distil DPM-Solver++ SDE steps (first order, fresh noise
+                                 each step) instead of DDIM steps (default 0) */
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

@@ -49,6 +49,7 @@ void visit_fields(ddpm_train_params& p, Visitor&& v) {
   v("distill-substeps", p.distill_substeps);
   v("distill-guidance-min", p.distill_guidance_min);
   v("distill-guidance-max", p.distill_guidance_max);
+  v("distill-stochastic", p.distill_stochastic);
 }
 
 // %.17g: a double survives the round trip bit for bit.

@@ -2,7 +2,9 @@
 // callbacks on, a preview every step), next to bare forwards of the same model on the main
 // thread and on a fresh thread, in one run, with and without a busy engine thread beside it.
 // Every figure comes with its physical floor (the forward's FLOPs over the sgemm peak measured
-// by this same program). Usage: ddpm_bench_abi [out.json] (DDPM_MODEL names the model).
+// by this same program). Usage: ddpm_bench_abi [out.json] (DDPM_MODEL names the model;
+// DDPM_STUDENT a guidance-distilled student of it, whose few-step images and streams are timed
+// beside the model's own: the images per second an engine gets at display rate).
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -169,6 +171,21 @@ int main(int argc, char** argv) {
     product_path(threads, std::to_string(threads) + " thr");
     BusyThread busy;
     product_path(threads, std::to_string(threads) + " thr, busy engine thread");
+  }
+  if (const char* student_path = std::getenv("DDPM_STUDENT")) {
+    ddpm_model* student = nullptr;
+    check(ddpm_model_load(student_path, &student), "ddpm_model_load (DDPM_STUDENT)");
+    rows.push_back({"floor: 4-step student image at the sgemm peak", peak * 1e9 / (4 * cfg.forward_flops(1)), "images/s"});
+    rows.push_back({"job DPM++2M SDE-4 image, the model, default", 1 / median_job(model, DDPM_SAMPLER_DPMPP2M_SDE, 4, 9, 0),
+                    "images/s"});
+    rows.push_back({"job DPM++2M SDE-4 image, student, default", 1 / median_job(student, DDPM_SAMPLER_DPMPP2M_SDE, 4, 9, 0),
+                    "images/s"});
+    rows.push_back({"job DPM++2M SDE-4 image, student, 1 thr", 1 / median_job(student, DDPM_SAMPLER_DPMPP2M_SDE, 4, 9, 1),
+                    "images/s"});
+    rows.push_back({"floor: 4-stage student stream at the sgemm peak", peak * 1e9 / cfg.forward_flops(4), "frames/s"});
+    rows.push_back({"stream 4 stages, student, default", stream_fps(student, 4, 2.0, 0), "frames/s"});
+    rows.push_back({"stream 8 stages, student, default", stream_fps(student, 8, 2.0, 0), "frames/s"});
+    ddpm_model_free(student);
   }
   ddpm_model_free(model);
   bench::report(rows, json_path);

@@ -24,6 +24,7 @@
 #include "ddpm/dataset.h"
 #include "ddpm/io/error.h"
 #include "ddpm/model_file.h"
+#include "ddpm/model_sampling.h"
 #include "ddpm/sampler.h"
 #include "ddpm/tensor_image.h"
 #include "frechet.h"
@@ -237,6 +238,7 @@ int main(int argc, char** argv) try {
           o.classes.push_back(to_model[wanted[i]]);
           o.seeds.push_back(1000 + i);  // image i has the same seed under every sampler and model
         }
+        ddpm::fit_to_model(o, model.info);  // a distilled model's sampler and steps
         c10::InferenceMode inference;
         images.push_back(ddpm::sample(model.unet, model.schedule, o).images.cpu());
       }

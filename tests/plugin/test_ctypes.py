@@ -110,7 +110,7 @@ def main():
     # none, a job's scale must be in its range, and a job equals a stream image of its seed.
     with lib.load_model(sys.argv[4]) as model:
         info = model.info()
-        assert info["distilled"] == {"steps": 4, "guidance_min": 1.0, "guidance_max": 5.0}, info
+        assert info["distilled"] == {"steps": 4, "guidance_min": 1.0, "guidance_max": 5.0, "sampler": "ddim"}, info
         assert info["unet"]["guidance_input"] is True, info
         totals = []
         with model.generate(on_step=lambda s, t, f: totals.append(t), class_index=1, seed=2) as job:
@@ -171,10 +171,11 @@ def main():
         # Distillation of that model through the same call: a 2-step student that says so.
         student = os.path.join(tmp, "student.safetensors")
         with lib.train(samples, student, init_model=out, distill=1, distill_steps=2, distill_guidance_max=4.0,
-                       steps=2, batch=4, seed=1) as job:
+                       distill_stochastic=1, steps=2, batch=4, seed=1) as job:
             assert job.wait()
         with lib.load_model(student) as model:
-            assert model.info()["distilled"] == {"steps": 2, "guidance_min": 1.0, "guidance_max": 4.0}, model.info()
+            assert model.info()["distilled"] == {"steps": 2, "guidance_min": 1.0, "guidance_max": 4.0,
+                                                 "sampler": "dpmpp2m_sde"}, model.info()
             with model.generate(class_index=0) as job:
                 assert job.wait(60000) and job.poll()[1] == 2
         # A time budget instead of steps (2 s): the job plans its steps and ends on time with

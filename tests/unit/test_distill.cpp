@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "ddpm/diffusion.h"
 #include "ddpm/distill.h"
 #include "ddpm/guidance.h"
@@ -67,6 +69,10 @@ TEST(Distill, OneStepTargetIsTheDataForAnExactTeacher) {
   EXPECT_LT((z_end[1] - x_star[1]).abs().max().item<double>(), 1e-5);  // the last step lands on x*
   const torch::Tensor target = ddpm::one_step_target(schedule, z0, t0, z_end, t_end);
   EXPECT_LT((target - x_star).abs().max().item<double>(), 1e-4);
+
+  // The stochastic target, whatever the teacher's noise: the estimates were all x*.
+  at::Generator gen = at::detail::createCPUGenerator(8);
+  EXPECT_LT((ddpm::sde_target(exact, schedule, z0, paths, gen) - x_star).abs().max().item<double>(), 1e-4);
 
   // A teacher that is not exact gives a target that is not its own one-step estimate.
   const ddpm::NoisePredictor biased = [&](const torch::Tensor& z, const torch::Tensor& t) {
@@ -147,7 +153,8 @@ TEST(Distill, DistilledModelsAreSampledAsTheyWereTrained) {
   EXPECT_EQ(o.spacing, ddpm::Spacing::Trailing);
   EXPECT_EQ(o.steps, 4);
   ASSERT_EQ(warnings.size(), 2u);
-  EXPECT_NE(warnings[0].find("distilled for 4 DDIM steps"), std::string::npos);
+  EXPECT_NE(warnings[0].find("distilled for 4 ddim steps"), std::string::npos);
+  EXPECT_FALSE(o.first_order);
   o.steps = 2;  // fewer steps than distilled for stay the caller's choice
   ddpm::fit_to_model(o, four);
   EXPECT_EQ(o.steps, 2);
@@ -155,6 +162,18 @@ TEST(Distill, DistilledModelsAreSampledAsTheyWereTrained) {
   EXPECT_NE(error_of([&] { ddpm::fit_to_model(o, four); }).find("allowed 0 (unconditional) or 1 to 5"), std::string::npos);
   o.guidance = 0;
   EXPECT_NO_THROW(ddpm::fit_to_model(o, four));
+
+  // Distilled for SDE steps: DPM-Solver++ SDE at first order, as the student was trained.
+  ddpm::io::ModelInfo sde = ddpm::student_info(ddpm::testing::trained_sample_model().info,
+                                               ddpm::DistillSpec{4, 5, 1.0f, 5.0f, true});
+  EXPECT_EQ(sde.distilled_sampler, "dpmpp2m_sde");
+  ddpm::SampleOptions s;
+  s.sampler = ddpm::SamplerKind::DDIM;
+  EXPECT_EQ(ddpm::fit_to_model(s, sde).size(), 1u);
+  EXPECT_EQ(s.sampler, ddpm::SamplerKind::DPMSolverPP2MSDE);
+  EXPECT_TRUE(s.first_order);
+  EXPECT_NE(error_of([&] { ddpm::student_info(sde, ddpm::DistillSpec{2, 2, 1.0f, 5.0f, false}); }).find("its student must be too"),
+            std::string::npos);
 
   // Guidance distilled only: every sampler, any scale in the range.
   const ddpm::io::ModelInfo guided = distilled_info(0);
@@ -239,4 +258,34 @@ TEST(Distill, BadRunsAreRefusedByName) {
   tune.checkpoint = o.checkpoint;
   tune.steps = 4;
   EXPECT_NE(error_of([&] { ddpm::train(tune); }).find("resume it with the same kind of run"), std::string::npos);
+}
+
+TEST(Distill, StochasticStepDistillationResumesExactly) {
+  TempDir dir;
+  ddpm::testing::trained_sample_model();
+  ddpm::TrainOptions o;
+  o.assets = kAssets;
+  o.init_model = kTeacher;
+  o.distill = true;
+  o.distill_steps = 2;
+  o.distill_substeps = 3;
+  o.distill_stochastic = true;
+  o.pixel_art = true;
+  o.batch = 4;
+  o.seed = 6;
+  o.steps = 6;
+  o.out_model = dir / "straight.safetensors";
+  ddpm::train(o);
+  o.checkpoint = dir / "run.ckpt";
+  o.steps = 3;
+  o.out_model = dir / "half.safetensors";
+  ddpm::train(o);
+  o.steps = 6;
+  o.out_model = dir / "resumed.safetensors";
+  EXPECT_EQ(ddpm::train(o).steps_done, 6);
+  const ddpm::Model a = ddpm::load_model(dir / "straight.safetensors"), b = ddpm::load_model(dir / "resumed.safetensors");
+  EXPECT_EQ(b.info.distilled_sampler, "dpmpp2m_sde");
+  EXPECT_EQ(b.info.distilled_steps, 2);
+  const auto sa = ddpm::state_dict(*a.unet), sb = ddpm::state_dict(*b.unet);
+  for (const auto& [name, value] : sa) EXPECT_TRUE(torch::equal(value, sb.at(name))) << name;
 }

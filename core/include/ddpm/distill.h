@@ -11,6 +11,12 @@
 //     for N / 2. It follows the teacher's deterministic (ODE) trajectories, so it is only as good
 //     as the teacher's DDIM samples (tests/bench/NOTES.md: far below its stochastic samplers on
 //     the default model).
+//   - Stochastic step distillation (`stochastic`): the same for first-order DPM-Solver++ SDE
+//     steps, x' = c_x x + c_D D + s_n n (D the clean estimate, n fresh noise; with D fixed, k
+//     steps compose exactly into one). The teacher walks its substeps with fresh noise; along
+//     the way it accumulates S = sum_j (prod_{i>j} c_x,i) c_D,j D_j, the part of its end point
+//     that its estimates made, and the student's target is the D one step would need for the
+//     same part: S / c_D. Its noise enters the target not at all, only through the D_j.
 //
 // Step distillation:
 // For a data image x0 and a student step from t to t' (consecutive timesteps of the trailing
@@ -39,6 +45,7 @@ struct DistillSpec {
   int steps = 0;     // the student's DDIM steps; 0: guidance distillation only
   int substeps = 2;  // the teacher's DDIM steps per student step
   float guidance_min = 1, guidance_max = 5;  // scales drawn uniformly per image
+  bool stochastic = false;  // DPM-Solver++ SDE steps (first order) instead of DDIM
 };
 
 // The DDIM grid of `steps` trailing steps from T - 1 (as the sampler visits it), in decreasing
@@ -53,6 +60,11 @@ std::vector<int64_t> teacher_path(int64_t from, int64_t to, int substeps);
 // along each row's own path of timesteps (paths[i] from teacher_path; -1 = the clean image).
 torch::Tensor ddim_walk(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
                         const std::vector<std::vector<int64_t>>& paths);
+
+// The stochastic target: the teacher's first-order DPM-Solver++ SDE steps (estimates clipped)
+// along each row's path with fresh noise from `gen`, returning S / c_D (see above).
+torch::Tensor sde_target(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
+                         const std::vector<std::vector<int64_t>>& paths, at::Generator& gen);
 
 // The clean image x~ that one DDIM step takes from z0 at t0 onto z_end at t_end (per row, [B]
 // timesteps, -1 = clean): x~ = (z_end - (s_end/s_0) z0) / (a_end - (s_end/s_0) a_0).

@@ -2,9 +2,10 @@
 // What a model's description requires of the options it is sampled with: the one place that
 // decides it for the plugin's jobs and streams, the trainer's grids and the benches.
 //   - A distilled model (ModelInfo::distilled_steps > 0) was trained to match its teacher with
-//     deterministic DDIM steps on the trailing grid: it samples with DDIM, trailing, eta 0,
-//     and its own step count when none is asked for (0). Other samplers would integrate a
-//     network that is not a noise predictor of the data any more.
+//     the steps of one sampler on the trailing grid (distilled_sampler: deterministic DDIM with
+//     eta 0, or DPM-Solver++ SDE at first order): it samples with that, trailing, and its own
+//     step count when none is asked for (0). Other samplers would integrate a network that is
+//     not a noise predictor of the data any more.
 //   - A model that takes the guidance scale as an input allows 0 (unconditional) or a scale in
 //     the range it was trained on; it has no separate branches to rescale.
 #include <string>

@@ -47,6 +47,9 @@ struct SampleOptions {
   float eta = 0.0f;                    // DDIM: 0 deterministic .. 1 ancestral
   Variance variance = Variance::Beta;  // DDPM's sigma_t^2
   bool clip_x0 = false;  // clamp the x0 estimate to [-1, 1] before each update
+  // DPM-Solver++ 2M SDE at first order (each step from the current estimate alone): how a
+  // model step-distilled for that sampler was trained (fit_to_model sets it).
+  bool first_order = false;
 
   uint64_t seed = 0;            // image i uses seed + i ...
   std::vector<uint64_t> seeds;  // ... unless seeds are given, one per image

@@ -54,6 +54,7 @@ struct Rule {
   float eta = 0.0f;
   Variance variance = Variance::Beta;
   bool clip_x0 = false;
+  bool first_order = false;  // DPM-Solver++ SDE without the second-order history (distilled models)
 };
 torch::Tensor denoise(const Rule& rule, const torch::Tensor& x, const torch::Tensor& eps, double ab,
                       double ab_prev, const torch::Tensor& z, DpmSolverPP2M& dpm, torch::Tensor& x0);

@@ -28,6 +28,7 @@ struct StreamOptions {
   Variance variance = Variance::Beta;
   float guidance_rescale = 0.0f;
   bool clip_x0 = false;
+  bool first_order = false;  // as SampleOptions::first_order
   bool tiling = false;
   // Image-to-image: every entry brings an init image and runs only the last
   // round(strength * steps) stages (at least 1), as sample() does with init_image.

@@ -28,7 +28,8 @@ struct TrainOptions {
   // checkpoints, grids) works as for a fine-tune.
   bool distill = false;
   int distill_steps = 0;
-  int distill_substeps = 2;           // the teacher's DDIM steps per student step
+  int distill_substeps = 2;           // the teacher's steps per student step
+  bool distill_stochastic = false;    // step distillation for DPM-Solver++ SDE steps, not DDIM
   float distill_guidance_min = 1, distill_guidance_max = 5;  // the student's guidance range
   bool freeze = false;                // fine-tuning: train only the class embedding and the
                                       // last Up block and output convolution

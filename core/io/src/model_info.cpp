@@ -137,6 +137,9 @@ void ModelInfo::validate() const {
     throw Error("field 'distilled.steps' = " + std::to_string(distilled_steps) + " is invalid: allowed 0 (not distilled) to " +
                 std::to_string(schedule.timesteps) + " (the schedule's T)");
   }
+  if (distilled_sampler != "ddim" && distilled_sampler != "dpmpp2m_sde") {
+    throw Error("field 'distilled.sampler' = '" + distilled_sampler + "' is invalid: allowed 'ddim' or 'dpmpp2m_sde'");
+  }
   if (unet.guidance_input) {
     if (!(guidance_min >= 1 && guidance_min <= guidance_max && guidance_max <= 100)) {
       throw Error("fields 'distilled.guidance_min' = " + std::to_string(guidance_min) + " and 'distilled.guidance_max' = " +
@@ -189,6 +192,7 @@ std::string to_json(const ModelInfo& m) {
   if (u.guidance_input) j["unet"]["guidance_input"] = true;
   if (m.distilled() || u.guidance_input) {
     j["distilled"] = {{"steps", m.distilled_steps}, {"guidance_min", m.guidance_min}, {"guidance_max", m.guidance_max}};
+    if (m.distilled()) j["distilled"]["sampler"] = m.distilled_sampler;
   }
   return j.dump(1);
 }
@@ -272,6 +276,7 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& file)
   if (j.contains("distilled")) {
     const json& d = object_field(j, "distilled", file);
     m.distilled_steps = int_field(d, "steps", file, "distilled.");
+    if (d.contains("sampler")) m.distilled_sampler = string_field(d, "sampler", file, "distilled.");
     const auto range_end = [&](const char* key) {
       const double v = real_field(d, key, file, "distilled.");
       return v >= -1e6 && v <= 1e6 ? static_cast<float>(v) : std::numeric_limits<float>::quiet_NaN();

@@ -38,6 +38,7 @@ struct ModelInfo {
   // and for a model that takes the guidance scale as an input (unet.guidance_input) the range
   // of scales it was trained on (0, unconditional, is always allowed).
   int distilled_steps = 0;
+  std::string distilled_sampler = "ddim";  // "ddim" (deterministic) or "dpmpp2m_sde" (first order)
   float guidance_min = 0, guidance_max = 0;
 
   bool distilled() const { return distilled_steps > 0; }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Few-step generation (issue 22): a student distilled from the default model against the model
+# itself, in one quality run (the judge of bench_quality, anchored by real and blurred held-out
+# images) and one speed run through the C ABI (ddpm_bench_abi with DDPM_STUDENT). Results:
+# tests/bench/NOTES.md.
+#
+#   tests/bench/bench_distill.sh STUDENT [OUT_DIR]     e.g. assets/emoji32/student.safetensors
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+student=${1:?usage: bench_distill.sh STUDENT [OUT_DIR]}
+out=${2:-out/distill}
+base=${BASE:-assets/emoji32/model.safetensors}
+mkdir -p "$out"
+# Both models at the CLI's sampler with 1 to 20 steps: the model's 20-step samples are the
+# targets' reference (4-step student images: accuracy >= 0.9x, distance <= 1.25x).
+./build/tests/bench/ddpm_bench_quality --model "$base" --model "$student" \
+  --sampler dpmpp2m_sde:20 --sampler dpmpp2m_sde:8 --sampler dpmpp2m_sde:4 --sampler dpmpp2m_sde:2 \
+  --sampler dpmpp2m_sde:1 --json "$out/quality.json" --grids "$out/grids"
+DDPM_MODEL="$base" DDPM_STUDENT="$student" ./build/tests/bench/ddpm_bench_abi "$out/abi.json"
