@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the README's pictures from the default model: one row of samples per class
-# (CLI, DPM-Solver++ 2M SDE, 20 steps), the two studio screenshots (scripted mode under Xvfb),
-# and, when a fine-tune bench has run, the fine-tuning before/after.
+# (CLI, DPM-Solver++ 2M SDE, 20 steps), the three studio screenshots (scripted mode under Xvfb),
+# when a fine-tune bench has run the fine-tuning before/after, and the distilled student
+# (assets/emoji32/student.safetensors) at 1 to 20 steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=assets/emoji32/model.safetensors
@@ -37,6 +38,9 @@ rm -rf out/readme
 xvfb-run -a -s "-screen 0 1280x720x24" ./build/host/ddpm-studio --panel train \
   --train-folder assets/samples --train-finetune --train-steps 150 --train-out out/readme/model.safetensors \
   --frames 3 --screenshot docs/studio-train.png
+# The Live tab streams from the model's distilled student (beside it as student.safetensors).
+xvfb-run -a -s "-screen 0 1280x720x24" ./build/host/ddpm-studio --panel live --class smileys \
+  --live-frames 12 --live-seed-path walk --screenshot docs/studio-live.png
 rm -f docs/*.png.json
 
 # The fine-tuning section's before/after: real OpenMoji images, the default model, and the
@@ -75,3 +79,37 @@ sheet.save(out)
 print(out)
 PY
 fi
+
+# The distilled student at 1, 2, 4, 8 and 20 DPM-Solver++ 2M SDE steps (one row each, one
+# image of every class, seed 100), under a row of the model itself at its default 20 steps.
+student=assets/emoji32/student.safetensors
+rows=("model:$model:20")
+for n in 1 2 4 8 20; do rows+=("student:$student:$n"); done
+for r in "${rows[@]}"; do
+  IFS=: read -r tag file steps <<<"$r"
+  mkdir -p "$tmp/steps/$tag-$steps"
+  for c in $classes; do
+    ./build/host/ddpm sample "$file" --class "$c" --sampler dpmpp2m_sde --steps "$steps" --seed 100 \
+      --out "$tmp/steps/$tag-$steps/$c.png" >/dev/null 2>&1
+  done
+done
+/usr/bin/python3 - "$tmp/steps" docs/student-steps.png "${rows[@]}" -- $classes <<'PY'
+import os, sys
+from PIL import Image, ImageDraw
+src, out = sys.argv[1], sys.argv[2]
+split = sys.argv.index("--")
+rows, classes = sys.argv[3:split], sys.argv[split + 1:]
+cell, label_w, scale = 32, 130, 2
+sheet = Image.new("RGBA", (label_w + len(classes) * cell * scale, len(rows) * cell * scale), (40, 40, 44, 255))
+draw = ImageDraw.Draw(sheet)
+for row, r in enumerate(rows):
+    tag, _, steps = r.split(":")
+    draw.text((6, row * cell * scale + cell * scale // 2 - 6), "%s, %s step%s" % (tag, steps, "" if steps == "1" else "s"), fill=(230, 230, 230, 255))
+    for col, c in enumerate(classes):
+        im = Image.open(os.path.join(src, "%s-%s" % (tag, steps), c + ".png")).convert("RGBA")
+        im = im.resize((cell * scale,) * 2, Image.NEAREST)
+        bg = Image.new("RGBA", im.size, (200, 200, 200, 255))
+        sheet.paste(Image.alpha_composite(bg, im), (label_w + col * cell * scale, row * cell * scale))
+sheet.save(out)
+print(out)
+PY

@@ -30,6 +30,23 @@ std::vector<float> draw_scales(const std::vector<int64_t>& labels, const Distill
   return scales;
 }
 
+// The rows' paths a substep at a time: rows step together, and a row whose path is shorter
+// (a short span merges points) repeats its last point, a zero-length step that leaves it.
+struct PathColumns {
+  const std::vector<std::vector<int64_t>>& paths;
+  torch::Device device;
+  size_t longest() const {
+    size_t n = 0;
+    for (const auto& p : paths) n = std::max(n, p.size());
+    return n;
+  }
+  torch::Tensor operator()(size_t j) const {
+    std::vector<int64_t> t(paths.size());
+    for (size_t i = 0; i < paths.size(); ++i) t[i] = paths[i][std::min(j, paths[i].size() - 1)];
+    return torch::tensor(t, torch::kLong).to(device);
+  }
+};
+
 std::vector<int64_t> labels_of(const torch::Tensor& y) {
   const torch::Tensor c = y.to(torch::kCPU).contiguous();
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
@@ -59,15 +76,8 @@ torch::Tensor guidance_distillation_loss(UNet& student, UNet& teacher, const Noi
 
 torch::Tensor ddim_walk(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
                         const std::vector<std::vector<int64_t>>& paths) {
-  // Rows step together, substep j of each row's path at once; a row whose path is shorter
-  // (a short span merges points) repeats its last point: a zero-length step leaves it.
-  size_t longest = 0;
-  for (const auto& p : paths) longest = std::max(longest, p.size());
-  const auto column = [&](size_t j) {
-    std::vector<int64_t> t(paths.size());
-    for (size_t i = 0; i < paths.size(); ++i) t[i] = paths[i][std::min(j, paths[i].size() - 1)];
-    return torch::tensor(t, torch::kLong).to(z.device());
-  };
+  const PathColumns column{paths, z.device()};
+  const size_t longest = column.longest();
   for (size_t j = 0; j + 1 < longest; ++j) {
     const torch::Tensor t = column(j), t_next = column(j + 1);
     const torch::Tensor ab = alpha_bar_at(schedule, t), ab_next = alpha_bar_at(schedule, t_next);
@@ -99,13 +109,8 @@ SdeStep sde_step(const torch::Tensor& ab, const torch::Tensor& ab_next) {
 
 torch::Tensor sde_target(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
                          const std::vector<std::vector<int64_t>>& paths, at::Generator& gen) {
-  size_t longest = 0;
-  for (const auto& p : paths) longest = std::max(longest, p.size());
-  const auto column = [&](size_t j) {
-    std::vector<int64_t> t(paths.size());
-    for (size_t i = 0; i < paths.size(); ++i) t[i] = paths[i][std::min(j, paths[i].size() - 1)];
-    return torch::tensor(t, torch::kLong).to(z.device());
-  };
+  const PathColumns column{paths, z.device()};
+  const size_t longest = column.longest();
   torch::Tensor made = torch::zeros_like(z);  // S
   for (size_t j = 0; j + 1 < longest; ++j) {
     const torch::Tensor t = column(j), t_next = column(j + 1);
