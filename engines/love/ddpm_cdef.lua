@@ -169,6 +169,7 @@ typedef struct ddpm_train_params {
   int ema_warmup;
   double minutes;
   const char* device;
+
   int distill;
   int distill_steps;
   int distill_substeps;

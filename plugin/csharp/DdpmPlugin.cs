@@ -563,7 +563,7 @@ namespace Ddpm
     public class StreamOptions
     {
         public string Sampler;           // "ddpm", "ddim" (default), "dpmpp2m", "euler_a", "dpmpp2m_sde"
-        public int? Steps;               // stages of the schedule = the latency in calls (default 8)
+        public int? Steps;               // stages of the schedule = the latency in calls (default 0: the model's, 8 or a distilled model's)
         public float? Eta;
         public int? ClassIndex;          // -1: none (default)
         public float? Guidance;          // default 3

@@ -388,8 +388,8 @@ static class TestDdpm
         // Bad options: the status and message of ddpm_stream_open.
         e = Throws(() => model.OpenStream(new StreamOptions { ClassIndex = 3 }), "a stream of class 3");
         Expect(e.Status == DdpmStatus.OutOfRange && e.Message.Contains("class 3"), "stream class 3: " + e.Message);
-        e = Throws(() => model.OpenStream(new StreamOptions { Steps = 0 }), "a stream of 0 steps");
-        Expect(e.Status == DdpmStatus.OutOfRange, "stream steps 0: " + e.Message);
+        e = Throws(() => model.OpenStream(new StreamOptions { Steps = -1 }), "a stream of -1 steps");  // 0: the model's
+        Expect(e.Status == DdpmStatus.OutOfRange, "stream steps -1: " + e.Message);
         e = Throws(() => model.OpenStream(new StreamOptions { Sampler = "plms" }), "a stream with sampler plms");
         Expect(e.Status == DdpmStatus.InvalidArgument && e.Message.Contains("plms"), "stream sampler: " + e.Message);
         DdpmStreamParams bad = DdpmLibrary.StreamDefaults();
@@ -555,8 +555,8 @@ static class TestDdpm
                    "class out of range: " + e.Message);
             e = Throws(() => model.Generate(new GenerateOptions { Batch = 2, Classes = new[] { 0, 7 } }), "classes {0, 7}");
             Expect(e.Status == DdpmStatus.OutOfRange && e.Message.Contains("class 7"), "classes out of range: " + e.Message);
-            e = Throws(() => model.Generate(new GenerateOptions { Steps = 0 }), "steps 0");
-            Expect(e.Status == DdpmStatus.OutOfRange && e.Message.Contains("steps"), "steps 0: " + e.Message);
+            e = Throws(() => model.Generate(new GenerateOptions { Steps = -1 }), "steps -1");  // 0: the model's
+            Expect(e.Status == DdpmStatus.OutOfRange && e.Message.Contains("steps"), "steps -1: " + e.Message);
             e = Throws(() => model.Generate(new GenerateOptions { Sampler = "nope" }), "sampler nope");
             Expect(e.Status == DdpmStatus.InvalidArgument && e.Message.Contains("nope"), "unknown sampler: " + e.Message);
             DdpmGenerateParams bad = DdpmLibrary.GenerateDefaults();
