@@ -175,7 +175,8 @@ void fuzz_generate(Reader& r, uint8_t flags) {
   checked(ddpm_job_get_shape(job, &w, &h, &ch, &batch));
   FUZZ_CHECK(batch == v.batch && w == g_size && h == g_size && ch == g_channels);
   // Cheap jobs run to the end; anything else is cancelled at once (the worker checks first).
-  const long work = long(batch) * v.steps * (v.guidance > 0 ? 2 : 1);
+  // (Steps 0 is the model's default: 25 for the fuzzed undistilled model.)
+  const long work = long(batch) * (v.steps == 0 ? 25 : v.steps) * (v.guidance > 0 ? 2 : 1);
   if (work > 24 || flags & 4) checked(ddpm_job_cancel(job));
   const ddpm_status done = checked(ddpm_job_wait(job, -1));
   FUZZ_CHECK(done == DDPM_OK || done == DDPM_ERR_CANCELLED);
