@@ -33,6 +33,7 @@ torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Te
   }
   const auto long_opts = torch::TensorOptions().dtype(torch::kLong);
   const torch::Tensor y = torch::tensor(labels, long_opts).to(x.device());
+  const bool small = model->config().forward_flops(1) < kSmallForwardFlops;
   const BatchForward forward = [&](const torch::Tensor& xs, const torch::Tensor& ts, const torch::Tensor& ys,
                                    const torch::Tensor& ws) { return model->forward(xs, ts, ys, tiling, ws); };
   if (model->config().guidance_input) {
@@ -40,10 +41,9 @@ torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Te
     // class take scale 1, as in distillation (the network ignores it there).
     std::vector<float> scales(B);
     for (int64_t i = 0; i < B; ++i) scales[i] = labels[i] >= 0 ? guidance[i] : 1.0f;
-    return split_forward(forward, x, t, y, torch::tensor(scales).to(x.device(), x.scalar_type()),
-                         model->config().forward_flops(1) < kSmallForwardFlops);
+    return split_forward(forward, x, t, y, torch::tensor(scales).to(x.device(), x.scalar_type()), small);
   }
-  if (twins.empty()) return split_forward(forward, x, t, y, {}, model->config().forward_flops(1) < kSmallForwardFlops);
+  if (twins.empty()) return split_forward(forward, x, t, y, {}, small);
 
   const int64_t n = static_cast<int64_t>(twins.size());
   const torch::Tensor idx = torch::tensor(twins, long_opts).to(x.device());

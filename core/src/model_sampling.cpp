@@ -40,10 +40,6 @@ void check_guidance(float guidance, const io::ModelInfo& info) {
   }
 }
 
-int default_steps(const io::ModelInfo& info, SamplerKind sampler) {
-  return info.distilled() ? info.distilled_steps : default_steps(sampler, info.schedule.timesteps);
-}
-
 std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& info) {
   std::vector<std::string> warnings = fit_sampler(o, info);
   if (info.distilled() && o.steps == 0) o.steps = info.distilled_steps;

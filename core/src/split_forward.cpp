@@ -120,8 +120,9 @@ torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
                             const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& w, bool small) {
   const int64_t batch = x.size(0);
   const int parts = static_cast<int>(std::min<int64_t>(batch, at::get_num_threads()));
-  if (parts < 2 || torch::GradMode::is_enabled() || !x.device().is_cpu()) {
-    if (small && parts == 1 && at::get_num_threads() > 1 && !torch::GradMode::is_enabled() && x.device().is_cpu()) {
+  const bool inference_on_cpu = !torch::GradMode::is_enabled() && x.device().is_cpu();
+  if (parts < 2 || !inference_on_cpu) {
+    if (small && inference_on_cpu && at::get_num_threads() > 1) {
       ThreadsHere one(1);
       return forward(x, t, y, w);
     }

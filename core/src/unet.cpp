@@ -84,6 +84,7 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
   // Encoded in float32 as the reference does, then carried in the weights' precision (a
   // float64 copy of a model is how tests get exact references).
   torch::Tensor emb = time_encoding(t).to(outc_->weight.scalar_type());
+  torch::Tensor class_emb;
   if (y.defined()) {
     if (y.dim() != 1 || y.size(0) != x.size(0)) {
       throw Error("UNet class labels have shape " + c10::str(y.sizes()) + ": expected [" +
@@ -98,12 +99,11 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
       throw Error("class index " + std::to_string(lo < -1 ? lo : hi) +
                   " is out of range: allowed -1 (none) to " + std::to_string(c.num_classes - 1));
     }
-  }
-  torch::Tensor class_emb;
-  if (c.conditional() && y.defined() && y.max().item<int64_t>() >= 0) {
-    // Label -1 ("no class") adds nothing, as the reference's y=None does.
-    const torch::Tensor keep = (y >= 0).to(emb.dtype()).unsqueeze(-1);
-    class_emb = label_emb_(y.clamp_min(0)) * keep;
+    if (c.conditional() && hi >= 0) {
+      // Label -1 ("no class") adds nothing, as the reference's y=None does.
+      const torch::Tensor keep = (y >= 0).to(emb.dtype()).unsqueeze(-1);
+      class_emb = label_emb_(y.clamp_min(0)) * keep;
+    }
   }
   if (c.guidance_input) {
     if (!guidance.defined() || guidance.dim() != 1 || guidance.size(0) != x.size(0)) {

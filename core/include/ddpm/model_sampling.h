@@ -27,7 +27,4 @@ std::vector<std::string> fit_to_model(StreamOptions& o, const io::ModelInfo& inf
 // check_guidance (sampler.h) plus a guidance-input model's range.
 void check_guidance(float guidance, const io::ModelInfo& info);
 
-// The steps a run with `steps` 0 takes on this model with this sampler.
-int default_steps(const io::ModelInfo& info, SamplerKind sampler);
-
 }  // namespace ddpm
