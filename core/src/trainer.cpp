@@ -8,6 +8,7 @@
 #include "ddpm/distributed.h"
 #include "ddpm/overlapped_average.h"
 #include "ddpm/io/error.h"
+#include "ddpm/lora.h"
 #include "ddpm/loss.h"
 #include "ddpm/model_file.h"
 #include "ddpm/model_sampling.h"
@@ -65,20 +66,31 @@ void freeze_all_but_head(UNet& model) {
   }
 }
 
-void update_ema(UNet& ema, UNet& model, double decay) {
+// The EMA follows the weights the model computes with (a LoRA run's merged ones).
+void update_ema(UNet& ema, UNet& model, const LoraAdapter* lora, double decay) {
   torch::NoGradGuard no_grad;
   auto e = ema->parameters();
-  auto m = model->parameters();
+  auto m = model->named_parameters();
   for (std::size_t i = 0; i < e.size(); ++i) {
-    if (decay == 0) e[i].copy_(m[i]);
-    else e[i].mul_(decay).add_(m[i], 1 - decay);
+    const torch::Tensor w = lora ? lora->effective(m[i].key(), m[i].value()) : m[i].value();
+    if (decay == 0) e[i].copy_(w);
+    else e[i].mul_(decay).add_(w, 1 - decay);
   }
 }
 
 }  // namespace
 
+// The fine-tuning recipe measured best per CPU minute (tests/bench/NOTES.md).
+constexpr int kFineTuneLoraRank = 16;
+
 TrainOptions resolved(const TrainOptions& options) {
   TrainOptions o = options;
+  const bool fine_tune = !o.init_model.empty() && !o.distill;
+  if (o.lora_rank < 0) o.lora_rank = fine_tune && !o.freeze && !o.distributed.enabled() ? kFineTuneLoraRank : 0;
+  if (o.batch == 0) o.batch = fine_tune ? 32 : 16;
+  if (o.lr == 0) o.lr = o.distill ? 5e-5 : !fine_tune ? 3e-4 : o.lora_rank > 0 ? 2e-3 : 1e-3;
+  if (o.decay_from < 0) o.decay_from = fine_tune ? 0.5 : 1.0;
+  if (o.grad_clip < 0) o.grad_clip = fine_tune ? 1.0 : 0.0;
   const bool short_run = !o.init_model.empty() || o.minutes > 0;
   if (o.ema_start < 0) {
     o.ema_start = short_run ? 0 : 2000;
@@ -104,13 +116,13 @@ void TrainOptions::validate() const {
   };
   if (assets.empty()) throw Error("training needs an asset folder (one subfolder per class)");
   if (steps < 1 || steps > 100'000'000) bad("steps", std::to_string(steps), "allowed 1 to 1e8");
-  if (batch < 1 || batch > 4096) bad("batch", std::to_string(batch), "allowed 1 to 4096");
-  if (!(lr > 0 && lr < 1)) bad("lr", number_text(lr), "allowed (0, 1)");
+  if (batch < 0 || batch > 4096) bad("batch", std::to_string(batch), "allowed 0 (auto) or 1 to 4096");
+  if (!(lr >= 0 && lr < 1)) bad("lr", number_text(lr), "allowed 0 (auto) or (0, 1)");
   if (warmup < -1) bad("warmup", std::to_string(warmup), "must be -1 (auto) or at least 0");
-  if (grad_clip < 0) bad("grad_clip", number_text(grad_clip), "must not be negative (0 = off)");
+  if (!(grad_clip >= 0 || grad_clip == -1)) bad("grad_clip", number_text(grad_clip), "allowed -1 (auto), 0 (off) or more");
   if (!(label_drop >= 0 && label_drop <= 1)) bad("label_drop", number_text(label_drop), "allowed 0 to 1");
   if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay", number_text(ema_decay), "allowed [0, 1)");
-  if (!(decay_from >= 0 && decay_from <= 1)) bad("decay_from", number_text(decay_from), "allowed 0 to 1");
+  if (!((decay_from >= 0 && decay_from <= 1) || decay_from == -1)) bad("decay_from", number_text(decay_from), "allowed -1 (auto) or 0 to 1");
   if (ema_start < -1) bad("ema_start", std::to_string(ema_start), "must be -1 (auto) or at least 0");
   if (!(minutes >= 0 && minutes <= 1e6)) bad("minutes", number_text(minutes), "allowed 0 (use steps) to 1e6");
   if (!(snr_gamma >= 0 && snr_gamma <= 1e6)) bad("snr_gamma", number_text(snr_gamma), "allowed 0 (off) to 1e6");
@@ -123,6 +135,15 @@ void TrainOptions::validate() const {
   distributed.validate();
   if (distributed.enabled() && device.rfind("cuda", 0) == 0) {
     bad("device", "'" + device + "'", "data-parallel runs train on the CPU (their collectives are Gloo's over TCP)");
+  }
+  if (lora_rank > 0 || lora_rank < -1) {
+    if (lora_rank < -1 || lora_rank > LoraAdapter::kMaxRank) {
+      bad("lora_rank", std::to_string(lora_rank),
+          "allowed -1 (auto), 0 (train every weight) or 1 to " + std::to_string(LoraAdapter::kMaxRank));
+    }
+    if (init_model.empty()) bad("lora_rank", std::to_string(lora_rank), "adapters fine-tune a model: give the init model");
+    if (distill || freeze) bad("lora_rank", std::to_string(lora_rank), distill ? "distillation trains the whole student" : "use either freeze or adapters");
+    if (distributed.enabled()) bad("lora_rank", std::to_string(lora_rank), "adapters train in one process");
   }
   if (distill_steps != 0 && !distill) bad("distill_steps", std::to_string(distill_steps), "needs distill on");
   if (distill) {
@@ -137,7 +158,7 @@ void TrainOptions::validate() const {
           "need 1 <= min <= max <= 100");
     }
   }
-  if (batch % distributed.world_size != 0) {
+  if (batch > 0 && batch % distributed.world_size != 0) {
     bad("batch", std::to_string(batch),
         "must be divisible by the world size " + std::to_string(distributed.world_size) + " (it is the global batch)");
   }
@@ -148,6 +169,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   const auto entered = clk::now();  // a time budget counts image loading too
   options.validate();
   const TrainOptions o = resolved(options);
+  o.validate();  // the automatic batch, too, must divide among the ranks
   init_runtime(o.threads);
   TrainProgress progress;
   const auto say = [&](const std::string& m) {
@@ -255,10 +277,26 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   if (!resume && source) copy_for_fine_tuning(s, *source);
   if (distill) source->unet->eval();
   if (o.freeze) freeze_all_but_head(s.model);
-  if (o.freeze && !resume) {
-    std::vector<torch::Tensor> trainable;
-    for (auto& p : s.model->parameters()) if (p.requires_grad()) trainable.push_back(p);
-    s.optimizer = std::make_unique<torch::optim::AdamW>(trainable, adam);
+  if (resume && (s.lora ? s.lora->rank() : 0) != o.lora_rank) {
+    const int rank = s.lora ? s.lora->rank() : 0;
+    throw Error("checkpoint '" + o.checkpoint + "' is of a run with " +
+                (rank > 0 ? "LoRA rank " + std::to_string(rank) : std::string("every weight trained")) +
+                ": resume it with lora_rank " + std::to_string(rank) + " (CLI --lora " + std::to_string(rank) +
+                "), or give a new checkpoint path");
+  }
+  if (!resume && o.lora_rank > 0) s.lora = std::make_unique<LoraAdapter>(s.model, o.lora_rank, s.generator);
+  std::vector<torch::Tensor> trainable;
+  int64_t trainable_count = 0;
+  for (const auto& [name, p] : optimized_parameters(s)) {
+    if (!p.requires_grad()) continue;
+    trainable.push_back(p);
+    trainable_count += p.numel();
+  }
+  if ((o.freeze || o.lora_rank > 0) && !resume) s.optimizer = std::make_unique<torch::optim::AdamW>(trainable, adam);
+  if (s.lora) {
+    say("fine-tuning through LoRA adapters of rank " + std::to_string(s.lora->rank()) + ": " +
+        std::to_string(trainable_count) + " trainable parameters (the model has " +
+        std::to_string(s.model->parameter_count()) + ")");
   }
   const torch::Tensor label_lut = torch::tensor(label_map);
   s.model->train();
@@ -344,6 +382,8 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     return done + static_cast<int64_t>(std::max(0.0, std::floor(rate * left)));
   };
   progress.total = budget ? 0 : o.steps;
+  // A fine-tune's first grid is of the model it starts from: what the later ones are judged by.
+  if (source && !resume) write_grid(0);
   while (s.info.training_step < total) {
     // A group stops together: a rank's request travels with this step's gradients and every
     // rank leaves after the same step (one rank leaving alone would strand the others).
@@ -391,10 +431,10 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
       plan = static_cast<int64_t>(std::llround(extra[2].item<double>()));
     }
     total = plan;
-    if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(s.model->parameters(), o.grad_clip);
+    if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(trainable, o.grad_clip);
     s.optimizer->step();
     ++s.info.training_step;
-    update_ema(s.ema, s.model, ema_decay_at(o, s.info.training_step));
+    update_ema(s.ema, s.model, s.lora.get(), ema_decay_at(o, s.info.training_step));
 
     progress.step = s.info.training_step;
     progress.loss = loss.item<double>();

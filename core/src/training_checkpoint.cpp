@@ -1,5 +1,6 @@
 #include "ddpm/training_checkpoint.h"
 
+#include <cstdio>
 #include <mutex>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -20,6 +21,7 @@ namespace {
 
 constexpr const char* kOptimizerKey = "optimizer";
 constexpr const char* kTrainerKey = "trainer";
+constexpr const char* kLoraRankKey = "lora_rank";
 constexpr const char* kKindKey = "kind";  // "training-checkpoint": tells it from a model file
 constexpr std::size_t kMaxCheckpointSize = std::size_t(8) << 30;
 
@@ -38,6 +40,15 @@ Key state_key(const torch::Tensor& p) {
 }
 
 }  // namespace
+
+std::vector<std::pair<std::string, torch::Tensor>> optimized_parameters(const TrainingState& s) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : s.model->named_parameters()) out.emplace_back(p.key(), p.value());
+  if (s.lora) {
+    for (const auto& [name, value] : s.lora->named_parameters()) out.emplace_back("lora." + name, value);
+  }
+  return out;
+}
 
 TrainingState make_training_state(const io::ModelInfo& info, const torch::optim::AdamWOptions& options,
                                   uint64_t seed, torch::Device device) {
@@ -67,12 +78,15 @@ void save_training_checkpoint(const std::string& path, TrainingState& s) {
   std::vector<TensorBytes> tensors;
   for (const auto& [name, value] : state_dict(*s.model)) tensors.emplace_back("model." + name, value);
   for (const auto& [name, value] : state_dict(*s.ema)) tensors.emplace_back("ema." + name, value);
+  if (s.lora) {
+    for (const auto& [name, value] : s.lora->named_parameters()) tensors.emplace_back("lora." + name, value.detach());
+  }
   auto& opts = static_cast<torch::optim::AdamWOptions&>(s.optimizer->param_groups().at(0).options());
-  for (const auto& p : s.model->named_parameters()) {
-    const auto it = s.optimizer->state().find(state_key(p.value()));
-    if (it == s.optimizer->state().end()) continue;  // no step taken yet
+  for (const auto& [name, value] : optimized_parameters(s)) {
+    const auto it = s.optimizer->state().find(state_key(value));
+    if (it == s.optimizer->state().end()) continue;  // no step taken yet, or frozen
     const auto& st = static_cast<const torch::optim::AdamWParamState&>(*it->second);
-    const std::string base = "optim." + p.key() + ".";
+    const std::string base = "optim." + name + ".";
     tensors.emplace_back(base + "step", torch::tensor(st.step(), torch::kInt64));
     tensors.emplace_back(base + "exp_avg", st.exp_avg());
     tensors.emplace_back(base + "exp_avg_sq", st.exp_avg_sq());
@@ -87,6 +101,7 @@ void save_training_checkpoint(const std::string& path, TrainingState& s) {
   metadata[kKindKey] = "training-checkpoint";
   metadata[kOptimizerKey] = optimizer.dump();
   metadata[kTrainerKey] = s.trainer_json;
+  if (s.lora) metadata[kLoraRankKey] = std::to_string(s.lora->rank());
   io::write_file_atomic(path, encode_tensors(tensors, metadata));
 }
 
@@ -116,15 +131,33 @@ TrainingState load_training_checkpoint(const std::string& path, torch::Device de
     const auto tensors = decode_tensors(view, path);
     load_state_dict(*s.model, tensors, path, "model.");
     load_state_dict(*s.ema, tensors, path, "ema.");
-    const auto rng = tensors.find("rng.cpu");
-    if (rng == tensors.end()) throw Error("'" + path + "' lacks the generator state 'rng.cpu'");
-    s.generator.set_state(rng->second);
     s.model->to(device);
     s.ema->to(device);
+    if (const auto rank = view.metadata.find(kLoraRankKey); rank != view.metadata.end()) {
+      int r = 0;
+      const char* text = rank->second.c_str();
+      if (std::sscanf(text, "%d", &r) != 1 || std::to_string(r) != rank->second) {
+        throw Error("'" + path + "': LoRA rank '" + rank->second + "' is not a number");
+      }
+      s.lora = std::make_unique<LoraAdapter>(s.model, r, s.generator);
+      torch::NoGradGuard no_grad;
+      for (auto& [name, value] : s.lora->named_parameters()) {
+        const auto it = tensors.find("lora." + name);
+        if (it == tensors.end()) throw Error("'" + path + "' lacks the adapter 'lora." + name + "'");
+        if (it->second.sizes() != value.sizes()) throw Error("'" + path + "': 'lora." + name + "' has the wrong shape");
+        value.copy_(it->second);
+      }
+    }
+    const auto rng = tensors.find("rng.cpu");  // after the adapters, whose creation draws
+    if (rng == tensors.end()) throw Error("'" + path + "' lacks the generator state 'rng.cpu'");
+    s.generator.set_state(rng->second);
     // Recreate the optimizer over the moved parameters, then give it its moments back.
-    s.optimizer = std::make_unique<torch::optim::AdamW>(s.model->parameters(), opts);
-    for (const auto& p : s.model->named_parameters()) {
-      const std::string base = "optim." + p.key() + ".";
+    const auto named = optimized_parameters(s);
+    std::vector<torch::Tensor> params;
+    for (const auto& [name, value] : named) params.push_back(value);
+    s.optimizer = std::make_unique<torch::optim::AdamW>(params, opts);
+    for (const auto& [name, value] : named) {
+      const std::string base = "optim." + name + ".";
       const auto step = tensors.find(base + "step");
       if (step == tensors.end()) continue;
       if (step->second.numel() != 1) {
@@ -136,7 +169,7 @@ TrainingState load_training_checkpoint(const std::string& path, torch::Device de
       const auto get = [&](const std::string& n) {
         const auto it = tensors.find(base + n);
         if (it == tensors.end()) throw Error("'" + path + "' lacks '" + base + n + "'");
-        if (it->second.sizes() != p.value().sizes()) {
+        if (it->second.sizes() != value.sizes()) {
           throw Error("'" + path + "': '" + base + n + "' has the wrong shape");
         }
         return it->second.to(device);
@@ -144,7 +177,7 @@ TrainingState load_training_checkpoint(const std::string& path, torch::Device de
       st->exp_avg(get("exp_avg"));
       st->exp_avg_sq(get("exp_avg_sq"));
       if (opts.amsgrad()) st->max_exp_avg_sq(get("max_exp_avg_sq"));
-      s.optimizer->state()[state_key(p.value())] = std::move(st);
+      s.optimizer->state()[state_key(value)] = std::move(st);
     }
     const auto trainer = view.metadata.find(kTrainerKey);
     s.trainer_json = trainer == view.metadata.end() ? "{}" : trainer->second;

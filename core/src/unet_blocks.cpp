@@ -53,7 +53,7 @@ DoubleConvImpl::DoubleConvImpl(int in, int out, int mid, bool residual, int norm
 }
 
 torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling) {
-  const auto conv = [tiling](torch::nn::Conv2d& c, const torch::Tensor& in) {
+  const auto conv = [tiling](torch::nn::Conv2d& c, const std::shared_ptr<LowRankDelta>& lora, const torch::Tensor& in) {
     const torch::Tensor padded =
         tiling ? F::pad(in, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kCircular)) : in;
     const int64_t pad = tiling ? 0 : 1;
@@ -62,13 +62,16 @@ torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling) {
     // differently (up to 1e-4 at 64 channels), so the same image would come out slightly
     // different as one of a batch or alone (split_forward hands out parts of any size). oneDNN
     // is as fast or faster at these shapes on one thread (tests/bench/NOTES.md).
+    torch::Tensor out;
     if (!torch::GradMode::is_enabled() && in.device().is_cpu() && in.scalar_type() == torch::kFloat32 &&
         at::hasMKLDNN()) {
-      return at::mkldnn_convolution(padded, c->weight, c10::nullopt, {pad, pad}, {1, 1}, {1, 1}, 1);
+      out = at::mkldnn_convolution(padded, c->weight, c10::nullopt, {pad, pad}, {1, 1}, {1, 1}, 1);
+    } else {
+      out = torch::conv2d(padded, c->weight, {}, 1, pad);
     }
-    return torch::conv2d(padded, c->weight, {}, 1, pad);
+    return lora ? out + lora->conv(padded, pad) : out;
   };
-  torch::Tensor h = norm2_(conv(conv2_, torch::gelu(norm1_(conv(conv1_, x)))));
+  torch::Tensor h = norm2_(conv(conv2_, lora2_, torch::gelu(norm1_(conv(conv1_, lora1_, x)))));
   return residual_ ? torch::gelu(x + h) : h;
 }
 
@@ -127,7 +130,10 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(int channels, int heads)
 }
 
 torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x) {
-  return out_proj_(packed_attention(torch::linear(x, in_proj_weight_, in_proj_bias_), heads_));
+  torch::Tensor qkv = torch::linear(x, in_proj_weight_, in_proj_bias_);
+  if (lora_in_) qkv = qkv + lora_in_->linear(x);
+  const torch::Tensor a = packed_attention(qkv, heads_);
+  return lora_out_ ? out_proj_(a) + lora_out_->linear(a) : out_proj_(a);
 }
 
 SelfAttentionImpl::SelfAttentionImpl(int channels, int heads) {
@@ -144,7 +150,10 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const torch::Tensor seq = x.view({B, C, H * W}).transpose(1, 2);  // [B, N, C]
   const torch::Tensor a = mha_(ln_(seq)) + seq;
-  const torch::Tensor out = ff2_(torch::gelu(ff1_(ff_ln_(a)))) + a;
+  const auto linear = [](torch::nn::Linear& l, const std::shared_ptr<LowRankDelta>& lora, const torch::Tensor& in) {
+    return lora ? l(in) + lora->linear(in) : l(in);
+  };
+  const torch::Tensor out = linear(ff2_, lora_ff2_, torch::gelu(linear(ff1_, lora_ff1_, ff_ln_(a)))) + a;
   return out.transpose(1, 2).reshape({B, C, H, W});
 }
 

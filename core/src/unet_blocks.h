@@ -4,6 +4,8 @@
 // through Sequential containers, but forward() calls the children directly.
 #include <torch/torch.h>
 
+#include "low_rank.h"
+
 namespace ddpm {
 
 // How the blocks normalise and take the embedding (UNetConfig::norm_groups, scale_shift).
@@ -19,10 +21,12 @@ class DoubleConvImpl : public torch::nn::Module {
  public:
   DoubleConvImpl(int in, int out, int mid = 0, bool residual = false, int norm_groups = 1);
   torch::Tensor forward(const torch::Tensor& x, bool tiling = false);
+  LowRankSlots low_rank_slots() { return {{"double_conv.0.weight", &lora1_}, {"double_conv.3.weight", &lora2_}}; }
 
  private:
   bool residual_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  std::shared_ptr<LowRankDelta> lora1_, lora2_;
   torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
 };
 TORCH_MODULE(DoubleConv);
@@ -60,11 +64,13 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
  public:
   MultiHeadAttentionImpl(int channels, int heads);
   torch::Tensor forward(const torch::Tensor& x);  // [B, N, C] -> [B, N, C]
+  LowRankSlots low_rank_slots() { return {{"in_proj_weight", &lora_in_}, {"out_proj.weight", &lora_out_}}; }
 
  private:
   int heads_;
   torch::Tensor in_proj_weight_, in_proj_bias_;
   torch::nn::Linear out_proj_{nullptr};
+  std::shared_ptr<LowRankDelta> lora_in_, lora_out_;
 };
 TORCH_MODULE(MultiHeadAttention);
 
@@ -74,11 +80,13 @@ class SelfAttentionImpl : public torch::nn::Module {
  public:
   SelfAttentionImpl(int channels, int heads);
   torch::Tensor forward(const torch::Tensor& x);
+  LowRankSlots low_rank_slots() { return {{"ff_self.1.weight", &lora_ff1_}, {"ff_self.3.weight", &lora_ff2_}}; }
 
  private:
   MultiHeadAttention mha_{nullptr};
   torch::nn::LayerNorm ln_{nullptr}, ff_ln_{nullptr};
   torch::nn::Linear ff1_{nullptr}, ff2_{nullptr};
+  std::shared_ptr<LowRankDelta> lora_ff1_, lora_ff2_;
 };
 
 }  // namespace ddpm

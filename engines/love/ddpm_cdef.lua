@@ -137,6 +137,7 @@ typedef struct ddpm_train_params {
   int image_size;
   const char* init_model;
   int64_t steps;
+
   int batch;
   double lr;
   uint64_t seed;
@@ -176,6 +177,8 @@ typedef struct ddpm_train_params {
   double distill_guidance_min;
   double distill_guidance_max;
   int distill_stochastic;
+
+  int lora_rank;
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

@@ -19,14 +19,12 @@ namespace ddpm_cli {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr double kDistillLr = 5e-5;
-
 struct TrainOptions {
   std::string assets, out, preset = "sprite32", init, checkpoint, samples, device;
-  int size = 0, batch = 16;
+  int size = 0, batch = 0;  // 0: the plugin's automatic recipe
   int64_t steps = 1000, sample_every = 0;
-  double lr = 3e-4, minutes = 0;
-  bool steps_given = false, lr_given = false;
+  double lr = 0, minutes = 0;
+  bool steps_given = false;
   uint64_t seed = 0;
   // The schedule options keep the plugin's defaults unless given: each given one is recorded
   // here and applied to the params that ddpm_train_params_init filled.
@@ -130,9 +128,6 @@ int run_train(const TrainOptions& o) {
   p.sample_dir = o.samples.empty() ? nullptr : o.samples.c_str();
   p.sample_every = o.samples.empty() ? 0 : o.sample_every;
   for (const auto& apply : o.overrides) apply(p);
-  // A student starts at its teacher and fits an exact target: at the fine-tuning rate it drifts
-  // away faster than it learns (tests/bench/NOTES.md, distillation).
-  if (p.distill && !o.lr_given) p.lr = kDistillLr;
   p.world_size = o.world_size > 0 ? o.world_size : env_number("WORLD_SIZE", 1);
   p.rank = o.rank >= 0 ? o.rank : env_number("RANK", 0);
   const char* env_addr = std::getenv("MASTER_ADDR");
@@ -187,21 +182,25 @@ Command add_train_command(CLI::App& app) {
                   "ends, model written, within this many minutes");
   cmd->add_option("--device", o->device,
                   "cpu, cuda or cuda:N (default auto: CUDA when the plugin has it and a GPU is present)");
-  cmd->add_option("--batch", o->batch, "batch size (default 16)");
-  cmd->add_option("--lr", o->lr, "learning rate (default 3e-4; 5e-5 with --distill)")->each([o](const std::string&) {
-    o->lr_given = true;
-  });
+  cmd->add_option("--batch", o->batch, "batch size (default: 32 for --init fine-tunes, 16 otherwise)");
+  cmd->add_option("--lr", o->lr,
+                  "learning rate (default: 3e-4 for a new model, 2e-3 for --init fine-tunes through adapters, "
+                  "1e-3 with --lora 0, 5e-5 with --distill)");
   cmd->add_option("--seed", o->seed, "random seed (default 0)");
   cmd->add_option("--init", o->init, "fine-tune this model file instead of a new model");
   cmd->add_option("--checkpoint", o->checkpoint, "training checkpoint, resumed when it exists");
-  cmd->add_option("--samples", o->samples, "folder for sample grids");
+  cmd->add_option("--samples", o->samples,
+                  "folder for sample grids of the folder's classes (step_N.png; a fine-tune's step_0.png shows the "
+                  "model before it)");
   cmd->add_option("--sample-every", o->sample_every,
                   "write a sample grid every N steps (default 0: only the final model's)");
   TrainOptions& to = *o;
   schedule_option(cmd, to, "--warmup", &ddpm_train_params::warmup, "learning-rate warm-up steps (default: 0 for a new model, 50 for --init and --minutes runs)");
   schedule_option(cmd, to, "--decay-from", &ddpm_train_params::decay_from,
-                  "fraction of the steps after which the learning rate falls linearly to 0 (default 1: constant)");
-  schedule_option(cmd, to, "--grad-clip", &ddpm_train_params::grad_clip, "max gradient norm (default 0: off)");
+                  "fraction of the steps after which the learning rate falls linearly to 0 (default: 0.5 for --init "
+                  "fine-tunes, 1 (constant) otherwise)");
+  schedule_option(cmd, to, "--grad-clip", &ddpm_train_params::grad_clip,
+                  "max gradient norm, 0 = off (default: 1 for --init fine-tunes, off otherwise)");
   schedule_option(cmd, to, "--label-drop", &ddpm_train_params::label_drop,
                   "probability of training a label as 'no class' for guidance (default 0.1)");
   schedule_option(cmd, to, "--ema-decay", &ddpm_train_params::ema_decay, "EMA decay of the weights (default 0.995)");
@@ -218,6 +217,10 @@ Command add_train_command(CLI::App& app) {
   schedule_flag(cmd, to, "--pixel-art", &ddpm_train_params::pixel_art, "nearest-neighbour fit, no crop");
   schedule_flag(cmd, to, "--freeze", &ddpm_train_params::freeze,
                 "fine-tuning: train only the class embedding and the last layers");
+  schedule_option(cmd, to, "--lora", &ddpm_train_params::lora_rank,
+                  "fine-tuning: train low-rank adapters of this rank beside the frozen convolution and attention "
+                  "weights; the model file holds the merged weights (default: 16 for --init fine-tunes, measured "
+                  "best per CPU minute; 0 trains every weight)");
   schedule_flag(cmd, to, "--distill", &ddpm_train_params::distill,
                 "distil the --init model (the teacher) into a student that takes the guidance scale as an input: "
                 "a guided step costs one forward instead of two, with any sampler");

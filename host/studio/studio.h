@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ddpm/io/image.h"
 #include "frame_grid.h"
 #include "generation.h"
 #include "live.h"
@@ -165,9 +166,12 @@ class Studio {
   int train_mode_ = 0;  // 0 new model, 1 fine-tune the loaded one
   int preset_choice_ = 0;
   int train_steps_ = 2000, train_batch_ = 32, sample_every_ = 250, train_processes_ = 1;
-  float train_lr_ = 3e-4f, train_minutes_ = 0;
+  float train_lr_ = 0, train_minutes_ = 0;  // lr 0: the plugin's recipe
   bool train_flip_ = true, train_pixel_art_ = false, train_freeze_ = false;
-  std::string shown_grid_;  // the sample grid in sample_tex_
+  int train_lora_rank_ = 16;  // the plugin's fine-tuning default
+  std::string shown_grid_;  // the sample grid in sample_tex_ (beside the first, when there is one)
+  ddpm::io::Image first_grid_;  // the run's first grid: a fine-tune's is the model before it
+  std::string first_grid_name_;  // its name (step_0), "" until the run has one
   bool train_tab_active_ = false;  // the preview then shows the training's sample grid
   std::string train_error_;
 

@@ -40,10 +40,12 @@ void Studio::start_training() {
   r.flip = train_flip_;
   r.pixel_art = train_pixel_art_;
   r.freeze = train_mode_ == 1 && train_freeze_;
+  r.lora_rank = train_mode_ == 1 && !train_freeze_ && train_processes_ == 1 ? std::max(0, train_lora_rank_) : 0;
   r.processes = train_processes_;
   std::error_code ec;
   if (!dir.empty()) fs::create_directories(dir, ec);
   train_error_.clear();
+  first_grid_name_.clear();  // the new run's first grid is the left one
   if (!train_.start(r, train_error_)) say("cannot train: " + train_error_, true);
   else settings_.last_folder = train_folder_input_;
 }
@@ -62,6 +64,14 @@ void Studio::draw_train_panel() {
     ImGui::Combo("Preset", &preset_choice_, kPresets, IM_ARRAYSIZE(kPresets));
   } else {
     ImGui::Checkbox("Freeze all but the last layers", &train_freeze_);
+    ImGui::BeginDisabled(train_freeze_);
+    ImGui::InputInt("LoRA rank", &train_lora_rank_, 4, 16);
+    ImGui::EndDisabled();
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
+      ImGui::SetTooltip("Above 0: train low-rank adapters of this rank beside the frozen\n"
+                        "convolution and attention weights (the saved model holds the merged\n"
+                        "weights). 0: train every weight.");
+    }
   }
   ImGui::InputFloat("Minutes", &train_minutes_, 1, 5, "%.1f");
   if (ImGui::IsItemHovered()) {
@@ -79,7 +89,12 @@ void Studio::draw_train_panel() {
                       "processes and the cores are shared among them. The batch is the\n"
                       "whole batch and must divide evenly among the processes.");
   }
-  ImGui::InputFloat("Learning rate", &train_lr_, 0, 0, "%.1e");
+  ImGui::InputFloat("Learning rate", &train_lr_, 0, 0, train_lr_ == 0 ? "auto" : "%.1e");
+  if (ImGui::IsItemHovered()) {
+    ImGui::SetTooltip("0 (auto): 3e-4 for a new model, 2e-3 for a fine-tune through LoRA\n"
+                      "adapters, 1e-3 for one of every weight\n"
+                      "(measured best per minute, tests/bench/NOTES.md)");
+  }
   ImGui::InputInt("Sample every", &sample_every_, 50, 500);
   ImGui::Checkbox("Flip", &train_flip_);
   ImGui::SameLine();
@@ -112,17 +127,29 @@ void Studio::draw_train_panel() {
   }
   if (!train_error_.empty()) ImGui::TextColored(ImVec4(1.0f, 0.45f, 0.4f, 1.0f), "%s", train_error_.c_str());
 
-  // The newest sample grid (EMA weights), reloaded when a new one is announced.
+  // The newest sample grid (EMA weights), reloaded when a new one is announced, beside the
+  // run's first (a fine-tune's shows the model before it), so that progress can be judged.
   if (!s.sample_grid.empty() && s.sample_grid != shown_grid_) {
     try {
       const ddpm::io::Image im = ddpm::io::to_rgba(ddpm::io::read_image(s.sample_grid));
-      sample_tex_.upload_rgba8(im.pixels.data(), im.width, im.height);
+      if (first_grid_name_.empty()) {
+        first_grid_ = im;
+        first_grid_name_ = fs::path(s.sample_grid).stem().string();
+      }
+      const bool pair = first_grid_.width == im.width && first_grid_.height == im.height &&
+                        first_grid_name_ != fs::path(s.sample_grid).stem().string();
+      const ddpm::io::Image shown = pair ? ddpm::io::make_grid({first_grid_, im}, 2, 6) : im;
+      sample_tex_.upload_rgba8(shown.pixels.data(), shown.width, shown.height);
     } catch (const std::exception& e) {
       say(std::string("cannot show the sample grid: ") + e.what(), true);
     }
     shown_grid_ = s.sample_grid;
   }
-  if (sample_tex_.id()) ImGui::Text("samples at %s: in the preview", fs::path(shown_grid_).stem().string().c_str());
+  if (sample_tex_.id()) {
+    const std::string now = fs::path(shown_grid_).stem().string();
+    if (now == first_grid_name_) ImGui::Text("samples at %s: in the preview", now.c_str());
+    else ImGui::Text("samples at %s (left) and %s: in the preview", first_grid_name_.c_str(), now.c_str());
+  }
 
   // The result: load it for generating, or save a copy.
   std::error_code ec;

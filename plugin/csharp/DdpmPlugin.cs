@@ -171,7 +171,10 @@ namespace Ddpm
         public int distill_substeps;    // teacher DDIM steps per student step (default 2); (4 bytes of padding follow)
         public double distill_guidance_min;  // the student's guidance range (default 1 to 5)
         public double distill_guidance_max;
-        public int distill_stochastic;  // non-zero: SDE steps instead of DDIM (4 bytes of padding follow)
+        public int distill_stochastic;  // non-zero: SDE steps instead of DDIM
+        // > 0: fine-tune through low-rank adapters of this rank (the model file holds the merged
+        // weights); 0: every weight.
+        public int lora_rank;
     }
 
     /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>

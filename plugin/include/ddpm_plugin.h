@@ -255,13 +255,18 @@ typedef struct ddpm_train_params {
   const char* init_model;  /* optional: fine-tune this model file (NULL: a new model) */
   int64_t steps;           /* optimizer steps in all, 1..1e8 (default 1000); not used when
                               minutes > 0 */
-  int batch;               /* 1..4096 (default 16) */
-  double lr;               /* learning rate, (0, 1) (default 3e-4) */
+  /* The recipe: 0 (batch, lr) or -1 (the rest) is automatic, decided by the kind of run: a new
+   * model, a fine-tune (init_model), a LoRA fine-tune, a distillation (tests/bench/NOTES.md). */
+  int batch;               /* 1..4096; 0 (default): 32 for fine-tunes, 16 otherwise */
+  double lr;               /* learning rate, (0, 1); 0 (default): 3e-4 for a new model, 2e-3 for
+                              fine-tunes through LoRA adapters, 1e-3 for fine-tunes of every
+                              weight, 5e-5 for distillation */
   uint64_t seed;           /* default 0 */
   const char* checkpoint;  /* optional: training checkpoint, resumed from when it exists */
   const char* out_model;   /* required: the model file written at the end (EMA weights) */
   const char* sample_dir;  /* optional: sample grids of the folder's classes are written here
-                              every sample_every steps, and one of the final model */
+                              every sample_every steps, and one of the final model; a fine-tune
+                              starts with one of init_model (step_0.png) */
   int64_t sample_every;    /* 0: only the final one (default) */
   /* The optimisation schedule. A caller built against an older header passes a smaller
    * struct_size and gets the defaults for these. */
@@ -269,8 +274,10 @@ typedef struct ddpm_train_params {
                                model trained for `steps`, 50 (at most steps / 4) for fine-tunes
                                (init_model) and time budgets (minutes) */
   double decay_from;        /* fraction of the steps after which the learning rate falls linearly
-                               to 0 at the end, [0, 1]; 1 = constant (default) */
-  double grad_clip;         /* max gradient norm; 0 = off (default) */
+                               to 0 at the end, [0, 1]; 1 = constant; -1 (default): 0.5 for
+                               fine-tunes, 1 otherwise */
+  double grad_clip;         /* max gradient norm; 0 = off; -1 (default): 1 for fine-tunes, off
+                               otherwise */
   double label_drop;        /* probability of training a label as "no class", the unconditional
                                half of classifier-free guidance, [0, 1] (default 0.1) */
   double ema_decay;         /* EMA of the weights, [0, 1) (default 0.995) */
@@ -322,14 +329,22 @@ typedef struct ddpm_train_params {
    * sampler. distill_steps > 0 distils the steps too (progressive distillation on the DDIM
    * grid: rounds chain, a student for N steps teaches one for N / 2). Every other field works
    * as for a fine-tune. */
-  int distill;                /* non-zero: distil (default 0). Give a lower lr than for fine-
-                                 tuning: 5e-5 measured best (tests/bench/NOTES.md) */
+  int distill;                /* non-zero: distil (default 0). The automatic lr is 5e-5, lower
+                                 than for fine-tuning (measured best, tests/bench/NOTES.md) */
   int distill_steps;          /* 0: guidance only (default); 1..1000 DDIM steps */
   int distill_substeps;       /* the teacher's DDIM steps per student step, 1..64 (default 2) */
   double distill_guidance_min;/* the student's guidance range, 1 <= min <= max <= 100 */
   double distill_guidance_max;/*   (default 1 to 5) */
   int distill_stochastic;     /* non-zero: distil DPM-Solver++ SDE steps (first order, fresh noise
                                  each step) instead of DDIM steps (default 0) */
+  /* Fine-tuning through low-rank adapters (LoRA): every 3x3 convolution and attention
+   * projection W of init_model trains as W + up * down of this rank while W stays frozen (its
+   * weight gradients are skipped); the out_model holds the merged weights, an ordinary model.
+   * Measured best per CPU minute (tests/bench/NOTES.md), so fine-tunes use it by default.
+   * (This int sits where older structs had padding, which ddpm_train_params_init zeroed: their
+   * callers train every weight.) */
+  int lora_rank;              /* -1 (default): 16 for fine-tunes (not frozen, one process), 0
+                                 otherwise; 0: train every weight; 1..256 */
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

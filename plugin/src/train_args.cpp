@@ -50,6 +50,7 @@ void visit_fields(ddpm_train_params& p, Visitor&& v) {
   v("distill-guidance-min", p.distill_guidance_min);
   v("distill-guidance-max", p.distill_guidance_max);
   v("distill-stochastic", p.distill_stochastic);
+  v("lora-rank", p.lora_rank);
 }
 
 // %.17g: a double survives the round trip bit for bit.

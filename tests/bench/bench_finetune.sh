@@ -24,10 +24,15 @@ fi
 
 recipe() {
   case "$1" in
-    default) echo "" ;;  # the trainer's defaults for a fine-tune: batch 16, lr 3e-4, EMA from step 0
-    fast) echo "--batch 32 --lr 1e-3 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;
-    fast-lr5) echo "--batch 32 --lr 5e-4 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;
-    freeze) echo "--batch 32 --lr 1e-3 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip --freeze" ;;
+    default) echo "" ;;  # the trainer's automatic fine-tuning recipe (what `ddpm train --init` does)
+    fast) echo "--lora 0 --batch 32 --lr 1e-3 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;
+    fast-lr5) echo "--lora 0 --batch 32 --lr 5e-4 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;
+    fast-lr2) echo "--lora 0 --batch 32 --lr 2e-3 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;
+    lora*) # lora<RANK>[-lr<N>e-<M>]: `fast` through adapters, e.g. lora16-lr2e-3
+      local rank=${1#lora}; rank=${rank%%-*}
+      local lr=1e-3; [[ $1 == *-lr* ]] && lr=${1##*-lr}
+      echo "--batch 32 --lr $lr --warmup 50 --decay-from 0.5 --grad-clip 1 --flip --lora $rank" ;;
+    freeze) echo "--lora 0 --batch 32 --lr 1e-3 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip --freeze" ;;
     *) echo "unknown recipe $1" >&2; exit 1 ;;
   esac
 }

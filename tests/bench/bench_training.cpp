@@ -1,8 +1,14 @@
 // Training benchmark: images per second of full training steps (forward, backward, AdamW)
 // for the small preset at 32x32 and seed64 at 64x64 batch 8, and the achieved GFLOP/s
 // (counted as 3x the forward's FLOPs: the backward costs about twice the forward) over the
-// sgemm peak measured by this same program. Writes out/bench_training.json.
+// sgemm peak measured by this same program; then a fine-tuning step of the default model's
+// preset (batch 32, as the fine-tuning recipe) through LoRA adapters of rank 4 and 16 against
+// training every weight, timed in alternation so that a noisy machine affects all alike.
+// Writes out/bench_training.json.
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "bench_common.h"
+#include "ddpm/lora.h"
 #include "ddpm/loss.h"
 #include "ddpm/schedule.h"
 
@@ -33,6 +39,59 @@ int main(int argc, char** argv) {
     const std::string tag = cfg.preset + " " + std::to_string(cfg.image_size) + "px batch " + std::to_string(batch);
     rows.push_back({tag + " training", batch / s, "images/s"});
     rows.push_back({tag + " efficiency", 100 * 3 * cfg.forward_flops(batch) / s / 1e9 / peak, "% of sgemm peak"});
+  }
+
+  {
+    const ddpm::UNetConfig cfg = ddpm::preset_sprite32(9);
+    constexpr int kBatch = 32;
+    const auto on = torch::TensorOptions().device(bench::device());
+    const torch::Tensor x = torch::rand({kBatch, cfg.in_channels, cfg.image_size, cfg.image_size}, on) * 2 - 1;
+    const torch::Tensor y = torch::randint(cfg.num_classes, {kBatch}, on.dtype(torch::kLong));
+    struct Variant {
+      int rank;
+      ddpm::UNet model{nullptr};
+      std::unique_ptr<ddpm::LoraAdapter> lora;
+      std::unique_ptr<torch::optim::AdamW> opt;
+      std::vector<double> seconds;
+    };
+    std::vector<Variant> variants(3);
+    auto gen = at::detail::createCPUGenerator(1);
+    for (int i = 0; i < 3; ++i) {
+      Variant& v = variants[i];
+      v.rank = i == 0 ? 0 : i == 1 ? 4 : 16;
+      torch::manual_seed(0);
+      v.model = ddpm::UNet(cfg);
+      v.model->to(bench::device());
+      std::vector<torch::Tensor> params;
+      if (v.rank > 0) {
+        v.lora = std::make_unique<ddpm::LoraAdapter>(v.model, v.rank, gen);
+        for (auto& [name, p] : v.lora->named_parameters()) params.push_back(p);
+      }
+      for (auto& p : v.model->parameters()) if (p.requires_grad()) params.push_back(p);
+      v.opt = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(1e-3));
+    }
+    for (int round = 0; round < 6; ++round) {
+      for (Variant& v : variants) {
+        v.seconds.push_back(bench::time_it(1, [&] {
+          const torch::Tensor loss = ddpm::diffusion_loss(v.model, schedule, x, y, gen);
+          v.opt->zero_grad();
+          loss.backward();
+          v.opt->step();
+        }));
+      }
+    }
+    const auto median = [](std::vector<double> t) {
+      std::sort(t.begin(), t.end());
+      return t[t.size() / 2];
+    };
+    const double full = median(variants[0].seconds);
+    rows.push_back({"fine-tune sprite32 batch 32, every weight", kBatch / full, "images/s"});
+    for (const Variant& v : {std::cref(variants[1]), std::cref(variants[2])}) {
+      const double s = median(v.seconds);
+      const std::string tag = "fine-tune sprite32 batch 32, LoRA rank " + std::to_string(v.rank);
+      rows.push_back({tag, kBatch / s, "images/s"});
+      rows.push_back({tag + " / every weight", full / s, "speed ratio"});
+    }
   }
   bench::report(rows, json_path);
   return 0;

@@ -514,13 +514,13 @@ static void test_train(const char* scratch) {
   remove(out);
 
   CHECK(p_ddpm_train_params_init(&tp, sizeof tp) == DDPM_OK);
-  CHECK(tp.struct_size == sizeof tp && tp.steps > 0 && tp.batch > 0 && tp.preset);
+  CHECK(tp.struct_size == sizeof tp && tp.steps > 0 && tp.batch == 0 && tp.lr == 0 && tp.preset);
   tp.assets = DDPM_SAMPLES_DIR;
   tp.out_model = out;
   tp.image_size = 16;
   tp.steps = 4;
   tp.batch = 4;
-  CHECK(tp.decay_from == 1.0 && tp.label_drop > 0 && tp.checkpoint_every > 0 && !tp.flip);
+  CHECK(tp.decay_from == -1.0 && tp.grad_clip == -1.0 && tp.lora_rank == -1 && tp.label_drop > 0 && tp.checkpoint_every > 0 && !tp.flip);
   tp.warmup = 2;
   tp.decay_from = 0.5;
   tp.grad_clip = 1.0;

@@ -178,6 +178,25 @@ def main():
                                                  "sampler": "dpmpp2m_sde"}, model.info()
             with model.generate(class_index=0) as job:
                 assert job.wait(60000) and job.poll()[1] == 2
+        # A fine-tune takes LoRA adapters by default (rank 16) and lora_rank picks another; its
+        # grids start with the model before it (step_0.png); the file is an ordinary model.
+        for rank, said in ((None, "LoRA adapters of rank 16"), (2, "LoRA adapters of rank 2")):
+            tuned = os.path.join(tmp, "tuned%s.safetensors" % rank)
+            grids = os.path.join(tmp, "tune-grids%s" % rank)
+            seen.clear()
+            extra = {} if rank is None else {"lora_rank": rank}
+            with lib.train(samples, tuned, on_progress=lambda *a: seen.append(a), init_model=out, steps=2,
+                           batch=4, seed=1, sample_dir=grids, **extra) as job:
+                assert job.wait()
+            assert any(a[5] and said in a[5] for a in seen), seen
+            assert sorted(os.listdir(grids)) == ["step_0.png", "step_2.png"], os.listdir(grids)
+            with lib.load_model(tuned) as model:
+                assert model.info()["class_names"] == ["animals", "smileys", "travel"], model.info()
+        try:
+            lib.train(samples, os.path.join(tmp, "x.safetensors"), lora_rank=4)
+            raise AssertionError("adapters without a model to fine-tune were accepted")
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "INVALID_ARGUMENT" and "give the init model" in str(e), e
         # A time budget instead of steps (2 s): the job plans its steps and ends on time with
         # the model and the final model's grid of the folder's classes.
         budget = os.path.join(tmp, "budget.safetensors")

@@ -70,6 +70,7 @@ int main() {
   p.distill_guidance_min = 1.0 / 3.0;
   p.distill_guidance_max = 7.0 / 3.0;
   p.distill_stochastic = 1;
+  p.lora_rank = 5;
 
   const auto args = ddpm_plugin::train_params_to_args(p);
   const auto back = ddpm_plugin::train_params_from_args(args);
@@ -90,7 +91,7 @@ int main() {
   CHECK(q.distill == 1 && q.distill_steps == 4 && q.distill_substeps == 3);
   CHECK(std::memcmp(&q.distill_guidance_min, &p.distill_guidance_min, sizeof(double)) == 0);
   CHECK(std::memcmp(&q.distill_guidance_max, &p.distill_guidance_max, sizeof(double)) == 0);
-  CHECK(q.distill_stochastic == 1);
+  CHECK(q.distill_stochastic == 1 && q.lora_rank == 5);
   CHECK(q.local_processes == 0 && q.worker_path == nullptr);  // never passed on
   std::printf("  %zu arguments round-trip\n", args.size());
 

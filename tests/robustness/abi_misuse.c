@@ -327,7 +327,8 @@ int main(int argc, char** argv) {
   tp.steps = 2;                              \
   field_set;                                 \
   train_row(&tp, expected, what)
-  TBAD(tp.batch = 0, DDPM_ERR_INVALID_ARGUMENT, "train batch 0");
+  TBAD(tp.batch = -1, DDPM_ERR_INVALID_ARGUMENT, "train batch -1");
+  TBAD(tp.lora_rank = 300, DDPM_ERR_INVALID_ARGUMENT, "train lora_rank 300");
   TBAD(tp.steps = 0, DDPM_ERR_INVALID_ARGUMENT, "train steps 0");
   TBAD(tp.lr = 2.0, DDPM_ERR_INVALID_ARGUMENT, "train lr 2");
   TBAD(tp.decay_from = 1.5, DDPM_ERR_INVALID_ARGUMENT, "train decay_from 1.5");

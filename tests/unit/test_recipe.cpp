@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 
 #include "ddpm/diffusion.h"
 #include "ddpm/io/error.h"
@@ -197,3 +198,56 @@ TEST(Recipe, Sprite32v2UsesGroupsAndRoundTripsThroughModelFiles) {
 }
 
 }  // namespace
+
+TEST(Recipe, AutoValuesFollowTheKindOfRun) {
+  ddpm::TrainOptions o;  // batch 0, lr 0, decay_from -1, grad_clip -1: auto
+  ddpm::TrainOptions r = ddpm::resolved(o);  // a new model: the reference's recipe
+  EXPECT_EQ(r.batch, 16);
+  EXPECT_DOUBLE_EQ(r.lr, 3e-4);
+  EXPECT_EQ(r.decay_from, 1.0);
+  EXPECT_EQ(r.grad_clip, 0.0);
+  EXPECT_EQ(r.lora_rank, 0);
+  o.init_model = "base.safetensors";  // a fine-tune of every weight
+  o.lora_rank = 0;
+  r = ddpm::resolved(o);
+  EXPECT_EQ(r.batch, 32);
+  EXPECT_DOUBLE_EQ(r.lr, 1e-3);
+  EXPECT_EQ(r.decay_from, 0.5);
+  EXPECT_EQ(r.grad_clip, 1.0);
+  EXPECT_EQ(r.lora_rank, 0);  // every weight, as asked
+  o.lora_rank = -1;  // auto: adapters of rank 16, which move slower per step at one rate
+  r = ddpm::resolved(o);
+  EXPECT_EQ(r.lora_rank, 16);
+  EXPECT_DOUBLE_EQ(r.lr, 2e-3);
+  o.freeze = true;  // freezing is the other choice
+  EXPECT_EQ(ddpm::resolved(o).lora_rank, 0);
+  o.freeze = false;
+  o.distributed.world_size = 2;  // adapters train in one process
+  EXPECT_EQ(ddpm::resolved(o).lora_rank, 0);
+  o.distributed.world_size = 1;
+  o.lora_rank = 0;
+  o.distill = true;  // a student fits an exact target from its teacher: a low rate
+  r = ddpm::resolved(o);
+  EXPECT_DOUBLE_EQ(r.lr, 5e-5);
+  EXPECT_EQ(r.batch, 16);
+  EXPECT_EQ(r.decay_from, 1.0);
+  o.distill = false;
+  o.batch = 8;  // values given are kept
+  o.lr = 1e-4;
+  o.decay_from = 0.8;
+  o.grad_clip = 0;
+  r = ddpm::resolved(o);
+  EXPECT_EQ(r.batch, 8);
+  EXPECT_DOUBLE_EQ(r.lr, 1e-4);
+  EXPECT_EQ(r.decay_from, 0.8);
+  EXPECT_EQ(r.grad_clip, 0.0);
+  o.assets = "x";
+  EXPECT_NO_THROW(o.validate());
+  for (const auto& bad : std::vector<std::function<void(ddpm::TrainOptions&)>>{
+           [](ddpm::TrainOptions& b) { b.batch = -1; }, [](ddpm::TrainOptions& b) { b.lr = -1e-3; },
+           [](ddpm::TrainOptions& b) { b.decay_from = -0.5; }, [](ddpm::TrainOptions& b) { b.grad_clip = -2; }}) {
+    ddpm::TrainOptions b = o;
+    bad(b);
+    EXPECT_THROW(b.validate(), ddpm::Error);
+  }
+}

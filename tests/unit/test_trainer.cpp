@@ -199,14 +199,15 @@ TEST(Trainer, FineTuneGridsShowTheFolderClassesAndTheFinalModel) {
   ddpm::TrainOptions tune = quick((d.path / "one").string());
   tune.init_model = base.out_model;
   tune.steps = 3;
-  tune.sample_dir = d / "grids";  // sample_every 0: only the final model's grid
+  tune.sample_dir = d / "grids";  // sample_every 0: only the first and the final model's grids
   tune.out_model = d / "tuned.safetensors";
   std::vector<std::string> grids;
   ddpm::train(tune, [&](const ddpm::TrainProgress& p) {
     if (!p.sample_grid.empty() && (grids.empty() || grids.back() != p.sample_grid)) grids.push_back(p.sample_grid);
   });
-  ASSERT_EQ(grids, std::vector<std::string>{d / "grids/step_3.png"});
-  const auto image = ddpm::io::read_image(grids[0]);  // one row: smileys, of the model's three
+  // The model before the fine-tune, then the final one.
+  ASSERT_EQ(grids, (std::vector<std::string>{d / "grids/step_0.png", d / "grids/step_3.png"}));
+  const auto image = ddpm::io::read_image(grids[1]);  // one row: smileys, of the model's three
   EXPECT_EQ(image.height, 16 + 2 * 2);
   EXPECT_EQ(ddpm::load_model(tune.out_model).info.class_names.size(), 3u);
 }
@@ -250,8 +251,8 @@ TEST(Trainer, BadFoldersAndOptionsAreNamed) {
   std::ofstream(d.path / "coins" / "readme.txt") << "no images here";
   EXPECT_NE(error_of([&] { ddpm::train(o); }).find("holds no image that decodes"), std::string::npos);
   o = quick();
-  o.batch = 0;
-  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("batch = 0 is invalid"), std::string::npos);
+  o.batch = -1;  // 0 is automatic
+  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("batch = -1 is invalid"), std::string::npos);
   o = quick();
   o.lr = -1;
   EXPECT_NE(error_of([&] { ddpm::train(o); }).find("lr = -1 is invalid"), std::string::npos);

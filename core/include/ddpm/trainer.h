@@ -33,21 +33,34 @@ struct TrainOptions {
   float distill_guidance_min = 1, distill_guidance_max = 5;  // the student's guidance range
   bool freeze = false;                // fine-tuning: train only the class embedding and the
                                       // last Up block and output convolution
+  int lora_rank = -1;                 // fine-tuning: > 0 trains low-rank adapters of this rank
+                                      // (ddpm/lora.h) instead of the large weights; the model
+                                      // file holds the merged weights. 0 = every weight. -1
+                                      // (auto): 16 for fine-tunes (not frozen, one process), 0
+                                      // otherwise
   int64_t steps = 1000;               // optimizer steps in all (a resumed run continues to it)
   double minutes = 0;                 // > 0: a time budget instead of `steps`: the run measures its
                                       // own speed and picks the step count so that it ends, model
                                       // written, within this many minutes of starting (warm-up,
                                       // decay and EMA fit the picked count); 0 = use `steps`
-  int batch = 16;
-  double lr = 3e-4;
+  // The recipe: values of -1 (or 0 for batch and lr) are automatic, decided by resolved() from
+  // the kind of run: a new model, a fine-tune (init_model), a LoRA fine-tune, a distillation.
+  // The fine-tune values are the ones measured best per CPU minute on a style the model never
+  // saw (tests/bench/NOTES.md, "Fine-tuning per CPU minute").
+  int batch = 0;                      // 0 (auto): 32 for fine-tunes, 16 otherwise
+  double lr = 0;                      // 0 (auto): 3e-4 for a new model, 2e-3 for fine-tunes
+                                      // through LoRA adapters (the default), 1e-3 for those of
+                                      // every weight, 5e-5 for distillation
   int64_t warmup = -1;                // linear learning-rate warm-up steps. -1 (auto): 0 for a new
                                       // model trained for `steps`; 50 (at most a quarter of the
                                       // steps) for fine-tunes and time budgets: a fresh AdamW moves
                                       // every weight by about lr in its first steps, which jolts a
                                       // trained model (measured in tests/bench/NOTES.md)
-  double decay_from = 1.0;            // fraction of the steps after which the learning rate
-                                      // falls linearly to 0 at the end (1 = constant)
-  double grad_clip = 0;               // max gradient norm; 0 = off
+  double decay_from = -1;             // fraction of the steps after which the learning rate
+                                      // falls linearly to 0 at the end (1 = constant); -1 (auto):
+                                      // 0.5 for fine-tunes, 1 otherwise
+  double grad_clip = -1;              // max gradient norm; 0 = off; -1 (auto): 1 for fine-tunes,
+                                      // 0 otherwise
   double label_drop = 0.1;            // probability of training a label as "no class"
   double ema_decay = 0.995;
   int64_t ema_start = -1;             // EMA copies the weights until this step. -1 (auto): 2000, the
@@ -65,7 +78,8 @@ struct TrainOptions {
   int64_t checkpoint_every = 500;
   std::string out_model;              // model file written at the end (EMA weights)
   std::string sample_dir;             // sample grids (EMA weights, DPM-Solver++ 20) of the folder's
-                                      // classes go here, and one of the final model
+                                      // classes go here: one of the starting model (step_0.png)
+                                      // for a fine-tune, and one of the final model
   int64_t sample_every = 0;           // 0 = only the final one
   int threads = 0;                    // intra-op threads; 0 = all cores
   std::string device = "auto";        // "auto" (CUDA when there is one, but CPU for data-parallel
@@ -103,7 +117,8 @@ struct TrainResult {
   std::vector<std::string> skipped;  // files of the folder that did not decode, with reasons
 };
 
-// The options with their automatic values decided (ema_start -1).
+// The options with their automatic values decided (lora_rank, batch, lr, warmup, decay_from,
+// grad_clip, ema_start).
 TrainOptions resolved(const TrainOptions& options);
 
 // The EMA decay applied after `step` steps (1-based): 0 (a copy of the weights) up to

@@ -1,7 +1,8 @@
 #pragma once
 // Training checkpoints: everything needed to resume exactly. One safetensors file holding the
 // raw weights (`model.*`), the EMA weights (`ema.*`), AdamW's moments (`optim.<param>.*`)
-// and the CPU generator's state (`rng.cpu`); the metadata holds the model description (with
+// the CPU generator's state (`rng.cpu`), and a LoRA run's adapters (`lora.<weight>.lora_down`,
+// `.lora_up`, rank in the metadata); the metadata holds the model description (with
 // the step), the optimizer's hyper-parameters and the trainer's own options as JSON.
 #include <torch/torch.h>
 
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "ddpm/io/model_info.h"
+#include "ddpm/lora.h"
 #include "ddpm/unet.h"
 
 namespace ddpm {
@@ -20,7 +22,12 @@ struct TrainingState {
   std::unique_ptr<torch::optim::AdamW> optimizer;
   at::Generator generator;    // draws batches, timesteps, noise and label drops
   std::string trainer_json = "{}";  // the trainer's options; opaque here
+  std::unique_ptr<LoraAdapter> lora;  // a LoRA fine-tune's adapters on `model`, else null
 };
+
+// What the optimizer steps: the model's parameters, then the adapters' ("lora." + their
+// names), the frozen ones included (AdamW skips a parameter without a gradient).
+std::vector<std::pair<std::string, torch::Tensor>> optimized_parameters(const TrainingState& state);
 
 // A fresh state: new weights from `info` (drawn after seeding LibTorch's global generator
 // with `seed`), EMA equal to them, AdamW with `options`, and the generator seeded with `seed`.

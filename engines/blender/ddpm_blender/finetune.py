@@ -36,9 +36,10 @@ def start(context, settings):
     lib = runtime.library(context)
     steps = settings.train_steps
     try:
-        # A short run must not end as a copy of the raw weights: the EMA starts a quarter in.
+        # Batch and learning rate 0 take the plugin's fine-tuning recipe; so do the warm-up, the
+        # decay and the EMA (which averages from the first step, so short runs end averaged).
         job = lib.train(folder, out, init_model=init, steps=steps, batch=settings.train_batch,
-                        lr=settings.train_lr, ema_start=steps // 4)
+                        lr=settings.train_lr)
     except ddpm_plugin.DDPMError as e:
         raise runtime.UserError(str(e)) from None
     settings.training, settings.train_progress = True, 0.0

@@ -451,9 +451,9 @@ static class TestDdpm
         var tp = (DdpmTrainParams)LibraryDefaults(typeof(DdpmTrainParams), DdpmNative.ddpm_train_params_init,
                                                   "ddpm_train_params_init");
         Expect(tp.assets == IntPtr.Zero && DdpmLibrary.PtrToStringUtf8(tp.preset) == "sprite32" &&
-                   tp.image_size == 0 && tp.init_model == IntPtr.Zero && tp.steps == 1000 && tp.batch == 16 &&
-                   Near(tp.lr, 3e-4) && tp.checkpoint == IntPtr.Zero && tp.out_model == IntPtr.Zero &&
-                   tp.sample_dir == IntPtr.Zero && tp.sample_every == 0 && Near(tp.decay_from, 1.0) &&
+                   tp.image_size == 0 && tp.init_model == IntPtr.Zero && tp.steps == 1000 && tp.batch == 0 &&
+                   tp.lr == 0 && tp.checkpoint == IntPtr.Zero && tp.out_model == IntPtr.Zero &&
+                   tp.sample_dir == IntPtr.Zero && tp.sample_every == 0 && Near(tp.decay_from, -1.0) && Near(tp.grad_clip, -1.0) && tp.lora_rank == -1 &&
                    Near(tp.label_drop, 0.1) && Near(tp.ema_decay, 0.995) && tp.ema_start == -1 && tp.warmup == -1 && tp.minutes == 0 &&
                    tp.checkpoint_every == 500 && tp.world_size == 1 && tp.rank == 0 &&
                    tp.master_addr == IntPtr.Zero && tp.master_port == 29500 && tp.dist_timeout == 60 &&
