@@ -95,7 +95,7 @@ png_size "$DIR/trained.png" 16 16
 run 1 "no_such_assets" train "$DIR/no_such_assets" --out "$DIR/t.safetensors" --steps 2
 mkdir -p "$DIR/empty_assets"
 run 1 "empty_assets" train "$DIR/empty_assets" --out "$DIR/t.safetensors" --size 16 --steps 2 --batch 4
-run 1 "batch" train "$SAMPLES" --out "$DIR/t.safetensors" --batch 0
+run 1 "batch" train "$SAMPLES" --out "$DIR/t.safetensors" --batch -1
 run 1 "device = 'tpu' is invalid" train "$SAMPLES" --out "$DIR/t.safetensors" --device tpu --steps 2
 
 # --- a live stream: frames as files and a sheet, a class change after exactly `steps` calls

@@ -328,7 +328,7 @@ static void test_params_init(ddpm_model* model) {
   CHECK(count_not(&b, min_import, sizeof b.bytes, MARKER) == 0);
   memset(b.bytes, MARKER, sizeof b.bytes);
   CHECK(p_ddpm_train_params_init(&b.t, min_train) == DDPM_OK);
-  CHECK(b.t.struct_size == min_train && b.t.steps > 0 && b.t.batch > 0 && b.t.preset &&
+  CHECK(b.t.struct_size == min_train && b.t.steps > 0 && b.t.batch == 0 && b.t.preset &&
         b.t.assets == NULL && b.t.out_model == NULL);
   CHECK(count_not(&b, min_train, sizeof b.bytes, MARKER) == 0);
 
@@ -548,7 +548,7 @@ static void test_train(const char* scratch) {
   tp.out_model = NULL;
   EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_INVALID_ARGUMENT);
   tp.out_model = out;
-  tp.batch = 0;
+  tp.batch = -1;  /* 0 is automatic */
   EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_INVALID_ARGUMENT);
   CHECK(strstr(p_ddpm_last_error(), "batch") != NULL);
   tp.batch = 4;

@@ -54,7 +54,7 @@ cli 1 import "$WORK/nothing.pt" "$WORK/bad.safetensors"
 cli 1 import "$M" "$WORK/bad.safetensors"
 cli 1 train "$WORK/no_such_assets" --out "$WORK/t.safetensors" --steps 2
 cli 1 train "$WORK/empty_assets" --out "$WORK/t.safetensors" --size 16 --steps 2 --batch 4
-cli 1 train assets/samples --out "$WORK/t.safetensors" --batch 0
+cli 1 train assets/samples --out "$WORK/t.safetensors" --batch -1
 cli 1 sample
 cli 1 frobnicate
 for f in "$WORK"/bad/*; do cli 1 info "$f"; done
