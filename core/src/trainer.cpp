@@ -383,7 +383,8 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   };
   progress.total = budget ? 0 : o.steps;
   // A fine-tune's first grid is of the model it starts from: what the later ones are judged by.
-  if (source && !resume) write_grid(0);
+  // (Not for a run cancelled while it loaded: it writes nothing new, no folder either.)
+  if (source && !resume && !(cancel && cancel->load())) write_grid(0);
   while (s.info.training_step < total) {
     // A group stops together: a rank's request travels with this step's gradients and every
     // rank leaves after the same step (one rank leaving alone would strand the others).

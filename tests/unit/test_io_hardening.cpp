@@ -56,6 +56,19 @@ TEST(IoHardening, ForgedImageSizeIsRefusedFromTheHeader) {
   EXPECT_TRUE(contains(e, "declares 8192x8192 pixels in a file of")) << e;
 }
 
+TEST(IoHardening, ForgedPngChunkLengthIsRefusedBeforeStbAllocates) {
+  // stb reallocated 2 GiB for this 168-byte file's IDAT chunk before reading it (fuzz_image).
+  const auto bytes = corpus("image", "regress_png_chunk_length.png");
+  const std::string e = decode_error(bytes, "chunk.png");
+  EXPECT_TRUE(contains(e, "image 'chunk.png' is a PNG whose chunk at byte")) << e;
+  EXPECT_TRUE(contains(e, "truncated or forged")) << e;
+  // Every chunk of an image this library writes fits.
+  ddpm::io::Image im(3, 2, 4);
+  im.pixels[5] = 200;
+  const auto good = ddpm::io::encode_png(im);
+  EXPECT_EQ(decode_error(good, "ok.png"), "no error");
+}
+
 TEST(IoHardening, FormatsOutsideTheListAreRefusedByName) {
   const std::string pnm = "P6\n2 1\n255\n\x01\x02\x03\x04\x05\x06";
   const std::vector<std::uint8_t> ppm(pnm.begin(), pnm.end());

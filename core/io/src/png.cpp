@@ -83,6 +83,24 @@ bool huffman_tables_fit(const std::uint8_t* data, std::size_t size, std::size_t 
 // those between the scans of a progressive file. Entropy-coded data is skipped up to the next
 // marker; APPn and COM payloads by their length (an embedded thumbnail or ICC profile is not
 // parsed). Where the structure gets lost, every FF C4 in the rest is checked instead.
+// stb reallocates a PNG's compressed data to each chunk's declared length before it reads the
+// chunk, so a forged length (up to 2^31) allocated gigabytes for a few bytes of file (found by
+// fuzz_image). Every chunk must fit in the bytes that are there.
+void check_png(const std::uint8_t* data, std::size_t size, const std::string& name) {
+  std::size_t at = 8;  // after the signature
+  while (size - at >= 12) {  // length, type, CRC
+    const std::uint32_t length = std::uint32_t(data[at]) << 24 | std::uint32_t(data[at + 1]) << 16 |
+                                 std::uint32_t(data[at + 2]) << 8 | data[at + 3];
+    if (length > size - at - 12) {
+      throw Error("image '" + name + "' is a PNG whose chunk at byte " + std::to_string(at) + " declares " +
+                  std::to_string(length) + " bytes where " + std::to_string(size - at - 12) +
+                  " remain: truncated or forged");
+    }
+    if (std::memcmp(data + at + 4, "IEND", 4) == 0) return;
+    at += 12 + std::size_t(length);
+  }
+}
+
 void check_jpeg(const std::uint8_t* data, std::size_t size, const std::string& name) {
   const auto refuse = [&] {
     throw Error("image '" + name +
@@ -131,6 +149,7 @@ Image decode_image(const std::uint8_t* data, std::size_t size, const std::string
   const int len = static_cast<int>(size);
   const Format format = sniff(data, size, name);
   if (format == Format::Jpeg) check_jpeg(data, size, name);
+  if (format == Format::Png) check_png(data, size, name);
   int w = 0, h = 0, c = 0;
   // Read the header first so that a hostile size is refused before anything is allocated.
   if (!stbi_info_from_memory(data, len, &w, &h, &c)) {
