@@ -230,7 +230,9 @@ TEST(Trainer, TimeBudgetPicksTheStepsAndEndsOnTime) {
   });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("3 s budget: %lld steps in %.2f s\n", static_cast<long long>(r.steps_done), seconds);
-  EXPECT_GT(r.steps_done, 5);  // a 3-second run of a tiny net is not cut at `steps`
+  // Not cut at `steps` (1): a tiny net makes dozens of steps in 3 s, but a loaded machine
+  // (ctest -j2 beside the heavy tests) once gave it only 2.
+  EXPECT_GT(r.steps_done, 1);
   EXPECT_EQ(last_step, r.steps_done);
   EXPECT_EQ(last_total, r.steps_done);  // the plan converged on the steps made
   // The plan ends the run on time: slack for one step and the final grid, even under sanitizers.
