@@ -277,8 +277,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   if (!resume && source) copy_for_fine_tuning(s, *source);
   if (distill) source->unet->eval();
   if (o.freeze) freeze_all_but_head(s.model);
-  if (resume && (s.lora ? s.lora->rank() : 0) != o.lora_rank) {
-    const int rank = s.lora ? s.lora->rank() : 0;
+  if (const int rank = s.lora ? s.lora->rank() : 0; resume && rank != o.lora_rank) {
     throw Error("checkpoint '" + o.checkpoint + "' is of a run with " +
                 (rank > 0 ? "LoRA rank " + std::to_string(rank) : std::string("every weight trained")) +
                 ": resume it with lora_rank " + std::to_string(rank) + " (CLI --lora " + std::to_string(rank) +

@@ -23,8 +23,9 @@ class LoraAdapter {
  public:
   static constexpr int kMaxRank = 256;
 
-  // Attaches to `model` and freezes the adapted weights. `down` is drawn from `generator` like a layer's weights (uniform within
-  // 1/sqrt(fan_in)); a rank above a weight's smaller side is cut to it.
+  // Attaches to `model` and freezes the adapted weights. `down` is drawn from `generator` like a
+  // layer's weights (uniform within 1/sqrt(fan_in)); a rank above a weight's smaller side is cut
+  // to it.
   LoraAdapter(UNet model, int rank, at::Generator& generator);
   ~LoraAdapter();  // detaches: the model computes with its own weights again
   LoraAdapter(const LoraAdapter&) = delete;
