@@ -34,10 +34,21 @@ void init_runtime(int threads) {
   });
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   g_process_threads = threads;
-  if (at::get_num_threads() != threads) at::set_num_threads(threads);
+  // at::set_num_threads is avoided where OpenMP sets the team size: besides OpenMP it rebuilds
+  // LibTorch's pthreadpool (unused here, NNPACK/XNNPACK are mobile paths on x86), and once it
+  // has run, every new thread's first parallel op calls it again (ATen's lazy per-thread
+  // set-up applies the process-wide count that way). Each rebuild started a pool thread that
+  // spun for ~20 ms on the other core: every job's worker did it twice, costing a 4-step
+  // image of the distilled student 11 ms of its 40 (tests/bench/NOTES.md). Threads of our own
+  // read the count from g_process_threads instead (set_calling_thread_threads).
+  if (!omp_set_num_threads && at::get_num_threads() != threads) at::set_num_threads(threads);
+  set_calling_thread_threads(threads);
 }
 
-int runtime_threads() { return at::get_num_threads(); }
+int runtime_threads() {
+  const int process_wide = g_process_threads.load();
+  return process_wide > 0 ? process_wide : at::get_num_threads();
+}
 
 int set_calling_thread_threads(int threads) {
   // The first call on a thread also runs ATen's lazy per-thread set-up, which applies the

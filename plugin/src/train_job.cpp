@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ddpm/io/error.h"
+#include "ddpm/runtime.h"
 #include "ddpm/trainer.h"
 #include "internal.h"
 #include "local_workers.h"
@@ -159,7 +160,7 @@ void run_train(ddpm_train_job* job) noexcept {
   finish_local_workers(*job, status, message);
   // LibTorch's thread count is process-wide for threads started later (new generation jobs):
   // the share this rank took ends with the run.
-  if (job->threads_after > 0) at::set_num_threads(job->threads_after);
+  if (job->threads_after > 0) ddpm::init_runtime(job->threads_after);
   if (status != DDPM_OK && status != DDPM_ERR_CANCELLED) log(DDPM_LOG_ERROR, message);
   std::unique_lock<std::mutex> lock(job->mutex);
   job->progress.done = 1;

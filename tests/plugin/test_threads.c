@@ -69,6 +69,40 @@ static int thread_count_reaching(int want) {  /* within 10 s */
 
 static const char* g_path;
 
+/* The thread ids of the process: up to `cap` into `ids`; returns how many. */
+static int thread_ids(long* ids, int cap) {
+  DIR* dir = opendir("/proc/self/task");
+  struct dirent* e;
+  int n = 0;
+  if (!dir) return 0;
+  while ((e = readdir(dir)) != NULL && n < cap) {
+    if (e->d_name[0] != '.') ids[n++] = strtol(e->d_name, NULL, 10);
+  }
+  closedir(dir);
+  return n;
+}
+
+/* What a job's step callback sees: how many threads exist now that did not before the job. */
+typedef struct {
+  long before[256];
+  int before_n;
+  int most_new;
+} NewThreads;
+
+static void count_new_threads(ddpm_job* job, int step, int steps, const float* frame, int w, int h,
+                              int c, int b, void* user) {
+  NewThreads* nt = user;
+  long now[256];
+  int n = thread_ids(now, 256), i, j, fresh = 0;
+  (void)job, (void)step, (void)steps, (void)frame, (void)w, (void)h, (void)c, (void)b;
+  for (i = 0; i < n; ++i) {
+    int seen = 0;
+    for (j = 0; j < nt->before_n && !seen; ++j) seen = nt->before[j] == now[i];
+    fresh += !seen;
+  }
+  if (fresh > nt->most_new) nt->most_new = fresh;
+}
+
 static void* load_and_free(void* unused) {
   ddpm_model* m = NULL;
   (void)unused;
@@ -141,6 +175,25 @@ int main(int argc, char** argv) {
       EXPECT(0, "1 and 2 threads differ at %d: %g vs %g", i, one[i], two[i]);
       break;
     }
+  }
+
+  /* While a job runs, the only thread it added is its worker. LibTorch's at::set_num_threads
+   * rebuilt its (unused) pthreadpool, whose new thread spun on the other core for ~20 ms, and a
+   * new thread's first parallel op called it again once it had been called: every job started
+   * two such threads, costing a 4-step image a quarter of its time (tests/bench/NOTES.md). */
+  for (i = 0; i < 3; ++i) {
+    NewThreads nt;
+    ddpm_generate_default_params(&p);
+    p.steps = 3;
+    p.class_index = 1;
+    nt.before_n = (settled_thread_count(), thread_ids(nt.before, 256));
+    nt.most_new = 0;
+    s = ddpm_generate_start(model, &p, count_new_threads, &nt, &job);
+    if (s == DDPM_OK) s = ddpm_job_wait(job, 120000);
+    ddpm_job_free(job);
+    job = NULL;
+    EXPECT(s == DDPM_OK, "job %d: %s", i, ddpm_last_error());
+    EXPECT(nt.most_new == 1, "job %d had %d new threads while it ran (its worker only: 1)", i, nt.most_new);
   }
 
   /* The same seed gives the same floats on every run: a split forward's parts run on one

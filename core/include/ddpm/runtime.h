@@ -6,11 +6,14 @@
 
 namespace ddpm {
 
-// Sets LibTorch's intra-op thread count (Debian's LibTorch starts at 1) to `threads`, or to
-// the machine's cores when 0, and tells glibc to keep freed memory: the sampler's large
+// Sets the process-wide intra-op thread count to `threads`, or to the machine's cores when 0,
+// applies it to the calling thread, and tells glibc to keep freed memory: the sampler's large
 // temporaries are then reused instead of freshly mapped (and page-faulted) at every step.
-// Idempotent for the allocator; the thread count is applied on every call.
+// Idempotent for the allocator; the thread count is applied on every call. Threads of this
+// project apply the count with set_calling_thread_threads; with an OpenMP LibTorch, others
+// keep LibTorch's own default (1 for Debian's).
 void init_runtime(int threads = 0);
+// The process-wide count of the last init_runtime (before any: the calling thread's count).
 int runtime_threads();
 
 // The intra-op threads of work started from the CALLING thread: `threads` (> 0), or the
