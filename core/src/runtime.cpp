@@ -18,6 +18,7 @@ extern "C" void omp_set_num_threads(int) __attribute__((weak));
 namespace ddpm {
 namespace {
 std::atomic<int> g_process_threads{0};  // the last init_runtime count (0: never called)
+thread_local bool t_threads_set = false;  // set_calling_thread_threads ran on this thread
 }  // namespace
 
 void init_runtime(int threads) {
@@ -63,7 +64,12 @@ int set_calling_thread_threads(int threads) {
   const int process_wide = g_process_threads.load();
   const int wanted = threads > 0 ? threads : process_wide > 0 ? process_wide : current;
   if (omp_set_num_threads && wanted != current) omp_set_num_threads(wanted);
+  t_threads_set = true;
   return at::get_num_threads();
+}
+
+int calling_thread_threads() {
+  return t_threads_set ? at::get_num_threads() : set_calling_thread_threads(0);
 }
 
 torch::Device select_device(const std::string& name) {

@@ -105,7 +105,7 @@ class Helpers {
 // Sets the calling thread's intra-op threads for a scope.
 class ThreadsHere {
  public:
-  explicit ThreadsHere(int threads) : previous_(at::get_num_threads()) {
+  explicit ThreadsHere(int threads) : previous_(calling_thread_threads()) {
     set_calling_thread_threads(threads);
   }
   ~ThreadsHere() { set_calling_thread_threads(previous_); }
@@ -119,10 +119,11 @@ class ThreadsHere {
 torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
                             const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& w, bool small) {
   const int64_t batch = x.size(0);
-  const int parts = static_cast<int>(std::min<int64_t>(batch, at::get_num_threads()));
+  const int threads = calling_thread_threads();
+  const int parts = static_cast<int>(std::min<int64_t>(batch, threads));
   const bool inference_on_cpu = !torch::GradMode::is_enabled() && x.device().is_cpu();
   if (parts < 2 || !inference_on_cpu) {
-    if (small && inference_on_cpu && at::get_num_threads() > 1) {
+    if (small && inference_on_cpu && threads > 1) {
       ThreadsHere one(1);
       return forward(x, t, y, w);
     }

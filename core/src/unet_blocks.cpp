@@ -53,7 +53,8 @@ DoubleConvImpl::DoubleConvImpl(int in, int out, int mid, bool residual, int norm
 }
 
 torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling) {
-  const auto conv = [tiling](torch::nn::Conv2d& c, const std::shared_ptr<LowRankDelta>& lora, const torch::Tensor& in) {
+  const auto conv = [tiling](torch::nn::Conv2d& c, PackedConvWeight& packed,
+                             const std::shared_ptr<LowRankDelta>& lora, const torch::Tensor& in) {
     const torch::Tensor padded =
         tiling ? F::pad(in, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kCircular)) : in;
     const int64_t pad = tiling ? 0 : 1;
@@ -65,13 +66,13 @@ torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling) {
     torch::Tensor out;
     if (!torch::GradMode::is_enabled() && in.device().is_cpu() && in.scalar_type() == torch::kFloat32 &&
         at::hasMKLDNN()) {
-      out = at::mkldnn_convolution(padded, c->weight, c10::nullopt, {pad, pad}, {1, 1}, {1, 1}, 1);
+      out = packed.conv(padded, c->weight, pad);
     } else {
       out = torch::conv2d(padded, c->weight, {}, 1, pad);
     }
     return lora ? out + lora->conv(padded, pad) : out;
   };
-  torch::Tensor h = norm2_(conv(conv2_, lora2_, torch::gelu(norm1_(conv(conv1_, lora1_, x)))));
+  torch::Tensor h = norm2_(conv(conv2_, packed2_, lora2_, torch::gelu(norm1_(conv(conv1_, packed1_, lora1_, x)))));
   return residual_ ? torch::gelu(x + h) : h;
 }
 

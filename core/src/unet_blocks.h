@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "low_rank.h"
+#include "packed_conv.h"
 
 namespace ddpm {
 
@@ -26,6 +27,7 @@ class DoubleConvImpl : public torch::nn::Module {
  private:
   bool residual_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  PackedConvWeight packed1_, packed2_;  // CPU inference only
   std::shared_ptr<LowRankDelta> lora1_, lora2_;
   torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
 };

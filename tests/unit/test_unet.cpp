@@ -101,6 +101,43 @@ TEST(UNet, ClassConditioning) {
                 .abs().max().item<double>(), 1e-3);
 }
 
+// CPU inference keeps each convolution weight in oneDNN's layout (core/src/packed_conv.h): the
+// kept copy must follow the weights, whether changed in place (an optimizer step, loading) or
+// replaced, plain and tiled. The reference is the same forward with gradients on (LibTorch's
+// own convolution, which packs nothing).
+TEST(UNet, KeptConvolutionWeightsFollowTheWeights) {
+  torch::manual_seed(6);
+  ddpm::UNet m(small(3, 2));
+  const torch::Tensor x = torch::randn({2, 3, 16, 16});
+  const torch::Tensor t = torch::tensor({300, 40});
+  const torch::Tensor y = torch::tensor({0, 1});
+  const auto difference = [&](bool tiling) {
+    const torch::Tensor reference = m->forward(x, t, y, tiling).detach();
+    torch::NoGradGuard no_grad;
+    return (m->forward(x, t, y, tiling) - reference).abs().max().item<double>();
+  };
+  // Each change comes between two forwards of the same padding (a change of padding alone
+  // makes a new copy).
+  EXPECT_LT(difference(true), 1e-4);
+  EXPECT_LT(difference(false), 1e-4);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->parameters()) {
+      if (p.dim() == 4) p.mul_(-1.5);  // in place: the same storage, a new version
+    }
+  }
+  EXPECT_LT(difference(false), 1e-4);
+  EXPECT_LT(difference(true), 1e-4);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->parameters()) {
+      if (p.dim() == 4) p.set_data(torch::randn_like(p));  // new storage
+    }
+  }
+  EXPECT_LT(difference(true), 1e-4);
+  EXPECT_LT(difference(false), 1e-4);
+}
+
 TEST(UNet, AttentionPathsEqualTheFullMatrixInFloat64) {
   // The reference: the same weights in float64, where attention is LibTorch's full
   // softmax(q k^T) v. In float32, head width 8 takes the fused kernels (with autograd: the

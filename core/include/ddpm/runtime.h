@@ -21,6 +21,9 @@ int runtime_threads();
 // per-thread setting, so each job's worker thread can use its own count without touching the
 // others. Returns the count now in force on this thread.
 int set_calling_thread_threads(int threads);
+// The intra-op threads of the calling thread; a thread that never set them gets the
+// process-wide count first (LibTorch would give it its own default).
+int calling_thread_threads();
 
 // "auto" (CUDA when this LibTorch has it, else CPU), "cpu" or "cuda[:N]".
 // Throws ddpm::Error when CUDA is asked for and not available.
