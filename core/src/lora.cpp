@@ -52,6 +52,7 @@ LoraAdapter::LoraAdapter(UNet model, int rank, at::Generator& generator) : model
     w.set_requires_grad(false);
     *it->second = delta;
     slots_.push_back(it->second);
+    index_.emplace(p.key(), deltas_.size());
     deltas_.emplace_back(p.key(), delta);
   }
 }
@@ -70,13 +71,10 @@ std::vector<std::pair<std::string, torch::Tensor>> LoraAdapter::named_parameters
 }
 
 torch::Tensor LoraAdapter::effective(const std::string& name, const torch::Tensor& value) const {
-  for (const auto& [n, d] : deltas_) {
-    if (n == name) {
-      torch::NoGradGuard no_grad;
-      return value + d->weight();
-    }
-  }
-  return value;
+  const auto it = index_.find(name);
+  if (it == index_.end()) return value;
+  torch::NoGradGuard no_grad;
+  return value + deltas_[it->second].second->weight();
 }
 
 }  // namespace ddpm

@@ -7,6 +7,7 @@
 #include "ddpm/io/asset_folder.h"
 #include "ddpm/io/error.h"
 #include "ddpm/io/png.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -21,13 +22,7 @@ std::string error_of(const std::string& root) {
   return "no error";
 }
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() /
-                  ("ddpm_assets_" + std::to_string(::getpid()) + "_" +
-                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-};
+using ddpm::testing::TempDir;
 
 TEST(AssetFolder, SamplesLoadWithClassesInOrder) {
   std::size_t calls = 0;

@@ -14,6 +14,7 @@
 #include "ddpm/model_sampling.h"
 #include "ddpm/trainer.h"
 #include "error_of.h"
+#include "temp_dir.h"
 #include "trained_model.h"
 
 namespace fs = std::filesystem;
@@ -24,14 +25,7 @@ namespace {
 const std::string kAssets = DDPM_SOURCE_DIR "/assets/samples";
 const std::string kTeacher = DDPM_TEST_CACHE_DIR "/samples16.safetensors";  // trained_sample_model's file
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() /
-                  ("ddpm_distill_" + std::to_string(::getpid()) + "_" +
-                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using ddpm::testing::TempDir;
 
 ddpm::io::ModelInfo distilled_info(int steps) {
   ddpm::io::ModelInfo info = ddpm::testing::trained_sample_model().info;

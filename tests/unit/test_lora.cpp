@@ -15,20 +15,14 @@
 #include "ddpm/model_file.h"
 #include "ddpm/trainer.h"
 #include "error_of.h"
+#include "temp_dir.h"
 #include "trained_model.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() /
-                  ("ddpm_lora_" + std::to_string(::getpid()) + "_" +
-                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using ddpm::testing::TempDir;
 
 bool adapted_weight(const std::string& name) {
   for (const char* end : {"double_conv.0.weight", "double_conv.3.weight", "in_proj_weight", "out_proj.weight",

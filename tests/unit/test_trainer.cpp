@@ -12,6 +12,7 @@
 #include "ddpm/sampler.h"
 #include "ddpm/trainer.h"
 #include "error_of.h"
+#include "temp_dir.h"
 #include "trained_model.h"
 
 namespace fs = std::filesystem;
@@ -20,14 +21,7 @@ namespace {
 
 const std::string kAssets = DDPM_SOURCE_DIR "/assets/samples";
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() /
-                  ("ddpm_train_" + std::to_string(::getpid()) + "_" +
-                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using ddpm::testing::TempDir;
 
 ddpm::TrainOptions quick(const std::string& assets = kAssets) {
   ddpm::TrainOptions o;

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -42,7 +43,8 @@ class LoraAdapter {
  private:
   UNet model_;
   int rank_;
-  std::vector<std::pair<std::string, std::shared_ptr<LowRankDelta>>> deltas_;  // by weight name
+  std::vector<std::pair<std::string, std::shared_ptr<LowRankDelta>>> deltas_;  // in parameter order
+  std::unordered_map<std::string, std::size_t> index_;  // weight name -> its place in deltas_
   std::vector<std::shared_ptr<LowRankDelta>*> slots_;  // where they are attached
 };
 
