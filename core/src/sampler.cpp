@@ -71,17 +71,25 @@ int default_steps(SamplerKind k, int timesteps) {
 }
 
 std::string to_string(Spacing s) {
-  return s == Spacing::Uniform ? "uniform" : s == Spacing::Leading ? "leading" : "trailing";
+  switch (s) {
+    case Spacing::Uniform: return "uniform";
+    case Spacing::Leading: return "leading";
+    case Spacing::Trailing: return "trailing";
+    case Spacing::LogSnr: return "logsnr";
+  }
+  return "trailing";
 }
 
 Spacing spacing_from_string(const std::string& name) {
   if (name == "uniform") return Spacing::Uniform;
   if (name == "leading") return Spacing::Leading;
   if (name == "trailing") return Spacing::Trailing;
-  throw Error("unknown timestep spacing '" + name + "': allowed uniform, leading, trailing");
+  if (name == "logsnr") return Spacing::LogSnr;
+  throw Error("unknown timestep spacing '" + name + "': allowed uniform, leading, trailing, logsnr");
 }
 
 std::vector<int64_t> spaced_timesteps(int T, int steps, Spacing spacing) {
+  if (spacing == Spacing::LogSnr) throw Error("the logsnr spacing needs the noise schedule (visited_timesteps)");
   std::vector<int64_t> ts(steps);
   for (int i = 0; i < steps; ++i) {
     switch (spacing) {
@@ -97,6 +105,30 @@ std::vector<int64_t> spaced_timesteps(int T, int steps, Spacing spacing) {
     }
   }
   return ts;
+}
+
+std::vector<int64_t> visited_timesteps(const NoiseSchedule& schedule, int steps, Spacing spacing) {
+  const int T = schedule.timesteps();
+  if (spacing != Spacing::LogSnr) return spaced_timesteps(T, steps, spacing);
+  const torch::Tensor ab = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64).contiguous();
+  const double* a = ab.data_ptr<double>();
+  const auto lambda = [&](int64_t t) { return 0.5 * std::log(a[t] / (1 - a[t])); };
+  const double hi = lambda(T - 1), lo = lambda(0);
+  std::vector<int64_t> ts(steps);
+  int64_t t = T - 1;  // lambda falls as t rises: walk down from T - 1
+  for (int i = 0; i < steps; ++i) {
+    const double target = hi + i * (lo - hi) / steps;
+    while (t > 0 && std::abs(lambda(t - 1) - target) <= std::abs(lambda(t) - target)) --t;
+    // Distinct and room left for the steps still to come: timestep steps-1-i at the least.
+    const int64_t most = i == 0 ? T - 1 : ts[steps - i] - 1;
+    ts[steps - 1 - i] = std::clamp<int64_t>(t, steps - 1 - i, most);
+    t = ts[steps - 1 - i];
+  }
+  return ts;
+}
+
+Spacing default_spacing(SamplerKind kind, int steps) {
+  return kind == SamplerKind::DPMSolverPP2MSDE && steps >= 6 ? Spacing::LogSnr : Spacing::Trailing;
 }
 
 void check_class(int64_t c, const UNetConfig& model) {
@@ -200,7 +232,7 @@ SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule
     throw Error("steps " + std::to_string(o.steps) + " is invalid: allowed 1 to " + std::to_string(T));
   }
   const int steps = o.steps == 0 ? default_steps(o.sampler, T) : o.steps;
-  const std::vector<int64_t> ts = spaced_timesteps(T, steps, o.spacing);
+  const std::vector<int64_t> ts = visited_timesteps(schedule, steps, o.spacing);
   const torch::Tensor ab_table = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64);
   const auto ab_at = [&](int i) { return i < 0 ? 1.0 : ab_table[ts[i]].item<double>(); };
 
@@ -271,7 +303,7 @@ torch::Tensor ddim_invert(UNet& model, const NoiseSchedule& schedule, const torc
   v.batch = static_cast<int>(images.size(0));
   validate(v, cfg, schedule.timesteps());
   const int steps = o.steps == 0 ? default_steps(SamplerKind::DDIM, schedule.timesteps()) : o.steps;
-  const std::vector<int64_t> ts = spaced_timesteps(schedule.timesteps(), steps, o.spacing);
+  const std::vector<int64_t> ts = visited_timesteps(schedule, steps, o.spacing);
   const torch::Tensor ab_table = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64);
   std::vector<int64_t> classes(v.batch, -1);
   for (int i = 0; i < v.batch && !o.classes.empty(); ++i) {

@@ -28,7 +28,7 @@ Stream::Stream(UNet model, NoiseSchedule schedule, StreamOptions o)
   set_blend(o.blend);
   const UNetConfig& cfg = model_->config();
   shape_ = {cfg.in_channels, cfg.image_size, cfg.image_size};
-  ts_ = spaced_timesteps(T, o.steps, o.spacing);
+  ts_ = visited_timesteps(schedule_, o.steps, o.spacing);
   const torch::Tensor table = schedule_.alpha_bars.to(torch::kCPU, torch::kFloat64).contiguous();
   for (int64_t t : ts_) ab_.push_back(table[t].item<double>());
   // The batch sampler's image-to-image start: index lround(strength * steps) - 1.

@@ -89,6 +89,7 @@ typedef struct ddpm_generate_params {
   float guidance_rescale;
   int clip_x0;
   int threads;
+  const char* spacing;
 } ddpm_generate_params;
 
 ddpm_status ddpm_generate_params_init(ddpm_generate_params* params, size_t struct_size);

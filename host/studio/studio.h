@@ -141,7 +141,7 @@ class Studio {
   std::string model_path_input_, model_error_;
   int class_choice_ = -1;  // -1 none
   int sampler_choice_ = 4;  // settings_.sampler's default
-  int steps_ = 20, batch_ = 4;
+  int steps_ = 8, batch_ = 4;
   float guidance_ = 3.0f, eta_ = 0.0f;
   bool new_seed_each_run_ = true;
   long long seed_ = 1;

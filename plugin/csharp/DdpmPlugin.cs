@@ -108,6 +108,7 @@ namespace Ddpm
         public float guidance_rescale;
         public int clip_x0;
         public int threads;             // 0: the ddpm_set_threads count
+        public IntPtr spacing;          // const char*; null: the plugin's choice
     }
 
     /// <summary>ddpm_import_params. Initialise with DdpmLibrary.ImportDefaults().</summary>
@@ -560,6 +561,7 @@ namespace Ddpm
         public float? GuidanceRescale;
         public bool? ClipX0;
         public int? Threads;             // the job's intra-op threads (0: the plugin's count)
+        public string Spacing;           // "trailing", "logsnr", "uniform", "leading" (null: the plugin's choice)
     }
 
     /// <summary>Live-stream settings; a null field keeps the plugin's default.</summary>
@@ -755,7 +757,7 @@ namespace Ddpm
             // The plugin copies everything the params point to inside ddpm_generate_start, so
             // the arrays are pinned and the sampler name allocated only for that call.
             GCHandle classes = default(GCHandle), init = default(GCHandle), mask = default(GCHandle);
-            IntPtr samplerName = IntPtr.Zero;
+            IntPtr samplerName = IntPtr.Zero, spacingName = IntPtr.Zero;
             try
             {
                 if (o.Classes != null)
@@ -779,6 +781,11 @@ namespace Ddpm
                     samplerName = Marshal.StringToHGlobalAnsi(o.Sampler);
                     p.sampler_name = samplerName;
                 }
+                if (o.Spacing != null)
+                {
+                    spacingName = Marshal.StringToHGlobalAnsi(o.Spacing);
+                    p.spacing = spacingName;
+                }
                 if (onStep != null) stateHandle = GCHandle.Alloc(state);
                 IntPtr h;
                 DdpmStatus s = DdpmNative.ddpm_generate_start(model.Live(), ref p, onStep != null ? StepThunk : null,
@@ -798,6 +805,7 @@ namespace Ddpm
                 if (init.IsAllocated) init.Free();
                 if (mask.IsAllocated) mask.Free();
                 if (samplerName != IntPtr.Zero) Marshal.FreeHGlobal(samplerName);
+                if (spacingName != IntPtr.Zero) Marshal.FreeHGlobal(spacingName);
             }
             int w, hh, c, b;
             DdpmLibrary.Check(DdpmNative.ddpm_job_get_shape(handle, out w, out hh, out c, out b));

@@ -59,6 +59,7 @@ class GenerateParams(ctypes.Structure):
         ("guidance_rescale", ctypes.c_float),
         ("clip_x0", ctypes.c_int),
         ("threads", ctypes.c_int),
+        ("spacing", ctypes.c_char_p),
     ]
 
 
@@ -312,6 +313,10 @@ class Model(_Closing):
                 value = value.encode()
                 keep.append(value)
                 p.sampler_name = value
+            elif key == "spacing":
+                value = value.encode()
+                keep.append(value)
+                p.spacing = value
             elif key == "classes":
                 arr = (ctypes.c_int32 * len(value))(*value)
                 keep.append(arr)

@@ -10,11 +10,11 @@
 // The distance is biased by the sample count, so every distance in a run uses the same count
 // and class mix: the held-out split's (samples beyond it count for accuracy only).
 //
-//   ddpm_bench_quality [--model M]... [--sampler NAME:STEPS]... [--assets DIR] [--per-class N]
+//   ddpm_bench_quality [--model M]... [--sampler NAME:STEPS[:SPACING]]... [--assets DIR] [--per-class N]
 //                      [--guidance G] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
 //                      [--no-clip-x0] [--judge-members N] [--judge-width W] [--judge-epochs E]
 //                      [--judge-cache DIR]
-// Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:20), 32 images a class
+// Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:8:logsnr), 32 images a class
 // (or the held-out count, when larger). --judge-cache none trains a fresh judge and keeps
 // nothing. DDPM_DEVICE=cuda runs the judge and the samplers on a GPU.
 #include <cmath>
@@ -37,7 +37,11 @@ namespace {
 struct SamplerChoice {
   ddpm::SamplerKind kind;
   int steps;
-  std::string tag() const { return ddpm::to_string(kind) + "-" + std::to_string(steps); }
+  ddpm::Spacing spacing = ddpm::Spacing::Trailing;
+  std::string tag() const {
+    const std::string base = ddpm::to_string(kind) + "-" + std::to_string(steps);
+    return spacing == ddpm::Spacing::Trailing ? base : base + "-" + ddpm::to_string(spacing);
+  }
 };
 
 struct Args {
@@ -73,9 +77,14 @@ Args parse(int argc, char** argv) {
     if (k == "--model") a.models.push_back(value());
     else if (k == "--sampler") {
       const std::string v = value();
-      const auto colon = v.find(':');
-      if (colon == std::string::npos) throw ddpm::Error("--sampler " + v + ": give NAME:STEPS, e.g. dpmpp2m_sde:20");
-      a.samplers.push_back({ddpm::sampler_from_string(v.substr(0, colon)), number(v.substr(colon + 1), 1)});
+      const auto colon = v.find(':'), second = v.find(':', colon + 1);
+      if (colon == std::string::npos) {
+        throw ddpm::Error("--sampler " + v + ": give NAME:STEPS[:SPACING], e.g. dpmpp2m_sde:20 or dpmpp2m_sde:4:logsnr");
+      }
+      const std::string steps = v.substr(colon + 1, second == std::string::npos ? std::string::npos : second - colon - 1);
+      a.samplers.push_back({ddpm::sampler_from_string(v.substr(0, colon)), number(steps, 1),
+                            second == std::string::npos ? ddpm::Spacing::Trailing
+                                                        : ddpm::spacing_from_string(v.substr(second + 1))});
     } else if (k == "--assets") a.assets = value();
     else if (k == "--json") a.json = value();
     else if (k == "--grids") a.grids = value();
@@ -97,7 +106,7 @@ Args parse(int argc, char** argv) {
     } else throw ddpm::Error("unknown option " + k + " (see the comment at the top of bench_quality.cpp)");
   }
   if (a.models.empty()) a.models.push_back("assets/emoji32/model.safetensors");
-  if (a.samplers.empty()) a.samplers.push_back({ddpm::SamplerKind::DPMSolverPP2MSDE, 20});
+  if (a.samplers.empty()) a.samplers.push_back({ddpm::SamplerKind::DPMSolverPP2MSDE, 8, ddpm::Spacing::LogSnr});
   return a;
 }
 
@@ -230,6 +239,7 @@ int main(int argc, char** argv) try {
         ddpm::SampleOptions o;
         o.sampler = choice.kind;
         o.steps = choice.steps;
+        o.spacing = choice.spacing;
         o.guidance = guidance;
         o.variance = model.info.variance;
         o.clip_x0 = args.clip_x0;

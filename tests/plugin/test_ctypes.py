@@ -69,6 +69,22 @@ def main():
             raise AssertionError("threads -1 accepted")
         except ddpm_plugin.DDPMError as e:
             assert e.name == "OUT_OF_RANGE" and "threads -1" in str(e), e
+        # The timestep spacing (the last field): unset, DPM-Solver++ 2M SDE from 6 steps takes
+        # the logsnr grid, other samplers trailing; a wrong name is named back.
+        sde = dict(class_index=1, sampler="dpmpp2m_sde", steps=8, seed=4)
+        images = {}
+        for spacing in (None, "logsnr", "trailing"):
+            with model.generate(**(dict(sde, spacing=spacing) if spacing else sde)) as job:
+                images[spacing] = job.result_rgba8()
+        assert images[None] == images["logsnr"] and images["logsnr"] != images["trailing"]
+        with model.generate(class_index=1, sampler="ddim", steps=8, seed=4) as a, \
+                model.generate(class_index=1, sampler="ddim", steps=8, seed=4, spacing="trailing") as b:
+            assert a.result_rgba8() == b.result_rgba8()
+        try:
+            model.generate(spacing="sideways")
+            raise AssertionError("spacing 'sideways' accepted")
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "INVALID_ARGUMENT" and "'sideways'" in str(e) and "logsnr" in str(e), e
         with model.generate(steps=10, init_image_rgba8=rgba[: 16 * 16 * 4], init_width=16,
                             init_height=16, strength=0.5, mask=bytes([255] * 128 + [0] * 128)) as job:
             assert job.wait(60000)

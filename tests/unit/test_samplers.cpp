@@ -43,7 +43,7 @@ TEST(Samplers, EveryOneEndsAtTheOracleImage) {
            ddpm::extract(schedule.sqrt_one_minus_alpha_bars, t);
   };
   for (auto kind : kAll) {
-    for (auto spacing : {ddpm::Spacing::Uniform, ddpm::Spacing::Trailing}) {
+    for (auto spacing : {ddpm::Spacing::Uniform, ddpm::Spacing::Trailing, ddpm::Spacing::LogSnr}) {
       for (int steps : {10, 25}) {
         ddpm::SampleOptions o;
         o.batch = 2;
@@ -92,6 +92,43 @@ TEST(Samplers, SpacingsVisitTheDocumentedTimesteps) {
   EXPECT_EQ(ddpm::spaced_timesteps(1000, 4, ddpm::Spacing::Leading), (std::vector<int64_t>{0, 250, 500, 750}));
   EXPECT_EQ(ddpm::spaced_timesteps(1000, 4, ddpm::Spacing::Trailing), (std::vector<int64_t>{249, 499, 749, 999}));
   EXPECT_EQ(ddpm::spaced_timesteps(1000, 4, ddpm::Spacing::Uniform), (std::vector<int64_t>{0, 333, 666, 999}));
+}
+
+// logsnr: from T-1, each visited timestep is the one nearest to equal steps of
+// lambda = log(alpha / sigma) = 0.5 log(ab / (1 - ab)) towards lambda(0).
+TEST(Samplers, LogSnrGridStepsEvenlyInTheLogSignalToNoiseRatio) {
+  const auto schedule = ddpm::make_schedule();
+  const torch::Tensor ab = schedule.alpha_bars.to(torch::kFloat64);
+  const auto lambda = [&](int64_t t) {
+    const double a = ab[t].item<double>();
+    return 0.5 * std::log(a / (1 - a));
+  };
+  for (int steps : {2, 4, 8, 20}) {
+    const std::vector<int64_t> ts = ddpm::visited_timesteps(schedule, steps, ddpm::Spacing::LogSnr);
+    ASSERT_EQ(ts.size(), static_cast<size_t>(steps));
+    EXPECT_EQ(ts.back(), 999);
+    const double hi = lambda(999), lo = lambda(0);
+    for (int i = 0; i < steps; ++i) {
+      const int64_t t = ts[steps - 1 - i];
+      if (i > 0) EXPECT_LT(t, ts[steps - i]) << steps;
+      const double target = hi + i * (lo - hi) / steps, error = std::abs(lambda(t) - target);
+      EXPECT_LE(error, std::abs(lambda(t + (t < 999)) - target)) << steps << " step " << i;
+      EXPECT_LE(error, std::abs(lambda(t - (t > 0)) - target)) << steps << " step " << i;
+    }
+  }
+  // The steps that end nearest the clean image of the four: lambda 2.17 is near t = 30.
+  const std::vector<int64_t> four = ddpm::visited_timesteps(schedule, 4, ddpm::Spacing::LogSnr);
+  EXPECT_LT(four[0], 60);
+  // Other spacings need no schedule, and give what spaced_timesteps gives.
+  EXPECT_EQ(ddpm::visited_timesteps(schedule, 4, ddpm::Spacing::Trailing),
+            ddpm::spaced_timesteps(1000, 4, ddpm::Spacing::Trailing));
+  EXPECT_THROW(ddpm::spaced_timesteps(1000, 4, ddpm::Spacing::LogSnr), ddpm::Error);
+  EXPECT_EQ(ddpm::spacing_from_string("logsnr"), ddpm::Spacing::LogSnr);
+  EXPECT_EQ(ddpm::to_string(ddpm::Spacing::LogSnr), "logsnr");
+  // The product's choice: logsnr for DPM-Solver++ 2M SDE from 6 steps (measured).
+  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DPMSolverPP2MSDE, 8), ddpm::Spacing::LogSnr);
+  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DPMSolverPP2MSDE, 4), ddpm::Spacing::Trailing);
+  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DDIM, 50), ddpm::Spacing::Trailing);
 }
 
 TEST(Samplers, EveryOneHonoursTheSeedAndCancellation) {
