@@ -433,7 +433,9 @@ typedef struct ddpm_stream_params {
   int sampler;              /* a ddpm_sampler (default DDPM_SAMPLER_DDIM) */
   const char* sampler_name; /* optional: overrides `sampler` when not NULL */
   int steps;                /* stages of the schedule, 1..min(T, 256); 0 (default): the model's,
-                               8, or the step count a distilled model was distilled for */
+                               8, or the step count a distilled model was distilled for. The
+                               stages sit on the grid a job's NULL spacing gives (see
+                               ddpm_generate_params.spacing), so frames equal jobs' images */
   float eta;                /* DDIM: 0 deterministic .. 1 ancestral (default 0) */
   int class_index;          /* -1: none (default) */
   float guidance;           /* classifier-free guidance scale, >= 0 (default 3) */

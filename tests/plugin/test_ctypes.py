@@ -77,6 +77,12 @@ def main():
             with model.generate(**(dict(sde, spacing=spacing) if spacing else sde)) as job:
                 images[spacing] = job.result_rgba8()
         assert images[None] == images["logsnr"] and images["logsnr"] != images["trailing"]
+        # A stream of the same sampler and stages sits on the same grid: its frame is the job's.
+        with model.stream(steps=8, sampler="dpmpp2m_sde", class_index=1, seed_path="fixed", seed=4) as stream:
+            assert [stream.advance() for _ in range(8)][-1]
+            frame = stream.read_rgba8()[0]
+        assert all(abs(a - b) <= 1 for a, b in zip(frame, images[None]))
+        assert any(abs(a - b) > 1 for a, b in zip(frame, images["trailing"]))
         with model.generate(class_index=1, sampler="ddim", steps=8, seed=4) as a, \
                 model.generate(class_index=1, sampler="ddim", steps=8, seed=4, spacing="trailing") as b:
             assert a.result_rgba8() == b.result_rgba8()
