@@ -313,8 +313,8 @@ class Model(_Closing):
                 value = value.encode()
                 keep.append(value)
                 p.sampler_name = value
-            elif key == "spacing":
-                value = value.encode()
+            elif key == "spacing":  # None: the plugin's choice
+                value = value.encode() if value is not None else None
                 keep.append(value)
                 p.spacing = value
             elif key == "classes":

@@ -74,7 +74,7 @@ def main():
         sde = dict(class_index=1, sampler="dpmpp2m_sde", steps=8, seed=4)
         images = {}
         for spacing in (None, "logsnr", "trailing"):
-            with model.generate(**(dict(sde, spacing=spacing) if spacing else sde)) as job:
+            with model.generate(spacing=spacing, **sde) as job:
                 images[spacing] = job.result_rgba8()
         assert images[None] == images["logsnr"] and images["logsnr"] != images["trailing"]
         # A stream of the same sampler and stages sits on the same grid: its frame is the job's.
