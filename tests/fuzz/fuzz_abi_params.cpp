@@ -160,6 +160,8 @@ void fuzz_generate(Reader& r, uint8_t flags) {
   v.init_image_f32 = whole(b, offsetof(G, init_image_f32)) && c[3] % 3 == 1 ? g_image_f32.data() : nullptr;
   v.init_image_rgba8 = whole(b, offsetof(G, init_image_rgba8)) && c[3] % 5 >= 3 ? g_image_u8.data() : nullptr;
   v.mask = whole(b, offsetof(G, mask)) && c[4] % 2 ? g_mask.data() : nullptr;
+  static const char* const spacings[] = {nullptr, "", "trailing", "logsnr", "uniform", "leading", "bogus"};
+  v.spacing = whole(b, offsetof(G, spacing)) ? spacings[c[5] % 7] : nullptr;
   v.init_width = small_side(v.init_width);
   v.init_height = small_side(v.init_height);
   write_back(b, v);

@@ -229,7 +229,9 @@ def main():
             assert job.wait()
             st = job.poll()
         took = time.monotonic() - started
-        assert st["step"] > 3 and st["total"] == st["step"], st
+        # More than one step: the plan came from the measured speed (a loaded machine, a full
+        # build beside it, gave this tiny job only 2 steps in its 2 s).
+        assert st["step"] > 1 and st["total"] == st["step"], st
         assert 1.0 < took < 2 + 10, took  # slack for the final grid on a loaded machine
         assert os.listdir(grids) == ["step_%d.png" % st["step"]], os.listdir(grids)
         # Two local processes: this job is rank 0, ddpm_train_worker beside the library rank 1.
