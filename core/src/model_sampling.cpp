@@ -40,6 +40,10 @@ void check_guidance(float guidance, const io::ModelInfo& info) {
   }
 }
 
+Spacing default_spacing(const io::ModelInfo& info, SamplerKind kind, int steps) {
+  return info.distilled() ? Spacing::Trailing : default_spacing(kind, steps);
+}
+
 std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& info) {
   std::vector<std::string> warnings = fit_sampler(o, info);
   if (info.distilled() && o.steps == 0) o.steps = info.distilled_steps;

@@ -137,11 +137,10 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
   o.variation_strength = p.variation_strength;
   o.guidance_rescale = p.guidance_rescale;
   o.clip_x0 = p.clip_x0 != 0;
-  // NULL: the measured best for the sampler and step count; a step-distilled model keeps the
-  // grid it was distilled on (fit_to_model says so if another is named).
-  o.spacing = p.spacing                  ? ddpm::spacing_from_string(p.spacing)
-              : model.info.distilled() ? ddpm::Spacing::Trailing
-                                       : ddpm::default_spacing(o.sampler, o.steps);
+  // NULL: the measured best for the sampler and step count (fit_to_model warns when a named
+  // one does not suit a distilled model).
+  o.spacing = p.spacing ? ddpm::spacing_from_string(p.spacing)
+                        : ddpm::default_spacing(model.info, o.sampler, o.steps);
   if (const ddpm_status t = check_threads(p.threads); t != DDPM_OK) return t;
   // A distilled model's sampler and steps, a guidance-input model's range (throws on a bad scale).
   for (const auto& w : ddpm::fit_to_model(o, model.info)) log(DDPM_LOG_WARN, w);

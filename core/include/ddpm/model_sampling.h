@@ -24,6 +24,10 @@ std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& inf
 // The same for a stream; its `steps` 0 becomes the model's (8 for an undistilled one).
 std::vector<std::string> fit_to_model(StreamOptions& o, const io::ModelInfo& info);
 
+// The grid a job or stream of this model takes when the caller names none: default_spacing
+// (sampler.h), except that a step-distilled model keeps the trailing grid it was distilled on.
+Spacing default_spacing(const io::ModelInfo& info, SamplerKind kind, int steps);
+
 // check_guidance (sampler.h) plus a guidance-input model's range.
 void check_guidance(float guidance, const io::ModelInfo& info);
 
