@@ -1,6 +1,7 @@
 #include "unet_blocks.h"
 
 #include "attention.h"
+#include "norm_epilogue.h"
 
 namespace ddpm {
 namespace F = torch::nn::functional;
@@ -19,16 +20,21 @@ torch::nn::Linear register_emb_layer(torch::nn::Module& m, int emb_dim, int out)
   return lin;
 }
 
-// Adds the [B, C] projected embedding to every pixel; broadcasting instead of the
-// reference's repeat() gives the same numbers without the copy. With scale_shift the
-// projection is [B, 2C]: (scale, shift), and x * (1 + scale) + shift (x is a GroupNorm's
-// output, as in ADM's blocks, so the embedding sets each channel's gain and offset).
-torch::Tensor add_embedding(const torch::Tensor& x, torch::nn::Linear lin, const torch::Tensor& emb,
-                            bool scale_shift) {
-  const torch::Tensor e = lin->forward(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1);
-  if (!scale_shift) return x + e;
-  const int64_t C = x.size(1);
-  return torch::addcmul(x + e.narrow(1, C, C), x, e.narrow(1, 0, C));
+// The [B, C] projected embedding, added to every pixel after a block's last GroupNorm; with
+// scale_shift the projection is [B, 2C]: (scale, shift), and y * (1 + scale) + shift (as in
+// ADM's blocks, so the embedding sets each channel's gain and offset). Broadcast per channel
+// inside the norm's pass instead of the reference's repeat() and add.
+NormEpilogue embedding_epilogue(torch::nn::Linear lin, const torch::Tensor& emb, bool scale_shift) {
+  NormEpilogue e;
+  const torch::Tensor p = lin->forward(torch::silu(emb));
+  if (!scale_shift) {
+    e.shift = p;
+  } else {
+    const int64_t C = p.size(1) / 2;
+    e.scale = p.narrow(1, 0, C);
+    e.shift = p.narrow(1, C, C);
+  }
+  return e;
 }
 
 // The largest divisor of `channels` that is at most `wanted`: GroupNorm needs groups that
@@ -52,7 +58,7 @@ DoubleConvImpl::DoubleConvImpl(int in, int out, int mid, bool residual, int norm
                   torch::nn::Sequential(conv1_, norm1_, torch::nn::GELU(), conv2_, norm2_));
 }
 
-torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling) {
+torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling, NormEpilogue last) {
   const auto conv = [tiling](torch::nn::Conv2d& c, PackedConvWeight& packed,
                              const std::shared_ptr<LowRankDelta>& lora, const torch::Tensor& in) {
     const torch::Tensor padded =
@@ -72,8 +78,14 @@ torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling) {
     }
     return lora ? out + lora->conv(padded, pad) : out;
   };
-  torch::Tensor h = norm2_(conv(conv2_, packed2_, lora2_, torch::gelu(norm1_(conv(conv1_, packed1_, lora1_, x)))));
-  return residual_ ? torch::gelu(x + h) : h;
+  NormEpilogue first;
+  first.gelu = true;
+  const torch::Tensor h = norm_epilogue(conv(conv1_, packed1_, lora1_, x), norm1_, first);
+  if (residual_) {
+    last.residual = x;
+    last.gelu = true;
+  }
+  return norm_epilogue(conv(conv2_, packed2_, lora2_, h), norm2_, last);
 }
 
 DownImpl::DownImpl(int in, int out, int emb_dim, const BlockStyle& style) : scale_shift_(style.scale_shift) {
@@ -85,8 +97,8 @@ DownImpl::DownImpl(int in, int out, int emb_dim, const BlockStyle& style) : scal
 }
 
 torch::Tensor DownImpl::forward(const torch::Tensor& x, const torch::Tensor& emb, bool tiling) {
-  return add_embedding(conv2_->forward(conv1_->forward(torch::max_pool2d(x, 2), tiling), tiling),
-                       emb_, emb, scale_shift_);
+  return conv2_->forward(conv1_->forward(torch::max_pool2d(x, 2), tiling), tiling,
+                         embedding_epilogue(emb_, emb, scale_shift_));
 }
 
 UpImpl::UpImpl(int in, int out, int emb_dim, const BlockStyle& style) : scale_shift_(style.scale_shift) {
@@ -115,8 +127,8 @@ torch::Tensor UpImpl::forward(const torch::Tensor& x, const torch::Tensor& skip,
                                .mode(torch::kBilinear)
                                .align_corners(true));
   }
-  return add_embedding(conv2_->forward(conv1_->forward(torch::cat({skip, up}, 1), tiling), tiling),
-                       emb_, emb, scale_shift_);
+  return conv2_->forward(conv1_->forward(torch::cat({skip, up}, 1), tiling), tiling,
+                         embedding_epilogue(emb_, emb, scale_shift_));
 }
 
 MultiHeadAttentionImpl::MultiHeadAttentionImpl(int channels, int heads)

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "low_rank.h"
+#include "norm_epilogue.h"
 #include "packed_conv.h"
 
 namespace ddpm {
@@ -15,13 +16,14 @@ struct BlockStyle {
   bool scale_shift = false;
 };
 
-// conv3x3 -> GroupNorm(1) -> GELU -> conv3x3 -> GroupNorm(1) [-> + x -> GELU if residual]
+// conv3x3 -> GroupNorm -> GELU -> conv3x3 -> GroupNorm [-> + x -> GELU if residual]
+// [-> `last`: the embedding of a Down or Up block, applied within the second norm's pass]
 // The padding mode is chosen per call (zeros, or circular for tiling) rather than stored in
 // the module, so one model can serve tiled and untiled jobs at the same time.
 class DoubleConvImpl : public torch::nn::Module {
  public:
   DoubleConvImpl(int in, int out, int mid = 0, bool residual = false, int norm_groups = 1);
-  torch::Tensor forward(const torch::Tensor& x, bool tiling = false);
+  torch::Tensor forward(const torch::Tensor& x, bool tiling = false, NormEpilogue last = {});
   LowRankSlots low_rank_slots() { return {{"double_conv.0.weight", &lora1_}, {"double_conv.3.weight", &lora2_}}; }
 
  private:
