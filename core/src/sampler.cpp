@@ -62,10 +62,10 @@ SamplerKind sampler_from_string(const std::string& name) {
 int default_steps(SamplerKind k, int timesteps) {
   switch (k) {
     case SamplerKind::DDPM: return timesteps;
-    case SamplerKind::DDIM: return std::min(50, timesteps);
+    case SamplerKind::DDIM: return std::min(25, timesteps);
     case SamplerKind::DPMSolverPP2M: return std::min(20, timesteps);
     case SamplerKind::EulerAncestral: return std::min(30, timesteps);
-    case SamplerKind::DPMSolverPP2MSDE: return std::min(20, timesteps);
+    case SamplerKind::DPMSolverPP2MSDE: return std::min(8, timesteps);
   }
   return timesteps;
 }
@@ -101,6 +101,8 @@ std::vector<int64_t> spaced_timesteps(int T, int steps, Spacing spacing) {
         break;
       case Spacing::Trailing:
         ts[steps - 1 - i] = std::llround(T - double(i) * T / steps) - 1;
+        break;
+      case Spacing::LogSnr:  // refused above
         break;
     }
   }

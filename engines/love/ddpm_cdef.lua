@@ -54,6 +54,7 @@ ddpm_status ddpm_model_get_shape(const ddpm_model* model, int* width, int* heigh
                                           int* channels, int* num_classes, int* timesteps);
 
 typedef enum ddpm_sampler {
+  DDPM_SAMPLER_AUTO = -1,
   DDPM_SAMPLER_DDPM = 0,
   DDPM_SAMPLER_DDIM = 1,
   DDPM_SAMPLER_DPMPP2M = 2,

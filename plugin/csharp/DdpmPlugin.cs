@@ -69,7 +69,8 @@ namespace Ddpm
 
     public enum DdpmLogLevel : int { Debug = 0, Info = 1, Warn = 2, Error = 3 }
 
-    public enum DdpmSampler : int { Ddpm = 0, Ddim = 1, DpmPP2M = 2, EulerA = 3 }
+    /// <summary>ddpm_sampler. Auto: a distilled model's own sampler, else DpmPP2MSde (jobs) or Ddim (streams).</summary>
+    public enum DdpmSampler : int { Auto = -1, Ddpm = 0, Ddim = 1, DpmPP2M = 2, EulerA = 3, DpmPP2MSde = 4 }
 
     /// <summary>ddpm_seed_path: where a stream's entering images take their noise from.</summary>
     public enum DdpmSeedPath : int
@@ -545,8 +546,8 @@ namespace Ddpm
         public int? ClassIndex;          // -1: none
         public int[] Classes;            // one per image, or one for all (-1: none)
         public float? Guidance;
-        public string Sampler;           // "ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"
-        public int? Steps;
+        public string Sampler;           // "ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde" (null: the model's, DPM-Solver++ 2M SDE)
+        public int? Steps;               // null: the model's (8 for dpmpp2m_sde)
         public float? Eta;
         public ulong? Seed;
         public int? PreviewEvery;        // 0: no frames

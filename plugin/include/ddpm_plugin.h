@@ -116,6 +116,8 @@ DDPM_API ddpm_status ddpm_model_get_shape(const ddpm_model* model, int* width, i
 /* ---- Generation -------------------------------------------------------------------------- */
 
 typedef enum ddpm_sampler {
+  DDPM_SAMPLER_AUTO = -1,   /* the model's choice: a distilled model's own sampler, else
+                               DPM-Solver++ 2M SDE for a job and DDIM for a stream */
   DDPM_SAMPLER_DDPM = 0,    /* "ddpm": ancestral, Algorithm 2 */
   DDPM_SAMPLER_DDIM = 1,    /* "ddim" */
   DDPM_SAMPLER_DPMPP2M = 2, /* "dpmpp2m": DPM-Solver++ 2M */
@@ -130,12 +132,14 @@ typedef struct ddpm_generate_params {
   const int32_t* classes;  /* optional: one class per image (-1 none); overrides class_index */
   size_t class_count;      /* entries in `classes`: 1 or batch */
   float guidance;          /* classifier-free guidance scale, >= 0 (default 3) */
-  int sampler;             /* a ddpm_sampler (default DDPM_SAMPLER_DDIM) */
+  int sampler;             /* a ddpm_sampler (default DDPM_SAMPLER_AUTO: DPM-Solver++ 2M SDE, or
+                              a distilled model's own) */
   const char* sampler_name;/* optional: a name ("ddpm", "ddim", "dpmpp2m", "euler_a",
                               "dpmpp2m_sde");
                               overrides `sampler` when not NULL */
-  int steps;               /* 1..T denoising steps; 0 (default): the model's, which is 25, or the
-                              step count a distilled model was distilled for */
+  int steps;               /* 1..T denoising steps; 0 (default): the model's: the step count a
+                              distilled model was distilled for, else the sampler's default:
+                              8 dpmpp2m_sde, 25 ddim, 20 dpmpp2m, 30 euler_a, T ddpm */
   float eta;               /* DDIM: 0 deterministic .. 1 ancestral (default 0) */
   uint64_t seed;           /* image i uses seed + i (default 0) */
   int preview_every;       /* a frame every N steps (and at the last); 0: no frames (default 1) */

@@ -41,9 +41,11 @@ torch::Tensor rgba_input(const float* f32, const uint8_t* bytes, int64_t w, int6
   return (x * 2 - 1).contiguous();
 }
 
-ddpm::SamplerKind sampler_kind(int sampler, const char* name) {
+ddpm::SamplerKind sampler_kind(int sampler, const char* name, const ddpm::io::ModelInfo& info,
+                               ddpm::SamplerKind otherwise) {
   if (name) return ddpm::sampler_from_string(name);  // throws naming the allowed ones
   switch (sampler) {
+    case DDPM_SAMPLER_AUTO: return info.distilled() ? ddpm::sampler_from_string(info.distilled_sampler) : otherwise;
     case DDPM_SAMPLER_DDPM: return ddpm::SamplerKind::DDPM;
     case DDPM_SAMPLER_DDIM: return ddpm::SamplerKind::DDIM;
     case DDPM_SAMPLER_DPMPP2M: return ddpm::SamplerKind::DPMSolverPP2M;
@@ -51,7 +53,7 @@ ddpm::SamplerKind sampler_kind(int sampler, const char* name) {
     case DDPM_SAMPLER_DPMPP2M_SDE: return ddpm::SamplerKind::DPMSolverPP2MSDE;
     default:
       throw ddpm::Error("sampler " + std::to_string(sampler) +
-                        " is unknown: allowed 0 (ddpm), 1 (ddim), 2 (dpmpp2m), 3 (euler_a), 4 (dpmpp2m_sde)");
+                        " is unknown: allowed -1 (auto), 0 (ddpm), 1 (ddim), 2 (dpmpp2m), 3 (euler_a), 4 (dpmpp2m_sde)");
   }
 }
 

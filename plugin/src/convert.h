@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ddpm/io/model_info.h"
 #include "ddpm/sampler.h"
 #include "ddpm_plugin.h"
 
@@ -19,6 +20,8 @@ std::vector<uint8_t> to_rgba8(const torch::Tensor& x);
 // -> [1, channels, h, w] in [-1, 1] for a model with `channels`.
 torch::Tensor rgba_input(const float* f32, const uint8_t* bytes, int64_t w, int64_t h, int channels);
 // A ddpm_sampler value or name (name wins when not NULL); throws ddpm::Error on unknown ones.
-ddpm::SamplerKind sampler_kind(int sampler, const char* name);
+// DDPM_SAMPLER_AUTO: a distilled model's own sampler, else `otherwise`.
+ddpm::SamplerKind sampler_kind(int sampler, const char* name, const ddpm::io::ModelInfo& info,
+                               ddpm::SamplerKind otherwise);
 
 }  // namespace ddpm_plugin

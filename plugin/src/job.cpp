@@ -43,9 +43,6 @@ namespace {
 constexpr size_t kMinParamsSize = offsetof(ddpm_generate_params, init_image_f32);
 constexpr size_t kMaxParamsSize = kMaxParamsStructSize;
 
-// Steps of a job that asks for none (0) on an undistilled model.
-constexpr int kDefaultSteps = 25;
-
 // The library's defaults, struct_size = the library's sizeof.
 void fill_generate_defaults(ddpm_generate_params& p) {
   std::memset(&p, 0, sizeof p);
@@ -53,8 +50,8 @@ void fill_generate_defaults(ddpm_generate_params& p) {
   p.batch = 1;
   p.class_index = -1;
   p.guidance = 3.0f;
-  p.sampler = DDPM_SAMPLER_DDIM;
-  p.steps = 0;  // the model's: its distilled step count, else kDefaultSteps
+  p.sampler = DDPM_SAMPLER_AUTO;  // a distilled model's own, else DPM-Solver++ 2M SDE
+  p.steps = 0;  // the model's: its distilled step count, else the sampler's default_steps
   p.eta = 0.0f;
   p.seed = 0;
   p.preview_every = 1;
@@ -89,13 +86,16 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
     if (const ddpm_status st = check_class_index(c, cfg.num_classes); st != DDPM_OK) return st;
   }
   o.guidance = p.guidance;
-  o.sampler = sampler_kind(p.sampler, p.sampler_name);
+  // The default, measured best on the default model (tests/bench/NOTES.md, "The logsnr
+  // timestep grid"): DPM-Solver++ 2M SDE, 8 steps on the logsnr grid beat 20 trailing steps,
+  // and DDIM's 25, in accuracy and distance.
+  o.sampler = sampler_kind(p.sampler, p.sampler_name, model.info, ddpm::SamplerKind::DPMSolverPP2MSDE);
   if (p.steps < 0 || p.steps > T) {
     return fail(DDPM_ERR_OUT_OF_RANGE, "steps " + std::to_string(p.steps) +
                                            " is out of range: allowed 1 to " + std::to_string(T) +
                                            ", or 0 for the model's default");
   }
-  o.steps = p.steps == 0 && !model.info.distilled() ? kDefaultSteps : p.steps;
+  o.steps = p.steps == 0 && !model.info.distilled() ? ddpm::default_steps(o.sampler, T) : p.steps;
   o.eta = p.eta;
   o.seed = p.seed;
   o.tiling = p.tiling != 0;

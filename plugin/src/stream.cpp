@@ -365,7 +365,7 @@ DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_param
     if (st != DDPM_OK) return st;
     ddpm::check_guidance(p.guidance, m.info);  // throws: INVALID_ARGUMENT
     ddpm::StreamOptions o;
-    o.sampler = sampler_kind(p.sampler, p.sampler_name);
+    o.sampler = sampler_kind(p.sampler, p.sampler_name, m.info, ddpm::SamplerKind::DDIM);
     o.steps = p.steps;
     o.eta = p.eta;
     o.variance = m.info.variance;

@@ -306,7 +306,7 @@ static void test_params_init(ddpm_model* model) {
   CHECK(p_ddpm_generate_params_init(&b.g, old_generate) == DDPM_OK);
   CHECK(count_not(&b, old_generate, sizeof b.bytes, MARKER) == 0);
   CHECK(b.g.struct_size == old_generate && b.g.batch == 1 && b.g.class_index == -1 &&
-        b.g.steps == 0 && b.g.guidance == 3.0f && b.g.sampler == DDPM_SAMPLER_DDIM &&
+        b.g.steps == 0 && b.g.guidance == 3.0f && b.g.sampler == DDPM_SAMPLER_AUTO &&
         b.g.strength == 0.75f && b.g.mask == NULL && b.g.init_image_rgba8 == NULL);
   /* ... and it generates: the marker bytes past it (variation_*, clip_x0) are never read. */
   b.g.steps = 3;
@@ -384,6 +384,7 @@ static void ddim_rgba(ddpm_model* model, uint64_t seed, uint64_t variation_seed,
   ddpm_generate_params p;
   ddpm_job* job = NULL;
   p_ddpm_generate_params_init(&p, sizeof p);
+  p.sampler = DDPM_SAMPLER_DDIM;
   p.steps = 8;
   p.seed = seed;
   p.variation_seed = variation_seed;

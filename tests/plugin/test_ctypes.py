@@ -77,6 +77,10 @@ def main():
             with model.generate(spacing=spacing, **sde) as job:
                 images[spacing] = job.result_rgba8()
         assert images[None] == images["logsnr"] and images["logsnr"] != images["trailing"]
+        # Naming nothing gets the model's choice: DPM-Solver++ 2M SDE, 8 steps, logsnr grid.
+        totals = []
+        with model.generate(class_index=1, seed=4, on_step=lambda s, t, f: totals.append(t)) as job:
+            assert job.result_rgba8() == images[None] and set(totals) == {8}, totals
         # A stream of the same sampler and stages sits on the same grid: its frame is the job's.
         with model.stream(steps=8, sampler="dpmpp2m_sde", class_index=1, seed_path="fixed", seed=4) as stream:
             assert [stream.advance() for _ in range(8)][-1]
@@ -114,7 +118,7 @@ def main():
             assert [stream.advance() for _ in range(3)] == [False, False, True]
             rgba, info = stream.read_rgba8()
             assert (info["number"], info["latency_calls"], info["class_index"], info["seed"]) == (1, 3, 1, 5), info
-            with model.generate(steps=3, class_index=1, guidance=2.0, seed=5) as job:
+            with model.generate(steps=3, sampler="ddim", class_index=1, guidance=2.0, seed=5) as job:
                 assert job.result_rgba8() == rgba
             stream.set_class(2)
             for _ in range(3):

@@ -276,7 +276,7 @@ static class TestDdpm
                    "frame info: number " + info.Number + " call " + info.Call + " entered " + info.EnteredCall +
                        " latency " + info.LatencyCalls + " class " + info.ClassIndex + " guidance " + info.Guidance +
                        " seed " + info.Seed);
-            byte[] job = model.Generate(new GenerateOptions { ClassIndex = 1, Guidance = 2f, Seed = 5, Steps = 3,
+            byte[] job = model.Generate(new GenerateOptions { ClassIndex = 1, Guidance = 2f, Seed = 5, Steps = 3, Sampler = "ddim",
                                                               PreviewEvery = 0 }, null, 120000);
             Expect(Convert.ToBase64String(job) == Convert.ToBase64String(frame),
                    "the stream's frame is the job's image (class 1, guidance 2, seed 5, DDIM 3 steps)");
@@ -438,7 +438,7 @@ static class TestDdpm
         var g = (DdpmGenerateParams)LibraryDefaults(typeof(DdpmGenerateParams), DdpmNative.ddpm_generate_params_init,
                                                     "ddpm_generate_params_init");
         Expect(g.batch == 1 && g.class_index == -1 && g.classes == IntPtr.Zero && g.class_count == UIntPtr.Zero &&
-                   g.guidance == 3.0f && g.sampler == (int)DdpmSampler.Ddim && g.sampler_name == IntPtr.Zero &&
+                   g.guidance == 3.0f && g.sampler == (int)DdpmSampler.Auto && g.sampler_name == IntPtr.Zero &&
                    g.steps == 0 && g.eta == 0f && g.seed == 0 && g.preview_every == 1 && g.preview_x0 == 0 &&
                    g.tiling == 0 && g.init_image_f32 == IntPtr.Zero && g.init_image_rgba8 == IntPtr.Zero &&
                    g.init_width == 0 && g.init_height == 0 && g.strength == 0.75f && g.mask == IntPtr.Zero &&
