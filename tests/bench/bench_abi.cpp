@@ -172,6 +172,8 @@ int main(int argc, char** argv) {
   const double stream_flops = cfg.forward_flops(16);  // 8 stages, each with its twin
   rows.push_back({"floor: 8-stage stream at the peak", peak * 1e9 / stream_flops, "frames/s"});
   product_path(0, "default");
+  // What an engine that names no sampler or steps gets (DPM-Solver++ 2M SDE, 8 logsnr steps).
+  rows.push_back({"job image, nothing named (SDE 8 logsnr)", median_job(model, DDPM_SAMPLER_AUTO, 0, 9, 0), "s"});
   for (int threads : {1, 2}) {
     product_path(threads, std::to_string(threads) + " thr");
     BusyThread busy;
