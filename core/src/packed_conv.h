@@ -14,16 +14,18 @@ namespace ddpm {
 class PackedConvWeight {
  public:
   // conv2d(input, weight, stride 1, padding `pad`) through oneDNN; `input` is a plain float
-  // CPU tensor and gradients are off.
+  // CPU tensor and gradients are off. In bf16 inference (ddpm/precision.h) the input and the
+  // kept weight are bfloat16 and the result float32.
   torch::Tensor conv(const torch::Tensor& input, const torch::Tensor& weight, int64_t pad);
 
  private:
-  torch::Tensor packed_for(const torch::Tensor& weight, int64_t pad);
+  torch::Tensor packed_for(const torch::Tensor& weight, int64_t pad, bool bf16);
 
   std::mutex mutex_;  // jobs and a split forward's parts share one model
   const void* data_ = nullptr;
   uint32_t version_ = 0;
   int64_t pad_ = -1;
+  bool bf16_ = false;
   torch::Tensor packed_;
 };
 

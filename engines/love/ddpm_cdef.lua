@@ -42,6 +42,8 @@ ddpm_status ddpm_set_log_callback(ddpm_log_fn fn, ddpm_log_level min_level,
 
 ddpm_status ddpm_set_threads(int threads);
 
+ddpm_status ddpm_set_precision(const char* name);
+
 void ddpm_string_free(char* str);
 
 ddpm_status ddpm_model_load(const char* path, ddpm_model** out);

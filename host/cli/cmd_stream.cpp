@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct StreamOptions {
-  std::string model, out, sheet, class_arg, sampler = "ddim", seed_path = "walk", input;
+  std::string model, out, sheet, class_arg, sampler = "ddim", seed_path = "walk", input, precision;
   std::vector<std::string> class_at;  // "CALL:CLASS": from that call on, entering images get CLASS
   int frames = 16, steps = -1, period = 32, threads = 0;  // steps -1: the model's (8, or a distilled model's)
   float guidance = 3.0f, blend = 0.0f, strength = 0.5f;
@@ -102,6 +102,7 @@ int run_stream(const StreamOptions& o) {
   p.image_input = o.input.empty() ? 0 : 1;
   p.strength = o.strength;
   StreamHandle stream;
+  if (!o.precision.empty()) check(g_plugin.ddpm_set_precision(o.precision.c_str()), "--precision");
   check(g_plugin.ddpm_stream_open(m.handle, &p, &stream.s), "cannot open the stream");
   if (!o.input.empty()) push_input(stream.s, o.input);
 
@@ -165,6 +166,8 @@ Command add_stream_command(CLI::App& app) {
       ->check(CLI::IsMember(kSamplerNames));
   cmd->add_option("--steps", o->steps, "stages per image = images in flight (default 8; a distilled model's own count)");
   cmd->add_option("--threads", o->threads, "CPU threads of the stream (default 0: all cores)");
+  cmd->add_option("--precision", o->precision,
+                  "float32 (default) or bf16: the convolutions' number format on the CPU (bf16 needs AVX512-BF16)");
   cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--seed", o->seed, "seed of the seed path (default 0)");
   cmd->add_option("--seed-path", o->seed_path, "fixed, walk (a slow slerp between seeds) or new (default walk)")

@@ -291,6 +291,7 @@ namespace Ddpm
         [DllImport(Library, CallingConvention = Cdecl)]
         public static extern DdpmStatus ddpm_set_log_callback(DdpmLogFn fn, DdpmLogLevel minLevel, IntPtr userData);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_set_threads(int threads);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_set_precision(string name);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern void ddpm_string_free(IntPtr str);
 
         [DllImport(Library, CallingConvention = Cdecl)]
@@ -452,6 +453,8 @@ namespace Ddpm
         }
 
         public static void SetThreads(int threads) { Check(DdpmNative.ddpm_set_threads(threads)); }
+        /// <summary>"float32" (default) or "bf16": the convolutions' number format for CPU inference.</summary>
+        public static void SetPrecision(string name) { Check(DdpmNative.ddpm_set_precision(name)); }
 
         /// <summary>Sends the plugin's messages at minLevel or above to handler (null: none). The
         /// handler runs on any thread (job workers included), one call at a time.</summary>

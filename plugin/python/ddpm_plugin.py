@@ -175,6 +175,7 @@ class Library:
             "ddpm_last_error": (ctypes.c_char_p, []),
             "ddpm_set_log_callback": (st, [LOG_FN, ctypes.c_int, vp]),
             "ddpm_set_threads": (st, [ctypes.c_int]),
+            "ddpm_set_precision": (st, [ctypes.c_char_p]),
             "ddpm_string_free": (None, [vp]),
             "ddpm_model_load": (st, [ctypes.c_char_p, ctypes.POINTER(vp)]),
             "ddpm_model_free": (None, [vp]),
@@ -240,6 +241,10 @@ class Library:
 
     def set_threads(self, threads):
         self.check(self.lib.ddpm_set_threads(threads))
+
+    def set_precision(self, name):
+        """"float32" (default) or "bf16": the convolutions' number format for CPU inference."""
+        self.check(self.lib.ddpm_set_precision(name.encode()))
 
     def import_checkpoint(self, pt_path, out_path, class_names=None, image_size=64, float16=False):
         """Converts a reference PyTorch checkpoint (.pt) into a model file at out_path."""

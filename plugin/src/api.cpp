@@ -11,6 +11,7 @@
 #include "ddpm/io/error.h"
 #include "ddpm/import.h"
 #include "ddpm/io/model_info.h"
+#include "ddpm/precision.h"
 #include "ddpm/runtime.h"
 #include "ddpm/sampler.h"
 #include <chrono>
@@ -200,6 +201,14 @@ DDPM_API ddpm_status ddpm_set_log_callback(ddpm_log_fn fn, ddpm_log_level min_le
   g_log_level = min_level;
   g_log_user = user_data;
   return DDPM_OK;
+}
+
+DDPM_API ddpm_status ddpm_set_precision(const char* name) {
+  return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
+    if (!name) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_set_precision: name is NULL");
+    ddpm::set_inference_precision(ddpm::precision_from_string(name));  // throws naming the problem
+    return DDPM_OK;
+  });
 }
 
 DDPM_API ddpm_status ddpm_set_threads(int threads) {

@@ -174,6 +174,13 @@ int main(int argc, char** argv) {
   product_path(0, "default");
   // What an engine that names no sampler or steps gets (DPM-Solver++ 2M SDE, 8 logsnr steps).
   rows.push_back({"job image, nothing named (SDE 8 logsnr)", median_job(model, DDPM_SAMPLER_AUTO, 0, 9, 0), "s"});
+  // bf16 convolutions, where this CPU multiplies bfloat16 natively (refused elsewhere).
+  const bool bf16 = ddpm_set_precision("bf16") == DDPM_OK;
+  if (bf16) {
+    product_path(0, "bf16");
+    rows.push_back({"job image, nothing named, bf16", median_job(model, DDPM_SAMPLER_AUTO, 0, 9, 0), "s"});
+    check(ddpm_set_precision("float32"), "ddpm_set_precision");
+  }
   for (int threads : {1, 2}) {
     product_path(threads, std::to_string(threads) + " thr");
     BusyThread busy;
@@ -192,6 +199,13 @@ int main(int argc, char** argv) {
     rows.push_back({"floor: 4-stage student stream at the peak", peak * 1e9 / cfg.forward_flops(4), "frames/s"});
     rows.push_back({"stream 4 stages, student, default", stream_fps(student, 4, 2.0, 0), "frames/s"});
     rows.push_back({"stream 8 stages, student, default", stream_fps(student, 8, 2.0, 0), "frames/s"});
+    if (bf16) {
+      check(ddpm_set_precision("bf16"), "ddpm_set_precision");
+      rows.push_back({"job DPM++2M SDE-4 image, student, bf16",
+                      1 / median_job(student, DDPM_SAMPLER_DPMPP2M_SDE, 4, 9, 0), "images/s"});
+      rows.push_back({"stream 4 stages, student, bf16", stream_fps(student, 4, 2.0, 0), "frames/s"});
+      check(ddpm_set_precision("float32"), "ddpm_set_precision");
+    }
     ddpm_model_free(student);
   }
   ddpm_model_free(model);

@@ -13,7 +13,7 @@
 //   ddpm_bench_quality [--model M]... [--sampler NAME:STEPS[:SPACING]]... [--assets DIR] [--per-class N]
 //                      [--guidance G] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
 //                      [--no-clip-x0] [--judge-members N] [--judge-width W] [--judge-epochs E]
-//                      [--judge-cache DIR]
+//                      [--judge-cache DIR] [--precision float32|bf16]
 // Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:8:logsnr), 32 images a class
 // (or the held-out count, when larger). --judge-cache none trains a fresh judge and keeps
 // nothing. DDPM_DEVICE=cuda runs the judge and the samplers on a GPU.
@@ -25,6 +25,7 @@
 #include "ddpm/io/error.h"
 #include "ddpm/model_file.h"
 #include "ddpm/model_sampling.h"
+#include "ddpm/precision.h"
 #include "ddpm/sampler.h"
 #include "ddpm/tensor_image.h"
 #include "frechet.h"
@@ -94,8 +95,12 @@ Args parse(int argc, char** argv) {
       char* end = nullptr;
       a.guidance = std::strtof(v.c_str(), &end);
       if (v.empty() || *end || !(a.guidance >= 0)) throw ddpm::Error("--guidance " + v + " is invalid: allowed >= 0");
-    } else if (k == "--threads") a.threads = number(value(), 0);
-    else if (k == "--chunk") a.chunk = number(value(), 1);
+    } else if (k == "--threads") {
+      a.threads = number(value(), 0);
+    } else if (k == "--precision") {
+      // The models' convolutions; the judge's are LibTorch's own, the same in every run.
+      ddpm::set_inference_precision(ddpm::precision_from_string(value()));
+    } else if (k == "--chunk") a.chunk = number(value(), 1);
     else if (k == "--no-clip-x0") a.clip_x0 = false;
     else if (k == "--judge-members") a.judge.members = number(value(), 1);
     else if (k == "--judge-width") a.judge.width = number(value(), 4);

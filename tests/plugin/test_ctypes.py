@@ -77,6 +77,24 @@ def main():
             with model.generate(spacing=spacing, **sde) as job:
                 images[spacing] = job.result_rgba8()
         assert images[None] == images["logsnr"] and images["logsnr"] != images["trailing"]
+        # bf16 convolutions: near the float32 image where the CPU has them, else refused by name.
+        try:
+            lib.set_precision("bf16")
+            with model.generate(**sde) as job:
+                low = job.result_rgba8()
+            lib.set_precision("float32")
+            diffs = [abs(a - b) for a, b in zip(low, images[None])]
+            assert low != images[None] and sum(diffs) / len(diffs) < 8, sum(diffs) / len(diffs)
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "INVALID_ARGUMENT" and "AVX512-BF16" in str(e), e
+        try:
+            lib.set_precision("fp8")
+            raise AssertionError("precision fp8 accepted")
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "INVALID_ARGUMENT" and "'fp8'" in str(e) and "bf16" in str(e), e
+        assert lib.lib.ddpm_set_precision(None) == 1  # NULL: INVALID_ARGUMENT
+        with model.generate(**sde) as job:
+            assert job.result_rgba8() == images[None]
         # Naming nothing gets the model's choice: DPM-Solver++ 2M SDE, 8 steps, logsnr grid.
         totals = []
         with model.generate(class_index=1, seed=4, on_step=lambda s, t, f: totals.append(t)) as job:

@@ -480,6 +480,9 @@ static class TestDdpm
         DdpmLibrary.SetLogCallback((level, message) => { lock (logLock) logs.Add(level + " " + message); },
                                    DdpmLogLevel.Debug);
         DdpmLibrary.SetThreads(2);
+        DdpmException pe = Throws(() => DdpmLibrary.SetPrecision("fp8"), "an unknown precision");
+        Expect(pe.Status == DdpmStatus.InvalidArgument && pe.Message.Contains("'fp8'"), "precision fp8 is named: " + pe.Message);
+        DdpmLibrary.SetPrecision("float32");
 
         // A missing file: NOT_FOUND, through the wrapper and the raw call.
         DdpmException e = Throws(() => Model.Load("/nonexistent/model.safetensors"), "loading a missing file");
