@@ -41,7 +41,7 @@ DDPM_INLINE vf gelu(vf x) {
 typedef double vd __attribute__((vector_size(64)));  // 8 doubles
 
 // Sum of the values (or of their squared deviations from `m`) of `channels` maps of n values
-// each (n a multiple of kLanes): each map's values in float lanes (at most 256 adds a lane),
+// each (n a multiple of kLanes): each map's values in float lanes (256 adds a lane at 64x64),
 // each map's lanes then into double lanes, so the sum of a whole group keeps double precision
 // at the cost of one horizontal sum a group (per map, that sum was most of a 4x4 map's time).
 template <bool kDeviations>

@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
   std::string settings_path = studio::default_settings_path();
   app.add_option("--model,-m", o.model, "model file (default: the last one, else the bundled emoji model)");
   app.add_option("--class,-c", o.class_arg, "class name or index (default none)");
+  app.add_option("--precision", o.precision, "float32 (default) or bf16: the convolutions' number format (bf16 needs AVX512-BF16)")
+      ->check(CLI::IsMember({"float32", "bf16"}));
   app.add_option("--sampler", o.sampler, "ddpm, ddim, dpmpp2m, euler_a or dpmpp2m_sde")
       ->check(CLI::IsMember({"ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"}));
   app.add_option("--steps", o.steps, "denoising steps")->check(CLI::Range(1, 1000));
@@ -131,6 +133,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (plugin.handle) plugin.ddpm_set_log_callback(plugin_log, DDPM_LOG_WARN, nullptr);
+  if (plugin.handle && !o.precision.empty() && plugin.ddpm_set_precision(o.precision.c_str()) != DDPM_OK) {
+    std::fprintf(stderr, "ddpm-studio: --precision %s: %s\n", o.precision.c_str(), plugin.ddpm_last_error());
+    return 1;
+  }
 
   glfwSetErrorCallback(on_glfw_error);
   if (!glfwInit()) {

@@ -28,6 +28,7 @@ Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOption
                Settings settings)
     : window_(window), plugin_(plugin), options_(std::move(options)), settings_(std::move(settings)),
       model_(plugin), student_(plugin), gen_(plugin), train_(plugin), live_(plugin) {
+  bf16_ = options_.precision == "bf16";  // main() has set it in the plugin
   sampler_choice_ = settings_.sampler;
   steps_ = settings_.steps;
   guidance_ = settings_.guidance;

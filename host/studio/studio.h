@@ -60,6 +60,7 @@ struct StudioOptions {
   std::string live_seed_path;  // "fixed", "walk", "new"; "" the settings'
   float live_blend = -1.0f;    // < 0: the settings'
   bool live_inflight = false;
+  std::string precision;  // "bf16": bfloat16 convolutions from the start ("" or "float32": not)
   double timeout_seconds = 900;
   float ui_scale = 1.0f;  // the monitor's content scale (high-DPI)
 };
@@ -191,6 +192,8 @@ class Studio {
   float live_slots_rect_[4] = {0, 0, 0, 0};
   bool live_class_switched_ = false;  // scripted --live-class-after done
   std::string live_status_;           // scripted: "done", or why not
+  bool bf16_ = false;                 // ddpm_set_precision's state, process-wide
+  std::string precision_error_;       // why bf16 was refused
 
   // Status line and scripted mode.
   std::string message_;

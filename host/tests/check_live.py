@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks a screenshot of the studio's scripted Live mode.
 
-Usage: check_live.py SCREENSHOT.png PLUGIN_LIBRARY PYTHON_BINDING_DIR MIN_FRAMES
+Usage: check_live.py SCREENSHOT.png PLUGIN_LIBRARY PYTHON_BINDING_DIR MIN_FRAMES [PRECISION]
 
 Reads SCREENSHOT.png.json (written by `ddpm-studio --live-frames N --screenshot ...`) and checks
 that the stream finished at least MIN_FRAMES frames, that the frame shown took as many calls
@@ -71,6 +71,7 @@ def replay(lib, side):
 
 def main():
     shot_path, plugin_path, binding, min_frames = sys.argv[1:5]
+    precision = sys.argv[5] if len(sys.argv) > 5 else None  # the studio's --precision
     min_frames = int(min_frames)
     sys.path.insert(0, binding)
     import ddpm_plugin
@@ -105,6 +106,8 @@ def main():
                 return
 
     lib = ddpm_plugin.Library(plugin_path)
+    if precision:
+        lib.set_precision(precision)
     frame, info, slots, count, (h, w, c) = replay(lib, side)
     assert info.number == f["number"], "the replay finished frame %d, the studio %d" % (info.number, f["number"])
     errors = compare_grid(shot, side["preview"], side["grid"], to_rgba(frame, 1, h, w, c),

@@ -61,6 +61,18 @@ code=$?
 expect 0 "wrote" "scripted live stream"
 /usr/bin/python3 "$(dirname "$0")/check_live.py" "$DIR/live.png" "$LIB" "$BINDING" 6 || fail "live screenshot check"
 
+echo "== live mode with bf16 convolutions (AVX512-BF16 CPUs), or their refusal by name"
+xvfb "$STUDIO" --model "$MODEL" --class 0 --steps 4 --seed 5 --live-frames 4 --precision bf16 \
+  --screenshot "$DIR/live_bf16.png" >"$DIR/out.txt" 2>&1
+code=$?
+if grep -q avx512_bf16 /proc/cpuinfo; then
+  expect 0 "wrote" "scripted bf16 live stream"
+  /usr/bin/python3 "$(dirname "$0")/check_live.py" "$DIR/live_bf16.png" "$LIB" "$BINDING" 4 bf16 ||
+    fail "bf16 live screenshot check"
+else
+  expect 1 "AVX512-BF16" "bf16 on a CPU without it"
+fi
+
 echo "== live mode: an image-to-image stream (latency = round(strength * steps) calls)"
 xvfb "$STUDIO" --model "$MODEL" --class 1 --steps 6 --seed 2 --init "$ASSETS/animals/panda_face.png" \
   --strength 0.5 --live-frames 2 --screenshot "$DIR/live_img.png" >"$DIR/out.txt" 2>&1
