@@ -11,9 +11,11 @@ namespace ddpm {
 struct NormEpilogue {
   torch::Tensor scale, shift, residual;
   bool gelu = false;
+  bool bf16_out = false;  // the result in bfloat16 (the next bf16 convolution's input)
 };
 
-// GroupNorm(x) followed by `e`. For float32 CPU tensors without gradients this is one kernel
+// GroupNorm(x) followed by `e`; `x` is float, or bfloat16 (a bf16 convolution's output). For
+// CPU tensors without gradients this is one kernel
 // (two reads and a write of the map instead of up to four separate operations: at 8x8 and
 // below the per-operation cost was most of the time, tests/bench/NOTES.md), equal to the
 // separate operations to within float rounding (~1e-6 relative), the same for an image alone

@@ -15,12 +15,29 @@ using simd::kLanes;
 using simd::splat;
 using simd::vf;
 
+typedef uint16_t vh __attribute__((vector_size(32)));  // 16 bfloat16 values
+typedef uint32_t vu __attribute__((vector_size(64)));  // their float bit patterns
+
 DDPM_INLINE vf load(const float* p) {
   vf v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
+// bfloat16 is the high half of a float: widening is a shift.
+DDPM_INLINE vf load(const uint16_t* p) {
+  vh h;
+  std::memcpy(&h, p, sizeof h);
+  return (vf)(__builtin_convertvector(h, vu) << 16);
+}
 DDPM_INLINE void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+// Round to nearest even, as LibTorch's conversion does (no NaN reaches here: a NaN norm input
+// would already have made the whole map NaN through its statistics).
+DDPM_INLINE void store(uint16_t* p, vf v) {
+  const vu bits = (vu)v;
+  const vu rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+  const vh h = __builtin_convertvector(rounded, vh);
+  std::memcpy(p, &h, sizeof h);
+}
 DDPM_INLINE vf vabs(vf x) { return x < 0 ? -x : x; }
 
 // x * Phi(x), Phi the standard normal CDF, with erfc from Abramowitz & Stegun 7.1.26 (absolute
@@ -44,8 +61,8 @@ typedef double vd __attribute__((vector_size(64)));  // 8 doubles
 // each (n a multiple of kLanes): each map's values in float lanes (256 adds a lane at 64x64),
 // each map's lanes then into double lanes, so the sum of a whole group keeps double precision
 // at the cost of one horizontal sum a group (per map, that sum was most of a 4x4 map's time).
-template <bool kDeviations>
-DDPM_INLINE double group_sum(const float* x, int64_t channels, int64_t n, float m) {
+template <bool kDeviations, typename T>
+DDPM_INLINE double group_sum(const T* x, int64_t channels, int64_t n, float m) {
   typedef float vf8 __attribute__((vector_size(32)));
   vd acc_lo{}, acc_hi{};
   const vf vm = splat(m);
@@ -74,10 +91,11 @@ DDPM_INLINE double group_sum(const float* x, int64_t channels, int64_t n, float 
 
 // Normalises one image's group of `channels` channels from c0: mean and variance in two
 // passes (the second over deviations from the first's mean, so no cancellation), then one
-// pass of x * a + b per channel with the epilogue.
-DDPM_CLONES void normalize_group(const NormOperands& o, int64_t b, int64_t c0, int64_t channels) {
+// pass of x * a + b per channel with the epilogue. In and Out: float or uint16_t (bfloat16).
+template <typename In, typename Out>
+DDPM_INLINE void normalize_group(const NormOperands& o, int64_t b, int64_t c0, int64_t channels) {
   const int64_t n = o.HW, first = b * o.C + c0;
-  const float* x = o.x + first * n;
+  const In* x = static_cast<const In*>(o.x) + first * n;
   const double count = static_cast<double>(channels * n);
   const double mean = group_sum<false>(x, channels, n, 0.0f) / count;
   const float mf = static_cast<float>(mean);
@@ -94,13 +112,28 @@ DDPM_CLONES void normalize_group(const NormOperands& o, int64_t b, int64_t c0, i
     }
     if (o.shift) shift += o.shift[bc];
     const vf va = splat(static_cast<float>(a)), vb = splat(static_cast<float>(shift));
-    const float* xc = o.x + bc * n;
+    const In* xc = static_cast<const In*>(o.x) + bc * n;
     const float* rc = o.residual ? o.residual + bc * n : nullptr;
-    float* yc = o.out + bc * n;
+    Out* yc = static_cast<Out*>(o.out) + bc * n;
     for (int64_t i = 0; i < n; i += kLanes) {
       vf y = load(xc + i) * va + vb;
       if (rc) y += load(rc + i);
       store(yc + i, o.gelu ? gelu(y) : y);
+    }
+  }
+}
+
+DDPM_CLONES void normalize_group_tasks(const NormOperands& o, int64_t G, int64_t Cg, int64_t begin, int64_t end) {
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t b = task / G, c0 = (task % G) * Cg;
+    if (o.x_bf16 && o.out_bf16) {
+      normalize_group<uint16_t, uint16_t>(o, b, c0, Cg);
+    } else if (o.x_bf16) {
+      normalize_group<uint16_t, float>(o, b, c0, Cg);
+    } else if (o.out_bf16) {
+      normalize_group<float, uint16_t>(o, b, c0, Cg);
+    } else {
+      normalize_group<float, float>(o, b, c0, Cg);
     }
   }
 }
@@ -111,9 +144,7 @@ void normalize_groups(const NormOperands& o, int64_t B, int64_t G, int64_t Cg) {
   // One task per image and group: its statistics are summed in one fixed order, so an image
   // gets the same numbers alone, in a batch, or on any number of threads.
   const int64_t grain = std::max<int64_t>(1, 65536 / (Cg * o.HW));
-  at::parallel_for(0, B * G, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t task = begin; task < end; ++task) normalize_group(o, task / G, (task % G) * Cg, Cg);
-  });
+  at::parallel_for(0, B * G, grain, [&](int64_t begin, int64_t end) { normalize_group_tasks(o, G, Cg, begin, end); });
 }
 
 }  // namespace ddpm

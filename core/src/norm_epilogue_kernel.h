@@ -5,15 +5,18 @@
 
 namespace ddpm {
 
-// A contiguous [B, C, HW] float map (HW a multiple of 16), the norm's per-channel gamma and
-// beta, and the epilogue's parts (null where absent): residual [B, C, HW], scale and shift
-// [B, C]; `out` is [B, C, HW].
+// A contiguous [B, C, HW] map (HW a multiple of 16) of float, or of bfloat16 when x_bf16 (a
+// bf16 convolution's output), the norm's per-channel gamma and beta, and the epilogue's parts
+// (float, null where absent): residual [B, C, HW], scale and shift [B, C]; `out` is [B, C, HW]
+// of float, or of bfloat16 (rounded to nearest even) when out_bf16 (the next bf16
+// convolution's input). Statistics and arithmetic are float/double either way.
 struct NormOperands {
-  const float *x, *residual, *gamma, *beta, *scale, *shift;
-  float* out;
+  const void* x;
+  const float *residual, *gamma, *beta, *scale, *shift;
+  void* out;
   int64_t C, HW;
   double eps;
-  bool gelu;
+  bool gelu, x_bf16, out_bf16;
 };
 
 // Normalises groups [0, B * G) of `o` (G groups of Cg channels an image) on the calling

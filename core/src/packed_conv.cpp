@@ -21,6 +21,9 @@ torch::Tensor PackedConvWeight::packed_for(const torch::Tensor& weight, int64_t 
 }
 
 torch::Tensor PackedConvWeight::conv(const torch::Tensor& input, const torch::Tensor& weight, int64_t pad) {
+  if (input.scalar_type() == torch::kBFloat16) {
+    return at::mkldnn_convolution(input, packed_for(weight, pad, true), c10::nullopt, {pad, pad}, {1, 1}, {1, 1}, 1);
+  }
   if (inference_precision() == Precision::BFloat16) {
     return at::mkldnn_convolution(input.to(torch::kBFloat16), packed_for(weight, pad, true), c10::nullopt, {pad, pad},
                                   {1, 1}, {1, 1}, 1)

@@ -14,8 +14,8 @@ namespace ddpm {
 class PackedConvWeight {
  public:
   // conv2d(input, weight, stride 1, padding `pad`) through oneDNN; `input` is a plain float
-  // CPU tensor and gradients are off. In bf16 inference (ddpm/precision.h) the input and the
-  // kept weight are bfloat16 and the result float32.
+  // CPU tensor and gradients are off. A bfloat16 input gives a bfloat16 result; a float input in
+  // bf16 inference (ddpm/precision.h) is rounded to bfloat16 and its result widened to float.
   torch::Tensor conv(const torch::Tensor& input, const torch::Tensor& weight, int64_t pad);
 
  private:

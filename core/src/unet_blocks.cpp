@@ -1,6 +1,7 @@
 #include "unet_blocks.h"
 
 #include "attention.h"
+#include "ddpm/precision.h"
 #include "norm_epilogue.h"
 
 namespace ddpm {
@@ -70,17 +71,26 @@ torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling, NormE
     // different as one of a batch or alone (split_forward hands out parts of any size). oneDNN
     // is as fast or faster at these shapes on one thread (tests/bench/NOTES.md).
     torch::Tensor out;
-    if (!torch::GradMode::is_enabled() && in.device().is_cpu() && in.scalar_type() == torch::kFloat32 &&
-        at::hasMKLDNN()) {
+    if (!torch::GradMode::is_enabled() && in.device().is_cpu() &&
+        (in.scalar_type() == torch::kFloat32 || in.scalar_type() == torch::kBFloat16) && at::hasMKLDNN()) {
       out = packed.conv(padded, c->weight, pad);
     } else {
       out = torch::conv2d(padded, c->weight, {}, 1, pad);
     }
     return lora ? out + lora->conv(padded, pad) : out;
   };
+  // bf16 inference without adapters: the block's input is rounded to bfloat16 once, each
+  // convolution's bfloat16 result goes straight into the norm kernel, and the first norm writes
+  // bfloat16 for the second convolution (no conversion operations in between); the block's
+  // output (the second norm's) stays float.
+  const bool bf16 = inference_precision() == Precision::BFloat16 && !lora1_ && !lora2_ &&
+                    !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
+                    at::hasMKLDNN();
   NormEpilogue first;
   first.gelu = true;
-  const torch::Tensor h = norm_epilogue(conv(conv1_, packed1_, lora1_, x), norm1_, first);
+  first.bf16_out = bf16;
+  const torch::Tensor h =
+      norm_epilogue(conv(conv1_, packed1_, lora1_, bf16 ? x.to(torch::kBFloat16) : x), norm1_, first);
   if (residual_) {
     last.residual = x;
     last.gelu = true;

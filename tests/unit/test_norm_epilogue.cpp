@@ -58,6 +58,34 @@ TEST(NormEpilogue, MatchesLibTorchsOperations) {
   }
 }
 
+// bf16 inference: a bfloat16 convolution output read directly, and a bfloat16 result for the
+// next convolution, rounded exactly as LibTorch rounds a float to bfloat16.
+TEST(NormEpilogue, ReadsAndWritesBfloat16) {
+  torch::manual_seed(9);
+  for (int size : {32, 8, 4}) {
+    const torch::Tensor x = torch::randn({2, 64, size, size}) * 2 + 1;
+    torch::nn::GroupNorm n = make_norm(1, 64);
+    ddpm::NormEpilogue e;
+    e.gelu = true;
+    e.residual = torch::randn_like(x);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor xb = x.to(torch::kBFloat16);
+    // bfloat16 in: the same as its exact float widening.
+    EXPECT_TRUE(torch::equal(ddpm::fused_norm_epilogue(xb, n, e), ddpm::fused_norm_epilogue(xb.to(torch::kFloat32), n, e)));
+    // bfloat16 out: the float result rounded to nearest even, bit for bit.
+    ddpm::NormEpilogue eb = e;
+    eb.bf16_out = true;
+    const torch::Tensor out = ddpm::fused_norm_epilogue(x, n, eb);
+    EXPECT_EQ(out.scalar_type(), torch::kBFloat16);
+    EXPECT_TRUE(torch::equal(out, ddpm::fused_norm_epilogue(x, n, e).to(torch::kBFloat16))) << size;
+    // The fallback (a map of a size the kernel does not take) keeps the same contract.
+    const torch::Tensor odd = torch::randn({1, 64, 6, 6}).to(torch::kBFloat16);
+    ddpm::NormEpilogue plain;
+    plain.bf16_out = true;
+    EXPECT_TRUE(torch::equal(ddpm::norm_epilogue(odd, n, plain), n(odd.to(torch::kFloat32)).to(torch::kBFloat16)));
+  }
+}
+
 TEST(NormEpilogue, AnImageGetsTheSameNumbersAloneInABatchAndOnAnyThreadCount) {
   torch::manual_seed(4);
   torch::nn::GroupNorm n = make_norm(1, 64);
