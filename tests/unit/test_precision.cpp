@@ -1,9 +1,10 @@
 // bf16 inference: refused by name where the CPU would emulate it; where it runs, a forward
-// stays near float32's, really differs from it, and an image still does not depend on its
-// batch.
+// stays near float32's (tiled too), really differs from it, an image still does not depend on
+// its batch, and the block-wise bf16 path equals the per-convolution one of adapted models.
 #include <gtest/gtest.h>
 
 #include "ddpm/io/error.h"
+#include "ddpm/lora.h"
 #include "ddpm/precision.h"
 #include "ddpm/runtime.h"
 #include "ddpm/unet.h"
@@ -60,6 +61,19 @@ TEST(Precision, Bf16RunsNearFloat32OrIsRefusedByName) {
   ddpm::set_calling_thread_threads(2);
   EXPECT_TRUE(near(m->forward(x, t, y), bf16));
   ddpm::set_calling_thread_threads(1);
+  // Seamless tiling (circular padding of the bfloat16 maps) stays near float32's too.
+  ddpm::set_inference_precision(ddpm::Precision::Float32);
+  const torch::Tensor tiled = m->forward(x, t, y, true);
+  ddpm::set_inference_precision(ddpm::Precision::BFloat16);
+  EXPECT_TRUE(near(m->forward(x, t, y, true), tiled));
+  EXPECT_FALSE(torch::equal(m->forward(x, t, y, true), bf16)) << "tiling was not applied";
+  // A model with adapters converts around each convolution instead of once a block: with a
+  // zero adapter (its up projection starts at zero) the two bf16 paths give the same numbers.
+  {
+    at::Generator gen = at::detail::createCPUGenerator(1);
+    ddpm::LoraAdapter lora(m, 4, gen);
+    EXPECT_TRUE(torch::equal(m->forward(x, t, y), bf16));
+  }
   // And back: float32 takes its own kept weights again.
   ddpm::set_inference_precision(ddpm::Precision::Float32);
   EXPECT_TRUE(torch::equal(m->forward(x, t, y), f32));
