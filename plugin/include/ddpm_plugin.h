@@ -441,7 +441,8 @@ typedef enum ddpm_seed_path {
 
 typedef struct ddpm_stream_params {
   size_t struct_size;       /* sizeof(ddpm_stream_params), set by the init function */
-  int sampler;              /* a ddpm_sampler (default DDPM_SAMPLER_DDIM) */
+  int sampler;              /* a ddpm_sampler (default DDPM_SAMPLER_DDIM; DDPM_SAMPLER_AUTO: a
+                               distilled model's own, else DDIM) */
   const char* sampler_name; /* optional: overrides `sampler` when not NULL */
   int steps;                /* stages of the schedule, 1..min(T, 256); 0 (default): the model's,
                                8, or the step count a distilled model was distilled for. The
