@@ -5,21 +5,30 @@
 
 namespace ddpm {
 
+namespace {
+
+// Where the kernel applies: inference (no gradients) on float or bfloat16 CPU maps of a multiple
+// of 16 pixels, normalised by an affine float GroupNorm of their channel count.
+bool kernel_takes(const torch::Tensor& x, torch::nn::GroupNorm& norm) {
+  return !torch::GradMode::is_enabled() && x.dim() == 4 && x.device().is_cpu() &&
+         (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) && norm->options.affine() &&
+         norm->weight.scalar_type() == torch::kFloat32 && x.size(1) == norm->options.num_channels() &&
+         (x.size(2) * x.size(3)) % 16 == 0;
+}
+
+}  // namespace
+
 torch::Tensor fused_norm_epilogue(const torch::Tensor& x_in, torch::nn::GroupNorm& norm, const NormEpilogue& e) {
-  const auto& opt = norm->options;
-  const torch::Tensor& gamma = norm->weight;
-  const torch::Tensor& beta = norm->bias;
-  const bool x_bf16 = x_in.scalar_type() == torch::kBFloat16;
-  if (x_in.dim() != 4 || !x_in.device().is_cpu() || !(x_in.scalar_type() == torch::kFloat32 || x_bf16) ||
-      !gamma.defined() || gamma.scalar_type() != torch::kFloat32 || torch::GradMode::is_enabled()) {
-    throw Error("the fused GroupNorm takes float32 or bfloat16 CPU feature maps [B, C, H, W] with gradients off");
+  if (!kernel_takes(x_in, norm)) {
+    throw Error("the fused GroupNorm takes float32 or bfloat16 CPU maps [B, " +
+                std::to_string(norm->options.num_channels()) +
+                ", H, W] with H * W a multiple of 16, an affine float32 norm and gradients off; got " +
+                c10::str(x_in.sizes()) + " " + std::string(c10::toString(x_in.scalar_type())));
   }
+  const auto& opt = norm->options;
+  const bool x_bf16 = x_in.scalar_type() == torch::kBFloat16;
   const int64_t B = x_in.size(0), C = x_in.size(1), HW = x_in.size(2) * x_in.size(3);
   const int64_t G = opt.num_groups(), Cg = C / G;
-  if (C != opt.num_channels() || HW % 16 != 0) {
-    throw Error("the fused GroupNorm takes " + std::to_string(opt.num_channels()) +
-                " channels of a multiple of 16 pixels; got " + c10::str(x_in.sizes()));
-  }
   const torch::Tensor x = x_in.contiguous();
   const torch::Tensor res = e.residual.defined() ? e.residual.contiguous() : torch::Tensor();
   if (res.defined() && (res.sizes() != x.sizes() || res.scalar_type() != torch::kFloat32)) {
@@ -29,7 +38,7 @@ torch::Tensor fused_norm_epilogue(const torch::Tensor& x_in, torch::nn::GroupNor
     return t.defined() ? t.to(torch::kFloat32).contiguous().expand({B, C}).contiguous() : torch::Tensor();
   };
   const torch::Tensor scale = per_channel(e.scale), shift = per_channel(e.shift);
-  const torch::Tensor g = gamma.contiguous(), bt = beta.contiguous();
+  const torch::Tensor g = norm->weight.contiguous(), bt = norm->bias.contiguous();
   torch::Tensor out = torch::empty(x.sizes(), x.options().dtype(e.bf16_out ? torch::kBFloat16 : torch::kFloat32));
 
   const NormOperands o{x.data_ptr(),
@@ -50,13 +59,8 @@ torch::Tensor fused_norm_epilogue(const torch::Tensor& x_in, torch::nn::GroupNor
 }
 
 torch::Tensor norm_epilogue(const torch::Tensor& x, torch::nn::GroupNorm& norm, const NormEpilogue& e) {
-  const bool bf16 = x.scalar_type() == torch::kBFloat16;
-  if (!torch::GradMode::is_enabled() && x.device().is_cpu() && (x.scalar_type() == torch::kFloat32 || bf16) &&
-      x.dim() == 4 && norm->options.affine() && norm->weight.scalar_type() == torch::kFloat32 &&
-      (x.size(2) * x.size(3)) % 16 == 0) {
-    return fused_norm_epilogue(x, norm, e);
-  }
-  torch::Tensor y = norm->forward(bf16 ? x.to(torch::kFloat32) : x);
+  if (kernel_takes(x, norm)) return fused_norm_epilogue(x, norm, e);
+  torch::Tensor y = norm->forward(x.scalar_type() == torch::kBFloat16 ? x.to(torch::kFloat32) : x);
   const auto map = [](const torch::Tensor& t) { return t.unsqueeze(-1).unsqueeze(-1); };
   if (e.scale.defined()) {
     y = torch::addcmul(e.shift.defined() ? y + map(e.shift) : y, y, map(e.scale));

@@ -21,15 +21,11 @@ torch::Tensor PackedConvWeight::packed_for(const torch::Tensor& weight, int64_t 
 }
 
 torch::Tensor PackedConvWeight::conv(const torch::Tensor& input, const torch::Tensor& weight, int64_t pad) {
-  if (input.scalar_type() == torch::kBFloat16) {
-    return at::mkldnn_convolution(input, packed_for(weight, pad, true), c10::nullopt, {pad, pad}, {1, 1}, {1, 1}, 1);
+  const bool bf16 = input.scalar_type() == torch::kBFloat16;
+  if (!bf16 && inference_precision() == Precision::BFloat16) {
+    return conv(input.to(torch::kBFloat16), weight, pad).to(torch::kFloat32);
   }
-  if (inference_precision() == Precision::BFloat16) {
-    return at::mkldnn_convolution(input.to(torch::kBFloat16), packed_for(weight, pad, true), c10::nullopt, {pad, pad},
-                                  {1, 1}, {1, 1}, 1)
-        .to(torch::kFloat32);
-  }
-  return at::mkldnn_convolution(input, packed_for(weight, pad, false), c10::nullopt, {pad, pad}, {1, 1}, {1, 1}, 1);
+  return at::mkldnn_convolution(input, packed_for(weight, pad, bf16), c10::nullopt, {pad, pad}, {1, 1}, {1, 1}, 1);
 }
 
 }  // namespace ddpm

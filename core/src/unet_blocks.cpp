@@ -60,8 +60,12 @@ DoubleConvImpl::DoubleConvImpl(int in, int out, int mid, bool residual, int norm
 }
 
 torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling, NormEpilogue last) {
-  const auto conv = [tiling](torch::nn::Conv2d& c, PackedConvWeight& packed,
-                             const std::shared_ptr<LowRankDelta>& lora, const torch::Tensor& in) {
+  const auto onednn_inference = [](const torch::Tensor& t) {
+    return !torch::GradMode::is_enabled() && t.device().is_cpu() &&
+           (t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16) && at::hasMKLDNN();
+  };
+  const auto conv = [tiling, &onednn_inference](torch::nn::Conv2d& c, PackedConvWeight& packed,
+                                                const std::shared_ptr<LowRankDelta>& lora, const torch::Tensor& in) {
     const torch::Tensor padded =
         tiling ? F::pad(in, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kCircular)) : in;
     const int64_t pad = tiling ? 0 : 1;
@@ -71,8 +75,7 @@ torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling, NormE
     // different as one of a batch or alone (split_forward hands out parts of any size). oneDNN
     // is as fast or faster at these shapes on one thread (tests/bench/NOTES.md).
     torch::Tensor out;
-    if (!torch::GradMode::is_enabled() && in.device().is_cpu() &&
-        (in.scalar_type() == torch::kFloat32 || in.scalar_type() == torch::kBFloat16) && at::hasMKLDNN()) {
+    if (onednn_inference(in)) {
       out = packed.conv(padded, c->weight, pad);
     } else {
       out = torch::conv2d(padded, c->weight, {}, 1, pad);
@@ -84,8 +87,7 @@ torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling, NormE
   // bfloat16 for the second convolution (no conversion operations in between); the block's
   // output (the second norm's) stays float.
   const bool bf16 = inference_precision() == Precision::BFloat16 && !lora1_ && !lora2_ &&
-                    !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
-                    at::hasMKLDNN();
+                    x.scalar_type() == torch::kFloat32 && onednn_inference(x);
   NormEpilogue first;
   first.gelu = true;
   first.bf16_out = bf16;

@@ -42,6 +42,10 @@ void check(ddpm_status status, const std::string& what) {
                                        g_plugin.ddpm_status_string(status) + ")"};
 }
 
+void apply_precision(const std::string& precision) {
+  if (!precision.empty()) check(g_plugin.ddpm_set_precision(precision.c_str()), "--precision");
+}
+
 void require_file(const std::string& path, const std::string& what) {
   std::error_code ec;
   const auto st = fs::status(path, ec);

@@ -124,7 +124,7 @@ int run_sample(const SampleOptions& o) {
   ddpm_status got;
   {
     SigintCatcher sigint;
-    if (!o.precision.empty()) check(g_plugin.ddpm_set_precision(o.precision.c_str()), "--precision");
+    apply_precision(o.precision);
     check(g_plugin.ddpm_generate_start(m.handle, &p, on_step, &progress, &job), "cannot start sampling");
     got = g_plugin.ddpm_job_wait(job, -1);
     if (got == DDPM_OK) got = g_plugin.ddpm_job_result_rgba8(job, rgba.data(), rgba.size());
@@ -187,8 +187,7 @@ Command add_sample_command(CLI::App& app) {
                   "timesteps the steps visit: trailing, logsnr, uniform or leading "
                   "(default: logsnr for dpmpp2m_sde at 6 steps or more, else trailing)");
   cmd->add_option("--threads", o->threads, "CPU threads of the job (default 0: all cores)");
-  cmd->add_option("--precision", o->precision,
-                  "float32 (default) or bf16: the convolutions' number format on the CPU (bf16 needs AVX512-BF16)");
+  cmd->add_option("--precision", o->precision, kPrecisionHelp);
   auto* guidance = cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--eta", o->eta, "DDIM eta, 0..1 (default 0)");
   cmd->add_option("--seed", o->seed, "seed of the first image; image i uses seed + i (default 0)");

@@ -102,7 +102,7 @@ int run_stream(const StreamOptions& o) {
   p.image_input = o.input.empty() ? 0 : 1;
   p.strength = o.strength;
   StreamHandle stream;
-  if (!o.precision.empty()) check(g_plugin.ddpm_set_precision(o.precision.c_str()), "--precision");
+  apply_precision(o.precision);
   check(g_plugin.ddpm_stream_open(m.handle, &p, &stream.s), "cannot open the stream");
   if (!o.input.empty()) push_input(stream.s, o.input);
 
@@ -166,8 +166,7 @@ Command add_stream_command(CLI::App& app) {
       ->check(CLI::IsMember(kSamplerNames));
   cmd->add_option("--steps", o->steps, "stages per image = images in flight (default 8; a distilled model's own count)");
   cmd->add_option("--threads", o->threads, "CPU threads of the stream (default 0: all cores)");
-  cmd->add_option("--precision", o->precision,
-                  "float32 (default) or bf16: the convolutions' number format on the CPU (bf16 needs AVX512-BF16)");
+  cmd->add_option("--precision", o->precision, kPrecisionHelp);
   cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--seed", o->seed, "seed of the seed path (default 0)");
   cmd->add_option("--seed-path", o->seed_path, "fixed, walk (a slow slerp between seeds) or new (default walk)")
