@@ -91,6 +91,7 @@ TrainOptions resolved(const TrainOptions& options) {
   if (o.lr == 0) o.lr = o.distill ? 5e-5 : !fine_tune ? 3e-4 : o.lora_rank > 0 ? 2e-3 : 1e-3;
   if (o.decay_from < 0) o.decay_from = fine_tune ? 0.5 : 1.0;
   if (o.grad_clip < 0) o.grad_clip = fine_tune ? 1.0 : 0.0;
+  if (o.random_crop < 0) o.random_crop = fine_tune ? 0 : 1;
   const bool short_run = !o.init_model.empty() || o.minutes > 0;
   if (o.ema_start < 0) {
     o.ema_start = short_run ? 0 : 2000;
@@ -123,6 +124,7 @@ void TrainOptions::validate() const {
   if (!(label_drop >= 0 && label_drop <= 1)) bad("label_drop", number_text(label_drop), "allowed 0 to 1");
   if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay", number_text(ema_decay), "allowed [0, 1)");
   if (!((decay_from >= 0 && decay_from <= 1) || decay_from == -1)) bad("decay_from", number_text(decay_from), "allowed -1 (auto) or 0 to 1");
+  if (random_crop < -1 || random_crop > 1) bad("random_crop", std::to_string(random_crop), "allowed -1 (auto), 0 (off) or 1 (on)");
   if (ema_start < -1) bad("ema_start", std::to_string(ema_start), "must be -1 (auto) or at least 0");
   if (!(minutes >= 0 && minutes <= 1e6)) bad("minutes", number_text(minutes), "allowed 0 (use steps) to 1e6");
   if (!(snr_gamma >= 0 && snr_gamma <= 1e6)) bad("snr_gamma", number_text(snr_gamma), "allowed 0 (off) to 1e6");
@@ -244,6 +246,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   dopts.channels = info.unet.in_channels;
   dopts.pixel_art = o.pixel_art;
   dopts.flip = o.flip;
+  dopts.random_crop = o.random_crop != 0;
   dopts.progress = [&](std::size_t done, std::size_t all) {
     // Every tenth of a large folder; small ones load in a blink.
     if (all >= 200 && (done * 10 / all != (done - 1) * 10 / all || done == all)) {

@@ -183,6 +183,8 @@ typedef struct ddpm_train_params {
   int distill_stochastic;
 
   int lora_rank;
+
+  int random_crop;
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

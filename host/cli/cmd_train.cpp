@@ -215,6 +215,9 @@ Command add_train_command(CLI::App& app) {
                   "steps between checkpoint writes (default 500)");
   schedule_flag(cmd, to, "--flip", &ddpm_train_params::flip, "random horizontal flips");
   schedule_flag(cmd, to, "--pixel-art", &ddpm_train_params::pixel_art, "nearest-neighbour fit, no crop");
+  schedule_option(cmd, to, "--crop", &ddpm_train_params::random_crop,
+                  "random resized crops (zoom 1-1.12, stretch to 4:3): 1 on, 0 off (each image whole) (default: off "
+                  "for --init fine-tunes, whose samples copy the zoom and stretch; on otherwise)");
   schedule_flag(cmd, to, "--freeze", &ddpm_train_params::freeze,
                 "fine-tuning: train only the class embedding and the last layers");
   schedule_option(cmd, to, "--lora", &ddpm_train_params::lora_rank,

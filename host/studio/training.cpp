@@ -33,6 +33,7 @@ bool TrainingController::start(const TrainRequest& r, std::string& error) {
   p.pixel_art = r.pixel_art;
   p.freeze = r.freeze;
   p.lora_rank = r.lora_rank;
+  p.random_crop = r.random_crop;
   p.local_processes = r.processes;
   // A short new model: let the EMA average anything (fine-tunes and budgets: the plugin's
   // automatic EMA start, which averages from the first step with a warm-up).

@@ -18,6 +18,7 @@ struct TrainRequest {
   double lr = 0;  // 0: the plugin's recipe (3e-4 for a new model, 2e-3 for a LoRA fine-tune)
   int64_t sample_every = 250;
   bool flip = true, pixel_art = false, freeze = false;
+  int random_crop = -1;  // -1: the plugin's choice (off for fine-tunes), 0 off, 1 on
   int lora_rank = 0;  // fine-tunes: > 0 trains low-rank adapters instead of every weight, 0 every weight
   int processes = 1;  // > 1: a local multi-process run (the plugin starts ranks 1..)
 };

@@ -177,6 +177,9 @@ namespace Ddpm
         // > 0: fine-tune through low-rank adapters of this rank (the model file holds the merged
         // weights); 0: every weight.
         public int lora_rank;
+        // Random resized crops: -1 (default) off for fine-tunes, on otherwise; 0 off; 1 on.
+        // (4 bytes of padding follow.)
+        public int random_crop;
     }
 
     /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>

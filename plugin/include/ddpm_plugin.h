@@ -361,6 +361,10 @@ typedef struct ddpm_train_params {
    * callers train every weight.) */
   int lora_rank;              /* -1 (default): 16 for fine-tunes (not frozen, one process), 0
                                  otherwise; 0: train every weight; 1..256 */
+  /* Augmentation: the reference's random resized crops (scale 0.8-1, aspect 3/4-4/3) zoom and
+   * stretch the images, and a fine-tune's samples copy that (tests/bench/NOTES.md). */
+  int random_crop;            /* -1 (default): off for fine-tunes (each image whole), on
+                                 otherwise; 0: off; 1: on. Pixel art is never cropped */
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

@@ -51,6 +51,7 @@ void visit_fields(ddpm_train_params& p, Visitor&& v) {
   v("distill-guidance-max", p.distill_guidance_max);
   v("distill-stochastic", p.distill_stochastic);
   v("lora-rank", p.lora_rank);
+  v("random-crop", p.random_crop);
 }
 
 // %.17g: a double survives the round trip bit for bit.

@@ -190,7 +190,7 @@ int main(int argc, char** argv) try {
   ddpm::DatasetOptions dopts;
   dopts.image_size = models.front().info.unet.image_size;
   dopts.channels = models.front().info.unet.in_channels;
-  dopts.crop_margin = false;  // the real images as they are, not resampled to 1.25x and back
+  dopts.random_crop = false;  // the real images as they are, not resampled to 1.25x and back
   const ddpm::AssetDataset data(args.assets, dopts);
   const auto& names = data.class_names();
   const int classes = static_cast<int>(names.size());

@@ -207,6 +207,7 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   EXPECT_EQ(r.decay_from, 1.0);
   EXPECT_EQ(r.grad_clip, 0.0);
   EXPECT_EQ(r.lora_rank, 0);
+  EXPECT_EQ(r.random_crop, 1);  // the reference's crops
   o.init_model = "base.safetensors";  // a fine-tune of every weight
   o.lora_rank = 0;
   r = ddpm::resolved(o);
@@ -215,6 +216,7 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   EXPECT_EQ(r.decay_from, 0.5);
   EXPECT_EQ(r.grad_clip, 1.0);
   EXPECT_EQ(r.lora_rank, 0);  // every weight, as asked
+  EXPECT_EQ(r.random_crop, 0);  // whole images: a short run's samples copy the crops' zoom
   o.lora_rank = -1;  // auto: adapters of rank 16, which move slower per step at one rate
   r = ddpm::resolved(o);
   EXPECT_EQ(r.lora_rank, 16);
@@ -231,7 +233,14 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   EXPECT_DOUBLE_EQ(r.lr, 5e-5);
   EXPECT_EQ(r.batch, 16);
   EXPECT_EQ(r.decay_from, 1.0);
+  EXPECT_EQ(r.random_crop, 1);
   o.distill = false;
+  o.random_crop = 1;  // asked for
+  EXPECT_EQ(ddpm::resolved(o).random_crop, 1);
+  o.random_crop = 2;
+  o.assets = "folder";
+  EXPECT_NE(ddpm::testing::error_of([&] { o.validate(); }).find("random_crop = 2 is invalid"), std::string::npos);
+  o.random_crop = -1;
   o.batch = 8;  // values given are kept
   o.lr = 1e-4;
   o.decay_from = 0.8;

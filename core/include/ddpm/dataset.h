@@ -1,8 +1,8 @@
 #pragma once
 // Training data from an asset folder, held in memory (these sets are small) and drawn in
 // random augmented batches: the reference's resize to 1.25x then a random resized crop
-// (scale 0.8-1.0, aspect 3/4-4/3), or a plain nearest-neighbour fit for pixel art, with
-// optional horizontal flips; values in [-1, 1].
+// (scale 0.8-1.0, aspect 3/4-4/3), or each image whole (one antialiased fit, or a nearest-
+// neighbour fit for pixel art), with optional horizontal flips; values in [-1, 1].
 #include <torch/torch.h>
 
 #include <array>
@@ -17,10 +17,11 @@ struct DatasetOptions {
   int channels = 4;          // the model's: 1, 3 or 4
   bool pixel_art = false;    // nearest fit, no crop
   bool flip = false;         // random horizontal flips
-  // Keep the images at 1.25x for the random crops (training), or at the model's size
-  // (evaluation: plain_images() is then one antialiased fit of each file, not a fit to 1.25x
-  // and back, which blurs files that are already at the model's size).
-  bool crop_margin = true;
+  // Keep the images at 1.25x for random resized crops, or (false) at the model's size and
+  // whole: one antialiased fit of each file, as evaluation needs (a fit to 1.25x and back
+  // blurs files already at the model's size), and as a fine-tune of a style may want (a crop
+  // also zooms and stretches, which the samples then learn).
+  bool random_crop = true;
   std::array<std::uint8_t, 3> background = {255, 255, 255};  // under transparency, RGB/gray
   std::function<void(std::size_t, std::size_t)> progress;    // files loaded, files in all
 };

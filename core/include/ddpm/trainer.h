@@ -73,6 +73,12 @@ struct TrainOptions {
   double snr_gamma = 0;               // > 0: min-SNR-gamma loss weighting (see loss.h)
   bool pixel_art = false;             // nearest-neighbour fit, no crop
   bool flip = false;                  // random horizontal flips
+  int random_crop = -1;               // 1: the reference's random resized crops (scale 0.8-1,
+                                      // aspect 3/4-4/3 of a 1.25x copy); 0: each image whole.
+                                      // -1 (auto): whole for fine-tunes (a crop zooms and
+                                      // stretches, and a short run's samples copy that: FD 4.55
+                                      // -> 2.74 on a new style, tests/bench/NOTES.md), crops
+                                      // otherwise
   uint64_t seed = 0;
   std::string checkpoint;             // training checkpoint; resumed from when it exists
   int64_t checkpoint_every = 500;
@@ -118,7 +124,7 @@ struct TrainResult {
 };
 
 // The options with their automatic values decided (lora_rank, batch, lr, warmup, decay_from,
-// grad_clip, ema_start).
+// grad_clip, random_crop, ema_start).
 TrainOptions resolved(const TrainOptions& options);
 
 // The EMA decay applied after `step` steps (1-based): 0 (a copy of the weights) up to
