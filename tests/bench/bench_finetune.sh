@@ -38,7 +38,18 @@ recipe() {
 }
 
 score() {
-  local models=(--model "$base")
+  # The base model is scored too, unless the folder has a class it lacks (the new-class case).
+  local models=(--model "$base") known c
+  known=" $(./build/host/ddpm info "$base" --json | /usr/bin/python3 -c \
+    'import json, sys; print(" ".join(json.load(sys.stdin)["class_names"]))') "
+  for c in "$folder"/*/; do
+    c=$(basename "$c")
+    if [[ $known != *" $c "* ]]; then
+      echo "the base model has no class '$c': scoring the fine-tunes only"
+      models=()
+      break
+    fi
+  done
   for r in "$@"; do models+=(--model "$runs/$r/model.safetensors"); done
   ./build/tests/bench/ddpm_bench_quality --assets "$folder" "${models[@]}" \
     --json "$runs/quality.json" --grids "$runs/grids"
