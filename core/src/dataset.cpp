@@ -9,11 +9,16 @@
 namespace ddpm {
 namespace F = torch::nn::functional;
 
+namespace {
+// Random resized crops need the 1.25x copy; pixel art is never cropped.
+bool random_crops(const DatasetOptions& o) { return o.random_crop && !o.pixel_art; }
+}  // namespace
+
 AssetDataset::AssetDataset(const std::string& folder, const DatasetOptions& o) : options_(o) {
   if (o.image_size < 1) throw Error("image size " + std::to_string(o.image_size) + " is invalid");
   io::AssetFolderOptions lo;
   // The reference resizes to 80 for 64 crops: load at 1.25x and crop at random per batch.
-  lo.size = o.pixel_art || !o.random_crop ? o.image_size : static_cast<int>(std::lround(o.image_size * 1.25));
+  lo.size = random_crops(o) ? static_cast<int>(std::lround(o.image_size * 1.25)) : o.image_size;
   lo.nearest = o.pixel_art;
   lo.progress = o.progress;
   io::AssetFolder f = io::load_asset_folder(folder, lo);
@@ -56,7 +61,7 @@ std::pair<torch::Tensor, torch::Tensor> AssetDataset::batch_rows(int batch, int 
   const torch::Tensor u = torch::rand({batch, 5}, gen, torch::kFloat64).narrow(0, begin, count);
   for (int i = 0; i < count; ++i) {
     torch::Tensor im = images_[idx[i].item<int64_t>()].to(torch::kFloat32) / 127.5 - 1;
-    if (!options_.pixel_art && options_.random_crop) {
+    if (random_crops(options_)) {
       // Random resized crop: area fraction in [0.8, 1], log-uniform aspect in [3/4, 4/3].
       const double area = (0.8 + 0.2 * u[i][0].item<double>()) * L * L;
       const double aspect = std::exp(std::log(0.75) + (std::log(4.0 / 3) - std::log(0.75)) * u[i][1].item<double>());

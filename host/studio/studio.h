@@ -169,7 +169,7 @@ class Studio {
   int train_steps_ = 2000, train_batch_ = 32, sample_every_ = 250, train_processes_ = 1;
   float train_lr_ = 0, train_minutes_ = 0;  // lr 0: the plugin's recipe
   bool train_flip_ = true, train_pixel_art_ = false, train_freeze_ = false;
-  int train_crop_ = 0;  // 0 auto, 1 on, 2 off
+  int train_crop_ = 0;  // the Crops combo: 0 auto, 1 off, 2 on (random_crop + 1)
   int train_lora_rank_ = 16;  // the plugin's fine-tuning default
   std::string shown_grid_;  // the sample grid in sample_tex_ (beside the first, when there is one)
   ddpm::io::Image first_grid_;  // the run's first grid: a fine-tune's is the model before it

@@ -39,7 +39,7 @@ void Studio::start_training() {
   r.sample_every = std::max(1, sample_every_);
   r.flip = train_flip_;
   r.pixel_art = train_pixel_art_;
-  r.random_crop = train_crop_ == 0 ? -1 : train_crop_ == 1 ? 1 : 0;
+  r.random_crop = train_crop_ - 1;
   r.freeze = train_mode_ == 1 && train_freeze_;
   r.lora_rank = train_mode_ == 1 && !train_freeze_ && train_processes_ == 1 ? std::max(0, train_lora_rank_) : 0;
   r.processes = train_processes_;
@@ -102,7 +102,7 @@ void Studio::draw_train_panel() {
   ImGui::Checkbox("Pixel art", &train_pixel_art_);
   ImGui::SameLine();
   ImGui::SetNextItemWidth(ImGui::GetFontSize() * 5);
-  ImGui::Combo("Crops", &train_crop_, "auto\0on\0off\0");
+  ImGui::Combo("Crops", &train_crop_, "auto\0off\0on\0");
   if (ImGui::IsItemHovered()) {
     ImGui::SetTooltip("Random resized crops (zoom up to 1.12x, stretch up to 4:3).\n"
                       "auto: off for a fine-tune, whose samples would copy the zoom\n"
