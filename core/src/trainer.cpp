@@ -12,10 +12,12 @@
 #include "ddpm/loss.h"
 #include "ddpm/model_file.h"
 #include "ddpm/model_sampling.h"
+#include "ddpm/precision.h"
 #include "ddpm/runtime.h"
 #include "ddpm/sampler.h"
 #include "ddpm/tensor_image.h"
 #include "ddpm/training_checkpoint.h"
+#include "mixed_precision.h"
 
 namespace ddpm {
 namespace {
@@ -92,6 +94,7 @@ TrainOptions resolved(const TrainOptions& options) {
   if (o.decay_from < 0) o.decay_from = fine_tune ? 0.5 : 1.0;
   if (o.grad_clip < 0) o.grad_clip = fine_tune ? 1.0 : 0.0;
   if (o.random_crop < 0) o.random_crop = fine_tune ? 0 : 1;
+  if (o.bf16 < 0) o.bf16 = fine_tune && bf16_native() ? 1 : 0;
   const bool short_run = !o.init_model.empty() || o.minutes > 0;
   if (o.ema_start < 0) {
     o.ema_start = short_run ? 0 : 2000;
@@ -125,6 +128,10 @@ void TrainOptions::validate() const {
   if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay", number_text(ema_decay), "allowed [0, 1)");
   if (!((decay_from >= 0 && decay_from <= 1) || decay_from == -1)) bad("decay_from", number_text(decay_from), "allowed -1 (auto) or 0 to 1");
   if (random_crop < -1 || random_crop > 1) bad("random_crop", std::to_string(random_crop), "allowed -1 (auto), 0 (off) or 1 (on)");
+  if (bf16 < -1 || bf16 > 1) bad("bf16", std::to_string(bf16), "allowed -1 (auto), 0 (float32) or 1 (bf16)");
+  if (bf16 == 1 && !bf16_native()) {
+    bad("bf16", "1", "this CPU does not multiply bfloat16 natively (no AVX512-BF16), where bf16 is slower than float32");
+  }
   if (ema_start < -1) bad("ema_start", std::to_string(ema_start), "must be -1 (auto) or at least 0");
   if (!(minutes >= 0 && minutes <= 1e6)) bad("minutes", number_text(minutes), "allowed 0 (use steps) to 1e6");
   if (!(snr_gamma >= 0 && snr_gamma <= 1e6)) bad("snr_gamma", number_text(snr_gamma), "allowed 0 (off) to 1e6");
@@ -189,6 +196,10 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   const bool writer = !group || group->rank() == 0;  // checkpoints, grids and the model
   const torch::Device device = select_device(group ? "cpu" : o.device);
   if (device.is_cuda()) say("training on " + device.str());
+  if (device.is_cuda() && options.bf16 == 1) {
+    throw Error("training option bf16 = 1 is for CPU training: CUDA trains in float32 (give bf16 = -1 or 0)");
+  }
+  const bool bf16 = o.bf16 == 1 && device.is_cpu();
 
   // The model: resumed from the checkpoint, fine-tuned from a model file, or new.
   const bool resume = !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint);
@@ -300,6 +311,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
         std::to_string(trainable_count) + " trainable parameters (the model has " +
         std::to_string(s.model->parameter_count()) + ")");
   }
+  if (bf16) say("bf16 mixed precision: convolutions and products in bfloat16, weights in float32 (option bf16 = 0: float32)");
   const torch::Tensor label_lut = torch::tensor(label_map);
   s.model->train();
   if (group) {  // rank 0's weights, EMA, step and generator everywhere
@@ -415,9 +427,13 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     } else {
       labels = torch::full_like(labels, -1);
     }
-    torch::Tensor loss = distill ? distillation_loss(s.model, source->unet, schedule, x0.to(device), labels.to(device), spec, s.generator)
-                                 : diffusion_loss_rows(s.model, schedule, x0.to(device), labels.to(device), s.generator,
-                                                       o.batch, first_row, o.snr_gamma);
+    torch::Tensor loss;
+    {
+      const CpuAutocastScope mixed(bf16);  // the backward follows the forward's types
+      loss = distill ? distillation_loss(s.model, source->unet, schedule, x0.to(device), labels.to(device), spec, s.generator)
+                     : diffusion_loss_rows(s.model, schedule, x0.to(device), labels.to(device), s.generator,
+                                           o.batch, first_row, o.snr_gamma);
+    }
     s.optimizer->zero_grad();
     if (overlap) overlap->begin();
     loss.backward();

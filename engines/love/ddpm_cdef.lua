@@ -185,6 +185,8 @@ typedef struct ddpm_train_params {
   int lora_rank;
 
   int random_crop;
+
+  int bf16;
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

@@ -40,6 +40,7 @@ void Studio::start_training() {
   r.flip = train_flip_;
   r.pixel_art = train_pixel_art_;
   r.random_crop = train_crop_ - 1;
+  r.bf16 = train_precision_ - 1;
   r.freeze = train_mode_ == 1 && train_freeze_;
   r.lora_rank = train_mode_ == 1 && !train_freeze_ && train_processes_ == 1 ? std::max(0, train_lora_rank_) : 0;
   r.processes = train_processes_;
@@ -107,6 +108,13 @@ void Studio::draw_train_panel() {
     ImGui::SetTooltip("Random resized crops (zoom up to 1.12x, stretch up to 4:3).\n"
                       "auto: off for a fine-tune, whose samples would copy the zoom\n"
                       "and stretch; on for a new model");
+  }
+  ImGui::SetNextItemWidth(ImGui::GetFontSize() * 6);
+  ImGui::Combo("Precision", &train_precision_, "auto\0float32\0bf16\0");
+  if (ImGui::IsItemHovered()) {
+    ImGui::SetTooltip("bf16: convolutions in bfloat16, weights in float32; 1.5x the\n"
+                      "images per second on a CPU with AVX512-BF16 at the same scores.\n"
+                      "auto: bf16 for a fine-tune on such a CPU, float32 otherwise");
   }
   ImGui::InputText("Output model", &train_out_input_);
   ImGui::EndDisabled();

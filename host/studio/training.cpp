@@ -34,6 +34,7 @@ bool TrainingController::start(const TrainRequest& r, std::string& error) {
   p.freeze = r.freeze;
   p.lora_rank = r.lora_rank;
   p.random_crop = r.random_crop;
+  p.bf16 = r.bf16;
   p.local_processes = r.processes;
   // A short new model: let the EMA average anything (fine-tunes and budgets: the plugin's
   // automatic EMA start, which averages from the first step with a warm-up).

@@ -178,8 +178,10 @@ namespace Ddpm
         // weights); 0: every weight.
         public int lora_rank;
         // Random resized crops: -1 (default) off for fine-tunes, on otherwise; 0 off; 1 on.
-        // (4 bytes of padding follow.)
         public int random_crop;
+        // bf16 mixed precision on the CPU: -1 (default) on for fine-tunes where the CPU has
+        // AVX512-BF16, 0 float32, 1 bf16.
+        public int bf16;
     }
 
     /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>

@@ -52,6 +52,7 @@ void visit_fields(ddpm_train_params& p, Visitor&& v) {
   v("distill-stochastic", p.distill_stochastic);
   v("lora-rank", p.lora_rank);
   v("random-crop", p.random_crop);
+  v("bf16", p.bf16);
 }
 
 // %.17g: a double survives the round trip bit for bit.

@@ -78,6 +78,7 @@ void fill_train_defaults(ddpm_train_params& p) {
   p.distill_stochastic = d.distill_stochastic;
   p.lora_rank = d.lora_rank;
   p.random_crop = d.random_crop;
+  p.bf16 = d.bf16;
 }
 
 constexpr int kMaxLocalProcesses = 64;
@@ -259,6 +260,7 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
     o.distill_stochastic = p.distill_stochastic != 0;
     o.lora_rank = p.lora_rank;
     o.random_crop = p.random_crop;
+    o.bf16 = p.bf16;
     o.distributed.world_size = p.world_size;
     o.distributed.rank = p.rank;
     if (p.master_addr) o.distributed.master_addr = p.master_addr;

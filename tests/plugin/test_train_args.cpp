@@ -72,6 +72,7 @@ int main() {
   p.distill_stochastic = 1;
   p.lora_rank = 5;
   p.random_crop = 0;  // not the default (-1)
+  p.bf16 = 0;
 
   const auto args = ddpm_plugin::train_params_to_args(p);
   const auto back = ddpm_plugin::train_params_from_args(args);
@@ -92,7 +93,7 @@ int main() {
   CHECK(q.distill == 1 && q.distill_steps == 4 && q.distill_substeps == 3);
   CHECK(std::memcmp(&q.distill_guidance_min, &p.distill_guidance_min, sizeof(double)) == 0);
   CHECK(std::memcmp(&q.distill_guidance_max, &p.distill_guidance_max, sizeof(double)) == 0);
-  CHECK(q.distill_stochastic == 1 && q.lora_rank == 5 && q.random_crop == 0);
+  CHECK(q.distill_stochastic == 1 && q.lora_rank == 5 && q.random_crop == 0 && q.bf16 == 0);
   CHECK(q.local_processes == 0 && q.worker_path == nullptr);  // never passed on
   std::printf("  %zu arguments round-trip\n", args.size());
 

@@ -11,6 +11,7 @@
 #include "ddpm/io/model_info.h"
 #include "ddpm/loss.h"
 #include "ddpm/model_file.h"
+#include "ddpm/precision.h"
 #include "ddpm/trainer.h"
 #include "error_of.h"
 #include "unet_blocks.h"
@@ -208,6 +209,7 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   EXPECT_EQ(r.grad_clip, 0.0);
   EXPECT_EQ(r.lora_rank, 0);
   EXPECT_EQ(r.random_crop, 1);  // the reference's crops
+  EXPECT_EQ(r.bf16, 0);  // float32 for new models (bf16 measured on fine-tunes only)
   o.init_model = "base.safetensors";  // a fine-tune of every weight
   o.lora_rank = 0;
   r = ddpm::resolved(o);
@@ -217,6 +219,7 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   EXPECT_EQ(r.grad_clip, 1.0);
   EXPECT_EQ(r.lora_rank, 0);  // every weight, as asked
   EXPECT_EQ(r.random_crop, 0);  // whole images: a short run's samples copy the crops' zoom
+  EXPECT_EQ(r.bf16, ddpm::bf16_native() ? 1 : 0);  // mixed precision where the CPU has it
   o.lora_rank = -1;  // auto: adapters of rank 16, which move slower per step at one rate
   r = ddpm::resolved(o);
   EXPECT_EQ(r.lora_rank, 16);
@@ -241,6 +244,9 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   o.assets = "folder";
   EXPECT_NE(ddpm::testing::error_of([&] { o.validate(); }).find("random_crop = 2 is invalid"), std::string::npos);
   o.random_crop = -1;
+  o.bf16 = 2;
+  EXPECT_NE(ddpm::testing::error_of([&] { o.validate(); }).find("bf16 = 2 is invalid"), std::string::npos);
+  o.bf16 = -1;
   o.batch = 8;  // values given are kept
   o.lr = 1e-4;
   o.decay_from = 0.8;

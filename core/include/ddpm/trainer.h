@@ -79,6 +79,12 @@ struct TrainOptions {
                                       // stretches, and a short run's samples copy that: FD 4.55
                                       // -> 2.74 on a new style, tests/bench/NOTES.md), crops
                                       // otherwise
+  int bf16 = -1;                      // 1: bf16 mixed precision on the CPU (convolutions and
+                                      // products in bfloat16, weights and loss in float32;
+                                      // needs AVX512-BF16; 1.5x the images per second); 0:
+                                      // float32. -1 (auto): bf16 for fine-tunes on such a CPU
+                                      // (the same scores, tests/bench/NOTES.md), float32
+                                      // otherwise and on CUDA
   uint64_t seed = 0;
   std::string checkpoint;             // training checkpoint; resumed from when it exists
   int64_t checkpoint_every = 500;
@@ -124,7 +130,7 @@ struct TrainResult {
 };
 
 // The options with their automatic values decided (lora_rank, batch, lr, warmup, decay_from,
-// grad_clip, random_crop, ema_start).
+// grad_clip, random_crop, bf16, ema_start).
 TrainOptions resolved(const TrainOptions& options);
 
 // The EMA decay applied after `step` steps (1-based): 0 (a copy of the weights) up to
