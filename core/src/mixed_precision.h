@@ -2,8 +2,9 @@
 // bf16 mixed precision for CPU training: while a scope is alive, LibTorch's CPU autocast runs
 // the convolutions and matrix products of the forward (and so of its backward) in bfloat16,
 // accumulating in float32; the weights, the optimizer, the norms, the softmax and the loss stay
-// float32. On a CPU with AVX512-BF16 a fine-tuning step of the default model takes 0.65x the
-// time of float32's, at the same scores (tests/bench/NOTES.md).
+// float32. On a CPU with AVX512-BF16 a step of the default model takes 0.6-0.65x the time of
+// float32's with the same losses; a 10-minute fine-tune gets 1.5x the steps and a lower FD
+// (tests/bench/NOTES.md, "bf16 mixed precision for training").
 #include <ATen/autocast_mode.h>
 
 namespace ddpm {

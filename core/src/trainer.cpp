@@ -94,7 +94,8 @@ TrainOptions resolved(const TrainOptions& options) {
   if (o.decay_from < 0) o.decay_from = fine_tune ? 0.5 : 1.0;
   if (o.grad_clip < 0) o.grad_clip = fine_tune ? 1.0 : 0.0;
   if (o.random_crop < 0) o.random_crop = fine_tune ? 0 : 1;
-  if (o.bf16 < 0) o.bf16 = fine_tune && bf16_native() ? 1 : 0;
+  // Data-parallel runs keep float32: they equal a one-process run up to float32 rounding.
+  if (o.bf16 < 0) o.bf16 = !o.distill && !o.distributed.enabled() && bf16_native() ? 1 : 0;
   const bool short_run = !o.init_model.empty() || o.minutes > 0;
   if (o.ema_start < 0) {
     o.ema_start = short_run ? 0 : 2000;
@@ -200,6 +201,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     throw Error("training option bf16 = 1 is for CPU training: CUDA trains in float32 (give bf16 = -1 or 0)");
   }
   const bool bf16 = o.bf16 == 1 && device.is_cpu();
+  if (bf16) say("bf16 mixed precision: convolutions and products in bfloat16, weights in float32 (option bf16 = 0: float32)");
 
   // The model: resumed from the checkpoint, fine-tuned from a model file, or new.
   const bool resume = !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint);
@@ -311,7 +313,6 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
         std::to_string(trainable_count) + " trainable parameters (the model has " +
         std::to_string(s.model->parameter_count()) + ")");
   }
-  if (bf16) say("bf16 mixed precision: convolutions and products in bfloat16, weights in float32 (option bf16 = 0: float32)");
   const torch::Tensor label_lut = torch::tensor(label_map);
   s.model->train();
   if (group) {  // rank 0's weights, EMA, step and generator everywhere

@@ -114,7 +114,7 @@ void Studio::draw_train_panel() {
   if (ImGui::IsItemHovered()) {
     ImGui::SetTooltip("bf16: convolutions in bfloat16, weights in float32; 1.5x the\n"
                       "images per second on a CPU with AVX512-BF16 at the same scores.\n"
-                      "auto: bf16 for a fine-tune on such a CPU, float32 otherwise");
+                      "auto: bf16 on such a CPU (float32 for distillation and CUDA)");
   }
   ImGui::InputText("Output model", &train_out_input_);
   ImGui::EndDisabled();

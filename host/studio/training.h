@@ -19,7 +19,7 @@ struct TrainRequest {
   int64_t sample_every = 250;
   bool flip = true, pixel_art = false, freeze = false;
   int random_crop = -1;  // -1: the plugin's choice (off for fine-tunes), 0 off, 1 on
-  int bf16 = -1;         // -1: the plugin's choice (on for fine-tunes where native), 0 float32, 1 bf16
+  int bf16 = -1;         // -1: the plugin's choice (on where the CPU has it), 0 float32, 1 bf16
   int lora_rank = 0;  // fine-tunes: > 0 trains low-rank adapters instead of every weight, 0 every weight
   int processes = 1;  // > 1: a local multi-process run (the plugin starts ranks 1..)
 };

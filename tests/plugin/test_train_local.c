@@ -97,6 +97,7 @@ static void base_params(ddpm_train_params* tp, const char* name, int processes) 
   tp->steps = 6;
   tp->batch = 4;
   tp->seed = 11;
+  tp->bf16 = 0; /* the one-process run in float32, as data-parallel runs train by default */
   tp->lr = 1e-3;
   tp->label_drop = 0.25;
   tp->out_model = out;

@@ -28,6 +28,7 @@ ddpm::TrainOptions options(const std::string& out) {
   o.seed = 11;
   o.flip = true;  // every random draw of the batch is exercised
   o.threads = 1;
+  o.bf16 = 0;  // the one-process run in float32, as data-parallel runs train by default
   o.out_model = out;
   return o;
 }

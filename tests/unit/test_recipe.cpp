@@ -209,7 +209,7 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   EXPECT_EQ(r.grad_clip, 0.0);
   EXPECT_EQ(r.lora_rank, 0);
   EXPECT_EQ(r.random_crop, 1);  // the reference's crops
-  EXPECT_EQ(r.bf16, 0);  // float32 for new models (bf16 measured on fine-tunes only)
+  EXPECT_EQ(r.bf16, ddpm::bf16_native() ? 1 : 0);  // mixed precision where the CPU has it
   o.init_model = "base.safetensors";  // a fine-tune of every weight
   o.lora_rank = 0;
   r = ddpm::resolved(o);
@@ -219,7 +219,7 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   EXPECT_EQ(r.grad_clip, 1.0);
   EXPECT_EQ(r.lora_rank, 0);  // every weight, as asked
   EXPECT_EQ(r.random_crop, 0);  // whole images: a short run's samples copy the crops' zoom
-  EXPECT_EQ(r.bf16, ddpm::bf16_native() ? 1 : 0);  // mixed precision where the CPU has it
+  EXPECT_EQ(r.bf16, ddpm::bf16_native() ? 1 : 0);
   o.lora_rank = -1;  // auto: adapters of rank 16, which move slower per step at one rate
   r = ddpm::resolved(o);
   EXPECT_EQ(r.lora_rank, 16);
@@ -229,6 +229,7 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   o.freeze = false;
   o.distributed.world_size = 2;  // adapters train in one process
   EXPECT_EQ(ddpm::resolved(o).lora_rank, 0);
+  EXPECT_EQ(ddpm::resolved(o).bf16, 0);  // and data-parallel runs match one process in float32
   o.distributed.world_size = 1;
   o.lora_rank = 0;
   o.distill = true;  // a student fits an exact target from its teacher: a low rate
@@ -237,6 +238,7 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   EXPECT_EQ(r.batch, 16);
   EXPECT_EQ(r.decay_from, 1.0);
   EXPECT_EQ(r.random_crop, 1);
+  EXPECT_EQ(r.bf16, 0);  // float32: distillation in bf16 is not measured
   o.distill = false;
   o.random_crop = 1;  // asked for
   EXPECT_EQ(ddpm::resolved(o).random_crop, 1);

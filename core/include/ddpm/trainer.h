@@ -81,10 +81,10 @@ struct TrainOptions {
                                       // otherwise
   int bf16 = -1;                      // 1: bf16 mixed precision on the CPU (convolutions and
                                       // products in bfloat16, weights and loss in float32;
-                                      // needs AVX512-BF16; 1.5x the images per second); 0:
-                                      // float32. -1 (auto): bf16 for fine-tunes on such a CPU
-                                      // (the same scores, tests/bench/NOTES.md), float32
-                                      // otherwise and on CUDA
+                                      // needs AVX512-BF16; 1.5-1.6x the images per second); 0:
+                                      // float32. -1 (auto): bf16 on such a CPU (measured in
+                                      // tests/bench/NOTES.md), but float32 for distillation
+                                      // (not measured), data-parallel runs and on CUDA
   uint64_t seed = 0;
   std::string checkpoint;             // training checkpoint; resumed from when it exists
   int64_t checkpoint_every = 500;
