@@ -113,8 +113,8 @@ void Studio::draw_train_panel() {
   ImGui::Combo("Precision", &train_precision_, "auto\0float32\0bf16\0");
   if (ImGui::IsItemHovered()) {
     ImGui::SetTooltip("bf16: convolutions in bfloat16, weights in float32; 1.5x the\n"
-                      "images per second on a CPU with AVX512-BF16 at the same scores.\n"
-                      "auto: bf16 on such a CPU (float32 for distillation and CUDA)");
+                      "images per second on a CPU with AVX512-BF16, the same scores a step.\n"
+                      "auto: bf16 on such a CPU (float32 for several processes and CUDA)");
   }
   ImGui::InputText("Output model", &train_out_input_);
   ImGui::EndDisabled();
