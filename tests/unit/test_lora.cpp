@@ -143,28 +143,38 @@ double folder_loss(const std::string& model_file, const std::string& folder) {
   return sum;
 }
 
-TEST(Lora, FineTuneLearnsANewStyleWithLowRankChangesAndResumesExactly) {
-  TempDir d;
+// A rank-2 LoRA fine-tune of the cached sample model on its images with inverted colours.
+ddpm::TrainOptions inverted_fine_tune(const TempDir& d, int64_t steps) {
   ddpm::testing::trained_sample_model();  // cached: the base
-  const std::string base = DDPM_TEST_CACHE_DIR "/samples16.safetensors";
   write_inverted_folder(d.path / "inverted");
-
   ddpm::TrainOptions o;
   o.assets = (d.path / "inverted").string();
-  o.init_model = base;
+  o.init_model = DDPM_TEST_CACHE_DIR "/samples16.safetensors";
   o.pixel_art = true;
   o.lora_rank = 2;
-  o.steps = 120;
+  o.steps = steps;
   o.batch = 16;
   o.lr = 3e-3;
-  o.ema_decay = 0;  // the file holds the last weights, so each delta is one rank-2 product
   o.seed = 5;
+  return o;
+}
+
+bool any_contains(const std::vector<std::string>& messages, const std::string& text) {
+  for (const auto& m : messages) {
+    if (m.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(Lora, FineTuneLearnsANewStyleWithLowRankChangesAndResumesExactly) {
+  TempDir d;
+  ddpm::TrainOptions o = inverted_fine_tune(d, 120);
+  const std::string base = o.init_model;
+  o.ema_decay = 0;  // the file holds the last weights, so each delta is one rank-2 product
   o.out_model = d / "tuned.safetensors";
   std::vector<std::string> messages;
   ddpm::train(o, [&](const ddpm::TrainProgress& p) { if (!p.message.empty()) messages.push_back(p.message); });
-  bool said = false;
-  for (const auto& m : messages) said = said || m.find("LoRA adapters of rank 2") != std::string::npos;
-  EXPECT_TRUE(said);
+  EXPECT_TRUE(any_contains(messages, "LoRA adapters of rank 2"));
 
   const double before = folder_loss(base, o.assets), after = folder_loss(o.out_model, o.assets);
   std::printf("loss on the inverted folder: base %.4f, after 120 LoRA steps %.4f\n", before, after);
@@ -206,17 +216,7 @@ TEST(Lora, FineTuneLearnsANewStyleWithLowRankChangesAndResumesExactly) {
 
 TEST(Lora, Bf16FineTuneFollowsFloat32OrIsRefusedByName) {
   TempDir d;
-  ddpm::testing::trained_sample_model();
-  write_inverted_folder(d.path / "inverted");
-  ddpm::TrainOptions o;
-  o.assets = (d.path / "inverted").string();
-  o.init_model = DDPM_TEST_CACHE_DIR "/samples16.safetensors";
-  o.pixel_art = true;
-  o.lora_rank = 2;
-  o.steps = 30;
-  o.batch = 16;
-  o.lr = 3e-3;
-  o.seed = 5;
+  ddpm::TrainOptions o = inverted_fine_tune(d, 30);
   EXPECT_EQ(ddpm::resolved(o).bf16, ddpm::bf16_native() ? 1 : 0) << "auto: bf16 for fine-tunes where native";
   if (!ddpm::bf16_native()) {
     o.bf16 = 1;
@@ -235,9 +235,7 @@ TEST(Lora, Bf16FineTuneFollowsFloat32OrIsRefusedByName) {
   };
   std::vector<std::string> messages;
   const std::vector<double> f32 = run(0, nullptr), bf16 = run(1, &messages);
-  bool said = false;
-  for (const auto& m : messages) said = said || m.find("bf16 mixed precision") != std::string::npos;
-  EXPECT_TRUE(said);
+  EXPECT_TRUE(any_contains(messages, "bf16 mixed precision"));
   ASSERT_EQ(f32.size(), bf16.size());
   // The same batches and noise: each step's loss within a few percent, but not bit for bit.
   double worst = 0;
