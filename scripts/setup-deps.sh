@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-openmp
   libgloo-dev  # headers that c10d's ProcessGroupGloo.hpp includes (core/src/distributed.cpp)
-  libglfw3-dev libimgui-dev libstb-dev nlohmann-json3-dev
+  libglfw3-dev libimgui-dev libstb-dev libjpeg-dev nlohmann-json3-dev
   python3-glad libcli11-dev libgtest-dev
   xvfb xauth libgl1-mesa-dri mesa-utils
   python3 python3-numpy python3-pil

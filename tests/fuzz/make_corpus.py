@@ -136,6 +136,8 @@ put("image", "rgba16.png", read("tests/fixtures/images/rgba16.png"))
 save("baseline.jpg", small_img.convert("RGB"), "JPEG", quality=80)
 save("progressive.jpg", small_img.convert("RGB"), "JPEG", quality=70, progressive=True)
 save("gray.jpg", small_img.convert("L"), "JPEG")
+save("rgb444.jpg", small_img.convert("RGB"), "JPEG", quality=95, subsampling=0)
+save("cmyk.jpg", small_img.convert("RGB").convert("CMYK"), "JPEG", quality=95)  # Adobe, inverted
 save("subsampled.jpg", src.convert("RGB").resize((17, 9)), "JPEG", subsampling=2)
 save("rgb.bmp", small_img.convert("RGB"), "BMP")
 save("rgba.bmp", small_img, "BMP")

@@ -9,18 +9,14 @@
 #include "ddpm/io/atomic_file.h"
 #include "ddpm/io/error.h"
 #include "ddpm/io/file_bytes.h"
+#include "decode_limits.h"
+#include "jpeg_decoder.h"
 
 namespace ddpm::io {
 namespace {
 
 // Image files are small; this bounds what read_image reads before decoding anything.
 constexpr std::size_t kMaxImageFileBytes = std::size_t(256) << 20;
-// Decoded bytes allowed whatever the file size (a 2048x2048 RGBA image)...
-constexpr std::size_t kFreeDecodedBytes = std::size_t(16) << 20;
-// ...and beyond that, per byte of file: above what deflate (~1032:1), LZW or JPEG reach on a
-// real flat image, far below what a forged header asks for (a 100-byte PNG that declares
-// 8192x8192 RGBA would otherwise make the decoder allocate 256 MiB).
-constexpr std::size_t kMaxExpansion = 4096;
 
 enum class Format { Png, Jpeg, Bmp, Gif, Tga };
 
@@ -31,7 +27,8 @@ bool starts_with(const std::uint8_t* data, std::size_t size, const char* magic, 
 // stb_image also decodes PSD, PIC, PNM and HDR, formats nobody makes sprites in and whose
 // decoders are the least exercised; refuse them by their magic numbers before stb sees them.
 // What remains goes to the decoder stb would pick: PNG, BMP, GIF, JPEG by their signatures,
-// anything else to the TGA decoder (TGA has no signature), exactly stb's own order.
+// anything else to the TGA decoder (TGA has no signature), exactly stb's own order; JPEG then
+// goes to libjpeg-turbo instead (jpeg_decoder.h), so no byte of it reaches stb.
 Format sniff(const std::uint8_t* data, std::size_t size, const std::string& name) {
   if (starts_with(data, size, "\x89PNG\r\n\x1a\n", 8)) return Format::Png;
   if (starts_with(data, size, "BM", 2)) return Format::Bmp;
@@ -53,36 +50,6 @@ Format sniff(const std::uint8_t* data, std::size_t size, const std::string& name
   return Format::Tga;
 }
 
-std::size_t be16(const std::uint8_t* p) { return std::size_t(p[0]) << 8 | p[1]; }
-
-// Checks one DHT segment the way stb_image reads it (tables until its length is used up,
-// each a class/id byte, 16 counts and as many symbols as the counts add up to). stb's table
-// builder (stbi__build_huffman in Debian 12's libstb 0.0~git20220908) writes one size byte per
-// symbol into a 257-byte array without checking the sum, so a table whose counts add up to
-// more than 256 overflows the decoder's heap state. Returns false on such a table.
-bool huffman_tables_fit(const std::uint8_t* data, std::size_t size, std::size_t pos) {
-  if (size - pos < 2) return true;
-  long left = long(be16(data + pos)) - 2;
-  pos += 2;
-  while (left > 0) {
-    // Past the end of the file stb reads zeros, which add nothing.
-    std::size_t n = 0;
-    for (std::size_t k = 1; k <= 16 && pos + k < size; ++k) n += data[pos + k];
-    if (n > 256) return false;
-    if (size - pos < 17) return true;
-    pos += 17;
-    left -= 17;
-    if (size - pos < n) return true;
-    pos += n;
-    left -= long(n);
-  }
-  return true;
-}
-
-// Walks the JPEG's segments and checks every Huffman table stb_image would build, including
-// those between the scans of a progressive file. Entropy-coded data is skipped up to the next
-// marker; APPn and COM payloads by their length (an embedded thumbnail or ICC profile is not
-// parsed). Where the structure gets lost, every FF C4 in the rest is checked instead.
 // stb reallocates a PNG's compressed data to each chunk's declared length before it reads the
 // chunk, so a forged length (up to 2^31) allocated gigabytes for a few bytes of file (found by
 // fuzz_image). Every chunk must fit in the bytes that are there.
@@ -101,46 +68,6 @@ void check_png(const std::uint8_t* data, std::size_t size, const std::string& na
   }
 }
 
-void check_jpeg(const std::uint8_t* data, std::size_t size, const std::string& name) {
-  const auto refuse = [&] {
-    throw Error("image '" + name +
-                "' cannot be decoded: corrupt JPEG (a Huffman table holds more than 256 codes)");
-  };
-  std::size_t pos = 0;
-  while (pos < size && data[pos] == 0xff) ++pos;
-  ++pos;  // the SOI marker, D8
-  bool lost = false;
-  while (pos < size) {
-    if (data[pos] != 0xff) {
-      lost = true;
-      break;
-    }
-    while (pos < size && data[pos] == 0xff) ++pos;
-    if (pos >= size) break;
-    const std::uint8_t m = data[pos++];
-    if (m == 0xd9) return;  // EOI: stb stops reading here
-    if (m == 0x01 || (m >= 0xd0 && m <= 0xd8)) continue;  // markers without a length
-    if (size - pos < 2) return;
-    const std::size_t len = be16(data + pos);
-    if (m == 0xc4 && !huffman_tables_fit(data, size, pos)) refuse();
-    if (len < 2) return;  // stb refuses it
-    pos += len;
-    if (m == 0xda) {  // entropy-coded data: up to the next marker that is not a restart
-      while (pos + 1 < size &&
-             !(data[pos] == 0xff && data[pos + 1] != 0 && (data[pos + 1] < 0xd0 || data[pos + 1] > 0xd7))) {
-        ++pos;
-      }
-    }
-  }
-  if (lost) {
-    for (; pos + 1 < size; ++pos) {
-      if (data[pos] == 0xff && data[pos + 1] == 0xc4 && !huffman_tables_fit(data, size, pos + 2)) {
-        refuse();
-      }
-    }
-  }
-}
-
 }  // namespace
 
 Image decode_image(const std::uint8_t* data, std::size_t size, const std::string& name) {
@@ -148,24 +75,14 @@ Image decode_image(const std::uint8_t* data, std::size_t size, const std::string
   if (size > std::size_t(1) << 31) throw Error("image '" + name + "' is larger than 2 GiB");
   const int len = static_cast<int>(size);
   const Format format = sniff(data, size, name);
-  if (format == Format::Jpeg) check_jpeg(data, size, name);
+  if (format == Format::Jpeg) return detail::decode_jpeg(data, size, name);
   if (format == Format::Png) check_png(data, size, name);
   int w = 0, h = 0, c = 0;
   // Read the header first so that a hostile size is refused before anything is allocated.
   if (!stbi_info_from_memory(data, len, &w, &h, &c)) {
     throw Error("image '" + name + "' cannot be decoded: " + stbi_failure_reason());
   }
-  if (w < 1 || h < 1 || w > kMaxImageSide || h > kMaxImageSide) {
-    throw Error("image '" + name + "' is " + std::to_string(w) + "x" + std::to_string(h) +
-                ": sides must be between 1 and " + std::to_string(kMaxImageSide));
-  }
-  // 4 channels: the most any decoder produces on the way (GIF always decodes to RGBA).
-  const std::size_t decoded = std::size_t(w) * std::size_t(h) * 4;
-  if (decoded > kFreeDecodedBytes && decoded / kMaxExpansion > size) {
-    throw Error("image '" + name + "' declares " + std::to_string(w) + "x" + std::to_string(h) +
-                " pixels in a file of " + std::to_string(size) +
-                " bytes: truncated or forged header");
-  }
+  detail::check_declared_size(w, h, size, name);
   int w2 = 0, h2 = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(data, len, &w2, &h2, &c, 0),
                                               stbi_image_free);

@@ -1,6 +1,7 @@
 #pragma once
-// Image files: decoding of PNG, JPEG, BMP, TGA and GIF (first frame) through stb_image with
-// the dimensions checked from the header before any pixel is decoded, and PNG encoding.
+// Image files: decoding of PNG, BMP, TGA and GIF (first frame) through stb_image and of JPEG
+// through libjpeg-turbo, with the dimensions checked from the header before any pixel is
+// decoded, and PNG encoding.
 #include <cstdint>
 #include <string>
 #include <vector>
