@@ -19,6 +19,7 @@ namespace ddpm {
 namespace {
 std::atomic<int> g_process_threads{0};  // the last init_runtime count (0: never called)
 thread_local bool t_threads_set = false;  // set_calling_thread_threads ran on this thread
+thread_local int t_budget = 0;             // set_calling_thread_budget (0: none)
 }  // namespace
 
 void init_runtime(int threads) {
@@ -71,6 +72,10 @@ int set_calling_thread_threads(int threads) {
 int calling_thread_threads() {
   return t_threads_set ? at::get_num_threads() : set_calling_thread_threads(0);
 }
+
+void set_calling_thread_budget(int threads) { t_budget = std::max(0, threads); }
+
+int calling_thread_budget() { return t_budget > 0 ? t_budget : calling_thread_threads(); }
 
 torch::Device select_device(const std::string& name) {
   if (name == "auto" || name.empty()) {

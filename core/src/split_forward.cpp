@@ -119,14 +119,14 @@ class ThreadsHere {
 torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
                             const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& w, bool small) {
   const int64_t batch = x.size(0);
-  const int threads = calling_thread_threads();
+  const int threads = calling_thread_budget();
   const int parts = static_cast<int>(std::min<int64_t>(batch, threads));
   const bool inference_on_cpu = !torch::GradMode::is_enabled() && x.device().is_cpu();
   if (parts < 2 || !inference_on_cpu) {
-    if (small && inference_on_cpu && threads > 1) {
-      ThreadsHere one(1);
-      return forward(x, t, y, w);
-    }
+    if (!inference_on_cpu) return forward(x, t, y, w);
+    // One part: the forward runs here, on one thread for a small network and on the whole
+    // budget otherwise (a worker's own team may be smaller than its budget).
+    ThreadsHere here(small ? 1 : threads);
     return forward(x, t, y, w);
   }
 

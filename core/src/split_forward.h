@@ -15,7 +15,7 @@
 namespace ddpm {
 
 // forward(x, t, y, w) on slices of the batch (w: per-image guidance scales, or undefined).
-// Parts: min(batch, the calling thread's intra-op thread count); one part (or autograd on, or a
+// Parts: min(batch, calling_thread_budget(), runtime.h); one part (or autograd on, or a
 // non-CPU tensor) calls `forward` directly, for a `small` network on one intra-op thread: a
 // team's per-layer barriers cost more than its other cores give (a guidance-distilled student's
 // batch-1 image: 31.7 images/s on one thread against 16.6 on two, tests/bench/NOTES.md). The caller runs one part itself, helper threads (started on first use, shared by all

@@ -1,26 +1,57 @@
 #include "convert.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "ddpm/io/error.h"
 
 namespace ddpm_plugin {
 
-std::vector<float> to_frame(const torch::Tensor& x) {
-  const torch::Tensor f = x.detach()
-                              .to(torch::kCPU, torch::kFloat32)
-                              .clamp(-1, 1)
-                              .add(1)
-                              .mul(0.5)
-                              .permute({0, 2, 3, 1})
-                              .contiguous();
-  return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+namespace {
+
+// These run on the caller's thread (an engine's, reading a frame or a result): plain loops, no
+// LibTorch operation, so that the caller's thread never starts an OpenMP team whose idle
+// thread would spin against the stream or job it is reading from (tests/bench/NOTES.md).
+torch::Tensor on_cpu(const torch::Tensor& x) { return x.detach().to(torch::kCPU, torch::kFloat32).contiguous(); }
+
+// Clamped to [-1, 1]; a NaN becomes -1.
+float clamp_unit(float v) { return std::min(1.0f, std::max(-1.0f, v)); }
+
+}  // namespace
+
+std::vector<float> to_frame(const torch::Tensor& images) {
+  const torch::Tensor x = on_cpu(images);
+  const int64_t b = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
+  const float* src = x.data_ptr<float>();
+  std::vector<float> out(static_cast<size_t>(x.numel()));
+  for (int64_t i = 0; i < b; ++i) {
+    for (int64_t k = 0; k < c; ++k) {
+      const float* plane = src + (i * c + k) * hw;
+      float* dst = out.data() + i * hw * c + k;
+      for (int64_t p = 0; p < hw; ++p) dst[p * c] = (clamp_unit(plane[p]) + 1.0f) * 0.5f;
+    }
+  }
+  return out;
 }
 
 std::vector<uint8_t> to_rgba8(const torch::Tensor& images) {
-  torch::Tensor x = images.detach().to(torch::kCPU, torch::kFloat32).clamp(-1, 1).add(1).mul(127.5).round();
-  if (x.size(1) == 1) x = x.expand({-1, 3, -1, -1});
-  if (x.size(1) == 3) x = torch::cat({x, torch::full_like(x.slice(1, 0, 1), 255)}, 1);
-  const torch::Tensor bytes = x.permute({0, 2, 3, 1}).to(torch::kUInt8).contiguous();
-  return std::vector<uint8_t>(bytes.data_ptr<uint8_t>(), bytes.data_ptr<uint8_t>() + bytes.numel());
+  const torch::Tensor x = on_cpu(images);
+  const int64_t b = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
+  if (c != 1 && c != 3 && c != 4) throw ddpm::Error("cannot show " + std::to_string(c) + "-channel images as RGBA");
+  const float* src = x.data_ptr<float>();
+  std::vector<uint8_t> out(static_cast<size_t>(b * hw * 4), 255);  // alpha 255 unless the model has it
+  for (int64_t i = 0; i < b; ++i) {
+    for (int64_t k = 0; k < 4; ++k) {
+      if (k == 3 && c < 4) break;
+      // Gray fills red, green and blue; nearbyint rounds half to even, as torch::round does.
+      const float* plane = src + (i * c + (c == 1 ? 0 : k)) * hw;
+      uint8_t* dst = out.data() + i * hw * 4 + k;
+      for (int64_t p = 0; p < hw; ++p) {
+        dst[p * 4] = static_cast<uint8_t>(std::nearbyint((clamp_unit(plane[p]) + 1.0f) * 127.5f));
+      }
+    }
+  }
+  return out;
 }
 
 torch::Tensor rgba_input(const float* f32, const uint8_t* bytes, int64_t w, int64_t h, int channels) {

@@ -158,7 +158,9 @@ void run_job(ddpm_job* job) noexcept {
       status = DDPM_ERR_CANCELLED;
       message = "job cancelled before it started";
     } else {
-      ddpm::set_calling_thread_threads(job->threads);
+      // The job's cores go to its forwards; its own arithmetic runs on one thread (runtime.h).
+      ddpm::set_calling_thread_budget(ddpm::set_calling_thread_threads(job->threads));
+      ddpm::set_calling_thread_threads(1);
       const ddpm::Model& model = *job->model;
       auto& unet = const_cast<ddpm::UNet&>(model.unet);  // forward only: reentrant
       const auto& o = job->options;

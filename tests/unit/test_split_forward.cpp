@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <mutex>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "ddpm/model_file.h"
 #include "ddpm/runtime.h"
@@ -69,6 +72,50 @@ TEST(SplitForward, GuidedImagesRepeatOnWorkerThreads) {
     if (i == 0) first = images;
     ASSERT_EQ((images - first).abs().max().item<float>(), 0.0f) << "run " << i;
   }
+}
+
+
+// A job's worker runs its own arithmetic on one intra-op thread and gives its budget of cores to
+// the forward (runtime.h, set_calling_thread_budget): the parts, or the whole forward of a batch
+// of one, must get the budget, not the worker's own team size.
+TEST(SplitForward, WorkerBudgetGoesToTheForward) {
+  ddpm::init_runtime(2);
+  c10::InferenceMode inference;
+  std::mutex m;
+  std::vector<std::pair<std::thread::id, int>> seen;  // (thread, intra-op threads) per part
+  const ddpm::BatchForward forward = [&](const torch::Tensor& xs, const torch::Tensor&, const torch::Tensor&,
+                                         const torch::Tensor&) {
+    std::lock_guard<std::mutex> lock(m);
+    seen.emplace_back(std::this_thread::get_id(), at::get_num_threads());
+    return xs * 2;
+  };
+  const auto run = [&](int batch, int budget, bool small) {
+    seen.clear();
+    std::thread([&] {
+      c10::InferenceMode job_inference;
+      ddpm::set_calling_thread_budget(budget);
+      ddpm::set_calling_thread_threads(1);
+      const torch::Tensor x = torch::ones({batch, 1, 2, 2});
+      const torch::Tensor out = ddpm::split_forward(forward, x, torch::zeros({batch}), torch::zeros({batch}), {}, small);
+      EXPECT_EQ((out - 2).abs().max().item<float>(), 0.0f);
+      EXPECT_EQ(at::get_num_threads(), 1) << "the worker's own team must stay at one thread";
+    }).join();
+    return seen;
+  };
+  auto parts = run(2, 2, false);
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_NE(parts[0].first, parts[1].first);
+  EXPECT_EQ(parts[0].second, 1);
+  EXPECT_EQ(parts[1].second, 1);
+  parts = run(1, 2, false);  // one image: the whole budget on the worker's thread
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].second, 2);
+  parts = run(1, 2, true);  // a small network: one thread beats a team
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].second, 1);
+  parts = run(2, 0, false);  // no budget: the worker's own count (1)
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].second, 1);
 }
 
 }  // namespace

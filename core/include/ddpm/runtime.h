@@ -25,6 +25,16 @@ int set_calling_thread_threads(int threads);
 // process-wide count first (LibTorch would give it its own default).
 int calling_thread_threads();
 
+// The cores a worker thread (a job's, a stream's) gives its inference forwards, apart from its
+// own intra-op threads: split_forward (split_forward.h) runs min(batch, budget) parts, or the
+// whole forward on `budget` intra-op threads. The worker itself then runs on ONE thread: its
+// work between forwards (sampler arithmetic, noise, previews) is too small for a team, and an
+// idle OpenMP team thread spins after every parallel region, taking a core from the forward's
+// parts (a bf16 8-stage stream: one spinning libgomp thread held 11 % of all CPU samples;
+// tests/bench/NOTES.md). 0 (the default): the budget is calling_thread_threads().
+void set_calling_thread_budget(int threads);
+int calling_thread_budget();
+
 // "auto" (CUDA when this LibTorch has it, else CPU), "cpu" or "cuda[:N]".
 // Throws ddpm::Error when CUDA is asked for and not available.
 torch::Device select_device(const std::string& name = "auto");
