@@ -9,9 +9,8 @@ namespace ddpm_plugin {
 
 namespace {
 
-// These run on the caller's thread (an engine's, reading a frame or a result): plain loops, no
-// LibTorch operation, so that the caller's thread never starts an OpenMP team whose idle
-// thread would spin against the stream or job it is reading from (tests/bench/NOTES.md).
+// CPU float32 tensors come as they are (a CUDA result is copied): the loops below do the rest
+// (convert.h says why; tests/bench/NOTES.md measured it).
 torch::Tensor on_cpu(const torch::Tensor& x) { return x.detach().to(torch::kCPU, torch::kFloat32).contiguous(); }
 
 // Clamped to [-1, 1]; a NaN becomes -1.

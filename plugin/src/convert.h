@@ -12,6 +12,8 @@
 
 namespace ddpm_plugin {
 
+// Both run on callers' threads (an engine's), so they are plain loops: a LibTorch operation
+// there would start an OpenMP team whose idle thread spins against the plugin's own workers.
 // [B, C, H, W] in [-1, 1] -> BHWC floats in [0, 1].
 std::vector<float> to_frame(const torch::Tensor& x);
 // [B, C, H, W] in [-1, 1] -> BHW RGBA bytes (gray and RGB expanded, alpha 255).

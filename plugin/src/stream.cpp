@@ -567,7 +567,11 @@ DDPM_API ddpm_status ddpm_stream_read_slots(ddpm_stream* s, float* buffer, size_
     std::lock_guard<std::mutex> lock(s->frame_mutex);
     if (count) *count = static_cast<int>(s->slots.size());
     if (!buffer || s->slots.empty()) return DDPM_OK;
-    const std::vector<float> f = to_frame(torch::cat(s->slots));
+    std::vector<float> f;  // slot by slot: no LibTorch operation on the caller's thread (convert.h)
+    for (const torch::Tensor& slot : s->slots) {
+      const std::vector<float> one = to_frame(slot);
+      f.insert(f.end(), one.begin(), one.end());
+    }
     const ddpm_status st = buffer_check(buffer_floats, f.size(), "floats");
     if (st == DDPM_OK) std::copy(f.begin(), f.end(), buffer);
     return st;

@@ -72,7 +72,7 @@ struct Decompressor {
   jpeg_decompress_struct cinfo;
   ErrorManager err;
   jpeg_progress_mgr progress;
-  bool created = false;
+  volatile bool created = false;  // set after setjmp, read after a longjmp
   ~Decompressor() {
     if (created) jpeg_destroy_decompress(&cinfo);
   }
