@@ -171,7 +171,7 @@ typedef struct ddpm_generate_params {
   int clip_x0;              /* non-zero (default): clamp the clean-image estimate to [-1, 1] at
                                every step; keeps few-step samplers (DDIM, DPM-Solver++) from
                                overshooting the colour range. 0: the raw network output */
-  int threads;              /* intra-op threads of this job's worker, 0..1024; 0 (default): the
+  int threads;              /* CPU threads of this job's forwards, 0..1024; 0 (default): the
                                ddpm_set_threads count. Fewer than the cores can be faster while
                                the engine's own threads keep a core busy (see the README) */
   const char* spacing;      /* which timesteps the steps visit: "trailing" (T-1 down in equal
@@ -474,7 +474,7 @@ typedef struct ddpm_stream_params {
                                the finished image, against flicker (default 0) */
   int clip_x0;              /* non-zero (default): clamp the clean-image estimate to [-1, 1] */
   int tiling;               /* non-zero: seamless (circular) textures */
-  int threads;              /* intra-op threads of the stream's worker, 0..1024; 0 (default): the
+  int threads;              /* CPU threads of the stream's forwards, 0..1024; 0 (default): the
                                ddpm_set_threads count */
 } ddpm_stream_params;
 
