@@ -77,6 +77,14 @@ void set_calling_thread_budget(int threads) { t_budget = std::max(0, threads); }
 
 int calling_thread_budget() { return t_budget > 0 ? t_budget : calling_thread_threads(); }
 
+int set_worker_threads(int threads) {
+  // The budget first: set_calling_thread_threads resolves 0 to the process-wide count, which
+  // the worker's own count of one would hide afterwards.
+  set_calling_thread_budget(set_calling_thread_threads(threads));
+  set_calling_thread_threads(1);
+  return t_budget;
+}
+
 torch::Device select_device(const std::string& name) {
   if (name == "auto" || name.empty()) {
     return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);

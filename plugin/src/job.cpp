@@ -159,8 +159,7 @@ void run_job(ddpm_job* job) noexcept {
       message = "job cancelled before it started";
     } else {
       // The job's cores go to its forwards; its own arithmetic runs on one thread (runtime.h).
-      ddpm::set_calling_thread_budget(ddpm::set_calling_thread_threads(job->threads));
-      ddpm::set_calling_thread_threads(1);
+      ddpm::set_worker_threads(job->threads);
       const ddpm::Model& model = *job->model;
       auto& unet = const_cast<ddpm::UNet&>(model.unet);  // forward only: reentrant
       const auto& o = job->options;

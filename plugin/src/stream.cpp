@@ -207,8 +207,7 @@ ddpm_status worker_call(ddpm_stream* s, bool* ready, std::string& message) noexc
 void run_worker(ddpm_stream* s) noexcept {
   try {
     // The stream's cores go to its forwards; its own arithmetic runs on one thread (runtime.h).
-    ddpm::set_calling_thread_budget(ddpm::set_calling_thread_threads(s->threads));
-    ddpm::set_calling_thread_threads(1);
+    ddpm::set_worker_threads(s->threads);
   } catch (...) {
     log(DDPM_LOG_WARN, "stream worker: could not set its thread count");
   }

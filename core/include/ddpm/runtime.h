@@ -34,6 +34,9 @@ int calling_thread_threads();
 // tests/bench/NOTES.md). 0 (the default): the budget is calling_thread_threads().
 void set_calling_thread_budget(int threads);
 int calling_thread_budget();
+// Makes the calling thread such a worker: a budget of `threads` (0: the process-wide count),
+// one intra-op thread of its own. Returns the budget.
+int set_worker_threads(int threads);
 
 // "auto" (CUDA when this LibTorch has it, else CPU), "cpu" or "cuda[:N]".
 // Throws ddpm::Error when CUDA is asked for and not available.
