@@ -16,7 +16,8 @@ std::string to_string(Precision p) { return p == Precision::BFloat16 ? "bf16" : 
 Precision precision_from_string(const std::string& name) {
   if (name == "float32") return Precision::Float32;
   if (name == "bf16") return Precision::BFloat16;
-  throw Error("unknown precision '" + name + "': allowed float32, bf16");
+  if (name == "auto") return automatic_precision();
+  throw Error("unknown precision '" + name + "': allowed auto, float32, bf16");
 }
 
 bool bf16_native() {
@@ -26,6 +27,8 @@ bool bf16_native() {
   return false;
 #endif
 }
+
+Precision automatic_precision() { return bf16_native() ? Precision::BFloat16 : Precision::Float32; }
 
 void set_inference_precision(Precision p) {
   if (p == Precision::BFloat16 && !bf16_native()) {

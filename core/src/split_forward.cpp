@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "ddpm/precision.h"
 #include "ddpm/runtime.h"
 
 namespace ddpm {
@@ -114,6 +115,26 @@ class ThreadsHere {
   int previous_;
 };
 
+// bf16 convolutions round their outputs to bfloat16, so a kernel that sums in another order
+// changes an image by a few levels of 255, and Debian's oneDNN switches kernels at 16 images
+// (an 8-stage stream, batch 16 on one thread, drifted from its seeds' job images by up to 18
+// levels; batches 1-14 gave the same bits). Forwards of at most 8 keep an image independent of
+// its batch, at no measured cost in speed.
+constexpr int64_t kBf16Chunk = 8;
+
+torch::Tensor forward_in_chunks(const BatchForward& forward, const torch::Tensor& x,
+                                const torch::Tensor& t, const torch::Tensor& y, const torch::Tensor& w) {
+  const int64_t batch = x.size(0);
+  if (batch <= kBf16Chunk || inference_precision() != Precision::BFloat16) return forward(x, t, y, w);
+  std::vector<torch::Tensor> out;
+  for (int64_t start = 0; start < batch; start += kBf16Chunk) {
+    const int64_t size = std::min(kBf16Chunk, batch - start);
+    out.push_back(forward(x.narrow(0, start, size), t.narrow(0, start, size), y.narrow(0, start, size),
+                          w.defined() ? w.narrow(0, start, size) : w));
+  }
+  return torch::cat(out);
+}
+
 }  // namespace
 
 torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
@@ -127,7 +148,7 @@ torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
     // One part: the forward runs here, on one thread for a small network and on the whole
     // budget otherwise (a worker's own team may be smaller than its budget).
     ThreadsHere here(small ? 1 : threads);
-    return forward(x, t, y, w);
+    return forward_in_chunks(forward, x, t, y, w);
   }
 
   std::vector<torch::Tensor> out(parts);
@@ -138,8 +159,8 @@ torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
     at::ThreadLocalStateGuard guard(state);
     const int64_t start = i * base + std::min<int64_t>(i, extra);
     const int64_t size = base + (i < extra ? 1 : 0);
-    out[i] = forward(x.narrow(0, start, size), t.narrow(0, start, size), y.narrow(0, start, size),
-                     w.defined() ? w.narrow(0, start, size) : w);
+    out[i] = forward_in_chunks(forward, x.narrow(0, start, size), t.narrow(0, start, size),
+                               y.narrow(0, start, size), w.defined() ? w.narrow(0, start, size) : w);
   });
   return torch::cat(out);
 }

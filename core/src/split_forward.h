@@ -20,7 +20,8 @@ namespace ddpm {
 // team's per-layer barriers cost more than its other cores give (a guidance-distilled student's
 // batch-1 image: 31.7 images/s on one thread against 16.6 on two, tests/bench/NOTES.md). The caller runs one part itself, helper threads (started on first use, shared by all
 // callers) the others; the calling thread's thread-local state (inference mode, grad mode)
-// applies to every part.
+// applies to every part. With bf16 inference a part runs in forwards of at most 8 images, so
+// that an image does not depend on its batch (split_forward.cpp).
 using BatchForward = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t,
                                                  const torch::Tensor& y, const torch::Tensor& w)>;
 torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,

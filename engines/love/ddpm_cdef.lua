@@ -44,6 +44,8 @@ ddpm_status ddpm_set_threads(int threads);
 
 ddpm_status ddpm_set_precision(const char* name);
 
+const char* ddpm_get_precision(void);
+
 void ddpm_string_free(char* str);
 
 ddpm_status ddpm_model_load(const char* path, ddpm_model** out);

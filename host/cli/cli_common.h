@@ -31,9 +31,11 @@ int exit_code_of(ddpm_status status);
 // Throws Exit naming `what`, the plugin's last error and the status, unless status is DDPM_OK.
 void check(ddpm_status status, const std::string& what);
 
-// --precision of `sample` and `stream`: its help, and setting it in the plugin ("" keeps float32).
+// --precision of `sample` and `stream`: its help, and setting it in the plugin ("" keeps the
+// plugin's default, auto).
 inline const char* const kPrecisionHelp =
-    "float32 (default) or bf16: the convolutions' number format on the CPU (bf16 needs AVX512-BF16)";
+    "auto (default: bf16 where the CPU has AVX512-BF16, else float32), float32 or bf16: the "
+    "convolutions' number format on the CPU; float32 for images that match across CPUs";
 void apply_precision(const std::string& precision);
 
 // A user error unless `path` exists and is not a folder; `what` names it in the message.

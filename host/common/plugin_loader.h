@@ -15,6 +15,7 @@ namespace ddpm_host {
   X(ddpm_status_string)              \
   X(ddpm_set_threads)                \
   X(ddpm_set_precision)              \
+  X(ddpm_get_precision)              \
   X(ddpm_set_log_callback)           \
   X(ddpm_string_free)                \
   X(ddpm_model_load)                 \

@@ -187,8 +187,9 @@ void Studio::draw_live_panel() {
       bf16_ = false;
     }
   }
-  help("bfloat16 products on CPUs with AVX512-BF16: the same scores on the quality bench and "
-       "1.4-1.8x the frames per second (tests/bench/NOTES.md).");
+  help("bfloat16 products on CPUs with AVX512-BF16 (on by default there): the same scores on the "
+       "quality bench and 1.4-1.8x the frames per second (tests/bench/NOTES.md). Off: float32, "
+       "images that match across CPUs.");
   if (!precision_error_.empty()) ImGui::TextWrapped("%s", precision_error_.c_str());
   restart |= ImGui::Checkbox("Image input (image to image)", &live_req_.image_input);
   help("Every entering image starts from the input image noised to the strength instead of from noise.");

@@ -65,8 +65,9 @@ int main(int argc, char** argv) {
   std::string settings_path = studio::default_settings_path();
   app.add_option("--model,-m", o.model, "model file (default: the last one, else the bundled emoji model)");
   app.add_option("--class,-c", o.class_arg, "class name or index (default none)");
-  app.add_option("--precision", o.precision, "float32 (default) or bf16: the convolutions' number format (bf16 needs AVX512-BF16)")
-      ->check(CLI::IsMember({"float32", "bf16"}));
+  app.add_option("--precision", o.precision,
+                 "auto (default: bf16 where the CPU has AVX512-BF16), float32 or bf16: the convolutions' number format")
+      ->check(CLI::IsMember({"auto", "float32", "bf16"}));
   app.add_option("--sampler", o.sampler, "ddpm, ddim, dpmpp2m, euler_a or dpmpp2m_sde")
       ->check(CLI::IsMember({"ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"}));
   app.add_option("--steps", o.steps, "denoising steps")->check(CLI::Range(1, 1000));

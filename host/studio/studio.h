@@ -60,7 +60,7 @@ struct StudioOptions {
   std::string live_seed_path;  // "fixed", "walk", "new"; "" the settings'
   float live_blend = -1.0f;    // < 0: the settings'
   bool live_inflight = false;
-  std::string precision;  // "bf16": bfloat16 convolutions from the start ("" or "float32": not)
+  std::string precision;  // --precision, set in the plugin by main() ("": the plugin's default, auto)
   double timeout_seconds = 900;
   float ui_scale = 1.0f;  // the monitor's content scale (high-DPI)
 };

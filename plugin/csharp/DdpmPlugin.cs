@@ -297,6 +297,7 @@ namespace Ddpm
         public static extern DdpmStatus ddpm_set_log_callback(DdpmLogFn fn, DdpmLogLevel minLevel, IntPtr userData);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_set_threads(int threads);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern DdpmStatus ddpm_set_precision(string name);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern IntPtr ddpm_get_precision();
         [DllImport(Library, CallingConvention = Cdecl)] public static extern void ddpm_string_free(IntPtr str);
 
         [DllImport(Library, CallingConvention = Cdecl)]
@@ -458,8 +459,11 @@ namespace Ddpm
         }
 
         public static void SetThreads(int threads) { Check(DdpmNative.ddpm_set_threads(threads)); }
-        /// <summary>"float32" (default) or "bf16": the convolutions' number format for CPU inference.</summary>
+        /// <summary>"auto" (default: bf16 where the CPU has AVX512-BF16), "float32" or "bf16": the
+        /// convolutions' number format for CPU inference.</summary>
         public static void SetPrecision(string name) { Check(DdpmNative.ddpm_set_precision(name)); }
+        /// <summary>The precision in effect: "float32" or "bf16".</summary>
+        public static string Precision { get { return PtrToStringUtf8(DdpmNative.ddpm_get_precision()); } }
 
         /// <summary>Sends the plugin's messages at minLevel or above to handler (null: none). The
         /// handler runs on any thread (job workers included), one call at a time.</summary>

@@ -93,12 +93,15 @@ DDPM_API ddpm_status ddpm_set_log_callback(ddpm_log_fn fn, ddpm_log_level min_le
  * each, one intra-op thread a part), so the count also bounds the cores a job occupies. */
 DDPM_API ddpm_status ddpm_set_threads(int threads);
 /* Thread-safe. The number format of CPU inference's convolutions, for the network calls made
- * from now on: "float32" (default) or "bf16" (bfloat16 products accumulated in float32: on the
- * default model the same scores on the quality bench and 1.2-1.5x the speed,
- * tests/bench/NOTES.md). An image then depends on the precision, still not on its batch.
- * INVALID_ARGUMENT for NULL, an unknown name, or bf16 on a CPU without native bfloat16
- * products (AVX512-BF16), where it would be slower. */
+ * from now on: "auto" (the default: "bf16" where the CPU multiplies bfloat16 natively,
+ * AVX512-BF16, else "float32"), "float32", or "bf16" (bfloat16 products accumulated in float32:
+ * on the default model the same scores on the quality bench and 1.2-1.7x the speed,
+ * tests/bench/NOTES.md). An image depends on the precision, still not on its batch: pin
+ * "float32" where images must match across CPUs. INVALID_ARGUMENT for NULL, an unknown name,
+ * or "bf16" on a CPU without native bfloat16 products, where it would be slower. */
 DDPM_API ddpm_status ddpm_set_precision(const char* name);
+/* Thread-safe. The precision in effect ("float32" or "bf16"; "auto" resolved), a static string. */
+DDPM_API const char* ddpm_get_precision(void);
 
 /* Thread-safe. Frees a string handed out by the plugin (NULL is allowed). */
 DDPM_API void ddpm_string_free(char* str);

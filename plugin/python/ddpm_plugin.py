@@ -177,6 +177,7 @@ class Library:
             "ddpm_set_log_callback": (st, [LOG_FN, ctypes.c_int, vp]),
             "ddpm_set_threads": (st, [ctypes.c_int]),
             "ddpm_set_precision": (st, [ctypes.c_char_p]),
+            "ddpm_get_precision": (ctypes.c_char_p, []),
             "ddpm_string_free": (None, [vp]),
             "ddpm_model_load": (st, [ctypes.c_char_p, ctypes.POINTER(vp)]),
             "ddpm_model_free": (None, [vp]),
@@ -244,8 +245,13 @@ class Library:
         self.check(self.lib.ddpm_set_threads(threads))
 
     def set_precision(self, name):
-        """"float32" (default) or "bf16": the convolutions' number format for CPU inference."""
+        """"auto" (default: bf16 where the CPU has AVX512-BF16), "float32" or "bf16": the
+        convolutions' number format for CPU inference."""
         self.check(self.lib.ddpm_set_precision(name.encode()))
+
+    def get_precision(self):
+        """The precision in effect: "float32" or "bf16"."""
+        return self.lib.ddpm_get_precision().decode()
 
     def import_checkpoint(self, pt_path, out_path, class_names=None, image_size=64, float16=False):
         """Converts a reference PyTorch checkpoint (.pt) into a model file at out_path."""

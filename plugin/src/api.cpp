@@ -48,6 +48,7 @@ void fill_import_defaults(ddpm_import_params& p) {
 std::once_flag g_runtime_once;
 std::mutex g_runtime_mutex;
 bool g_threads_set = false;
+bool g_precision_set = false;  // by ddpm_set_precision; else "auto" at the first model load
 
 }  // namespace
 
@@ -157,6 +158,10 @@ void ensure_runtime() {
     ddpm::init_runtime(0);
     g_threads_set = true;
   }
+  if (!g_precision_set) {
+    ddpm::set_inference_precision(ddpm::automatic_precision());
+    g_precision_set = true;
+  }
 }
 
 }  // namespace ddpm_plugin
@@ -206,9 +211,18 @@ DDPM_API ddpm_status ddpm_set_log_callback(ddpm_log_fn fn, ddpm_log_level min_le
 DDPM_API ddpm_status ddpm_set_precision(const char* name) {
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
     if (!name) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_set_precision: name is NULL");
-    ddpm::set_inference_precision(ddpm::precision_from_string(name));  // throws naming the problem
+    const ddpm::Precision p = ddpm::precision_from_string(name);  // throws naming the problem
+    std::lock_guard<std::mutex> lock(g_runtime_mutex);
+    ddpm::set_inference_precision(p);
+    g_precision_set = true;
     return DDPM_OK;
   });
+}
+
+DDPM_API const char* ddpm_get_precision(void) {
+  std::lock_guard<std::mutex> lock(g_runtime_mutex);
+  const ddpm::Precision p = g_precision_set ? ddpm::inference_precision() : ddpm::automatic_precision();
+  return p == ddpm::Precision::BFloat16 ? "bf16" : "float32";
 }
 
 DDPM_API ddpm_status ddpm_set_threads(int threads) {

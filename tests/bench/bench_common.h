@@ -54,9 +54,10 @@ inline double sgemm_peak() {
 // Debian's OpenBLAS runs its AVX2 kernels on AVX-512 CPUs, where oneDNN's convolutions beat its
 // matrix product by a third (one core: 120-136 against 97 GFLOP/s): a floor from the sgemm
 // peak alone would not be a floor.
-inline double conv_peak() {
+// `dtype` kBFloat16: the peak of bf16 convolutions (float32 sums), the floor of bf16 inference.
+inline double conv_peak(torch::ScalarType dtype = torch::kFloat32) {
   torch::NoGradGuard no_grad;
-  const auto on = torch::TensorOptions().device(device());
+  const auto on = torch::TensorOptions().device(device()).dtype(dtype);
   const torch::Tensor x = torch::randn({8, 128, 32, 32}, on), w = torch::randn({128, 128, 3, 3}, on);
   const double flops = 2.0 * 8 * 128 * 128 * 9 * 32 * 32;
   return flops / time_it(5, [&] { torch::conv2d(x, w, {}, 1, 1); }) / 1e9;

@@ -16,6 +16,10 @@ def main():
     logs = []
     lib.set_log_callback(lambda level, msg: logs.append((level, msg)), level=0)
     lib.set_threads(2)
+    # The default precision is "auto": bf16 exactly where the CPU says it has AVX512-BF16.
+    with open("/proc/cpuinfo") as f:
+        native_bf16 = any(line.startswith("flags") and " avx512_bf16" in line for line in f)
+    assert lib.get_precision() == ("bf16" if native_bf16 else "float32"), lib.get_precision()
 
     try:
         lib.load_model("/nonexistent/model.safetensors")
@@ -78,15 +82,21 @@ def main():
                 images[spacing] = job.result_rgba8()
         assert images[None] == images["logsnr"] and images["logsnr"] != images["trailing"]
         # bf16 convolutions: near the float32 image where the CPU has them, else refused by name.
+        lib.set_precision("float32")
+        assert lib.get_precision() == "float32"
+        with model.generate(**sde) as job:
+            high = job.result_rgba8()
         try:
             lib.set_precision("bf16")
+            assert native_bf16 and lib.get_precision() == "bf16"
             with model.generate(**sde) as job:
                 low = job.result_rgba8()
-            lib.set_precision("float32")
-            diffs = [abs(a - b) for a, b in zip(low, images[None])]
-            assert low != images[None] and sum(diffs) / len(diffs) < 8, sum(diffs) / len(diffs)
+            diffs = [abs(a - b) for a, b in zip(low, high)]
+            assert low != high and sum(diffs) / len(diffs) < 8, sum(diffs) / len(diffs)
         except ddpm_plugin.DDPMError as e:
-            assert e.name == "INVALID_ARGUMENT" and "AVX512-BF16" in str(e), e
+            assert not native_bf16 and e.name == "INVALID_ARGUMENT" and "AVX512-BF16" in str(e), e
+        assert (high == images[None]) != native_bf16  # the default was bf16 exactly where native
+        lib.set_precision("auto")
         try:
             lib.set_precision("fp8")
             raise AssertionError("precision fp8 accepted")

@@ -107,11 +107,14 @@ static void base_params(ddpm_train_params* tp, const char* name, int processes) 
   tp->dist_timeout = 20;
 }
 
-/* One image of `model_path` (DDIM 4 steps, seed 5, class 0) as floats. */
+/* One image of `model_path` (DDIM 4 steps, seed 5, class 0) as floats, in float32: bf16 rounds
+ * every convolution's output, so weights that differ in their last bits (2 processes sum the
+ * gradients in another order) could flip a rounding and hide the training's own agreement. */
 static void render(const char* model_path, float* out, size_t floats) {
   ddpm_model* m = NULL;
   ddpm_generate_params gp;
   ddpm_job* job = NULL;
+  CHECK(ddpm_set_precision("float32") == DDPM_OK);
   CHECK(ddpm_model_load(model_path, &m) == DDPM_OK);
   CHECK(ddpm_generate_default_params(&gp) == DDPM_OK);
   gp.class_index = 0;

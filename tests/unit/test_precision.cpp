@@ -3,6 +3,7 @@
 // its batch, and the block-wise bf16 path equals the per-convolution one of adapted models.
 #include <gtest/gtest.h>
 
+#include "ddpm/guidance.h"
 #include "ddpm/io/error.h"
 #include "ddpm/lora.h"
 #include "ddpm/precision.h"
@@ -28,6 +29,10 @@ TEST(Precision, NamesRoundTripAndUnknownOnesAreNamed) {
     EXPECT_NE(std::string(e.what()).find("bf16"), std::string::npos) << e.what();
   }
   EXPECT_EQ(ddpm::inference_precision(), ddpm::Precision::Float32);
+  // "auto" is bf16 exactly where this CPU multiplies bfloat16 natively, and always settable.
+  const auto automatic = ddpm::bf16_native() ? ddpm::Precision::BFloat16 : ddpm::Precision::Float32;
+  EXPECT_EQ(ddpm::precision_from_string("auto"), automatic);
+  EXPECT_EQ(ddpm::automatic_precision(), automatic);
 }
 
 TEST(Precision, Bf16RunsNearFloat32OrIsRefusedByName) {
@@ -78,6 +83,33 @@ TEST(Precision, Bf16RunsNearFloat32OrIsRefusedByName) {
   ddpm::set_inference_precision(ddpm::Precision::Float32);
   EXPECT_TRUE(torch::equal(m->forward(x, t, y), f32));
   ddpm::set_calling_thread_threads(before);
+}
+
+// A guided batch of 12 is one forward of 24 images on a one-core budget (an 8-stage stream is 16),
+// where Debian's oneDNN picks another bf16 kernel than for a few images: each image must still
+// come out as it does alone (the stream's frame is its seed's job image).
+TEST(Precision, Bf16ImageDoesNotDependOnItsBatch) {
+  if (!ddpm::bf16_native()) GTEST_SKIP() << "this CPU has no native bfloat16 products";
+  Float32After restore;
+  torch::manual_seed(3);
+  ddpm::UNet m(ddpm::preset_by_name("sprite32", 3));
+  m->eval();
+  c10::InferenceMode inference;
+  const int before = ddpm::calling_thread_budget();
+  ddpm::set_calling_thread_budget(1);
+  ddpm::set_inference_precision(ddpm::Precision::BFloat16);
+  const int64_t n = 12;
+  const torch::Tensor x = torch::randn({n, 4, 32, 32});
+  const torch::Tensor t = torch::randint(0, 1000, {n}, torch::kLong);
+  std::vector<int64_t> classes(n);
+  for (int64_t i = 0; i < n; ++i) classes[i] = i % 3;
+  const torch::Tensor batch = ddpm::predict_noise(m, x, t, classes, std::vector<float>(n, 3.0f));
+  for (int64_t i = 0; i < n; ++i) {
+    const torch::Tensor alone = ddpm::predict_noise(m, x.narrow(0, i, 1), t.narrow(0, i, 1), {classes[i]}, {3.0f});
+    EXPECT_TRUE(torch::equal(alone, batch.narrow(0, i, 1)))
+        << "image " << i << ": max difference " << (alone - batch.narrow(0, i, 1)).abs().max().item<float>();
+  }
+  ddpm::set_calling_thread_budget(before);
 }
 
 }  // namespace
