@@ -1,5 +1,8 @@
 #include "ddpm/guidance.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "ddpm/io/error.h"
 #include "split_forward.h"
 
@@ -62,6 +65,35 @@ torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Te
     guided = rescale * (guided * ratio) + (1 - rescale) * guided;
   }
   return eps.index_copy(0, idx, guided);
+}
+
+void check_guidance_interval(const GuidanceInterval& interval) {
+  for (float s : {interval.min_sigma, interval.max_sigma}) {
+    if (!(s >= 0) || !std::isfinite(s)) {
+      throw Error("guidance interval bound " + number_text(s) + " is invalid: allowed 0 (no bound) or more, finite");
+    }
+  }
+  if (interval.max_sigma > 0 && interval.max_sigma < interval.min_sigma) {
+    throw Error("guidance interval [" + number_text(interval.min_sigma) + ", " + number_text(interval.max_sigma) +
+                "] is empty: the upper noise level must be at least the lower one (or 0: no bound)");
+  }
+}
+
+float guidance_at(float g, double alpha_bar, const GuidanceInterval& interval, const UNetConfig& model) {
+  if (g <= 1 || model.guidance_input || !interval.limits()) return g;
+  return interval.contains(std::sqrt((1 - alpha_bar) / alpha_bar)) ? g : 1.0f;
+}
+
+std::vector<float> guidance_at(const std::vector<float>& guidance, const torch::Tensor& t,
+                               const torch::Tensor& alpha_bars, const GuidanceInterval& interval,
+                               const UNetConfig& model) {
+  if (!interval.limits() || model.guidance_input) return guidance;
+  const torch::Tensor steps = t.to(torch::kCPU, torch::kLong).contiguous();
+  const int64_t* ts = steps.data_ptr<int64_t>();
+  const double* ab = alpha_bars.data_ptr<double>();
+  std::vector<float> out(guidance.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = guidance_at(guidance[i], ab[ts[i]], interval, model);
+  return out;
 }
 
 }  // namespace ddpm

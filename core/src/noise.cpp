@@ -10,11 +10,28 @@ NoiseSource::NoiseSource(const std::vector<uint64_t>& seeds, std::vector<int64_t
   for (uint64_t s : seeds) generators_.push_back(at::detail::createCPUGenerator(s));
 }
 
-torch::Tensor NoiseSource::draw() {
+namespace {
+
+torch::Tensor draw_from(std::vector<at::Generator>& generators, const std::vector<int64_t>& shape) {
   std::vector<torch::Tensor> parts;
-  parts.reserve(generators_.size());
-  for (auto& g : generators_) parts.push_back(torch::randn(shape_, g, torch::kFloat32));
-  return torch::stack(parts).to(device_);
+  parts.reserve(generators.size());
+  for (auto& g : generators) parts.push_back(torch::randn(shape, g, torch::kFloat32));
+  return torch::stack(parts);
+}
+
+}  // namespace
+
+void NoiseSource::vary(const std::vector<uint64_t>& seeds, double strength) {
+  other_.clear();
+  strength_ = strength;
+  if (strength <= 0) return;
+  for (uint64_t s : seeds) other_.push_back(at::detail::createCPUGenerator(s));
+}
+
+torch::Tensor NoiseSource::draw() {
+  const torch::Tensor own = draw_from(generators_, shape_);
+  if (other_.empty()) return own.to(device_);
+  return slerp(own, draw_from(other_, shape_), strength_).to(device_);
 }
 
 torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double w) {

@@ -133,6 +133,10 @@ Spacing default_spacing(SamplerKind kind, int steps) {
   return kind == SamplerKind::DPMSolverPP2MSDE && steps >= 6 ? Spacing::LogSnr : Spacing::Trailing;
 }
 
+GuidanceInterval default_guidance_interval(SamplerKind kind) {
+  return kind == SamplerKind::DPMSolverPP2MSDE ? GuidanceInterval{0.2f, 20.0f} : GuidanceInterval{};
+}
+
 void check_class(int64_t c, const UNetConfig& model) {
   if (c >= 0 && !model.conditional()) {
     throw Error("class " + std::to_string(c) + " given to an unconditional model: only -1 (none) is allowed");
@@ -158,6 +162,7 @@ void validate(const SampleOptions& o, const UNetConfig& model, int timesteps) {
                 std::to_string(timesteps) + " (the schedule's T), or 0 for the sampler's default");
   }
   check_guidance(o.guidance);
+  check_guidance_interval(o.guidance_interval);
   if (!(o.guidance_rescale >= 0 && o.guidance_rescale <= 1)) {
     throw Error("guidance rescale " + number_text(o.guidance_rescale) + " is invalid: allowed 0 to 1");
   }
@@ -218,8 +223,10 @@ SampleResult sample(UNet& model, const NoiseSchedule& schedule, const SampleOpti
   }
   const std::vector<float> guidance(o.batch, o.guidance);
   model->eval();
+  const torch::Tensor ab_table = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64);
   const NoisePredictor predict = [&](const torch::Tensor& x, const torch::Tensor& t) {
-    return predict_noise(model, x, t, classes, guidance, o.guidance_rescale, o.tiling);
+    return predict_noise(model, x, t, classes, guidance_at(guidance, t, ab_table, o.guidance_interval, cfg),
+                         o.guidance_rescale, o.tiling);
   };
   return sample(predict, schedule, o, {cfg.in_channels, cfg.image_size, cfg.image_size},
                 model->parameters().front().device(), observer, cancel);
@@ -240,11 +247,8 @@ SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule
 
   SampleResult r;
   NoiseSource noise(image_seeds(o, o.seed, true), shape, device);
+  noise.vary(image_seeds(o, o.variation_seed, false), o.variation_strength);
   torch::Tensor x = noise.draw();
-  if (o.variation_strength > 0) {
-    NoiseSource other(image_seeds(o, o.variation_seed, false), shape, device);
-    x = slerp(x, other.draw(), o.variation_strength);
-  }
   if (o.initial_noise.defined()) x = fit(o.initial_noise, o.batch, shape[1], "initial noise", device, r.warnings);
   torch::Tensor init, mask;
   if (o.init_image.defined()) init = fit(o.init_image, o.batch, shape[1], "init image", device, r.warnings);

@@ -21,6 +21,7 @@ Stream::Stream(UNet model, NoiseSchedule schedule, StreamOptions o)
   if (!(o.guidance_rescale >= 0 && o.guidance_rescale <= 1)) {
     throw Error("guidance rescale " + number_text(o.guidance_rescale) + " is invalid: allowed 0 to 1");
   }
+  check_guidance_interval(o.guidance_interval);
   if (o.image_input && !(o.strength > 0 && o.strength <= 1)) {
     throw Error("stream strength " + number_text(o.strength) +
                 " is invalid: allowed above 0 up to 1 (the fraction of the stages an input image runs)");
@@ -80,11 +81,8 @@ std::optional<StreamFrame> Stream::advance(const StreamEntry& entry) {
   ++calls_;
   // The entering image draws its starting noise exactly as sample() does for a batch of one.
   Slot in{0, entry, NoiseSource({entry.seed}, shape_, device_), {}, {}, {}, calls_};
+  in.noise.vary({entry.variation_seed}, entry.variation_strength);
   in.x = in.noise.draw();
-  if (entry.variation_strength > 0) {
-    NoiseSource other({entry.variation_seed}, shape_, device_);
-    in.x = slerp(in.x, other.draw(), entry.variation_strength);
-  }
   if (options_.image_input) {
     const torch::Tensor init = entry.init_image.to(device_, torch::kFloat32).reshape({1, shape_[0], shape_[1], shape_[2]});
     const double ab = ab_at(first_);
@@ -94,6 +92,7 @@ std::optional<StreamFrame> Stream::advance(const StreamEntry& entry) {
   slots_.push_back(std::move(in));
 
   // One forward for every slot, each at its own timestep, class and guidance.
+  const UNetConfig& cfg = model_->config();
   const size_t n = slots_.size();
   std::vector<torch::Tensor> xs;
   std::vector<int64_t> t(n), classes(n);
@@ -104,7 +103,7 @@ std::optional<StreamFrame> Stream::advance(const StreamEntry& entry) {
     xs.push_back(s.x);
     t[j] = ts_[static_cast<size_t>(first_ - s.stage)];
     classes[j] = s.entry.class_index;
-    guidance[j] = s.entry.guidance;
+    guidance[j] = guidance_at(s.entry.guidance, ab_at(first_ - s.stage), options_.guidance_interval, cfg);
   }
   const torch::Tensor eps =
       predict_noise(model_, torch::cat(xs), torch::tensor(t, torch::kLong).to(device_), classes,

@@ -95,6 +95,9 @@ typedef struct ddpm_generate_params {
   int clip_x0;
   int threads;
   const char* spacing;
+
+  float guidance_min_sigma;
+  float guidance_max_sigma;
 } ddpm_generate_params;
 
 ddpm_status ddpm_generate_params_init(ddpm_generate_params* params, size_t struct_size);
@@ -243,6 +246,8 @@ typedef struct ddpm_stream_params {
   int clip_x0;
   int tiling;
   int threads;
+  float guidance_min_sigma;
+  float guidance_max_sigma;
 } ddpm_stream_params;
 
 typedef struct ddpm_stream_frame {

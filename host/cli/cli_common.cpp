@@ -7,6 +7,8 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <stdexcept>
+#include <string>
 
 #include "loaded_plugin.h"
 
@@ -44,6 +46,26 @@ void check(ddpm_status status, const std::string& what) {
 
 void apply_precision(const std::string& precision) {
   if (!precision.empty()) check(g_plugin.ddpm_set_precision(precision.c_str()), "--precision");
+}
+
+void parse_guidance_interval(const std::string& arg, float& min_sigma, float& max_sigma) {
+  if (arg.empty()) return;
+  if (arg == "none") {
+    min_sigma = max_sigma = 0.0f;
+    return;
+  }
+  const auto colon = arg.find(':');
+  try {
+    size_t used_min = 0, used_max = 0;
+    if (colon == std::string::npos) throw std::invalid_argument("no colon");
+    const std::string lo = arg.substr(0, colon), hi = arg.substr(colon + 1);
+    min_sigma = std::stof(lo, &used_min);
+    max_sigma = std::stof(hi, &used_max);
+    if (used_min != lo.size() || used_max != hi.size()) throw std::invalid_argument("trailing text");
+  } catch (const std::exception&) {
+    user_error("--guidance-interval " + arg + " is invalid: give MIN:MAX (e.g. 0.2:20) or none");
+  }
+  // The plugin checks the values (negative, not finite, MAX below MIN) and names them.
 }
 
 void require_file(const std::string& path, const std::string& what) {

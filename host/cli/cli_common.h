@@ -38,6 +38,14 @@ inline const char* const kPrecisionHelp =
     "convolutions' number format on the CPU; float32 for images that match across CPUs";
 void apply_precision(const std::string& precision);
 
+// --guidance-interval of `sample` and `stream`: its help, and parsing MIN:MAX ("none": guidance
+// at every step; "" keeps the plugin's default) into the params' two fields.
+inline const char* const kGuidanceIntervalHelp =
+    "MIN:MAX: guidance only at noise levels sigma in [MIN, MAX], elsewhere the conditional "
+    "prediction alone (default: 0.2:20 for dpmpp2m_sde, none for the others; 0 for a bound: "
+    "none; none: every step)";
+void parse_guidance_interval(const std::string& arg, float& min_sigma, float& max_sigma);
+
 // A user error unless `path` exists and is not a folder; `what` names it in the message.
 void require_file(const std::string& path, const std::string& what);
 

@@ -26,7 +26,7 @@ struct SampleOptions {
   // for it), which beats 20 trailing steps on the default model (tests/bench/NOTES.md, quality;
   // the deterministic samplers leave speckles there), or for a distilled model the plugin's
   // choice: DDIM at its own step count. Other samplers default to 20 steps.
-  std::string model, out, class_arg, sampler, grid, sheet, spacing, precision;
+  std::string model, out, class_arg, sampler, grid, sheet, spacing, precision, guidance_interval;
   int count = 1, steps = -1, threads = 0;
   float guidance = 3.0f;
   bool guidance_set = false;  // else the plugin's default
@@ -107,6 +107,7 @@ int run_sample(const SampleOptions& o) {
   p.batch = o.count;
   p.class_index = class_index;
   if (o.guidance_set) p.guidance = o.guidance;
+  parse_guidance_interval(o.guidance_interval, p.guidance_min_sigma, p.guidance_max_sigma);
   p.sampler_name = sampler.c_str();
   p.steps = steps;
   p.spacing = o.spacing.empty() ? nullptr : o.spacing.c_str();  // the plugin names a bad one
@@ -189,6 +190,7 @@ Command add_sample_command(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "CPU threads of the job (default 0: all cores)");
   cmd->add_option("--precision", o->precision, kPrecisionHelp);
   auto* guidance = cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
+  cmd->add_option("--guidance-interval", o->guidance_interval, kGuidanceIntervalHelp);
   cmd->add_option("--eta", o->eta, "DDIM eta, 0..1 (default 0)");
   cmd->add_option("--seed", o->seed, "seed of the first image; image i uses seed + i (default 0)");
   cmd->add_flag("--tiling", o->tiling, "seamless (tileable) textures");

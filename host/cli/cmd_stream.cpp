@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct StreamOptions {
-  std::string model, out, sheet, class_arg, sampler = "ddim", seed_path = "walk", input, precision;
+  std::string model, out, sheet, class_arg, sampler, seed_path = "walk", input, precision,
+      guidance_interval;
   std::vector<std::string> class_at;  // "CALL:CLASS": from that call on, entering images get CLASS
   int frames = 16, steps = -1, period = 32, threads = 0;  // steps -1: the model's (8, or a distilled model's)
   float guidance = 3.0f, blend = 0.0f, strength = 0.5f;
@@ -89,10 +90,11 @@ int run_stream(const StreamOptions& o) {
 
   ddpm_stream_params p;
   check(g_plugin.ddpm_stream_params_init(&p, sizeof p), "default parameters");
-  p.sampler_name = o.sampler.c_str();
+  p.sampler_name = o.sampler.empty() ? nullptr : o.sampler.c_str();  // NULL: the model's
   p.steps = o.steps == -1 ? 0 : o.steps;  // 0 asks the plugin for the model's; the plugin checks the rest
   p.class_index = class_index;
   p.guidance = o.guidance;
+  parse_guidance_interval(o.guidance_interval, p.guidance_min_sigma, p.guidance_max_sigma);
   p.seed_path = paths.at(o.seed_path);
   p.seed = o.seed;
   p.seed_period = o.period;
@@ -140,7 +142,7 @@ int run_stream(const StreamOptions& o) {
   stats.struct_size = sizeof stats;
   check(g_plugin.ddpm_stream_get_stats(stream.s, &stats), "stream statistics");
   if (!o.sheet.empty()) {
-    const json meta = {{"model", o.model}, {"sampler", o.sampler}, {"steps", p.steps},
+    const json meta = {{"model", o.model}, {"sampler", o.sampler.empty() ? std::string("default") : o.sampler}, {"steps", p.steps},
                        {"seed_path", o.seed_path}, {"latency_calls", latency}};
     const std::string atlas = ddpm_host::write_sprite_sheet(o.sheet, images, sheet_frames, meta);
     std::cout << o.sheet << "\n" << atlas << "\n";
@@ -162,12 +164,13 @@ Command add_stream_command(CLI::App& app) {
   cmd->add_option("--class,-c", o->class_arg, "class name or index (default: unconditional)");
   cmd->add_option("--class-at", o->class_at, "CALL:CLASS: from that call on, entering images get CLASS (repeatable)");
   cmd->add_flag("--apply-in-flight", o->apply_in_flight, "class changes also steer the images already in flight");
-  cmd->add_option("--sampler", o->sampler, "ddim, dpmpp2m, dpmpp2m_sde, ddpm or euler_a (default ddim)")
+  cmd->add_option("--sampler", o->sampler, "dpmpp2m_sde, ddim, dpmpp2m, ddpm or euler_a (default dpmpp2m_sde; a distilled model's own)")
       ->check(CLI::IsMember(kSamplerNames));
   cmd->add_option("--steps", o->steps, "stages per image = images in flight (default 8; a distilled model's own count)");
   cmd->add_option("--threads", o->threads, "CPU threads of the stream (default 0: all cores)");
   cmd->add_option("--precision", o->precision, kPrecisionHelp);
   cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
+  cmd->add_option("--guidance-interval", o->guidance_interval, kGuidanceIntervalHelp);
   cmd->add_option("--seed", o->seed, "seed of the seed path (default 0)");
   cmd->add_option("--seed-path", o->seed_path, "fixed, walk (a slow slerp between seeds) or new (default walk)")
       ->check(CLI::IsMember({"fixed", "walk", "new"}));

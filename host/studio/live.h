@@ -20,7 +20,7 @@ namespace studio {
 // Everything the stream is opened with. The first group needs a new stream when it changes
 // (the pipeline's schedule and its entries depend on it); the second is steered live.
 struct LiveRequest {
-  std::string sampler = "ddim";
+  std::string sampler = "dpmpp2m_sde";
   int steps = 8;
   float eta = 0.0f;
   bool image_input = false;

@@ -110,6 +110,8 @@ namespace Ddpm
         public int clip_x0;
         public int threads;             // 0: the ddpm_set_threads count
         public IntPtr spacing;          // const char*; null: the plugin's choice
+        public float guidance_min_sigma;
+        public float guidance_max_sigma;
     }
 
     /// <summary>ddpm_import_params. Initialise with DdpmLibrary.ImportDefaults().</summary>
@@ -218,6 +220,8 @@ namespace Ddpm
         public int clip_x0;
         public int tiling;
         public int threads;             // 0: the ddpm_set_threads count
+        public float guidance_min_sigma;
+        public float guidance_max_sigma;
     }
 
     /// <summary>ddpm_stream_frame: the description of a stream's output frame. The caller sets
@@ -572,6 +576,8 @@ namespace Ddpm
         public ulong? VariationSeed;
         public float? VariationStrength;
         public float? GuidanceRescale;
+        public float? GuidanceMinSigma;  // guidance only at noise levels in [min, max] (default: the sampler's; 0: no bound)
+        public float? GuidanceMaxSigma;
         public bool? ClipX0;
         public int? Threads;             // the job's intra-op threads (0: the plugin's count)
         public string Spacing;           // "trailing", "logsnr", "uniform", "leading" (null: the plugin's choice)
@@ -580,12 +586,14 @@ namespace Ddpm
     /// <summary>Live-stream settings; a null field keeps the plugin's default.</summary>
     public class StreamOptions
     {
-        public string Sampler;           // "ddpm", "ddim" (default), "dpmpp2m", "euler_a", "dpmpp2m_sde"
+        public string Sampler;           // "ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde" (null: the model's, DPM-Solver++ 2M SDE)
         public int? Steps;               // stages of the schedule = the latency in calls (default 0: the model's, 8 or a distilled model's)
         public float? Eta;
         public int? ClassIndex;          // -1: none (default)
         public float? Guidance;          // default 3
         public float? GuidanceRescale;
+        public float? GuidanceMinSigma;  // as GenerateOptions'
+        public float? GuidanceMaxSigma;
         public DdpmSeedPath? SeedPath;   // default Walk
         public ulong? Seed;
         public int? SeedPeriod;          // Walk: entries from one seed to the next (default 32)
@@ -761,6 +769,8 @@ namespace Ddpm
             if (o.VariationSeed.HasValue) p.variation_seed = o.VariationSeed.Value;
             if (o.VariationStrength.HasValue) p.variation_strength = o.VariationStrength.Value;
             if (o.GuidanceRescale.HasValue) p.guidance_rescale = o.GuidanceRescale.Value;
+            if (o.GuidanceMinSigma.HasValue) p.guidance_min_sigma = o.GuidanceMinSigma.Value;
+            if (o.GuidanceMaxSigma.HasValue) p.guidance_max_sigma = o.GuidanceMaxSigma.Value;
             if (o.ClipX0.HasValue) p.clip_x0 = o.ClipX0.Value ? 1 : 0;
             if (o.Threads.HasValue) p.threads = o.Threads.Value;
             p.init_width = o.InitWidth;
@@ -943,6 +953,8 @@ namespace Ddpm
             if (o.ClassIndex.HasValue) p.class_index = o.ClassIndex.Value;
             if (o.Guidance.HasValue) p.guidance = o.Guidance.Value;
             if (o.GuidanceRescale.HasValue) p.guidance_rescale = o.GuidanceRescale.Value;
+            if (o.GuidanceMinSigma.HasValue) p.guidance_min_sigma = o.GuidanceMinSigma.Value;
+            if (o.GuidanceMaxSigma.HasValue) p.guidance_max_sigma = o.GuidanceMaxSigma.Value;
             if (o.SeedPath.HasValue) p.seed_path = (int)o.SeedPath.Value;
             if (o.Seed.HasValue) p.seed = o.Seed.Value;
             if (o.SeedPeriod.HasValue) p.seed_period = o.SeedPeriod.Value;

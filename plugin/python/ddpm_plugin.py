@@ -60,6 +60,8 @@ class GenerateParams(ctypes.Structure):
         ("clip_x0", ctypes.c_int),
         ("threads", ctypes.c_int),
         ("spacing", ctypes.c_char_p),
+        ("guidance_min_sigma", ctypes.c_float),
+        ("guidance_max_sigma", ctypes.c_float),
     ]
 
 
@@ -82,6 +84,8 @@ class StreamParams(ctypes.Structure):
         ("clip_x0", ctypes.c_int),
         ("tiling", ctypes.c_int),
         ("threads", ctypes.c_int),
+        ("guidance_min_sigma", ctypes.c_float),
+        ("guidance_max_sigma", ctypes.c_float),
     ]
 
 

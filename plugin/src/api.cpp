@@ -152,6 +152,11 @@ ddpm_status check_threads(int threads) noexcept {
                                          " is out of range: allowed 0 (the ddpm_set_threads count) to 1024");
 }
 
+ddpm::GuidanceInterval guidance_interval(float min_sigma, float max_sigma, ddpm::SamplerKind sampler) {
+  const ddpm::GuidanceInterval d = ddpm::default_guidance_interval(sampler);
+  return {min_sigma < 0 ? d.min_sigma : min_sigma, max_sigma < 0 ? d.max_sigma : max_sigma};
+}
+
 void ensure_runtime() {
   std::lock_guard<std::mutex> lock(g_runtime_mutex);
   if (!g_threads_set) {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "ddpm/model_file.h"
+#include "ddpm/sampler.h"
 #include "ddpm_plugin.h"
 
 struct ddpm_model {
@@ -37,6 +38,9 @@ ddpm_status check_class_index(int64_t class_index, int num_classes) noexcept;
 void ensure_runtime();
 // OK, or OUT_OF_RANGE naming the allowed per-job thread counts (0: the process-wide count).
 ddpm_status check_threads(int threads) noexcept;
+// A job's or stream's guidance interval: a negative bound is the sampler's default
+// (default_guidance_interval); the core checks the others.
+ddpm::GuidanceInterval guidance_interval(float min_sigma, float max_sigma, ddpm::SamplerKind sampler);
 
 // Runs `body` on a short-lived thread of the plugin's own and waits; its exception is rethrown
 // here. LibTorch's OpenMP keeps a team of threads for every thread that ever ran parallel work,

@@ -57,6 +57,8 @@ void fill_generate_defaults(ddpm_generate_params& p) {
   p.preview_every = 1;
   p.strength = 0.75f;
   p.clip_x0 = 1;
+  p.guidance_min_sigma = -1.0f;  // the sampler's (default_guidance_interval)
+  p.guidance_max_sigma = -1.0f;
 }
 
 // Builds the options; returns OK or a status with its message set.
@@ -136,6 +138,7 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
   o.variation_seed = p.variation_seed;
   o.variation_strength = p.variation_strength;
   o.guidance_rescale = p.guidance_rescale;
+  o.guidance_interval = guidance_interval(p.guidance_min_sigma, p.guidance_max_sigma, o.sampler);
   o.clip_x0 = p.clip_x0 != 0;
   // NULL: the measured best for the sampler and step count (fit_to_model warns when a named
   // one does not suit a distilled model).
@@ -168,8 +171,11 @@ void run_job(ddpm_job* job) noexcept {
         classes[i] = o.classes.size() == 1 ? o.classes[0] : o.classes[i];
       }
       const std::vector<float> guidance(o.batch, o.guidance);
+      const torch::Tensor alpha_bars = model.schedule.alpha_bars.to(torch::kCPU, torch::kFloat64);
       const ddpm::NoisePredictor predict = [&](const torch::Tensor& x, const torch::Tensor& t) {
-        return ddpm::predict_noise(unet, x, t, classes, guidance, o.guidance_rescale, o.tiling);
+        return ddpm::predict_noise(unet, x, t, classes,
+                                   ddpm::guidance_at(guidance, t, alpha_bars, o.guidance_interval, model.info.unet),
+                                   o.guidance_rescale, o.tiling);
       };
       std::vector<float> frame;
       const ddpm::StepObserver observer = [&](const ddpm::StepView& v) {

@@ -11,11 +11,12 @@
 // and class mix: the held-out split's (samples beyond it count for accuracy only).
 //
 //   ddpm_bench_quality [--model M]... [--sampler NAME:STEPS[:SPACING]]... [--assets DIR] [--per-class N]
-//                      [--guidance G] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
+//                      [--guidance G] [--guidance-sigmas MIN:MAX] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
 //                      [--no-clip-x0] [--judge-members N] [--judge-width W] [--judge-epochs E]
 //                      [--judge-cache DIR] [--precision float32|bf16]
-// Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:8:logsnr), 32 images a class
-// (or the held-out count, when larger). --judge-cache none trains a fresh judge and keeps
+// Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:8:logsnr), each sampler's
+// guidance interval as the plugin applies it (--guidance-sigmas 0:0 guides every step), 32 images
+// a class (or the held-out count, when larger). --judge-cache none trains a fresh judge and keeps
 // nothing. DDPM_DEVICE=cuda runs the judge and the samplers on a GPU.
 #include <cmath>
 #include <cstdlib>
@@ -53,6 +54,9 @@ struct Args {
   std::string grids;     // empty: no grids
   int per_class = 32;    // guided samples per class at least
   float guidance = -1;   // < 0: each model's own default
+  // Guidance only at noise levels in [min, max] (max 0: no bound); negative: each sampler's
+  // default, as the plugin uses it.
+  float guidance_sigmas[2] = {-1, -1};
   int threads = 0;       // 0: all cores
   int chunk = 16;        // images per sample() call, bounds the memory of a run
   bool clip_x0 = true;   // as the plugin samples by default
@@ -95,6 +99,16 @@ Args parse(int argc, char** argv) {
       char* end = nullptr;
       a.guidance = std::strtof(v.c_str(), &end);
       if (v.empty() || *end || !(a.guidance >= 0)) throw ddpm::Error("--guidance " + v + " is invalid: allowed >= 0");
+    } else if (k == "--guidance-sigmas") {
+      // MIN:MAX, guidance only at noise levels in between (MAX 0: no upper bound).
+      const std::string v = value();
+      char* end = nullptr;
+      a.guidance_sigmas[0] = std::strtof(v.c_str(), &end);
+      const bool colon = *end == ':';
+      if (colon) a.guidance_sigmas[1] = std::strtof(end + 1, &end);
+      if (!colon || *end || !(a.guidance_sigmas[0] >= 0) || !(a.guidance_sigmas[1] >= 0)) {
+        throw ddpm::Error("--guidance-sigmas " + v + " is invalid: give MIN:MAX, both >= 0 (MAX 0: no bound)");
+      }
     } else if (k == "--threads") {
       a.threads = number(value(), 0);
     } else if (k == "--precision") {
@@ -246,6 +260,8 @@ int main(int argc, char** argv) try {
         o.steps = choice.steps;
         o.spacing = choice.spacing;
         o.guidance = guidance;
+        o.guidance_interval = args.guidance_sigmas[0] < 0 ? ddpm::default_guidance_interval(choice.kind)
+                                                          : ddpm::GuidanceInterval{args.guidance_sigmas[0], args.guidance_sigmas[1]};
         o.variance = model.info.variance;
         o.clip_x0 = args.clip_x0;
         o.batch = std::min(args.chunk, n - first);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks a screenshot of the LOVE demo (engines/love) against the plugin's own result: the
 live preview, drawn at an integer scale with nearest filtering over a grey panel, must equal
-an ordinary job (DDIM, the stream's steps) for the frame's seed and class, composited on the
+an ordinary job (the default sampler, the stream's steps) for the frame's seed and class, composited on the
 same grey. The game prints where the preview is and which frame it shows.
 
 love_check.py SCREENSHOT.png GAME_STDOUT PLUGIN_LIBRARY MODEL
@@ -35,7 +35,7 @@ def main():
     image = read_png(shot)[y:y + h * scale, x:x + w * scale]
     lib = ddpm_plugin.Library(library)
     with lib.load_model(model_path) as model, \
-            model.generate(class_index=cls, sampler="ddim", steps=8, seed=seed, guidance=3.0) as job:
+            model.generate(class_index=cls, steps=8, seed=seed, guidance=3.0) as job:
         want = np.frombuffer(job.result_rgba8(), np.uint8).reshape(h, w, 4).astype(np.float64)
     alpha = want[..., 3:] / 255
     want = np.round(want[..., :3] * alpha + GREY * (1 - alpha))

@@ -118,6 +118,27 @@ def main():
         with model.generate(class_index=1, sampler="ddim", steps=8, seed=4) as a, \
                 model.generate(class_index=1, sampler="ddim", steps=8, seed=4, spacing="trailing") as b:
             assert a.result_rgba8() == b.result_rgba8()
+        # Guidance in an interval of noise levels: DPM-Solver++ 2M SDE guides only at sigma in
+        # [0.2, 20] unless told; every step when both bounds are 0; bad bounds are named.
+        guided = dict(class_index=1, sampler="dpmpp2m_sde", steps=8, seed=4, guidance=3.0)
+        with model.generate(**guided) as a, \
+                model.generate(guidance_min_sigma=0.2, guidance_max_sigma=20, **guided) as b, \
+                model.generate(guidance_min_sigma=0, guidance_max_sigma=0, **guided) as c:
+            assert a.result_rgba8() == b.result_rgba8() != c.result_rgba8()
+        with model.generate(**dict(guided, sampler="ddim")) as a, \
+                model.generate(guidance_min_sigma=0, guidance_max_sigma=0, **dict(guided, sampler="ddim")) as b:
+            assert a.result_rgba8() == b.result_rgba8()  # the deterministic samplers guide every step
+        try:
+            model.generate(guidance_min_sigma=5, guidance_max_sigma=2, **guided)
+            raise AssertionError("an empty guidance interval accepted")
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "INVALID_ARGUMENT" and "guidance interval" in str(e), e
+        # A stream names no sampler: DPM-Solver++ 2M SDE with the same interval, the job's image.
+        with model.stream(steps=8, class_index=1, seed_path="fixed", seed=4, guidance=3.0) as stream:
+            assert [stream.advance() for _ in range(8)][-1]
+            frame = stream.read_rgba8()[0]
+        with model.generate(**guided) as a:
+            assert all(abs(x - y) <= 1 for x, y in zip(frame, a.result_rgba8()))
         try:
             model.generate(spacing="sideways")
             raise AssertionError("spacing 'sideways' accepted")
@@ -146,7 +167,7 @@ def main():
             assert [stream.advance() for _ in range(3)] == [False, False, True]
             rgba, info = stream.read_rgba8()
             assert (info["number"], info["latency_calls"], info["class_index"], info["seed"]) == (1, 3, 1, 5), info
-            with model.generate(steps=3, sampler="ddim", class_index=1, guidance=2.0, seed=5) as job:
+            with model.generate(steps=3, class_index=1, guidance=2.0, seed=5) as job:
                 assert job.result_rgba8() == rgba
             stream.set_class(2)
             for _ in range(3):

@@ -56,7 +56,7 @@ static void job_image(ddpm_model* model, int class_index, uint64_t seed, float* 
   ddpm_generate_params p;
   ddpm_job* job = NULL;
   ddpm_generate_default_params(&p);
-  p.sampler = DDPM_SAMPLER_DDIM; /* the stream's default; a job's is DPM-Solver++ 2M SDE */
+  /* No sampler named: a job and a stream both take DPM-Solver++ 2M SDE. */
   p.steps = STEPS;
   p.class_index = class_index;
   p.guidance = 2.0f;

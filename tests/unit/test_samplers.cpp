@@ -169,6 +169,54 @@ TEST(Samplers, GuidanceRescaleMatchesTheConditionalSpread) {
   EXPECT_LT(max_diff(full.std(dims), cond.std(dims)), 1e-4);
 }
 
+// Guidance in an interval: an interval holding every step is plain guidance, one holding none is
+// the conditional prediction alone (guidance 1), bit for bit; one in between is neither; the
+// bounds are sigma = sqrt((1 - alpha_bar) / alpha_bar) at the step's timestep.
+TEST(Samplers, GuidanceIntervalGuidesOnlyItsNoiseLevels) {
+  ddpm::UNet model = untrained(3);
+  const auto schedule = ddpm::make_schedule();
+  ddpm::SampleOptions o;
+  o.sampler = SamplerKind::DPMSolverPP2MSDE;
+  o.steps = 6;
+  o.classes = {1};
+  o.guidance = 4.0f;
+  o.seed = 5;
+  const auto run = [&](ddpm::GuidanceInterval interval, float guidance) {
+    ddpm::SampleOptions v = o;
+    v.guidance_interval = interval;
+    v.guidance = guidance;
+    return ddpm::sample(model, schedule, v).images;
+  };
+  const torch::Tensor guided = run({}, 4.0f), conditional = run({}, 1.0f);
+  EXPECT_TRUE(torch::equal(run({0.0f, 1e6f}, 4.0f), guided));
+  EXPECT_TRUE(torch::equal(run({1e5f, 1e6f}, 4.0f), conditional));
+  const torch::Tensor some = run({0.5f, 20.0f}, 4.0f);
+  EXPECT_GT(max_diff(some, guided), 1e-4);
+  EXPECT_GT(max_diff(some, conditional), 1e-4);
+
+  const torch::Tensor alpha_bars = schedule.alpha_bars.to(torch::kFloat64);
+  const auto cfg = model->config();
+  const int64_t t = 500;
+  const double sigma = std::sqrt((1 - alpha_bars[t].item<double>()) / alpha_bars[t].item<double>());
+  const auto at = [&](float lo, float hi, float g) {
+    return ddpm::guidance_at({g}, torch::tensor({t}), alpha_bars, {lo, hi}, cfg)[0];
+  };
+  EXPECT_EQ(at(0, static_cast<float>(sigma * 1.01), 4.0f), 4.0f);
+  EXPECT_EQ(at(0, static_cast<float>(sigma * 0.99), 4.0f), 1.0f);
+  EXPECT_EQ(at(static_cast<float>(sigma * 1.01), 0, 4.0f), 1.0f);
+  EXPECT_EQ(at(static_cast<float>(sigma * 0.99), 0, 4.0f), 4.0f);
+  EXPECT_EQ(at(static_cast<float>(sigma * 1.01), 0, 0.0f), 0.0f);  // unconditional stays so
+  auto distilled = cfg;
+  distilled.guidance_input = true;  // the scale is an input there, not a twin's weight
+  EXPECT_EQ(ddpm::guidance_at(4.0f, alpha_bars[t].item<double>(), {static_cast<float>(sigma * 2), 0}, distilled), 4.0f);
+
+  for (const ddpm::GuidanceInterval bad : {ddpm::GuidanceInterval{-1, 0}, ddpm::GuidanceInterval{0, NAN},
+                                           ddpm::GuidanceInterval{5, 2}}) {
+    o.guidance_interval = bad;
+    EXPECT_NE(ddpm::testing::error_of([&] { ddpm::sample(model, schedule, o); }).find("guidance interval"), std::string::npos);
+  }
+}
+
 TEST(Samplers, Img2ImgAtStrengthZeroReturnsTheInput) {
   ddpm::UNet model = untrained(0);
   const auto schedule = ddpm::make_schedule();
@@ -193,21 +241,26 @@ TEST(Samplers, Img2ImgAtStrengthZeroReturnsTheInput) {
 TEST(Samplers, VariationInterpolatesBetweenSeeds) {
   ddpm::UNet model = untrained(0);
   const auto schedule = ddpm::make_schedule();
-  ddpm::SampleOptions o;
-  o.sampler = SamplerKind::DDIM;
-  o.steps = 10;
-  o.seed = 3;
-  o.variation_seed = 77;
-  const auto base = ddpm::sample(model, schedule, o).images;
-  o.variation_strength = 1.0f;
-  const auto other = ddpm::sample(model, schedule, o).images;
-  ddpm::SampleOptions plain = o;
-  plain.variation_strength = 0;
-  plain.seed = 77;
-  EXPECT_LT(max_diff(other, ddpm::sample(model, schedule, plain).images), 1e-4);
-  o.variation_strength = 0.1f;
-  const auto near = ddpm::sample(model, schedule, o).images;
-  EXPECT_LT(max_diff(near, base), max_diff(other, base));
+  // Stochastic samplers too: their step noise follows the variation (strength 1 is the other
+  // seed's image, not its start with this seed's steps).
+  for (SamplerKind kind : {SamplerKind::DDIM, SamplerKind::DPMSolverPP2MSDE, SamplerKind::DDPM}) {
+    SCOPED_TRACE(ddpm::to_string(kind));
+    ddpm::SampleOptions o;
+    o.sampler = kind;
+    o.steps = 10;
+    o.seed = 3;
+    o.variation_seed = 77;
+    const auto base = ddpm::sample(model, schedule, o).images;
+    o.variation_strength = 1.0f;
+    const auto other = ddpm::sample(model, schedule, o).images;
+    ddpm::SampleOptions plain = o;
+    plain.variation_strength = 0;
+    plain.seed = 77;
+    EXPECT_LT(max_diff(other, ddpm::sample(model, schedule, plain).images), 1e-4);
+    o.variation_strength = 0.1f;
+    const auto near = ddpm::sample(model, schedule, o).images;
+    EXPECT_LT(max_diff(near, base), max_diff(other, base));
+  }
   // slerp keeps the norm of Gaussian noise along the path.
   torch::manual_seed(4);
   const torch::Tensor a = torch::randn({1, 4, 16, 16}), b = torch::randn({1, 4, 16, 16});

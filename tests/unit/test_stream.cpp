@@ -34,6 +34,7 @@ ddpm::SampleOptions reference_options(const ddpm::StreamOptions& so, const ddpm:
   o.spacing = so.spacing;
   o.eta = so.eta;
   o.clip_x0 = so.clip_x0;
+  o.guidance_interval = so.guidance_interval;
   o.guidance = e.guidance;
   o.classes = {e.class_index};
   o.seed = e.seed;
@@ -99,6 +100,25 @@ TEST(Stream, EveryFinishedImageEqualsTheBatchSampler) {
   }
 }
 
+// Each stage gets the guidance of its own noise level: the batch mixes guided images with twins
+// and conditional-only ones, and every frame is still the batch sampler's image.
+TEST(Stream, GuidanceIntervalFollowsEachStage) {
+  ddpm::Model m = ddpm::testing::trained_sample_model();
+  ddpm::StreamOptions so;
+  so.sampler = SamplerKind::DPMSolverPP2MSDE;
+  so.steps = 6;
+  so.clip_x0 = true;
+  so.guidance_interval = {0.5f, 20.0f};
+  const int checked = check_against_sampler(m, so, 9, [](int j) {
+    ddpm::StreamEntry e;
+    e.seed = 300 + static_cast<uint64_t>(j);
+    e.class_index = j % 3;
+    e.guidance = 3.0f;
+    return e;
+  });
+  EXPECT_EQ(checked, 4);
+}
+
 TEST(Stream, SeedWalkAndUnconditionalEntriesMatchVariations) {
   ddpm::Model m = ddpm::testing::trained_sample_model();
   ddpm::StreamOptions so;
@@ -111,6 +131,8 @@ TEST(Stream, SeedWalkAndUnconditionalEntriesMatchVariations) {
     e.class_index = j % 2 == 0 ? -1 : 1;
     return e;
   };
+  EXPECT_EQ(check_against_sampler(m, so, 8, walk), 5);
+  so.sampler = SamplerKind::DPMSolverPP2MSDE;  // the stream's default in the plugin
   EXPECT_EQ(check_against_sampler(m, so, 8, walk), 5);
 }
 

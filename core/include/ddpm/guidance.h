@@ -22,4 +22,28 @@ torch::Tensor predict_noise(UNet& model, const torch::Tensor& x, const torch::Te
                             const std::vector<int64_t>& classes, const std::vector<float>& guidance,
                             float rescale = 0.0f, bool tiling = false);
 
+// Guidance in a limited interval of noise levels (Kynkaanniemi et al. 2024, "Applying guidance
+// in a limited interval improves sample and distribution quality"): a step at noise level
+// sigma = sqrt((1 - alpha_bar) / alpha_bar) outside [min_sigma, max_sigma] takes the conditional
+// prediction alone, which needs no unconditional twin (one network image instead of two).
+// Measured on the default model (tests/bench/NOTES.md, "Guidance in an interval"): guidance at
+// the noisiest levels costs distance, at the least noisy it changes nothing.
+struct GuidanceInterval {
+  float min_sigma = 0.0f;  // 0: no lower bound
+  float max_sigma = 0.0f;  // 0: no upper bound
+  bool limits() const { return min_sigma > 0 || max_sigma > 0; }
+  bool contains(double sigma) const { return sigma >= min_sigma && (max_sigma <= 0 || sigma <= max_sigma); }
+};
+// Throws ddpm::Error naming a bound that is negative, not finite, or a max below the min.
+void check_guidance_interval(const GuidanceInterval& interval);
+
+// The scale an image of guidance `g` gets at a step of `alpha_bar`: g inside the interval, at
+// most 1 outside; always g for a model that takes the scale as an input (it has no twin).
+float guidance_at(float g, double alpha_bar, const GuidanceInterval& interval, const UNetConfig& model);
+// The same per image of a batch at timesteps t ([B], any device); alpha_bars: the schedule's,
+// float64 on the CPU.
+std::vector<float> guidance_at(const std::vector<float>& guidance, const torch::Tensor& t,
+                               const torch::Tensor& alpha_bars, const GuidanceInterval& interval,
+                               const UNetConfig& model);
+
 }  // namespace ddpm

@@ -15,9 +15,16 @@ class NoiseSource {
               torch::Device device);
   // [B, C, H, W] standard normal noise, one draw from each image's generator.
   torch::Tensor draw();
+  // Variations: from now on every draw is slerp(this draw, the same draw of `seeds`, strength),
+  // the starting noise and each ancestral step's alike, so that strength 1 gives exactly the
+  // other seeds' images under every sampler and a seed walk moves smoothly under stochastic
+  // ones too. Strength 0 changes nothing.
+  void vary(const std::vector<uint64_t>& seeds, double strength);
 
  private:
   std::vector<at::Generator> generators_;
+  std::vector<at::Generator> other_;  // vary()'s, empty without a variation
+  double strength_ = 0.0;
   std::vector<int64_t> shape_;
   torch::Device device_;
 };

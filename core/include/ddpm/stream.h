@@ -27,6 +27,7 @@ struct StreamOptions {
   float eta = 0.0f;
   Variance variance = Variance::Beta;
   float guidance_rescale = 0.0f;
+  GuidanceInterval guidance_interval;  // as SampleOptions::guidance_interval, per stage
   bool clip_x0 = false;
   bool first_order = false;  // as SampleOptions::first_order
   bool tiling = false;

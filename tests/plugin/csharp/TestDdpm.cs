@@ -276,10 +276,10 @@ static class TestDdpm
                    "frame info: number " + info.Number + " call " + info.Call + " entered " + info.EnteredCall +
                        " latency " + info.LatencyCalls + " class " + info.ClassIndex + " guidance " + info.Guidance +
                        " seed " + info.Seed);
-            byte[] job = model.Generate(new GenerateOptions { ClassIndex = 1, Guidance = 2f, Seed = 5, Steps = 3, Sampler = "ddim",
+            byte[] job = model.Generate(new GenerateOptions { ClassIndex = 1, Guidance = 2f, Seed = 5, Steps = 3,
                                                               PreviewEvery = 0 }, null, 120000);
             Expect(Convert.ToBase64String(job) == Convert.ToBase64String(frame),
-                   "the stream's frame is the job's image (class 1, guidance 2, seed 5, DDIM 3 steps)");
+                   "the stream's frame is the job's image (class 1, guidance 2, seed 5, 3 steps, both no sampler named)");
             StreamFrameInfo floatInfo;
             float[] floats = stream.ReadF32(out floatInfo);
             Expect(floats.Length == Rgba && floatInfo.Number == 1 && floatInfo.Seed == 5, "the float frame");
@@ -442,7 +442,8 @@ static class TestDdpm
                    g.steps == 0 && g.eta == 0f && g.seed == 0 && g.preview_every == 1 && g.preview_x0 == 0 &&
                    g.tiling == 0 && g.init_image_f32 == IntPtr.Zero && g.init_image_rgba8 == IntPtr.Zero &&
                    g.init_width == 0 && g.init_height == 0 && g.strength == 0.75f && g.mask == IntPtr.Zero &&
-                   g.variation_seed == 0 && g.variation_strength == 0f && g.guidance_rescale == 0f && g.clip_x0 == 1,
+                   g.variation_seed == 0 && g.variation_strength == 0f && g.guidance_rescale == 0f && g.clip_x0 == 1 &&
+                   g.threads == 0 && g.spacing == IntPtr.Zero && g.guidance_min_sigma == -1f && g.guidance_max_sigma == -1f,
                "ddpm_generate_params defaults read back field by field");
         var im = (DdpmImportParams)LibraryDefaults(typeof(DdpmImportParams), DdpmNative.ddpm_import_params_init,
                                                    "ddpm_import_params_init");
@@ -461,10 +462,11 @@ static class TestDdpm
                "ddpm_train_params defaults read back field by field");
         var sp = (DdpmStreamParams)LibraryDefaults(typeof(DdpmStreamParams), DdpmNative.ddpm_stream_params_init,
                                                    "ddpm_stream_params_init");
-        Expect(sp.sampler == (int)DdpmSampler.Ddim && sp.sampler_name == IntPtr.Zero && sp.steps == 0 && sp.eta == 0f &&
+        Expect(sp.sampler == (int)DdpmSampler.Auto && sp.sampler_name == IntPtr.Zero && sp.steps == 0 && sp.eta == 0f &&
                    sp.class_index == -1 && sp.guidance == 3.0f && sp.guidance_rescale == 0f &&
                    sp.seed_path == (int)DdpmSeedPath.Walk && sp.seed == 0 && sp.seed_period == 32 && sp.image_input == 0 &&
-                   sp.strength == 0.5f && sp.blend == 0f && sp.clip_x0 == 1 && sp.tiling == 0,
+                   sp.strength == 0.5f && sp.blend == 0f && sp.clip_x0 == 1 && sp.tiling == 0 && sp.threads == 0 &&
+                   sp.guidance_min_sigma == -1f && sp.guidance_max_sigma == -1f,
                "ddpm_stream_params defaults read back field by field");
         // The `ref` overloads and the wrapper's helpers.
         var gr = new DdpmGenerateParams();
