@@ -22,6 +22,7 @@ bool GenerationController::start(ddpm_model* model, const GenerateRequest& r, st
   p.classes = r.classes.data();
   p.class_count = r.classes.size();
   p.guidance = r.guidance;
+  if (!r.guidance_interval) p.guidance_min_sigma = p.guidance_max_sigma = 0.0f;  // else the sampler's
   p.sampler_name = r.sampler.c_str();
   p.steps = r.steps;
   p.eta = r.eta;

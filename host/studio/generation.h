@@ -22,6 +22,7 @@ struct Frame {
 struct GenerateRequest {
   std::vector<int32_t> classes;  // one per image, -1 = none
   float guidance = 3.0f;
+  bool guidance_interval = true;  // false: guidance at every step (both plugin bounds 0)
   std::string sampler = "dpmpp2m";
   int steps = 20;
   float eta = 0.0f;

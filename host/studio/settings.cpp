@@ -37,6 +37,7 @@ Settings load_settings(const std::string& path, std::string& warning) {
     s.steps = std::clamp(j.value("steps", s.steps), 1, 1000);
     s.guidance = std::clamp(j.value("guidance", s.guidance), 0.0f, 30.0f);
     s.batch = std::clamp(j.value("batch", s.batch), 1, 64);
+    s.guidance_interval = j.value("guidance_interval", s.guidance_interval);
     s.live_sampler = std::clamp(j.value("live_sampler", s.live_sampler), 0, kSamplerCount - 1);
     s.live_steps = std::clamp(j.value("live_steps", s.live_steps), 1, 256);
     s.live_seed_path = std::clamp(j.value("live_seed_path", s.live_seed_path), 0, 2);
@@ -57,7 +58,7 @@ bool save_settings(const std::string& path, const Settings& s, std::string& erro
                             {"last_export_dir", s.last_export_dir}, {"window_width", s.window_width},
                             {"window_height", s.window_height}, {"sampler", s.sampler},
                             {"steps", s.steps},                 {"guidance", s.guidance},
-                            {"batch", s.batch},
+                            {"batch", s.batch},                 {"guidance_interval", s.guidance_interval},
                             {"live_sampler", s.live_sampler},   {"live_steps", s.live_steps},
                             {"live_seed_path", s.live_seed_path}, {"live_seed_period", s.live_seed_period},
                             {"live_blend", s.live_blend},       {"live_fps", s.live_fps},

@@ -14,6 +14,7 @@ struct Settings {
                     // logsnr grid better than at 20 trailing ones (tests/bench/NOTES.md)
   int steps = 8;
   float guidance = 3.0f;
+  bool guidance_interval = true;  // the sampler's guidance interval (off: guidance at every step)
   int batch = 4;
   // The Live panel's pipeline and steering choices.
   // DPM-Solver++ 2M SDE at 4 stages: each slot's fresh noise comes from its seed, so a fixed

@@ -32,6 +32,7 @@ Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOption
   sampler_choice_ = settings_.sampler;
   steps_ = settings_.steps;
   guidance_ = settings_.guidance;
+  guidance_interval_ = settings_.guidance_interval;
   batch_ = settings_.batch;
   train_folder_input_ = settings_.last_folder;
   if (!settings_.last_export_dir.empty()) export_dir_ = settings_.last_export_dir;
@@ -188,6 +189,7 @@ void Studio::start_generation() {
   r.batch = batch_;
   r.classes.assign(static_cast<size_t>(batch_), class_choice_);
   r.guidance = guidance_;
+  r.guidance_interval = guidance_interval_;
   r.sampler = kSamplerNames[sampler_choice_];
   r.steps = std::min(steps_, model_.timesteps);
   r.eta = eta_;
@@ -216,6 +218,7 @@ void Studio::start_generation() {
   settings_.sampler = sampler_choice_;
   settings_.steps = steps_;
   settings_.guidance = guidance_;
+  settings_.guidance_interval = guidance_interval_;
   settings_.batch = batch_;
 }
 
@@ -428,7 +431,7 @@ void Studio::after_render(int fb_width, int fb_height) {
       {"model", fs::absolute(options_.panel == "live" ? live_model().path() : model_.path()).string()},
       {"request", {{"classes", r.classes}, {"guidance", r.guidance}, {"sampler", r.sampler},
                    {"steps", r.steps}, {"eta", r.eta}, {"seed", r.seed}, {"batch", r.batch},
-                   {"tiling", r.tiling}, {"clip_x0", r.clip_x0}}},
+                   {"tiling", r.tiling}, {"clip_x0", r.clip_x0}, {"guidance_interval", r.guidance_interval}}},
       {"status", options_.panel == "train" ? train_.poll().status : gen_.status()},
   };
   if (options_.panel == "live") live_side(side);

@@ -144,6 +144,7 @@ class Studio {
   int sampler_choice_ = 4;  // settings_.sampler's default
   int steps_ = 8, batch_ = 4;
   float guidance_ = 3.0f, eta_ = 0.0f;
+  bool guidance_interval_ = true;  // the plugin's per-sampler interval; off: every step
   bool new_seed_each_run_ = true;
   long long seed_ = 1;
   int preview_every_ = 1;

@@ -85,11 +85,13 @@ def main():
 
     g, r = side["grid"], side["request"]
     lib = ddpm_plugin.Library(plugin_path)
+    # The studio's guidance interval: on, the plugin's per-sampler default; off, every step.
+    interval = {} if r["guidance_interval"] else dict(guidance_min_sigma=0, guidance_max_sigma=0)
     with lib.load_model(side["model"]) as model:
         job = model.generate(batch=r["batch"], classes=r["classes"], guidance=r["guidance"],
                              sampler=r["sampler"], steps=r["steps"], eta=r["eta"], seed=r["seed"],
                              tiling=1 if r["tiling"] else 0, clip_x0=1 if r["clip_x0"] else 0,
-                             preview_every=0)
+                             preview_every=0, **interval)
         values = job.result_f32()
         c = job.channels
         job.close()
