@@ -69,7 +69,7 @@ namespace Ddpm
 
     public enum DdpmLogLevel : int { Debug = 0, Info = 1, Warn = 2, Error = 3 }
 
-    /// <summary>ddpm_sampler. Auto: a distilled model's own sampler, else DpmPP2MSde (jobs) or Ddim (streams).</summary>
+    /// <summary>ddpm_sampler. Auto: a distilled model's own sampler, else DpmPP2MSde (jobs and streams).</summary>
     public enum DdpmSampler : int { Auto = -1, Ddpm = 0, Ddim = 1, DpmPP2M = 2, EulerA = 3, DpmPP2MSde = 4 }
 
     /// <summary>ddpm_seed_path: where a stream's entering images take their noise from.</summary>

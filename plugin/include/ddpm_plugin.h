@@ -127,7 +127,7 @@ DDPM_API ddpm_status ddpm_model_get_shape(const ddpm_model* model, int* width, i
 
 typedef enum ddpm_sampler {
   DDPM_SAMPLER_AUTO = -1,   /* the model's choice: a distilled model's own sampler, else
-                               DPM-Solver++ 2M SDE for a job and DDIM for a stream */
+                               DPM-Solver++ 2M SDE (jobs and streams alike) */
   DDPM_SAMPLER_DDPM = 0,    /* "ddpm": ancestral, Algorithm 2 */
   DDPM_SAMPLER_DDIM = 1,    /* "ddim" */
   DDPM_SAMPLER_DPMPP2M = 2, /* "dpmpp2m": DPM-Solver++ 2M */

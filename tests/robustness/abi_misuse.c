@@ -228,6 +228,9 @@ int main(int argc, char** argv) {
   BAD(p.steps = 100000, DDPM_ERR_OUT_OF_RANGE, "steps 100000");
   BAD(p.guidance = -1.0f, DDPM_ERR_INVALID_ARGUMENT, "guidance -1");
   BAD(p.guidance = NAN, DDPM_ERR_INVALID_ARGUMENT, "guidance NaN");
+  BAD((p.guidance_min_sigma = 5.0f, p.guidance_max_sigma = 2.0f), DDPM_ERR_INVALID_ARGUMENT,
+      "guidance interval [5, 2]");
+  BAD(p.guidance_max_sigma = NAN, DDPM_ERR_INVALID_ARGUMENT, "guidance_max_sigma NaN");
   BAD(p.eta = 2.0f, DDPM_ERR_INVALID_ARGUMENT, "eta 2");
   BAD(p.batch = 0, DDPM_ERR_OUT_OF_RANGE, "batch 0");
   BAD(p.batch = 1 << 20, DDPM_ERR_OUT_OF_RANGE, "batch 2^20");

@@ -46,6 +46,8 @@ cli 1 sample "$REF" --out "$WORK/x" --sampler nope
 cli 1 sample "$REF" --out "$WORK/x" --count 0
 cli 1 sample "$REF" --out "$WORK/x" --steps 100000
 cli 1 sample "$M" --out "$WORK/x" --guidance -1
+cli 1 sample "$M" --out "$WORK/x" --guidance-interval 0.2-20
+cli 1 sample "$M" --out "$WORK/x" --guidance-interval 5:2
 cli 1 sample "$REF" --out "$WORK/x" --eta 2
 cli 1 sample "$REF" --out "$WORK/no_dir/x.png"
 cli 1 sample "$REF" --out "$WORK/x" --grid "$WORK/grid.jpg"
