@@ -213,22 +213,26 @@ void validate(const SampleOptions& o, const UNetConfig& model, int timesteps) {
   }
 }
 
-SampleResult sample(UNet& model, const NoiseSchedule& schedule, const SampleOptions& o,
-                    const StepObserver& observer, const std::atomic<bool>* cancel) {
-  const UNetConfig& cfg = model->config();
-  validate(o, cfg, schedule.timesteps());
+NoisePredictor guided_predictor(UNet& model, const NoiseSchedule& schedule, const SampleOptions& o) {
   std::vector<int64_t> classes(o.batch, -1);
   for (int i = 0; i < o.batch && !o.classes.empty(); ++i) {
     classes[i] = o.classes.size() == 1 ? o.classes[0] : o.classes[i];
   }
   const std::vector<float> guidance(o.batch, o.guidance);
-  model->eval();
-  const torch::Tensor ab_table = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64);
-  const NoisePredictor predict = [&](const torch::Tensor& x, const torch::Tensor& t) {
-    return predict_noise(model, x, t, classes, guidance_at(guidance, t, ab_table, o.guidance_interval, cfg),
-                         o.guidance_rescale, o.tiling);
+  const torch::Tensor alpha_bars = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64);
+  return [model, classes, guidance, alpha_bars, interval = o.guidance_interval, rescale = o.guidance_rescale,
+          tiling = o.tiling](const torch::Tensor& x, const torch::Tensor& t) mutable {
+    return predict_noise(model, x, t, classes, guidance_at(guidance, t, alpha_bars, interval, model->config()),
+                         rescale, tiling);
   };
-  return sample(predict, schedule, o, {cfg.in_channels, cfg.image_size, cfg.image_size},
+}
+
+SampleResult sample(UNet& model, const NoiseSchedule& schedule, const SampleOptions& o,
+                    const StepObserver& observer, const std::atomic<bool>* cancel) {
+  const UNetConfig& cfg = model->config();
+  validate(o, cfg, schedule.timesteps());
+  model->eval();
+  return sample(guided_predictor(model, schedule, o), schedule, o, {cfg.in_channels, cfg.image_size, cfg.image_size},
                 model->parameters().front().device(), observer, cancel);
 }
 

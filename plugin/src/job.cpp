@@ -166,17 +166,7 @@ void run_job(ddpm_job* job) noexcept {
       const ddpm::Model& model = *job->model;
       auto& unet = const_cast<ddpm::UNet&>(model.unet);  // forward only: reentrant
       const auto& o = job->options;
-      std::vector<int64_t> classes(o.batch, -1);
-      for (int i = 0; i < o.batch && !o.classes.empty(); ++i) {
-        classes[i] = o.classes.size() == 1 ? o.classes[0] : o.classes[i];
-      }
-      const std::vector<float> guidance(o.batch, o.guidance);
-      const torch::Tensor alpha_bars = model.schedule.alpha_bars.to(torch::kCPU, torch::kFloat64);
-      const ddpm::NoisePredictor predict = [&](const torch::Tensor& x, const torch::Tensor& t) {
-        return ddpm::predict_noise(unet, x, t, classes,
-                                   ddpm::guidance_at(guidance, t, alpha_bars, o.guidance_interval, model.info.unet),
-                                   o.guidance_rescale, o.tiling);
-      };
+      const ddpm::NoisePredictor predict = ddpm::guided_predictor(unet, model.schedule, o);
       std::vector<float> frame;
       const ddpm::StepObserver observer = [&](const ddpm::StepView& v) {
         const bool preview = job->preview_every > 0 &&

@@ -119,6 +119,11 @@ void check_guidance(float guidance);
 // Throws ddpm::Error naming the value and its allowed range on bad options.
 void validate(const SampleOptions& options, const UNetConfig& model, int timesteps);
 
+// The predictor sample(model, ...) drives: each image's class and guidance (inside the options'
+// guidance interval), rescale and tiling. It neither validates the options nor switches the
+// model to eval mode (callers sharing a model across threads do that once).
+NoisePredictor guided_predictor(UNet& model, const NoiseSchedule& schedule, const SampleOptions& options);
+
 SampleResult sample(UNet& model, const NoiseSchedule& schedule, const SampleOptions& options,
                     const StepObserver& observer = {}, const std::atomic<bool>* cancel = nullptr);
 
