@@ -2,6 +2,7 @@
 
 #include "attention.h"
 #include "ddpm/precision.h"
+#include "max_pool.h"
 #include "norm_epilogue.h"
 
 namespace ddpm {
@@ -109,7 +110,7 @@ DownImpl::DownImpl(int in, int out, int emb_dim, const BlockStyle& style) : scal
 }
 
 torch::Tensor DownImpl::forward(const torch::Tensor& x, const torch::Tensor& emb, bool tiling) {
-  return conv2_->forward(conv1_->forward(torch::max_pool2d(x, 2), tiling), tiling,
+  return conv2_->forward(conv1_->forward(max_pool_2x2(x), tiling), tiling,
                          embedding_epilogue(emb_, emb, scale_shift_));
 }
 
