@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 model=assets/emoji32/model.safetensors
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# The studio's defaults in the screenshots, not the settings this machine's studio saved.
+export XDG_CONFIG_HOME="$tmp/config"
 classes=$(./build/host/ddpm info "$model" --json | /usr/bin/python3 -c \
   'import json, sys; print(" ".join(json.load(sys.stdin)["class_names"]))')
 for c in $classes; do
