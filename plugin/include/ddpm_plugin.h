@@ -448,6 +448,12 @@ DDPM_API void ddpm_train_free(ddpm_train_job* job);
  * from their next stage on (the output changes at the next call, its first stages having run
  * with the old values). Steering never stops or rebuilds the stream.
  *
+ * Speed: a guided stage of an ordinary model inside its sampler's guidance interval costs two
+ * network images (the image and its unconditional twin). A guidance-distilled student
+ * (`ddpm train --distill`; the default model ships one beside it as student.safetensors) takes
+ * the scale as an input: one network image a stage. For display rate on a CPU, open the stream
+ * on the student (8 stages: 60 frames/s on a 2-core AVX512-BF16 CPU, the model's 38-46).
+ *
  * Thread safety: all functions are thread-safe on one stream, except ddpm_stream_close (call
  * once, after other calls returned). Steering and reading calls never wait for a network call
  * in progress. ddpm_stream_advance fails with INVALID_ARGUMENT while the stream's own worker
