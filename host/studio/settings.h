@@ -20,7 +20,7 @@ struct Settings {
   // DPM-Solver++ 2M SDE at 8 stages: each slot's fresh noise comes from its seed, so a fixed
   // seed path still gives a still picture. With the default model's distilled student (one
   // network image a stage) 8 stages stream at display rate, 60 frames/s on 2 cores, and score
-  // far above 4 (tests/bench/NOTES.md, "Streams at display rate": FD 1.7 against 4.8).
+  // far above 4 (tests/bench/NOTES.md, "Streams at display rate": FD 1.76 against 3.69).
   int live_sampler = 4;
   int live_steps = 8;
   int live_seed_path = 1;  // walk
