@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core_share.h"
 #include "ddpm/io/error.h"
 
 // OpenMP's per-thread team size, from the OpenMP runtime LibTorch was built with (libgomp for
@@ -18,8 +19,10 @@ extern "C" void omp_set_num_threads(int) __attribute__((weak));
 namespace ddpm {
 namespace {
 std::atomic<int> g_process_threads{0};  // the last init_runtime count (0: never called)
+std::atomic<bool> g_automatic{false};    // the last init_runtime asked for 0 (all cores, shared)
 thread_local bool t_threads_set = false;  // set_calling_thread_threads ran on this thread
 thread_local int t_budget = 0;             // set_calling_thread_budget (0: none)
+thread_local bool t_budget_automatic = false;
 }  // namespace
 
 void init_runtime(int threads) {
@@ -34,6 +37,8 @@ void init_runtime(int threads) {
     // +3 MiB with two arenas. One arena per core keeps the reuse without the pile.
     mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   });
+  g_automatic = threads <= 0;
+  core_share().reset();
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   g_process_threads = threads;
   // at::set_num_threads is avoided where OpenMP sets the team size: besides OpenMP it rebuilds
@@ -73,14 +78,21 @@ int calling_thread_threads() {
   return t_threads_set ? at::get_num_threads() : set_calling_thread_threads(0);
 }
 
-void set_calling_thread_budget(int threads) { t_budget = std::max(0, threads); }
+bool runtime_threads_automatic() { return g_automatic.load(); }
+
+void set_calling_thread_budget(int threads, bool automatic) {
+  t_budget = std::max(0, threads);
+  t_budget_automatic = automatic && t_budget > 0;
+}
+
+bool calling_thread_budget_automatic() { return t_budget_automatic; }
 
 int calling_thread_budget() { return t_budget > 0 ? t_budget : calling_thread_threads(); }
 
 int set_worker_threads(int threads) {
   // The budget first: set_calling_thread_threads resolves 0 to the process-wide count, which
   // the worker's own count of one would hide afterwards.
-  set_calling_thread_budget(set_calling_thread_threads(threads));
+  set_calling_thread_budget(set_calling_thread_threads(threads), threads <= 0 && g_automatic.load());
   set_calling_thread_threads(1);
   return t_budget;
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -12,18 +13,33 @@
 #include <thread>
 #include <vector>
 
+#include <time.h>
+
+#include "core_share.h"
 #include "ddpm/precision.h"
 #include "ddpm/runtime.h"
 
 namespace ddpm {
 namespace {
 
-// One split call: `parts` pieces of work, taken by whoever is free (the caller included).
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// One split call: `parts` pieces of work, taken by the caller and at most `seats` helpers.
 struct Call {
   int parts = 0;
   std::function<void(int)> body;
   std::atomic<int> next{0};
+  int seats = 0;             // helpers that may still join; guarded by Helpers::mutex_
   int done = 0;              // guarded by Helpers::mutex_
+  double cpu = 0;            // CPU seconds of the finished parts; guarded by Helpers::mutex_
   std::exception_ptr error;  // guarded by Helpers::mutex_
 };
 
@@ -46,41 +62,54 @@ class Helpers {
     for (auto& t : threads_) t.join();
   }
 
-  void run(int parts, std::function<void(int)> body) {
+  // Runs body(0..parts-1) on the calling thread and up to threads - 1 helpers; returns the CPU
+  // seconds the parts took.
+  double run(int parts, int threads, std::function<void(int)> body) {
     auto call = std::make_shared<Call>();
     call->parts = parts;
     call->body = std::move(body);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      while (static_cast<int>(threads_.size()) < parts - 1) threads_.emplace_back([this] { loop(); });
-      queue_.push_back(call);
+    call->seats = std::min(threads, parts) - 1;
+    if (call->seats > 0) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        while (static_cast<int>(threads_.size()) < call->seats) threads_.emplace_back([this] { loop(); });
+        queue_.push_back(call);
+      }
+      work_cv_.notify_all();
     }
-    work_cv_.notify_all();
     work(*call);
     std::unique_lock<std::mutex> lock(mutex_);
     done_cv_.wait(lock, [&] { return call->done == call->parts; });
     if (call->error) std::rethrow_exception(call->error);
+    return call->cpu;
   }
 
  private:
   void work(Call& call) {
     for (int i; (i = call.next.fetch_add(1)) < call.parts;) {
       std::exception_ptr error;
+      const double cpu = thread_cpu_seconds();
       try {
         call.body(i);
       } catch (...) {
         error = std::current_exception();
       }
+      const double used = thread_cpu_seconds() - cpu;
       std::lock_guard<std::mutex> lock(mutex_);
+      call.cpu += used;
       if (error && !call.error) call.error = error;
       if (++call.done == call.parts) done_cv_.notify_all();
     }
   }
 
-  // Under the lock: the oldest call with parts left (exhausted ones are dropped).
+  // Under the lock: the oldest call with parts left, whose seat the helper takes (calls that
+  // are exhausted or have no seat left are dropped).
   std::shared_ptr<Call> next_call() {
     while (!queue_.empty() && queue_.front()->next.load() >= queue_.front()->parts) queue_.pop_front();
-    return queue_.empty() ? nullptr : queue_.front();
+    if (queue_.empty()) return nullptr;
+    std::shared_ptr<Call> call = queue_.front();
+    if (--call->seats == 0) queue_.pop_front();
+    return call;
   }
 
   void loop() {
@@ -151,17 +180,30 @@ torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
     return forward_in_chunks(forward, x, t, y, w);
   }
 
+  // An automatic budget runs the parts on the threads the cores can give now (core_share.h).
+  // On one, the whole batch is one forward: an image does not depend on its batch (the
+  // convolutions always take oneDNN, bf16 runs in chunks), and one forward of two images on
+  // a thread is faster than two of one.
+  const bool automatic = calling_thread_budget_automatic();
+  const double began = steady_seconds();
+  const int on = automatic ? core_share().threads(parts, threads, began) : parts;
+  ThreadsHere one(1);
+  if (on == 1) return forward_in_chunks(forward, x, t, y, w);
+
   std::vector<torch::Tensor> out(parts);
   const int64_t base = batch / parts, extra = batch % parts;
   const at::ThreadLocalState state;  // inference mode and the like, for the helper threads
-  ThreadsHere one(1);
-  Helpers::instance().run(parts, [&](int i) {
+  const double cpu = Helpers::instance().run(parts, on, [&](int i) {
     at::ThreadLocalStateGuard guard(state);
     const int64_t start = i * base + std::min<int64_t>(i, extra);
     const int64_t size = base + (i < extra ? 1 : 0);
     out[i] = forward_in_chunks(forward, x.narrow(0, start, size), t.narrow(0, start, size),
                                y.narrow(0, start, size), w.defined() ? w.narrow(0, start, size) : w);
   });
+  if (automatic) {
+    const double end = steady_seconds();
+    core_share().report(on, end - began, cpu, end);
+  }
   return torch::cat(out);
 }
 

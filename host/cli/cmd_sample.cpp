@@ -187,7 +187,7 @@ Command add_sample_command(CLI::App& app) {
   cmd->add_option("--spacing", o->spacing,
                   "timesteps the steps visit: trailing, logsnr, uniform or leading "
                   "(default: logsnr for dpmpp2m_sde at 6 steps or more, else trailing)");
-  cmd->add_option("--threads", o->threads, "CPU threads of the job (default 0: all cores)");
+  cmd->add_option("--threads", o->threads, "CPU threads of the job (default 0: automatic, all cores while no other thread keeps one busy)");
   cmd->add_option("--precision", o->precision, kPrecisionHelp);
   auto* guidance = cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--guidance-interval", o->guidance_interval, kGuidanceIntervalHelp);

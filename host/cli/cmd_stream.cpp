@@ -167,7 +167,7 @@ Command add_stream_command(CLI::App& app) {
   cmd->add_option("--sampler", o->sampler, "dpmpp2m_sde, ddim, dpmpp2m, ddpm or euler_a (default dpmpp2m_sde; a distilled model's own)")
       ->check(CLI::IsMember(kSamplerNames));
   cmd->add_option("--steps", o->steps, "stages per image = images in flight (default 8; a distilled model's own count)");
-  cmd->add_option("--threads", o->threads, "CPU threads of the stream (default 0: all cores)");
+  cmd->add_option("--threads", o->threads, "CPU threads of the stream (default 0: automatic, all cores while no other thread keeps one busy)");
   cmd->add_option("--precision", o->precision, kPrecisionHelp);
   cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--guidance-interval", o->guidance_interval, kGuidanceIntervalHelp);

@@ -462,6 +462,7 @@ namespace Ddpm
             if (status != DdpmStatus.Ok) throw new DdpmException(status, LastError);
         }
 
+        /// <summary>0 (default): automatic (all cores while no other thread keeps one busy); n: exactly n.</summary>
         public static void SetThreads(int threads) { Check(DdpmNative.ddpm_set_threads(threads)); }
         /// <summary>"auto" (default: bf16 where the CPU has AVX512-BF16), "float32" or "bf16": the
         /// convolutions' number format for CPU inference.</summary>
@@ -579,7 +580,7 @@ namespace Ddpm
         public float? GuidanceMinSigma;  // guidance only at noise levels in [min, max] (default: the sampler's; 0: no bound)
         public float? GuidanceMaxSigma;
         public bool? ClipX0;
-        public int? Threads;             // the job's intra-op threads (0: the plugin's count)
+        public int? Threads;             // the job's intra-op threads (0: the plugin's setting, automatic unless set)
         public string Spacing;           // "trailing", "logsnr", "uniform", "leading" (null: the plugin's choice)
     }
 
@@ -602,7 +603,7 @@ namespace Ddpm
         public float? Blend;             // 0..1: output = blend * previous + (1 - blend) * new
         public bool? ClipX0;
         public bool? Tiling;
-        public int? Threads;             // the stream worker's intra-op threads (0: the plugin's count)
+        public int? Threads;             // the stream worker's intra-op threads (0: the plugin's setting, automatic unless set)
     }
 
     /// <summary>The description of a stream's output frame (ddpm_stream_frame).</summary>

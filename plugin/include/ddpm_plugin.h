@@ -87,10 +87,14 @@ typedef void (*ddpm_log_fn)(ddpm_log_level level, const char* message, void* use
 /* Thread-safe. Messages at `min_level` or above go to `fn` (NULL: drop all messages). */
 DDPM_API ddpm_status ddpm_set_log_callback(ddpm_log_fn fn, ddpm_log_level min_level,
                                            void* user_data);
-/* Thread-safe. LibTorch's intra-op thread count (0: all cores). Applied at the first model
- * load if never called. A job's or a stream's `threads` field overrides it for that job. On the
- * CPU every guided or batched forward is split over these threads (one part of the batch on
- * each, one intra-op thread a part), so the count also bounds the cores a job occupies. */
+/* Thread-safe. LibTorch's intra-op thread count. 0 (the default, applied at the first model
+ * load if never called): automatic: all cores while they are free, fewer while other threads
+ * (the engine's, other jobs) keep cores busy; each split forward measures the CPU time its
+ * parts got, and one that waits for a core runs on one thread until a probe every 0.5 s finds
+ * the cores free again. Images do not depend on it. n > 0: exactly n. A job's or a stream's
+ * `threads` field overrides it for that job. On the CPU every guided or batched forward is
+ * split over these threads (one part of the batch on each, one intra-op thread a part), so the
+ * count also bounds the cores a job occupies. */
 DDPM_API ddpm_status ddpm_set_threads(int threads);
 /* Thread-safe. The number format of CPU inference's convolutions, for the network calls made
  * from now on: "auto" (the default: "bf16" where the CPU multiplies bfloat16 natively,
@@ -176,8 +180,8 @@ typedef struct ddpm_generate_params {
                                every step; keeps few-step samplers (DDIM, DPM-Solver++) from
                                overshooting the colour range. 0: the raw network output */
   int threads;              /* CPU threads of this job's forwards, 0..1024; 0 (default): the
-                               ddpm_set_threads count. Fewer than the cores can be faster while
-                               the engine's own threads keep a core busy (see the README) */
+                               ddpm_set_threads setting (automatic unless set: fewer threads
+                               while the engine's own keep a core busy); n > 0: exactly n */
   const char* spacing;      /* which timesteps the steps visit: "trailing" (T-1 down in equal
                                steps), "logsnr" (equal steps of the log signal-to-noise ratio),
                                "uniform" or "leading"; NULL (default): logsnr for dpmpp2m_sde at
@@ -495,7 +499,7 @@ typedef struct ddpm_stream_params {
   int clip_x0;              /* non-zero (default): clamp the clean-image estimate to [-1, 1] */
   int tiling;               /* non-zero: seamless (circular) textures */
   int threads;              /* CPU threads of the stream's forwards, 0..1024; 0 (default): the
-                               ddpm_set_threads count */
+                               ddpm_set_threads setting (automatic unless set) */
   float guidance_min_sigma; /* as in ddpm_generate_params, per stage (default -1: the sampler's) */
   float guidance_max_sigma;
 } ddpm_stream_params;

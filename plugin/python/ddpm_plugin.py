@@ -246,6 +246,7 @@ class Library:
         self.check(self.lib.ddpm_set_log_callback(self._log_fn, level, None))
 
     def set_threads(self, threads):
+        """0 (default): automatic (all cores while no other thread keeps one busy); n: exactly n."""
         self.check(self.lib.ddpm_set_threads(threads))
 
     def set_precision(self, name):

@@ -82,17 +82,29 @@ double stream_fps(ddpm_model* model, int stages, double seconds, int threads) {
   return double(after.frames - before.frames) / s;
 }
 
-// An engine's own thread, busy with arithmetic while the plugin works.
+// An engine's own thread, busy with arithmetic while the plugin works; `rounds` counts its work,
+// so that what the plugin leaves it shows too.
 struct BusyThread {
   std::atomic<bool> stop{false};
+  std::atomic<uint64_t> rounds{0};
   std::thread thread;
   BusyThread() {
     thread = std::thread([this] {
       volatile double x = 1;
       while (!stop.load(std::memory_order_relaxed)) {
         for (int i = 0; i < 10000; ++i) x = x * 1.0000001 + 1e-9;
+        rounds.fetch_add(1, std::memory_order_relaxed);
       }
     });
+  }
+  // Rounds a second over `f`.
+  template <class F>
+  double rate_during(F&& f) {
+    const uint64_t before = rounds.load();
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return double(rounds.load() - before) / s;
   }
   ~BusyThread() {
     stop = true;
@@ -208,10 +220,20 @@ int main(int argc, char** argv) {
     rows.push_back({"job image, nothing named, float32", median_job(model, DDPM_SAMPLER_AUTO, 0, 9, 0), "s"});
     check(ddpm_set_precision("auto"), "ddpm_set_precision");
   }
-  for (int threads : {1, 2}) {
-    product_path(threads, std::to_string(threads) + " thr");
+  // Beside an engine thread that keeps a core busy: the automatic count (which measures how
+  // much of the cores its parts get, core_share.h) against each fixed count.
+  // The engine thread's own speed beside each, as a share of its speed alone, is the other half.
+  double engine_alone = 0;
+  {
     BusyThread busy;
-    product_path(threads, std::to_string(threads) + " thr, busy engine thread");
+    engine_alone = busy.rate_during([] { std::this_thread::sleep_for(std::chrono::milliseconds(500)); });
+  }
+  for (int threads : {0, 1, 2}) {
+    const std::string tag = threads == 0 ? std::string("default") : std::to_string(threads) + " thr";
+    if (threads > 0) product_path(threads, tag);
+    BusyThread busy;
+    const double engine = busy.rate_during([&] { product_path(threads, tag + ", busy engine thread"); });
+    rows.push_back({"engine thread's speed beside the " + tag + " rows", engine / engine_alone, "of alone"});
   }
   if (const char* student_path = std::getenv("DDPM_STUDENT")) {
     ddpm_model* student = nullptr;

@@ -11,6 +11,7 @@
 #include "ddpm/model_file.h"
 #include "ddpm/runtime.h"
 #include "ddpm/sampler.h"
+#include "core_share.h"
 #include "split_forward.h"
 
 namespace {
@@ -114,6 +115,64 @@ TEST(SplitForward, WorkerBudgetGoesToTheForward) {
   parts = run(2, 0, false);  // no budget: the worker's own count (1)
   ASSERT_EQ(parts.size(), 1u);
   EXPECT_EQ(parts[0], 1);
+}
+
+}  // namespace
+
+namespace {
+
+// With the automatic count and the cores taken (the share at one thread), a split forward runs
+// the whole batch as one forward on the worker's own thread, with the same numbers as the parts
+// on two threads: a seed's image does not depend on how busy the machine was.
+TEST(SplitForward, AutomaticCountOnOneThreadGivesTheSameNumbers) {
+  ddpm::init_runtime(2);
+  c10::InferenceMode inference;
+  const ddpm::Model m = ddpm::load_model(std::string(DDPM_SOURCE_DIR) + "/assets/emoji32/model.safetensors");
+  torch::manual_seed(5);
+  const torch::Tensor x = torch::randn({4, 4, 32, 32});
+  const torch::Tensor t = torch::tensor({900, 900, 40, 40});
+  const torch::Tensor y = torch::tensor({2, -1, 2, -1});
+  ddpm::UNet net = m.unet;
+  std::mutex mu;
+  std::vector<std::pair<std::thread::id, int64_t>> seen;  // thread and batch of each forward
+  const ddpm::BatchForward forward = [&](const torch::Tensor& xs, const torch::Tensor& ts, const torch::Tensor& ys,
+                                         const torch::Tensor&) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.emplace_back(std::this_thread::get_id(), xs.size(0));
+    }
+    return net->forward(xs, ts, ys, false);
+  };
+  const auto run = [&](bool automatic, std::thread::id& worker) {
+    seen.clear();
+    torch::Tensor out;
+    std::thread([&] {
+      c10::InferenceMode job_inference;
+      worker = std::this_thread::get_id();
+      ddpm::set_calling_thread_budget(2, automatic);
+      ddpm::set_calling_thread_threads(1);
+      out = ddpm::split_forward(forward, x, t, y);
+    }).join();
+    return out;
+  };
+  std::thread::id worker;
+  const torch::Tensor fixed = run(false, worker);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].second, 2);
+
+  // The cores are busy: four calls whose parts got half of their cores; no probe for an hour.
+  auto& share = ddpm::core_share();
+  share.reset(ddpm::CoreShare::Policy{0.7, 0.8, 3600, 4});
+  const double now = 1e12;  // dated far ahead of the steady clock: no probe falls due
+  ASSERT_EQ(share.threads(2, 2, now), 2);
+  for (int i = 0; i < 4; ++i) share.report(2, 0.01, 0.01, now);
+  ASSERT_EQ(share.level(), 1);
+  const torch::Tensor shared = run(true, worker);
+  ASSERT_EQ(seen.size(), 1u) << "one forward of the whole batch";
+  EXPECT_EQ(seen[0].first, worker);
+  EXPECT_EQ(seen[0].second, 4);
+  EXPECT_EQ((shared - fixed).abs().max().item<float>(), 0.0f);
+  share.reset();
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 
 namespace ddpm {
 
-// Sets the process-wide intra-op thread count to `threads`, or to the machine's cores when 0,
+// Sets the process-wide intra-op thread count to `threads`, or to the machine's cores when 0
+// (automatic: workers then share them with other busy threads, see set_worker_threads),
 // applies it to the calling thread, and tells glibc to keep freed memory: the sampler's large
 // temporaries are then reused instead of freshly mapped (and page-faulted) at every step.
 // Idempotent for the allocator; the thread count is applied on every call. Threads of this
@@ -15,6 +16,8 @@ namespace ddpm {
 void init_runtime(int threads = 0);
 // The process-wide count of the last init_runtime (before any: the calling thread's count).
 int runtime_threads();
+// Whether the last init_runtime asked for 0 (the machine's cores, used as they are free).
+bool runtime_threads_automatic();
 
 // The intra-op threads of work started from the CALLING thread: `threads` (> 0), or the
 // process-wide count (0). LibTorch's setter is process-wide, but OpenMP's team size is a
@@ -32,10 +35,13 @@ int calling_thread_threads();
 // idle OpenMP team thread spins after every parallel region, taking a core from the forward's
 // parts (a bf16 8-stage stream: one spinning libgomp thread held 11 % of all CPU samples;
 // tests/bench/NOTES.md). 0 (the default): the budget is calling_thread_threads().
-void set_calling_thread_budget(int threads);
+// `automatic`: the forward's parts run on as many of the budget's threads as the cores can give
+// now (core_share.h: fewer while other threads keep cores busy; the numbers do not change).
+void set_calling_thread_budget(int threads, bool automatic = false);
 int calling_thread_budget();
-// Makes the calling thread such a worker: a budget of `threads` (0: the process-wide count),
-// one intra-op thread of its own. Returns the budget.
+bool calling_thread_budget_automatic();
+// Makes the calling thread such a worker: a budget of `threads` (0: the process-wide count, and
+// automatic when that is), one intra-op thread of its own. Returns the budget.
 int set_worker_threads(int threads);
 
 // "auto" (CUDA when this LibTorch has it, else CPU), "cpu" or "cuda[:N]".
