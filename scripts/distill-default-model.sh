@@ -4,8 +4,9 @@
 #
 # 1. Guidance (the committed student): a student of assets/emoji32/model.safetensors that takes
 #    the guidance scale (1 to 5) as an input, one forward per guided step, with any sampler (lr
-#    5e-5: higher rates drift away from the teacher faster than they learn). MINUTES (default
-#    15) of the 2-core CPU.
+#    5e-5: higher rates drift away from the teacher faster than they learn), on whole images
+#    like its teacher's last stage. MINUTES (default 15) of the 2-core CPU; TEACHER names
+#    another teacher than the committed model.
 # 2. Only with STEPS=N: from that student, one that makes an image in N first-order DPM-Solver++
 #    SDE steps, each learnt from 5 of the round-1 student's, shipped instead. (15 minutes for 4
 #    steps scored below round 1 sampled with 4 DPM-Solver++ 2M SDE steps: not committed.)
@@ -23,8 +24,8 @@ mkdir -p "$work/guidance" "$work/steps"
 [ -x build/host/ddpm ] || bash scripts/build.sh build
 
 if [ ! -f "$work/guidance/model.safetensors" ]; then
-  ./build/host/ddpm train "$folder" --init assets/emoji32/model.safetensors --distill \
-    --batch 32 --lr 5e-5 --flip --seed 1 --minutes "$minutes" --checkpoint "$work/guidance/checkpoint.pt" \
+  ./build/host/ddpm train "$folder" --init "${TEACHER:-assets/emoji32/model.safetensors}" --distill \
+    --batch 32 --lr 5e-5 --flip --crop 0 --seed 1 --minutes "$minutes" --checkpoint "$work/guidance/checkpoint.pt" \
     --samples "$work/guidance/samples" --out "$work/guidance/model.safetensors"
 fi
 result=$work/guidance/model.safetensors

@@ -78,8 +78,6 @@ int calling_thread_threads() {
   return t_threads_set ? at::get_num_threads() : set_calling_thread_threads(0);
 }
 
-bool runtime_threads_automatic() { return g_automatic.load(); }
-
 void set_calling_thread_budget(int threads, bool automatic) {
   t_budget = std::max(0, threads);
   t_budget_automatic = automatic && t_budget > 0;

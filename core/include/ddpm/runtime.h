@@ -16,8 +16,6 @@ namespace ddpm {
 void init_runtime(int threads = 0);
 // The process-wide count of the last init_runtime (before any: the calling thread's count).
 int runtime_threads();
-// Whether the last init_runtime asked for 0 (the machine's cores, used as they are free).
-bool runtime_threads_automatic();
 
 // The intra-op threads of work started from the CALLING thread: `threads` (> 0), or the
 // process-wide count (0). LibTorch's setter is process-wide, but OpenMP's team size is a
