@@ -47,7 +47,7 @@ rm -f docs/*.png.json
 
 # The fine-tuning section's before/after: real OpenMoji images, the default model, and the
 # default model fine-tuned on OpenMoji (tests/bench/bench_finetune.sh leaves it), same seeds.
-tuned=${TUNED:-out/finetune/full/default/model.safetensors}
+tuned=${TUNED:-out/finetune/full/default-stage4/model.safetensors}
 folder=${TUNED_FOLDER:-out/openmoji/full}
 if [ -f "$tuned" ] && [ -d "$folder" ]; then
   for c in $classes; do
