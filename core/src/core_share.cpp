@@ -20,19 +20,18 @@ int CoreShare::threads(int parts, int budget, double now) {
 }
 
 void CoreShare::report(int threads, double wall, double cpu, double now) {
-  if (!(wall > 0)) return;
-  const double efficiency = cpu / (threads * wall);
+  const double efficiency = wall > 0 ? cpu / (threads * wall) : 0;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (threads > level_) {  // a probe one level up
+  if (threads > level_) {  // a probe one level up (wall 0: it failed; the next one is due later)
     probing_ = false;
     changed_at_ = now;
-    if (efficiency >= policy_.high) {
+    if (wall > 0 && efficiency >= policy_.high) {
       level_ = threads;
       sum_ = count_ = 0;
     }
     return;
   }
-  if (threads < level_ || level_ < 2) return;  // fewer parts than the level: says nothing of it
+  if (!(wall > 0) || threads < level_ || level_ < 2) return;  // fewer parts: says nothing of the level
   sum_ += efficiency;
   if (++count_ < policy_.window) return;
   if (sum_ / count_ < policy_.low) {

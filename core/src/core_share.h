@@ -29,7 +29,8 @@ class CoreShare {
   // The threads to run `parts` parts on now (1..parts, at most `budget`); `now` in seconds of a
   // steady clock. A call above the current level is a probe.
   int threads(int parts, int budget, double now);
-  // What a call on `threads` threads gave: its wall seconds and the CPU seconds of its parts.
+  // What a call on `threads` threads gave: its wall seconds and the CPU seconds of its parts
+  // (wall 0: the call failed, which ends a probe without judging it).
   void report(int threads, double wall, double cpu, double now);
   // The current level (0: nothing measured yet, every call gets its budget).
   int level() const;

@@ -193,13 +193,19 @@ torch::Tensor split_forward(const BatchForward& forward, const torch::Tensor& x,
   std::vector<torch::Tensor> out(parts);
   const int64_t base = batch / parts, extra = batch % parts;
   const at::ThreadLocalState state;  // inference mode and the like, for the helper threads
-  const double cpu = Helpers::instance().run(parts, on, [&](int i) {
-    at::ThreadLocalStateGuard guard(state);
-    const int64_t start = i * base + std::min<int64_t>(i, extra);
-    const int64_t size = base + (i < extra ? 1 : 0);
-    out[i] = forward_in_chunks(forward, x.narrow(0, start, size), t.narrow(0, start, size),
-                               y.narrow(0, start, size), w.defined() ? w.narrow(0, start, size) : w);
-  });
+  double cpu = 0;
+  try {
+    cpu = Helpers::instance().run(parts, on, [&](int i) {
+      at::ThreadLocalStateGuard guard(state);
+      const int64_t start = i * base + std::min<int64_t>(i, extra);
+      const int64_t size = base + (i < extra ? 1 : 0);
+      out[i] = forward_in_chunks(forward, x.narrow(0, start, size), t.narrow(0, start, size),
+                                 y.narrow(0, start, size), w.defined() ? w.narrow(0, start, size) : w);
+    });
+  } catch (...) {
+    if (automatic) core_share().report(on, 0, 0, steady_seconds());  // a failed probe must end
+    throw;
+  }
   if (automatic) {
     const double end = steady_seconds();
     core_share().report(on, end - began, cpu, end);

@@ -59,6 +59,17 @@ TEST(CoreShare, ProbesAtItsIntervalAndStepsUpWhenTheCoresAreBack) {
   EXPECT_EQ(share.threads(2, 2, again + 0.02), 2);
 }
 
+TEST(CoreShare, AFailedProbeEndsWithoutJudging) {
+  CoreShare share;
+  double now = 100;
+  calls(share, 4, 0.5, now);
+  ASSERT_EQ(share.threads(2, 2, now + 0.6), 2);
+  share.report(2, 0, 0, now + 0.6);  // the probe's forward threw
+  EXPECT_EQ(share.level(), 1);
+  EXPECT_EQ(share.threads(2, 2, now + 1.0), 1) << "the next probe is due an interval later";
+  EXPECT_EQ(share.threads(2, 2, now + 1.2), 2) << "and it comes";
+}
+
 TEST(CoreShare, CallsBelowTheLevelDoNotJudgeItAndResetForgets) {
   CoreShare share(CoreShare::Policy{0.7, 0.8, 0.5, 2});
   double now = 100;
