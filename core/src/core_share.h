@@ -9,8 +9,9 @@
 // measured, not guessed: a call's efficiency is the CPU time its parts got over the threads
 // times its wall time (near 1 on free cores; about 1/2 when a part waits for a core).
 //
-// The partition into parts never changes (a seed gives the same image at every level): a lower
-// level only runs more of the parts one after the other on the same threads.
+// A seed gives the same image at every level: the partition into parts never changes, a lower
+// level runs more of the parts one after the other, and at one thread split_forward runs the
+// whole batch as one forward (an image does not depend on its batch).
 #include <mutex>
 
 namespace ddpm {

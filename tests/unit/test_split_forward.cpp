@@ -117,10 +117,6 @@ TEST(SplitForward, WorkerBudgetGoesToTheForward) {
   EXPECT_EQ(parts[0], 1);
 }
 
-}  // namespace
-
-namespace {
-
 // With the automatic count and the cores taken (the share at one thread), a split forward runs
 // the whole batch as one forward on the worker's own thread, with the same numbers as the parts
 // on two threads: a seed's image does not depend on how busy the machine was.
