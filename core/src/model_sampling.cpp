@@ -46,7 +46,7 @@ Spacing default_spacing(const io::ModelInfo& info, SamplerKind kind, int steps) 
 
 std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& info) {
   std::vector<std::string> warnings = fit_sampler(o, info);
-  if (info.distilled() && o.steps == 0) o.steps = info.distilled_steps;
+  if (info.distilled() && o.steps == 0 && o.timesteps.empty()) o.steps = info.distilled_steps;
   check_guidance(o.guidance, info);
   return warnings;
 }

@@ -133,6 +133,38 @@ Spacing default_spacing(SamplerKind kind, int steps) {
   return kind == SamplerKind::DPMSolverPP2MSDE && steps >= 6 ? Spacing::LogSnr : Spacing::Trailing;
 }
 
+namespace {
+
+// The step count and explicit timesteps against the schedule's length T.
+void check_steps(const SampleOptions& o, int T) {
+  if (o.steps < 0 || o.steps > T) {
+    throw Error("steps " + std::to_string(o.steps) + " is invalid: allowed 1 to " + std::to_string(T) +
+                " (the schedule's T), or 0 for the sampler's default");
+  }
+  const auto& ts = o.timesteps;
+  if (!ts.empty() && o.steps != 0 && o.steps != static_cast<int>(ts.size())) {
+    throw Error(std::to_string(ts.size()) + " timesteps given for " + std::to_string(o.steps) +
+                " steps: give steps 0 or their count");
+  }
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    if (ts[i] < 0 || ts[i] >= T) {
+      throw Error("timestep " + std::to_string(ts[i]) + " is out of range: allowed 0 to " + std::to_string(T - 1));
+    }
+    if (i > 0 && ts[i] <= ts[i - 1]) {
+      throw Error("timesteps must increase: " + std::to_string(ts[i - 1]) + " is followed by " + std::to_string(ts[i]));
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<int64_t> run_timesteps(const NoiseSchedule& schedule, const SampleOptions& o, SamplerKind kind) {
+  const int T = schedule.timesteps();
+  check_steps(o, T);
+  if (!o.timesteps.empty()) return o.timesteps;
+  return visited_timesteps(schedule, o.steps == 0 ? default_steps(kind, T) : o.steps, o.spacing);
+}
+
 GuidanceInterval default_guidance_interval(SamplerKind kind) {
   return kind == SamplerKind::DPMSolverPP2MSDE ? GuidanceInterval{0.2f, 20.0f} : GuidanceInterval{};
 }
@@ -157,10 +189,7 @@ void validate(const SampleOptions& o, const UNetConfig& model, int timesteps) {
   if (o.batch < 1 || o.batch > 4096) {
     throw Error("batch size " + std::to_string(o.batch) + " is invalid: allowed 1 to 4096");
   }
-  if (o.steps < 0 || o.steps > timesteps) {
-    throw Error("steps " + std::to_string(o.steps) + " is invalid: allowed 1 to " +
-                std::to_string(timesteps) + " (the schedule's T), or 0 for the sampler's default");
-  }
+  check_steps(o, timesteps);
   check_guidance(o.guidance);
   check_guidance_interval(o.guidance_interval);
   if (!(o.guidance_rescale >= 0 && o.guidance_rescale <= 1)) {
@@ -240,12 +269,8 @@ SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule
                     const SampleOptions& o, const std::vector<int64_t>& shape, torch::Device device,
                     const StepObserver& observer, const std::atomic<bool>* cancel) {
   if (o.batch < 1) throw Error("batch size " + std::to_string(o.batch) + " is invalid");
-  const int T = schedule.timesteps();
-  if (o.steps < 0 || o.steps > T) {
-    throw Error("steps " + std::to_string(o.steps) + " is invalid: allowed 1 to " + std::to_string(T));
-  }
-  const int steps = o.steps == 0 ? default_steps(o.sampler, T) : o.steps;
-  const std::vector<int64_t> ts = visited_timesteps(schedule, steps, o.spacing);
+  const std::vector<int64_t> ts = run_timesteps(schedule, o, o.sampler);
+  const int steps = static_cast<int>(ts.size());
   const torch::Tensor ab_table = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64);
   const auto ab_at = [&](int i) { return i < 0 ? 1.0 : ab_table[ts[i]].item<double>(); };
 
@@ -312,8 +337,8 @@ torch::Tensor ddim_invert(UNet& model, const NoiseSchedule& schedule, const torc
   SampleOptions v = o;
   v.batch = static_cast<int>(images.size(0));
   validate(v, cfg, schedule.timesteps());
-  const int steps = o.steps == 0 ? default_steps(SamplerKind::DDIM, schedule.timesteps()) : o.steps;
-  const std::vector<int64_t> ts = visited_timesteps(schedule, steps, o.spacing);
+  const std::vector<int64_t> ts = run_timesteps(schedule, o, SamplerKind::DDIM);
+  const int steps = static_cast<int>(ts.size());
   const torch::Tensor ab_table = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64);
   std::vector<int64_t> classes(v.batch, -1);
   for (int i = 0; i < v.batch && !o.classes.empty(); ++i) {

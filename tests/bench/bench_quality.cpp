@@ -10,14 +10,17 @@
 // The distance is biased by the sample count, so every distance in a run uses the same count
 // and class mix: the held-out split's (samples beyond it count for accuracy only).
 //
-//   ddpm_bench_quality [--model M]... [--sampler NAME:STEPS[:SPACING]]... [--assets DIR] [--per-class N]
-//                      [--guidance G] [--guidance-sigmas MIN:MAX] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
-//                      [--no-clip-x0] [--judge-members N] [--judge-width W] [--judge-epochs E]
+//   ddpm_bench_quality [--model M]... [--sampler NAME:STEPS[:SPACING|T,T,...]]... [--assets DIR] [--per-class N]
+//                      [--seed S] [--guidance G] [--guidance-sigmas MIN:MAX] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
+//                      [--no-clip-x0] [--judge-members N] [--judge-width W] [--judge-epochs E] [--judge-ema D]
 //                      [--judge-cache DIR] [--precision float32|bf16]
 // Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:8:logsnr), each sampler's
 // guidance interval as the plugin applies it (--guidance-sigmas 0:0 guides every step), 32 images
-// a class (or the held-out count, when larger). --judge-cache none trains a fresh judge and keeps
+// a class (or the held-out count, when larger), image i seeded S + i (S = 1000). A sampler's
+// third field is a spacing or the visited timesteps, highest first (a tuned few-step schedule).
+// --judge-cache none trains a fresh judge and keeps
 // nothing. DDPM_DEVICE=cuda runs the judge and the samplers on a GPU.
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 
@@ -40,8 +43,14 @@ struct SamplerChoice {
   ddpm::SamplerKind kind;
   int steps;
   ddpm::Spacing spacing = ddpm::Spacing::Trailing;
+  std::vector<int64_t> timesteps;  // explicit, increasing (replaces the spacing)
   std::string tag() const {
     const std::string base = ddpm::to_string(kind) + "-" + std::to_string(steps);
+    if (!timesteps.empty()) {
+      std::string t = base + "-t";
+      for (int64_t v : timesteps) t += "_" + std::to_string(v);
+      return t;
+    }
     return spacing == ddpm::Spacing::Trailing ? base : base + "-" + ddpm::to_string(spacing);
   }
 };
@@ -59,6 +68,7 @@ struct Args {
   float guidance_sigmas[2] = {-1, -1};
   int threads = 0;       // 0: all cores
   int chunk = 16;        // images per sample() call, bounds the memory of a run
+  uint64_t seed = 1000;  // image i's seed is seed + i (another draw: tune on one, report on this)
   bool clip_x0 = true;   // as the plugin samples by default
   quality::JudgeOptions judge;
 };
@@ -84,16 +94,28 @@ Args parse(int argc, char** argv) {
       const std::string v = value();
       const auto colon = v.find(':'), second = v.find(':', colon + 1);
       if (colon == std::string::npos) {
-        throw ddpm::Error("--sampler " + v + ": give NAME:STEPS[:SPACING], e.g. dpmpp2m_sde:20 or dpmpp2m_sde:4:logsnr");
+        throw ddpm::Error("--sampler " + v + ": give NAME:STEPS[:SPACING or TIMESTEPS], e.g. dpmpp2m_sde:20, "
+                          "dpmpp2m_sde:4:logsnr or dpmpp2m_sde:4:999,700,400,150");
       }
       const std::string steps = v.substr(colon + 1, second == std::string::npos ? std::string::npos : second - colon - 1);
-      a.samplers.push_back({ddpm::sampler_from_string(v.substr(0, colon)), number(steps, 1),
-                            second == std::string::npos ? ddpm::Spacing::Trailing
-                                                        : ddpm::spacing_from_string(v.substr(second + 1))});
+      SamplerChoice c{ddpm::sampler_from_string(v.substr(0, colon)), number(steps, 1)};
+      const std::string last = second == std::string::npos ? "" : v.substr(second + 1);
+      if (!last.empty() && std::isdigit(static_cast<unsigned char>(last[0]))) {
+        // Highest first, as people write a schedule; the sampler wants them increasing.
+        for (std::size_t at = 0; at <= last.size();) {
+          const std::size_t comma = std::min(last.find(',', at), last.size());
+          c.timesteps.insert(c.timesteps.begin(), number(last.substr(at, comma - at), 0));
+          at = comma + 1;
+        }
+      } else if (!last.empty()) {
+        c.spacing = ddpm::spacing_from_string(last);
+      }
+      a.samplers.push_back(c);
     } else if (k == "--assets") a.assets = value();
     else if (k == "--json") a.json = value();
     else if (k == "--grids") a.grids = value();
     else if (k == "--per-class") a.per_class = number(value(), 1);
+    else if (k == "--seed") a.seed = static_cast<uint64_t>(number(value(), 0));
     else if (k == "--guidance") {
       const std::string v = value();
       char* end = nullptr;
@@ -119,6 +141,14 @@ Args parse(int argc, char** argv) {
     else if (k == "--judge-members") a.judge.members = number(value(), 1);
     else if (k == "--judge-width") a.judge.width = number(value(), 4);
     else if (k == "--judge-epochs") a.judge.epochs = number(value(), 1);
+    else if (k == "--judge-ema") {
+      const std::string v = value();
+      char* end = nullptr;
+      a.judge.ema = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(a.judge.ema >= 0 && a.judge.ema < 1)) {
+        throw ddpm::Error("--judge-ema " + v + " is invalid: allowed 0 (none) to below 1");
+      }
+    }
     else if (k == "--judge-cache") {
       a.judge.cache_dir = value();
       if (a.judge.cache_dir == "none") a.judge.cache_dir.clear();
@@ -259,6 +289,7 @@ int main(int argc, char** argv) try {
         o.sampler = choice.kind;
         o.steps = choice.steps;
         o.spacing = choice.spacing;
+        o.timesteps = choice.timesteps;
         o.guidance = guidance;
         o.guidance_interval = args.guidance_sigmas[0] < 0 ? ddpm::default_guidance_interval(choice.kind)
                                                           : ddpm::GuidanceInterval{args.guidance_sigmas[0], args.guidance_sigmas[1]};
@@ -267,7 +298,7 @@ int main(int argc, char** argv) try {
         o.batch = std::min(args.chunk, n - first);
         for (int i = first; i < first + o.batch; ++i) {
           o.classes.push_back(to_model[wanted[i]]);
-          o.seeds.push_back(1000 + i);  // image i has the same seed under every sampler and model
+          o.seeds.push_back(args.seed + i);  // image i has the same seed under every sampler and model
         }
         ddpm::fit_to_model(o, model.info);  // a distilled model's sampler and steps
         c10::InferenceMode inference;

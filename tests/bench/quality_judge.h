@@ -38,6 +38,7 @@ struct JudgeOptions {
   int batch = 64;
   double lr = 2e-3;
   int shift = 3;      // random translation of up to this many pixels, besides flips
+  double ema = 0;  // each member keeps this moving average of its weights (0: the last weights)
   uint64_t seed = 1;
   std::string cache_dir = "out/quality-judge";  // empty: train every run, keep nothing
 };

@@ -156,6 +156,43 @@ TEST(Samplers, EveryOneHonoursTheSeedAndCancellation) {
   }
 }
 
+// A run given its timesteps visits exactly those: the logsnr grid written out gives the same
+// images bit for bit as asking for it, another list gives other images, bad lists are refused.
+TEST(Samplers, ExplicitTimestepsReplaceTheSpacing) {
+  ddpm::init_runtime();
+  ddpm::UNet model = untrained(2);
+  const auto schedule = ddpm::make_schedule();
+  ddpm::SampleOptions o;
+  o.sampler = SamplerKind::DPMSolverPP2MSDE;
+  o.steps = 4;
+  o.spacing = ddpm::Spacing::LogSnr;
+  o.classes = {1};
+  o.seed = 9;
+  const auto by_spacing = ddpm::sample(model, schedule, o);
+  ddpm::SampleOptions e = o;
+  e.steps = 0;
+  e.spacing = ddpm::Spacing::Trailing;
+  e.timesteps = ddpm::visited_timesteps(schedule, 4, ddpm::Spacing::LogSnr);
+  std::vector<int64_t> seen;
+  const auto by_list = ddpm::sample(model, schedule, e, [&](const ddpm::StepView& v) { seen.push_back(v.t); });
+  EXPECT_TRUE(torch::equal(by_spacing.images, by_list.images));
+  EXPECT_EQ(seen, std::vector<int64_t>(e.timesteps.rbegin(), e.timesteps.rend()));
+  e.timesteps = {100, 400, 700, 999};
+  EXPECT_FALSE(torch::equal(by_spacing.images, ddpm::sample(model, schedule, e).images));
+  EXPECT_EQ(ddpm::run_timesteps(schedule, e, e.sampler), e.timesteps);
+
+  const auto message = [&](const ddpm::SampleOptions& bad) {
+    return ddpm::testing::error_of([&] { ddpm::sample(model, schedule, bad); });
+  };
+  e.timesteps = {100, 100, 999};
+  EXPECT_NE(message(e).find("timesteps must increase: 100 is followed by 100"), std::string::npos) << message(e);
+  e.timesteps = {100, 1000};
+  EXPECT_NE(message(e).find("timestep 1000 is out of range: allowed 0 to 999"), std::string::npos) << message(e);
+  e.timesteps = {100, 999};
+  e.steps = 3;
+  EXPECT_NE(message(e).find("2 timesteps given for 3 steps"), std::string::npos) << message(e);
+}
+
 TEST(Samplers, GuidanceRescaleMatchesTheConditionalSpread) {
   ddpm::UNet model = untrained(2);
   model->eval();

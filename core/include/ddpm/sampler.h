@@ -63,6 +63,9 @@ struct SampleOptions {
   // from T/steps-1, which DPM-Solver++ needs (measured on a Gaussian: std 0.48 for a true 0.5
   // at 20 steps trailing, 0.62 uniform, whose last step into t = 0 is a huge logSNR jump).
   Spacing spacing = Spacing::Trailing;
+  // The visited timesteps themselves, increasing, each in [0, T-1] (e.g. a schedule tuned for a
+  // few steps): when given, they replace steps (0 or their count) and spacing.
+  std::vector<int64_t> timesteps;
   float eta = 0.0f;                    // DDIM: 0 deterministic .. 1 ancestral
   Variance variance = Variance::Beta;  // DDPM's sigma_t^2
   bool clip_x0 = false;  // clamp the x0 estimate to [-1, 1] before each update
@@ -118,6 +121,11 @@ void check_guidance(float guidance);
 
 // Throws ddpm::Error naming the value and its allowed range on bad options.
 void validate(const SampleOptions& options, const UNetConfig& model, int timesteps);
+
+// The timesteps a run of `kind` visits: options.timesteps when given (checked: increasing, in
+// range, as many as options.steps unless that is 0), else options.steps (0: the sampler's
+// default) on options.spacing. Throws ddpm::Error naming the problem.
+std::vector<int64_t> run_timesteps(const NoiseSchedule& schedule, const SampleOptions& options, SamplerKind kind);
 
 // The predictor sample(model, ...) drives: each image's class and guidance (inside the options'
 // guidance interval), rescale and tiling. It neither validates the options nor switches the
