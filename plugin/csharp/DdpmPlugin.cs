@@ -581,7 +581,7 @@ namespace Ddpm
         public float? GuidanceMaxSigma;
         public bool? ClipX0;
         public int? Threads;             // the job's intra-op threads (0: the plugin's setting, automatic unless set)
-        public string Spacing;           // "trailing", "logsnr", "uniform", "leading" (null: the plugin's choice)
+        public string Spacing;           // "trailing", "logsnr", "tuned", "uniform", "leading" (null: the plugin's choice)
     }
 
     /// <summary>Live-stream settings; a null field keeps the plugin's default.</summary>

@@ -178,6 +178,14 @@ TEST(Distill, DistilledModelsAreSampledAsTheyWereTrained) {
   EXPECT_EQ(g.steps, 0);
   g.guidance_rescale = 0.5f;
   EXPECT_NE(error_of([&] { ddpm::validate(g, guided.unet, 1000); }).find("guidance distilled in"), std::string::npos);
+  // The grid a caller who names none gets: the tuned one for a guidance-distilled model's
+  // DPM-Solver++ 2M SDE, the trailing grid a step-distilled one was trained on, else the
+  // sampler's own.
+  EXPECT_EQ(ddpm::default_spacing(guided, ddpm::SamplerKind::DPMSolverPP2MSDE, 4), ddpm::Spacing::Tuned);
+  EXPECT_EQ(ddpm::default_spacing(guided, ddpm::SamplerKind::DDIM, 4), ddpm::Spacing::Trailing);
+  EXPECT_EQ(ddpm::default_spacing(four, ddpm::SamplerKind::DPMSolverPP2MSDE, 8), ddpm::Spacing::Trailing);
+  EXPECT_EQ(ddpm::default_spacing(ddpm::testing::trained_sample_model().info, ddpm::SamplerKind::DPMSolverPP2MSDE, 4),
+            ddpm::Spacing::Trailing);
 
   ddpm::StreamOptions so;
   so.steps = 0;

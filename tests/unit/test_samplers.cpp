@@ -131,6 +131,34 @@ TEST(Samplers, LogSnrGridStepsEvenlyInTheLogSignalToNoiseRatio) {
   EXPECT_EQ(ddpm::default_spacing(SamplerKind::DDIM, 50), ddpm::Spacing::Trailing);
 }
 
+// tuned: the searched noise levels at 4 and 5 steps (on the linear schedule exactly the
+// timesteps the search visited), distinct on a short cosine schedule, and what default_spacing
+// picks at other counts.
+TEST(Samplers, TunedGridIsTheSearchedOneAtFourAndFiveSteps) {
+  const auto schedule = ddpm::make_schedule();
+  EXPECT_EQ(ddpm::visited_timesteps(schedule, 4, ddpm::Spacing::Tuned), (std::vector<int64_t>{140, 520, 700, 999}));
+  EXPECT_EQ(ddpm::visited_timesteps(schedule, 5, ddpm::Spacing::Tuned),
+            (std::vector<int64_t>{140, 450, 600, 750, 999}));
+  EXPECT_EQ(ddpm::visited_timesteps(schedule, 3, ddpm::Spacing::Tuned),
+            ddpm::visited_timesteps(schedule, 3, ddpm::Spacing::Trailing));
+  EXPECT_EQ(ddpm::visited_timesteps(schedule, 8, ddpm::Spacing::Tuned),
+            ddpm::visited_timesteps(schedule, 8, ddpm::Spacing::LogSnr));
+  ddpm::ScheduleConfig cosine;
+  cosine.kind = ddpm::ScheduleKind::Cosine;
+  cosine.timesteps = 6;
+  const auto short_cosine = ddpm::make_schedule(cosine);
+  for (int steps : {4, 5}) {
+    const std::vector<int64_t> ts = ddpm::visited_timesteps(short_cosine, steps, ddpm::Spacing::Tuned);
+    ASSERT_EQ(ts.size(), static_cast<size_t>(steps));
+    EXPECT_EQ(ts.back(), 5);
+    for (int i = 1; i < steps; ++i) EXPECT_LT(ts[i - 1], ts[i]) << steps;
+    EXPECT_GE(ts.front(), 0);
+  }
+  EXPECT_EQ(ddpm::spacing_from_string("tuned"), ddpm::Spacing::Tuned);
+  EXPECT_EQ(ddpm::to_string(ddpm::Spacing::Tuned), "tuned");
+  EXPECT_THROW(ddpm::spaced_timesteps(1000, 4, ddpm::Spacing::Tuned), ddpm::Error);
+}
+
 TEST(Samplers, EveryOneHonoursTheSeedAndCancellation) {
   ddpm::init_runtime();
   ddpm::UNet model = untrained(2);
