@@ -12,14 +12,13 @@
 //
 //   ddpm_bench_quality [--model M]... [--sampler NAME:STEPS[:SPACING|T,T,...]]... [--assets DIR] [--per-class N]
 //                      [--seed S] [--guidance G] [--guidance-sigmas MIN:MAX] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
-//                      [--no-clip-x0] [--judge-members N] [--judge-width W] [--judge-epochs E] [--judge-ema D]
+//                      [--no-clip-x0] [--judge-members N] [--judge-width W] [--judge-epochs E]
 //                      [--judge-cache DIR] [--precision float32|bf16]
 // Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:8:logsnr), each sampler's
 // guidance interval as the plugin applies it (--guidance-sigmas 0:0 guides every step), 32 images
 // a class (or the held-out count, when larger), image i seeded S + i (S = 1000). A sampler's
 // third field is a spacing or the visited timesteps, highest first (a tuned few-step schedule).
-// --judge-cache none trains a fresh judge and keeps
-// nothing. DDPM_DEVICE=cuda runs the judge and the samplers on a GPU.
+// --judge-cache none trains a fresh judge and keeps nothing. DDPM_DEVICE=cuda runs the judge and the samplers on a GPU.
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -141,14 +140,6 @@ Args parse(int argc, char** argv) {
     else if (k == "--judge-members") a.judge.members = number(value(), 1);
     else if (k == "--judge-width") a.judge.width = number(value(), 4);
     else if (k == "--judge-epochs") a.judge.epochs = number(value(), 1);
-    else if (k == "--judge-ema") {
-      const std::string v = value();
-      char* end = nullptr;
-      a.judge.ema = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end || !(a.judge.ema >= 0 && a.judge.ema < 1)) {
-        throw ddpm::Error("--judge-ema " + v + " is invalid: allowed 0 (none) to below 1");
-      }
-    }
     else if (k == "--judge-cache") {
       a.judge.cache_dir = value();
       if (a.judge.cache_dir == "none") a.judge.cache_dir.clear();

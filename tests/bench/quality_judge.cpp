@@ -139,9 +139,6 @@ void train_member(Judge::Net& net, const torch::Tensor& im, const Split& split, 
   const int64_t train_count = static_cast<int64_t>(split.all(false).size());
   const int64_t steps = std::max<int64_t>(1, o.epochs * train_count / o.batch);
   const auto start = std::chrono::steady_clock::now();
-  // The moving average with warm-up (the early weights fade fast): what the member keeps.
-  std::vector<torch::Tensor> average;
-  for (const auto& p : net.parameters()) average.push_back(p.detach().clone());
   net.train();
   for (int64_t step = 0; step < steps; ++step) {
     const double lr = o.lr * 0.5 * (1 + std::cos(M_PI * step / steps));
@@ -160,23 +157,12 @@ void train_member(Judge::Net& net, const torch::Tensor& im, const Split& split, 
     opt.zero_grad();
     loss.backward();
     opt.step();
-    {
-      torch::NoGradGuard no_grad;
-      const double d = std::min(o.ema, (1.0 + step) / (10.0 + step));
-      const auto params = net.parameters();
-      for (std::size_t i = 0; i < average.size(); ++i) average[i].mul_(d).add_(params[i].detach(), 1 - d);
-    }
     if ((step + 1) % 200 == 0 || step + 1 == steps) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::printf("judge %s: step %lld/%lld loss %.3f (%.0f s)\n", tag.c_str(), static_cast<long long>(step + 1),
                   static_cast<long long>(steps), loss.item<double>(), s);
       std::fflush(stdout);
     }
-  }
-  {
-    torch::NoGradGuard no_grad;
-    const auto params = net.parameters();
-    for (std::size_t i = 0; i < average.size(); ++i) params[i].copy_(average[i]);
   }
   net.eval();
 }
@@ -201,8 +187,7 @@ Judge::Judge(const torch::Tensor& images, const torch::Tensor& labels, const Spl
   uint64_t key = fnv1a(im.data_ptr(), im.numel() * sizeof(float));
   key = fnv1a(lab.data_ptr(), lab.numel() * sizeof(int64_t), key);
   std::ostringstream opts;
-  // (Without the average the key is the one of the judges kept before it existed.)
-  opts << (o.ema > 0 ? "judge-v3 " + std::to_string(o.ema) + ' ' : "judge-v2 ") << o.width << ' ' << o.epochs << ' ' << o.batch << ' ' << o.lr << ' ' << o.shift << ' '
+  opts << "judge-v2 " << o.width << ' ' << o.epochs << ' ' << o.batch << ' ' << o.lr << ' ' << o.shift << ' '
        << classes;
   const std::string os = opts.str();
   key = fnv1a(os.data(), os.size(), key);

@@ -34,11 +34,10 @@ Split split_by_class(const torch::Tensor& labels, int classes);
 struct JudgeOptions {
   int members = 3;    // classifiers in the ensemble (seeds seed, seed + 1, ...)
   int width = 32;     // channels of the first stage, then 2x and 4x; 4x is the feature size
-  int epochs = 30;    // passes over the training split (class-balanced batches)
+  int epochs = 60;    // passes over the training split (class-balanced batches): 0.765 held-out at 60, 0.740 at 30
   int batch = 64;
   double lr = 2e-3;
   int shift = 3;      // random translation of up to this many pixels, besides flips
-  double ema = 0;  // each member keeps this moving average of its weights (0: the last weights)
   uint64_t seed = 1;
   std::string cache_dir = "out/quality-judge";  // empty: train every run, keep nothing
 };
