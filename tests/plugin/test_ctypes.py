@@ -211,6 +211,24 @@ def main():
             except ddpm_plugin.DDPMError as e:
                 assert e.name == "INVALID_ARGUMENT", e
 
+    # The shipped guidance student: DPM-Solver++ 2M SDE with no spacing named takes the tuned
+    # grid at 4 steps (searched for it) and logsnr at 8, and a 4-stage stream sits on the same
+    # grid as the job (its image of a fixed seed is the job's).
+    student = os.path.join(sys.argv[3], "..", "..", "assets", "emoji32", "student.safetensors")
+    with lib.load_model(student) as model:
+        assert model.info()["unet"]["guidance_input"] is True
+        four = dict(class_index=6, sampler="dpmpp2m_sde", steps=4, seed=2)
+        images = {}
+        for spacing in (None, "tuned", "trailing"):
+            with model.generate(spacing=spacing, **four) as job:
+                images[spacing] = job.result_rgba8()
+        assert images[None] == images["tuned"] and images["tuned"] != images["trailing"]
+        with model.generate(**dict(four, steps=8)) as a, model.generate(spacing="logsnr", **dict(four, steps=8)) as b:
+            assert a.result_rgba8() == b.result_rgba8()
+        with model.stream(class_index=6, sampler="dpmpp2m_sde", steps=4, seed_path="fixed", seed=2) as stream:
+            assert [stream.advance() for _ in range(4)] == [False, False, False, True]
+            assert stream.read_rgba8()[0] == images[None]
+
     # Import of the reference fixture, then a load of the result.
     ref = os.path.join(sys.argv[3], "..", "..", "tests", "fixtures", "reference", "ref_w4_cond.pt")
     with tempfile.TemporaryDirectory() as tmp:
