@@ -125,35 +125,17 @@ std::vector<double> tuned_sigmas(int steps) {
   return {};
 }
 
-}  // namespace
-
-std::vector<int64_t> visited_timesteps(const NoiseSchedule& schedule, int steps, Spacing spacing) {
-  const int T = schedule.timesteps();
-  if (spacing == Spacing::Tuned) {
-    const std::vector<double> sigmas = tuned_sigmas(steps);
-    if (sigmas.empty() || T < steps) return visited_timesteps(schedule, steps, default_spacing(SamplerKind::DPMSolverPP2MSDE, steps));
-    const torch::Tensor ab = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64).contiguous();
-    const double* a = ab.data_ptr<double>();
-    const auto sigma = [&](int64_t t) { return std::sqrt((1 - a[t]) / a[t]); };
-    std::vector<int64_t> ts(steps);
-    ts[steps - 1] = T - 1;
-    int64_t t = T - 1;  // sigma falls with t: walk down, kept distinct
-    for (int i = 0; i + 1 < steps; ++i) {
-      while (t > 0 && std::abs(sigma(t - 1) - sigmas[i]) <= std::abs(sigma(t) - sigmas[i])) --t;
-      ts[steps - 2 - i] = std::clamp<int64_t>(t, steps - 2 - i, ts[steps - 1 - i] - 1);
-      t = ts[steps - 2 - i];
-    }
-    return ts;
-  }
-  if (spacing != Spacing::LogSnr) return spaced_timesteps(T, steps, spacing);
+// The timesteps nearest to target log signal-to-noise ratios lambda = log(alpha / sigma),
+// given falling from lambda(T-1) (the grid's first, noisiest step), in increasing order.
+std::vector<int64_t> nearest_timesteps(const NoiseSchedule& schedule, const std::vector<double>& targets) {
+  const int T = schedule.timesteps(), steps = static_cast<int>(targets.size());
   const torch::Tensor ab = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64).contiguous();
   const double* a = ab.data_ptr<double>();
   const auto lambda = [&](int64_t t) { return 0.5 * std::log(a[t] / (1 - a[t])); };
-  const double hi = lambda(T - 1), lo = lambda(0);
   std::vector<int64_t> ts(steps);
   int64_t t = T - 1;  // lambda falls as t rises: walk down from T - 1
   for (int i = 0; i < steps; ++i) {
-    const double target = hi + i * (lo - hi) / steps;
+    const double target = targets[i];
     while (t > 0 && std::abs(lambda(t - 1) - target) <= std::abs(lambda(t) - target)) --t;
     // Distinct and room left for the steps still to come: timestep steps-1-i at the least.
     const int64_t most = i == 0 ? T - 1 : ts[steps - i] - 1;
@@ -161,6 +143,28 @@ std::vector<int64_t> visited_timesteps(const NoiseSchedule& schedule, int steps,
     t = ts[steps - 1 - i];
   }
   return ts;
+}
+
+}  // namespace
+
+std::vector<int64_t> visited_timesteps(const NoiseSchedule& schedule, int steps, Spacing spacing) {
+  const int T = schedule.timesteps();
+  if (spacing != Spacing::LogSnr && spacing != Spacing::Tuned) return spaced_timesteps(T, steps, spacing);
+  if (steps < 1) return {};
+  const auto lambda = [&](int64_t t) {
+    const double ab = schedule.alpha_bars[t].item<double>();
+    return 0.5 * std::log(ab / (1 - ab));
+  };
+  std::vector<double> targets{lambda(T - 1)};
+  if (spacing == Spacing::Tuned) {
+    const std::vector<double> sigmas = tuned_sigmas(steps);
+    if (sigmas.empty() || T < steps) return visited_timesteps(schedule, steps, default_spacing(SamplerKind::DPMSolverPP2MSDE, steps));
+    for (double sigma : sigmas) targets.push_back(-std::log(sigma));  // lambda = log(1 / sigma)
+  } else {
+    const double hi = targets[0], lo = lambda(0);
+    for (int i = 1; i < steps; ++i) targets.push_back(hi + i * (lo - hi) / steps);
+  }
+  return nearest_timesteps(schedule, targets);
 }
 
 Spacing default_spacing(SamplerKind kind, int steps) {

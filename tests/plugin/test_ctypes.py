@@ -10,6 +10,15 @@ sys.path.insert(0, sys.argv[3])
 import ddpm_plugin  # noqa: E402
 
 
+def images_by_spacing(model, spacings, **options):
+    """One job's RGBA8 image per spacing name (None: the plugin's choice), the same options else."""
+    images = {}
+    for spacing in spacings:
+        with model.generate(spacing=spacing, **options) as job:
+            images[spacing] = job.result_rgba8()
+    return images
+
+
 def main():
     lib = ddpm_plugin.Library(sys.argv[1])
     assert lib.version
@@ -76,10 +85,7 @@ def main():
         # The timestep spacing (the last field): unset, DPM-Solver++ 2M SDE from 6 steps takes
         # the logsnr grid, other samplers trailing; a wrong name is named back.
         sde = dict(class_index=1, sampler="dpmpp2m_sde", steps=8, seed=4)
-        images = {}
-        for spacing in (None, "logsnr", "trailing"):
-            with model.generate(spacing=spacing, **sde) as job:
-                images[spacing] = job.result_rgba8()
+        images = images_by_spacing(model, (None, "logsnr", "trailing"), **sde)
         assert images[None] == images["logsnr"] and images["logsnr"] != images["trailing"]
         # bf16 convolutions: near the float32 image where the CPU has them, else refused by name.
         lib.set_precision("float32")
@@ -218,13 +224,10 @@ def main():
     with lib.load_model(student) as model:
         assert model.info()["unet"]["guidance_input"] is True
         four = dict(class_index=6, sampler="dpmpp2m_sde", steps=4, seed=2)
-        images = {}
-        for spacing in (None, "tuned", "trailing"):
-            with model.generate(spacing=spacing, **four) as job:
-                images[spacing] = job.result_rgba8()
+        images = images_by_spacing(model, (None, "tuned", "trailing"), **four)
         assert images[None] == images["tuned"] and images["tuned"] != images["trailing"]
-        with model.generate(**dict(four, steps=8)) as a, model.generate(spacing="logsnr", **dict(four, steps=8)) as b:
-            assert a.result_rgba8() == b.result_rgba8()
+        eight = images_by_spacing(model, (None, "logsnr"), **dict(four, steps=8))
+        assert eight[None] == eight["logsnr"]
         with model.stream(class_index=6, sampler="dpmpp2m_sde", steps=4, seed_path="fixed", seed=2) as stream:
             assert [stream.advance() for _ in range(4)] == [False, False, False, True]
             assert stream.read_rgba8()[0] == images[None]
