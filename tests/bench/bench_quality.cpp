@@ -6,9 +6,10 @@
 //   - degraded copies of them (2x and 4x down-and-up blur: what visibly worse images score),
 //   - each model's guided samples with each sampler,
 // by class accuracy (class-balanced: the mean of per-class accuracies, and each class's own) and
-// the Frechet distance of the judge's pooled features to those of the judge's training images.
-// The distance is biased by the sample count, so every distance in a run uses the same count
-// and class mix: the held-out split's (samples beyond it count for accuracy only).
+// the Frechet distance of the judge's pooled features to those of the judge's training images
+// (the mean over the judge's members, each in its own feature space), each with its standard
+// error. The distance is biased by the sample count, so every distance in a run uses the same
+// count and class mix: the held-out split's (samples beyond it count for accuracy only).
 //
 //   ddpm_bench_quality [--model M]... [--sampler NAME:STEPS[:SPACING|T,T,...]]... [--assets DIR] [--per-class N]
 //                      [--seed S] [--guidance G] [--guidance-sigmas MIN:MAX] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
@@ -22,6 +23,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <random>
 
 #include "bench_common.h"
 #include "ddpm/dataset.h"
@@ -151,18 +153,26 @@ Args parse(int argc, char** argv) {
 }
 
 // One scored set of images: accuracy per class over all of them, the distance over the
-// first heldout[c] of each class c.
+// first heldout[c] of each class c, and how far each number would move by chance.
 struct Score {
   std::string name;
   std::vector<double> class_accuracy;
-  double balanced = 0, plain = 0, fd = 0, seconds = 0;
+  double balanced = 0, plain = 0, seconds = 0;
+  double balanced_se = 0;  // binomial standard error of the balanced accuracy
+  double fd = 0;           // the mean of the judge's members' distances (one member's alone
+                           // moved between judges as much as whole recipes differ)
+  double fd_low = 0, fd_high = 0;  // the members' smallest and largest distance
+  double fd_se = 0;        // standard error of fd over draws of the images (a bootstrap)
 };
 
 class Scorer {
  public:
-  Scorer(const quality::Judge& judge, const quality::Split& split, const quality::Gaussian& reference,
+  // The distances are measured to each member's Gaussian of `train` (the judge's training images).
+  Scorer(const quality::Judge& judge, const quality::Split& split, const torch::Tensor& train,
          std::vector<std::string> class_names)
-      : judge_(judge), split_(split), reference_(reference), names_(std::move(class_names)) {}
+      : judge_(judge), split_(split), names_(std::move(class_names)) {
+    for (int m = 0; m < judge.members(); ++m) references_.push_back(quality::fit(judge.features(train, m)));
+  }
 
   // images[i] was asked to be of class wanted[i] (folder labels); classes appear in blocks.
   Score score(const std::string& name, const torch::Tensor& images, const std::vector<int64_t>& wanted) const {
@@ -178,23 +188,65 @@ class Scorer {
       if (count[c]++ < static_cast<int64_t>(split_.heldout[c].size())) for_fd.push_back(i);
     }
     int64_t all_hits = 0;
+    double variance = 0;
     for (int c = 0; c < classes; ++c) {
       all_hits += hits[c];
       if (count[c] < static_cast<int64_t>(split_.heldout[c].size())) {
         throw ddpm::Error(name + ": fewer images of class " + names_[c] + " than the held-out split has");
       }
-      s.class_accuracy.push_back(static_cast<double>(hits[c]) / count[c]);
-      s.balanced += s.class_accuracy.back() / classes;
+      const double a = static_cast<double>(hits[c]) / count[c];
+      s.class_accuracy.push_back(a);
+      s.balanced += a / classes;
+      variance += a * (1 - a) / count[c] / (static_cast<double>(classes) * classes);
     }
+    s.balanced_se = std::sqrt(variance);
     s.plain = static_cast<double>(all_hits) / images.size(0);
-    s.fd = quality::frechet(quality::fit(judge_.features(images.index_select(0, torch::tensor(for_fd)))), reference_);
+    distances(s, images.index_select(0, torch::tensor(for_fd)));
     return s;
   }
 
  private:
+  // fd, its members' range, and a stratified bootstrap of the images (each class's rows drawn
+  // again with replacement from that class, a fixed seed): the spread a second draw of seeds
+  // would give, within the judge. The judge's own uncertainty is what the members' range shows.
+  void distances(Score& s, const torch::Tensor& images) const {
+    std::vector<torch::Tensor> features;
+    s.fd_low = 1e300;
+    for (int m = 0; m < judge_.members(); ++m) {
+      features.push_back(judge_.features(images, m));
+      const double d = quality::frechet(quality::fit(features.back()), references_[m]);
+      s.fd += d / judge_.members();
+      s.fd_low = std::min(s.fd_low, d);
+      s.fd_high = std::max(s.fd_high, d);
+    }
+    std::mt19937_64 rng(1);
+    std::vector<double> draws;
+    for (int b = 0; b < kBootstrap; ++b) {
+      std::vector<int64_t> pick;
+      int64_t first = 0;
+      for (const auto& held : split_.heldout) {
+        const int64_t n = static_cast<int64_t>(held.size());
+        std::uniform_int_distribution<int64_t> any(0, n - 1);
+        for (int64_t k = 0; k < n; ++k) pick.push_back(first + any(rng));
+        first += n;
+      }
+      const torch::Tensor idx = torch::tensor(pick);
+      double d = 0;
+      for (int m = 0; m < judge_.members(); ++m) {
+        d += quality::frechet(quality::fit(features[m].index_select(0, idx)), references_[m]) / judge_.members();
+      }
+      draws.push_back(d);
+    }
+    double mean = 0, var = 0;
+    for (double d : draws) mean += d / kBootstrap;
+    for (double d : draws) var += (d - mean) * (d - mean) / (kBootstrap - 1);
+    s.fd_se = std::sqrt(var);
+  }
+
+  static constexpr int kBootstrap = 50;
   const quality::Judge& judge_;
   const quality::Split& split_;
-  const quality::Gaussian& reference_;
+  std::vector<quality::Gaussian> references_;
   std::vector<std::string> names_;
 };
 
@@ -240,8 +292,7 @@ int main(int argc, char** argv) try {
   else std::printf("judge: trained in %.0f s%s%s\n", judge.training_seconds, judge.cache_file.empty() ? "" : ", kept in ",
                    judge.cache_file.c_str());
   const std::vector<int64_t> train_idx = split.all(false), held_idx = split.all(true);
-  const quality::Gaussian reference = quality::fit(judge.features(real.index_select(0, torch::tensor(train_idx))));
-  const Scorer scorer(judge, split, reference, names);
+  const Scorer scorer(judge, split, real.index_select(0, torch::tensor(train_idx)), names);
 
   // --- The anchors: real held-out images, and degraded copies of the same images.
   std::vector<int64_t> held_labels;
@@ -313,7 +364,8 @@ int main(int argc, char** argv) try {
         for (char& ch : file) if (ch == '/' || ch == '.') ch = '_';
         ddpm::save_grid_png(args.grids + "/" + file + ".png", all.index_select(0, torch::tensor(pick)), args.per_class);
       }
-      std::printf("%s: accuracy %.3f, Frechet distance %.3f, %.0f s\n", name.c_str(), s.balanced, s.fd, s.seconds);
+      std::printf("%s: accuracy %.3f, Frechet distance %.3f (+- %.3f), %.0f s\n", name.c_str(), s.balanced, s.fd,
+                  s.fd_se, s.seconds);
       std::fflush(stdout);
       scores.push_back(s);
     }
@@ -322,17 +374,23 @@ int main(int argc, char** argv) try {
   // --- The table: every score beside its anchors, per class too.
   std::printf("\njudge on the real held-out images: %.3f plain accuracy, %.3f class-balanced\n", floor.plain,
               floor.balanced);
-  std::printf("\n%-48s %8s %8s %8s %8s", "images", "accuracy", "/ real", "FD", "/ real");
+  // +-: one standard error (accuracy: binomial per class; FD: a bootstrap of the images);
+  // members: the range of the judge's members' own distances, whose mean FD is.
+  std::printf("\n%-48s %8s %6s %8s %8s %6s %15s %8s", "images", "accuracy", "+-", "/ real", "FD", "+-", "members", "/ real");
   for (const auto& c : names) std::printf(" %8.8s", c.c_str());
   std::printf("\n");
   for (const auto& s : scores) {
-    std::printf("%-48.48s %8.3f %8.3f %8.3f %8.2f", s.name.c_str(), s.balanced, s.balanced / floor.balanced, s.fd,
-                s.fd / floor.fd);
+    std::printf("%-48.48s %8.3f %6.3f %8.3f %8.3f %6.3f %7.3f-%-7.3f %8.2f", s.name.c_str(), s.balanced, s.balanced_se,
+                s.balanced / floor.balanced, s.fd, s.fd_se, s.fd_low, s.fd_high, s.fd / floor.fd);
     for (double a : s.class_accuracy) std::printf(" %8.2f", a);
     std::printf("\n");
     rows.push_back({s.name + ": balanced class accuracy", s.balanced, ""});
     rows.push_back({s.name + ": plain class accuracy", s.plain, ""});
+    rows.push_back({s.name + ": balanced class accuracy, standard error", s.balanced_se, ""});
     rows.push_back({s.name + ": Frechet distance", s.fd, "n=" + std::to_string(held_idx.size())});
+    rows.push_back({s.name + ": Frechet distance, standard error", s.fd_se, "bootstrap"});
+    rows.push_back({s.name + ": Frechet distance, members' lowest", s.fd_low, ""});
+    rows.push_back({s.name + ": Frechet distance, members' highest", s.fd_high, ""});
     for (int c = 0; c < classes; ++c) rows.push_back({s.name + ": accuracy " + names[c], s.class_accuracy[c], ""});
     if (s.seconds > 0) rows.push_back({s.name + ": wall time, " + std::to_string(n) + " images", s.seconds, "s"});
   }

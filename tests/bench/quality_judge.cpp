@@ -235,8 +235,8 @@ torch::Tensor Judge::predict(const torch::Tensor& images) const {
   });
 }
 
-torch::Tensor Judge::features(const torch::Tensor& images) const {
-  return batched(images, device_, [&](const torch::Tensor& x) { return nets_.front()->features(x); });
+torch::Tensor Judge::features(const torch::Tensor& images, int member) const {
+  return batched(images, device_, [&](const torch::Tensor& x) { return nets_.at(member)->features(x); });
 }
 
 }  // namespace quality

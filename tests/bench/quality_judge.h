@@ -1,7 +1,7 @@
 #pragma once
 // The quality benchmarks' judge: small BatchNorm CNN classifiers trained on the real images of
 // an asset folder (an ensemble of a few, differing in seed), whose averaged predictions give
-// class accuracy and whose first member's pooled features give the Frechet distance. Trained
+// class accuracy and whose members' pooled features each give a Frechet distance. Trained
 // once per folder and options, then kept in out/ so that runs of a few minutes can score
 // several models with the same judge.
 #include <torch/torch.h>
@@ -52,7 +52,9 @@ class Judge {
   ~Judge();
 
   torch::Tensor predict(const torch::Tensor& images) const;   // [N] class indices
-  torch::Tensor features(const torch::Tensor& images) const;  // [N, 4 * width]
+  // Member `member`'s pooled features, [N, 4 * width].
+  torch::Tensor features(const torch::Tensor& images, int member) const;
+  int members() const { return static_cast<int>(nets_.size()); }
 
   double training_seconds = 0;  // 0 when loaded
   std::string cache_file;       // where the members are kept, a pattern ("" without a cache)
