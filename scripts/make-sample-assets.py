@@ -300,6 +300,36 @@ def safe_name(short_name):
     return name or "emoji"
 
 
+MIN_GROUP = 20
+
+
+def subcategory_groups(entries):
+    """--subcategories: the class's entries (in sort order) by emoji.json subcategory, runs of
+    consecutive subcategories merged until each group has at least MIN_GROUP images (a short
+    last run joins the group before it). Returns [(group name, entries)]; a group is named
+    after its largest subcategory."""
+    runs = []
+    for e in entries:
+        sub = safe_name(e.get("subcategory") or "other")
+        if runs and runs[-1][2] == sub:
+            runs[-1][1].append(e)
+        else:
+            runs.append([sub, [e], sub])
+    groups = []  # [[(subcategory, count), ...], entries]
+    for name, es, _ in runs:
+        if groups and len(groups[-1][1]) < MIN_GROUP:
+            groups[-1][0].append((name, len(es)))
+            groups[-1][1].extend(es)
+        else:
+            groups.append([[(name, len(es))], list(es)])
+    if len(groups) > 1 and len(groups[-1][1]) < MIN_GROUP:
+        last = groups.pop()
+        groups[-1][0].extend(last[0])
+        groups[-1][1].extend(last[1])
+    # Each group is named after its largest subcategory (the first of equals).
+    return [(max(subs, key=lambda sc: sc[1])[0], es) for subs, es in groups]
+
+
 def pick_entries(emoji, category, source, count):
     cands = [e for e in emoji
              if e.get("category") == category
@@ -361,11 +391,16 @@ def main(argv=None):
     ap.add_argument("--full", action="store_true",
                     help="every image of nine categories (the default model's training set) "
                          "instead of the 3x20 sample set")
+    ap.add_argument("--subcategories", action="store_true",
+                    help="with --full: a folder per group of emoji.json subcategories (at least "
+                         "%d images each), named CLASS.GROUP, instead of one per class" % MIN_GROUP)
     ap.add_argument("--keep-size", action="store_true",
                     help="write the 64x64 originals instead of 32x32 copies: the trainer keeps "
                          "its images at 1.25x the model size for random crops, and fitting 32 px "
                          "files to 40 and back blurs them")
     args = ap.parse_args(argv)
+    if args.subcategories and not args.full:
+        ap.error("--subcategories needs --full")
     classes = FULL_CLASSES if args.full else CLASSES
     per_class = None if args.full else PER_CLASS
 
@@ -380,7 +415,15 @@ def main(argv=None):
     total = 0
     nfiles = 0
     sheet_rows = []
+    jobs = []  # (folder name, entries)
     for cls, category in classes:
+        entries = pick_entries(emoji, category, source, per_class)
+        groups = subcategory_groups(entries) if args.subcategories else []
+        if len(groups) > 1:
+            jobs.extend(("%s.%s" % (cls, g), es) for g, es in groups)
+        else:
+            jobs.append((cls, entries))
+    for cls, entries in jobs:
         outdir = os.path.join(args.output, cls)
         os.makedirs(outdir, exist_ok=True)
         for old in os.listdir(outdir):
@@ -388,7 +431,7 @@ def main(argv=None):
                 os.remove(os.path.join(outdir, old))
         row = []
         used = set()
-        for e in pick_entries(emoji, category, source, per_class):
+        for e in entries:
             rel = IMG_DIR + "/" + e["image"]
             w, h, px = decode_png(source.read(rel), rel)
             if (w, h) != (SRC_SIZE, SRC_SIZE):
@@ -410,7 +453,7 @@ def main(argv=None):
             if len(row) < PER_CLASS:  # the contact sheet shows the first 20 of each class
                 row.append((w, h, px))
         sheet_rows.append(row)
-        print("%-10s <- %-18s %d images" % (cls, category, len(used)))
+        print("%-28s %d images" % (cls, len(used)))
     print("wrote %d files, %d bytes, to %s" % (nfiles, total, args.output))
     if args.sheet:
         write_sheet(args.sheet, sheet_rows)

@@ -14,12 +14,14 @@
 //   ddpm_bench_quality [--model M]... [--sampler NAME:STEPS[:SPACING|T,T,...]]... [--assets DIR] [--per-class N]
 //                      [--seed S] [--guidance G] [--guidance-sigmas MIN:MAX] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
 //                      [--no-clip-x0] [--judge-members N] [--judge-width W] [--judge-epochs E]
-//                      [--judge-cache DIR] [--precision float32|bf16]
+//                      [--judge-cache DIR] [--precision float32|bf16] [--fine-assets DIR]
 // Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:8:logsnr), each sampler's
 // guidance interval as the plugin applies it (--guidance-sigmas 0:0 guides every step), 32 images
 // a class (or the held-out count, when larger), image i seeded S + i (S = 1000). A sampler's
 // third field is a spacing or the visited timesteps, highest first (a tuned few-step schedule).
-// --judge-cache none trains a fresh judge and keeps nothing. DDPM_DEVICE=cuda runs the judge and the samplers on a GPU.
+// --judge-cache none trains a fresh judge and keeps nothing. A model of finer classes
+// (CLASS.GROUP, from make-sample-assets.py --subcategories) draws each judge class as its
+// subclasses in proportion to their images in --fine-assets DIR (subclasses.h). DDPM_DEVICE=cuda runs the judge and the samplers on a GPU.
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -35,6 +37,7 @@
 #include "ddpm/tensor_image.h"
 #include "frechet.h"
 #include "quality_judge.h"
+#include "subclasses.h"
 
 using bench::Row;
 
@@ -62,6 +65,7 @@ struct Args {
   std::string assets = "out/default-model/emoji32";
   std::string json = "out/bench_quality.json";
   std::string grids;     // empty: no grids
+  std::string fine_assets;  // subclass folders (CLASS.GROUP) of models with finer classes
   int per_class = 32;    // guided samples per class at least
   float guidance = -1;   // < 0: each model's own default
   // Guidance only at noise levels in [min, max] (max 0: no bound); negative: each sampler's
@@ -115,6 +119,7 @@ Args parse(int argc, char** argv) {
     } else if (k == "--assets") a.assets = value();
     else if (k == "--json") a.json = value();
     else if (k == "--grids") a.grids = value();
+    else if (k == "--fine-assets") a.fine_assets = value();
     else if (k == "--per-class") a.per_class = number(value(), 1);
     else if (k == "--seed") a.seed = static_cast<uint64_t>(number(value(), 0));
     else if (k == "--guidance") {
@@ -312,13 +317,17 @@ int main(int argc, char** argv) try {
   const int n = static_cast<int>(wanted.size());
   for (std::size_t m = 0; m < models.size(); ++m) {
     ddpm::Model& model = models[m];
-    // Folder label -> model label, by name.
-    std::vector<int64_t> to_model;
-    for (const auto& name : names) {
-      const auto& mn = model.info.class_names;
-      const auto it = std::find(mn.begin(), mn.end(), name);
-      if (it == mn.end()) throw ddpm::Error("class '" + name + "' of " + args.assets + " is not a class of " + args.models[m]);
-      to_model.push_back(it - mn.begin());
+    // Image i's model label: its folder class's, by name, or one of its subclasses'.
+    const quality::SubclassMix mix(model.info.class_names, args.fine_assets);
+    std::vector<int64_t> model_class(n);
+    for (int i = 0, k = 0; i < n; ++i) {
+      k = i > 0 && wanted[i] == wanted[i - 1] ? k + 1 : 0;
+      const int64_t count = std::count(wanted.begin(), wanted.end(), wanted[i]);
+      try {
+        model_class[i] = mix.model_class(names[wanted[i]], k, count);
+      } catch (const ddpm::Error& e) {
+        throw ddpm::Error(args.models[m] + ": " + e.what());
+      }
     }
     const float guidance = args.guidance >= 0 ? args.guidance : model.info.guidance;
     std::printf("model %s: step %lld, guidance %.2f\n", args.models[m].c_str(),
@@ -339,7 +348,7 @@ int main(int argc, char** argv) try {
         o.clip_x0 = args.clip_x0;
         o.batch = std::min(args.chunk, n - first);
         for (int i = first; i < first + o.batch; ++i) {
-          o.classes.push_back(to_model[wanted[i]]);
+          o.classes.push_back(model_class[i]);
           o.seeds.push_back(args.seed + i);  // image i has the same seed under every sampler and model
         }
         ddpm::fit_to_model(o, model.info);  // a distilled model's sampler and steps
