@@ -37,9 +37,11 @@ std::vector<int64_t> merge_classes(std::vector<std::string>& model_names,
   return map;
 }
 
-// A fresh training state for `info` whose weights come from `source` (a model file): every
-// tensor but the class embedding is copied; embedding rows of known classes are copied too.
-void copy_for_fine_tuning(TrainingState& s, const Model& source) {
+// A fresh training state whose weights come from `source` (a model file): every tensor but the
+// class embedding is copied; embedding rows of known classes are copied too, and a new class
+// named PARENT.NAME starts from its parent's row (a subclass starts as the class it refines,
+// not from a random row). `names`: the merged classes, the source's first.
+void copy_for_fine_tuning(TrainingState& s, const Model& source, const std::vector<std::string>& names) {
   torch::NoGradGuard no_grad;
   auto own = state_dict(*s.model);
   for (const auto& [name, value] : state_dict(*source.unet)) {
@@ -48,6 +50,13 @@ void copy_for_fine_tuning(TrainingState& s, const Model& source) {
     if (name == "label_emb.weight") {
       const int64_t rows = std::min(value.size(0), it->second.size(0));
       it->second.narrow(0, 0, rows).copy_(value.narrow(0, 0, rows));
+      const auto& known = source.info.class_names;
+      for (std::size_t i = known.size(); i < names.size(); ++i) {
+        const std::size_t dot = names[i].rfind('.');
+        if (dot == std::string::npos) continue;
+        const auto parent = std::find(known.begin(), known.end(), names[i].substr(0, dot));
+        if (parent != known.end()) it->second[static_cast<int64_t>(i)].copy_(value[parent - known.begin()]);
+      }
     } else if (it->second.sizes() == value.sizes()) {
       it->second.copy_(value);
     } else {
@@ -290,7 +299,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   adam.weight_decay(0.01);
   TrainingState s = resume ? load_training_checkpoint(o.checkpoint, device)
                            : make_training_state(info, adam, o.seed, device);
-  if (!resume && source) copy_for_fine_tuning(s, *source);
+  if (!resume && source) copy_for_fine_tuning(s, *source, names);
   if (distill) source->unet->eval();
   if (o.freeze) freeze_all_but_head(s.model);
   if (const int rank = s.lora ? s.lora->rank() : 0; resume && rank != o.lora_rank) {

@@ -116,7 +116,7 @@ TEST(Trainer, ResumesWithTheSameLossesAndCancelLeavesACheckpoint) {
   for (int i = 0; i < 6; ++i) EXPECT_EQ(part[i], all[i]) << "step " << i + 1;
 }
 
-TEST(Trainer, FineTuningAddsAClassAndKeepsTheOldRows) {
+TEST(Trainer, FineTuningAddsClassesKeepsTheOldRowsAndStartsSubclassesFromTheirParent) {
   TempDir d;
   // A base model that knows two of the folder's classes under other indices.
   fs::create_directories(d.path / "assets");
@@ -132,6 +132,7 @@ TEST(Trainer, FineTuningAddsAClassAndKeepsTheOldRows) {
   EXPECT_EQ(before.info.class_names, (std::vector<std::string>{"animals", "smileys"}));
 
   fs::rename(d.path / "travel_later", d.path / "assets" / "travel");
+  fs::copy(kAssets + "/smileys", d.path / "assets" / "smileys.faces");  // a subclass of smileys
   ddpm::TrainOptions tune = quick((d.path / "assets").string());
   tune.init_model = base.out_model;
   tune.steps = 1;
@@ -139,11 +140,15 @@ TEST(Trainer, FineTuningAddsAClassAndKeepsTheOldRows) {
   tune.out_model = d / "tuned.safetensors";
   ddpm::train(tune);
   const ddpm::Model after = ddpm::load_model(tune.out_model);
-  EXPECT_EQ(after.info.class_names, (std::vector<std::string>{"animals", "smileys", "travel"}));
+  EXPECT_EQ(after.info.class_names, (std::vector<std::string>{"animals", "smileys", "smileys.faces", "travel"}));
   const auto old_rows = ddpm::state_dict(*before.unet).at("label_emb.weight");
   const auto new_rows = ddpm::state_dict(*after.unet).at("label_emb.weight");
-  ASSERT_EQ(new_rows.size(0), 3);
+  ASSERT_EQ(new_rows.size(0), 4);
   EXPECT_LT((new_rows.narrow(0, 0, 2) - old_rows).abs().max().item<double>(), 1e-6);
+  // The subclass starts from its parent's row; a class with no parent from a fresh one.
+  EXPECT_LT((new_rows[2] - old_rows[1]).abs().max().item<double>(), 1e-6);
+  EXPECT_GT((new_rows[3] - old_rows[1]).abs().max().item<double>(), 1e-2);
+  EXPECT_GT((new_rows[3] - old_rows[0]).abs().max().item<double>(), 1e-2);
 }
 
 TEST(Trainer, WritesSampleGridsAndFreezesAllButTheHead) {
