@@ -308,15 +308,15 @@ def subcategory_groups(entries):
     consecutive subcategories merged until each group has at least MIN_GROUP images (a short
     last run joins the group before it). Returns [(group name, entries)]; a group is named
     after its largest subcategory."""
-    runs = []
+    runs = []  # [subcategory, entries]
     for e in entries:
         sub = safe_name(e.get("subcategory") or "other")
-        if runs and runs[-1][2] == sub:
+        if runs and runs[-1][0] == sub:
             runs[-1][1].append(e)
         else:
-            runs.append([sub, [e], sub])
+            runs.append([sub, [e]])
     groups = []  # [[(subcategory, count), ...], entries]
-    for name, es, _ in runs:
+    for name, es in runs:
         if groups and len(groups[-1][1]) < MIN_GROUP:
             groups[-1][0].append((name, len(es)))
             groups[-1][1].extend(es)
@@ -423,6 +423,17 @@ def main(argv=None):
             jobs.extend(("%s.%s" % (cls, g), es) for g, es in groups)
         else:
             jobs.append((cls, entries))
+    names = [cls for cls, _ in jobs]
+    if len(set(names)) != len(names):
+        raise SystemExit("error: two groups share a folder name: %s" % sorted(
+            n for n in set(names) if names.count(n) > 1))
+    # A folder of an earlier run with other classes (coarse ones beside CLASS.GROUP ones) would
+    # be trained on as a class of its own.
+    stray = sorted(d for d in (os.listdir(args.output) if os.path.isdir(args.output) else [])
+                   if os.path.isdir(os.path.join(args.output, d)) and d not in names)
+    if stray:
+        raise SystemExit("error: %s has class folders this run does not write (%s): remove them "
+                         "or choose another output folder" % (args.output, ", ".join(stray)))
     for cls, entries in jobs:
         outdir = os.path.join(args.output, cls)
         os.makedirs(outdir, exist_ok=True)

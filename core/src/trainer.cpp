@@ -40,7 +40,8 @@ std::vector<int64_t> merge_classes(std::vector<std::string>& model_names,
 // A fresh training state whose weights come from `source` (a model file): every tensor but the
 // class embedding is copied; embedding rows of known classes are copied too, and a new class
 // named PARENT.NAME starts from its parent's row (a subclass starts as the class it refines,
-// not from a random row). `names`: the merged classes, the source's first.
+// not from a random row; the nearest ancestor among the classes, e.g. "a" for "a.b.c" when
+// there is no "a.b"). `names`: the merged classes, the source's first.
 void copy_for_fine_tuning(TrainingState& s, const Model& source, const std::vector<std::string>& names) {
   torch::NoGradGuard no_grad;
   auto own = state_dict(*s.model);
@@ -50,12 +51,16 @@ void copy_for_fine_tuning(TrainingState& s, const Model& source, const std::vect
     if (name == "label_emb.weight") {
       const int64_t rows = std::min(value.size(0), it->second.size(0));
       it->second.narrow(0, 0, rows).copy_(value.narrow(0, 0, rows));
-      const auto& known = source.info.class_names;
-      for (std::size_t i = known.size(); i < names.size(); ++i) {
-        const std::size_t dot = names[i].rfind('.');
-        if (dot == std::string::npos) continue;
-        const auto parent = std::find(known.begin(), known.end(), names[i].substr(0, dot));
-        if (parent != known.end()) it->second[static_cast<int64_t>(i)].copy_(value[parent - known.begin()]);
+      // New classes come after the known ones, in folder order, so a parent added in the same
+      // run ("a.b" before "a.b.c") has its row already; the nearest named ancestor counts.
+      const auto first_new = names.begin() + static_cast<std::ptrdiff_t>(source.info.class_names.size());
+      for (auto n = first_new; n != names.end(); ++n) {
+        for (std::size_t dot = n->rfind('.'); dot != std::string::npos && dot > 0; dot = n->rfind('.', dot - 1)) {
+          const auto parent = std::find(names.begin(), n, n->substr(0, dot));
+          if (parent == n) continue;
+          it->second[n - names.begin()].copy_(it->second[parent - names.begin()]);
+          break;
+        }
       }
     } else if (it->second.sizes() == value.sizes()) {
       it->second.copy_(value);

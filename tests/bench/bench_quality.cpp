@@ -206,7 +206,9 @@ class Scorer {
     }
     s.balanced_se = std::sqrt(variance);
     s.plain = static_cast<double>(all_hits) / images.size(0);
-    distances(s, images.index_select(0, torch::tensor(for_fd)));
+    std::vector<int64_t> fd_classes;
+    for (int64_t i : for_fd) fd_classes.push_back(wanted[i]);
+    distances(s, images.index_select(0, torch::tensor(for_fd)), fd_classes);
     return s;
   }
 
@@ -214,7 +216,9 @@ class Scorer {
   // fd, its members' range, and a stratified bootstrap of the images (each class's rows drawn
   // again with replacement from that class, a fixed seed): the spread a second draw of seeds
   // would give, within the judge. The judge's own uncertainty is what the members' range shows.
-  void distances(Score& s, const torch::Tensor& images) const {
+  void distances(Score& s, const torch::Tensor& images, const std::vector<int64_t>& classes) const {
+    std::vector<std::vector<int64_t>> rows(names_.size());  // each class's rows of `images`
+    for (std::size_t i = 0; i < classes.size(); ++i) rows[classes[i]].push_back(static_cast<int64_t>(i));
     std::vector<torch::Tensor> features;
     s.fd_low = 1e300;
     for (int m = 0; m < judge_.members(); ++m) {
@@ -228,12 +232,10 @@ class Scorer {
     std::vector<double> draws;
     for (int b = 0; b < kBootstrap; ++b) {
       std::vector<int64_t> pick;
-      int64_t first = 0;
-      for (const auto& held : split_.heldout) {
-        const int64_t n = static_cast<int64_t>(held.size());
-        std::uniform_int_distribution<int64_t> any(0, n - 1);
-        for (int64_t k = 0; k < n; ++k) pick.push_back(first + any(rng));
-        first += n;
+      for (const auto& r : rows) {
+        if (r.empty()) continue;
+        std::uniform_int_distribution<std::size_t> any(0, r.size() - 1);
+        for (std::size_t k = 0; k < r.size(); ++k) pick.push_back(r[any(rng)]);
       }
       const torch::Tensor idx = torch::tensor(pick);
       double d = 0;
@@ -317,17 +319,24 @@ int main(int argc, char** argv) try {
   const int n = static_cast<int>(wanted.size());
   for (std::size_t m = 0; m < models.size(); ++m) {
     ddpm::Model& model = models[m];
-    // Image i's model label: its folder class's, by name, or one of its subclasses'.
-    const quality::SubclassMix mix(model.info.class_names, args.fine_assets);
+    // Image i's model label: its folder class's, by name, or one of its subclasses'. The first
+    // heldout[c] images of a class (those the distance sees) and the rest each get the
+    // subclasses' mix.
     std::vector<int64_t> model_class(n);
-    for (int i = 0, k = 0; i < n; ++i) {
-      k = i > 0 && wanted[i] == wanted[i - 1] ? k + 1 : 0;
-      const int64_t count = std::count(wanted.begin(), wanted.end(), wanted[i]);
-      try {
-        model_class[i] = mix.model_class(names[wanted[i]], k, count);
-      } catch (const ddpm::Error& e) {
-        throw ddpm::Error(args.models[m] + ": " + e.what());
+    try {
+      const quality::SubclassMix mix(model.info.class_names, names, args.fine_assets);
+      if (args.fine_assets.empty() && mix.has_subclasses()) {
+        std::printf("note: %s has CLASS.GROUP classes; without --fine-assets its classes are scored by name\n",
+                    args.models[m].c_str());
       }
+      for (int i = 0, k = 0; i < n; ++i) {
+        k = i > 0 && wanted[i] == wanted[i - 1] ? k + 1 : 0;
+        const int64_t count = std::count(wanted.begin(), wanted.end(), wanted[i]);
+        const int64_t held = static_cast<int64_t>(split.heldout[wanted[i]].size());
+        model_class[i] = k < held ? mix.model_class(wanted[i], k, held) : mix.model_class(wanted[i], k - held, count - held);
+      }
+    } catch (const ddpm::Error& e) {
+      throw ddpm::Error(args.models[m] + ": " + e.what());
     }
     const float guidance = args.guidance >= 0 ? args.guidance : model.info.guidance;
     std::printf("model %s: step %lld, guidance %.2f\n", args.models[m].c_str(),
