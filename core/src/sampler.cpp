@@ -125,18 +125,25 @@ std::vector<double> tuned_sigmas(int steps) {
   return {};
 }
 
-// The timesteps nearest to target log signal-to-noise ratios lambda = log(alpha / sigma),
-// given falling from lambda(T-1) (the grid's first, noisiest step), in increasing order.
-std::vector<int64_t> nearest_timesteps(const NoiseSchedule& schedule, const std::vector<double>& targets) {
-  const int T = schedule.timesteps(), steps = static_cast<int>(targets.size());
+// lambda(t) = log(alpha / sigma) = 0.5 log(ab / (1 - ab)) for every timestep t, in float64.
+std::vector<double> log_snrs(const NoiseSchedule& schedule) {
   const torch::Tensor ab = schedule.alpha_bars.to(torch::kCPU, torch::kFloat64).contiguous();
   const double* a = ab.data_ptr<double>();
-  const auto lambda = [&](int64_t t) { return 0.5 * std::log(a[t] / (1 - a[t])); };
+  std::vector<double> lambda(static_cast<std::size_t>(ab.numel()));
+  for (std::size_t t = 0; t < lambda.size(); ++t) lambda[t] = 0.5 * std::log(a[t] / (1 - a[t]));
+  return lambda;
+}
+
+// The timesteps nearest to target log signal-to-noise ratios, given falling from lambda[T-1]
+// (the grid's first, noisiest step), in increasing order.
+std::vector<int64_t> nearest_timesteps(const std::vector<double>& lambda, const std::vector<double>& targets) {
+  const int64_t T = static_cast<int64_t>(lambda.size());
+  const int steps = static_cast<int>(targets.size());
   std::vector<int64_t> ts(steps);
   int64_t t = T - 1;  // lambda falls as t rises: walk down from T - 1
   for (int i = 0; i < steps; ++i) {
     const double target = targets[i];
-    while (t > 0 && std::abs(lambda(t - 1) - target) <= std::abs(lambda(t) - target)) --t;
+    while (t > 0 && std::abs(lambda[t - 1] - target) <= std::abs(lambda[t] - target)) --t;
     // Distinct and room left for the steps still to come: timestep steps-1-i at the least.
     const int64_t most = i == 0 ? T - 1 : ts[steps - i] - 1;
     ts[steps - 1 - i] = std::clamp<int64_t>(t, steps - 1 - i, most);
@@ -151,20 +158,18 @@ std::vector<int64_t> visited_timesteps(const NoiseSchedule& schedule, int steps,
   const int T = schedule.timesteps();
   if (spacing != Spacing::LogSnr && spacing != Spacing::Tuned) return spaced_timesteps(T, steps, spacing);
   if (steps < 1) return {};
-  const auto lambda = [&](int64_t t) {
-    const double ab = schedule.alpha_bars[t].item<double>();
-    return 0.5 * std::log(ab / (1 - ab));
-  };
-  std::vector<double> targets{lambda(T - 1)};
+  const std::vector<double> sigmas = spacing == Spacing::Tuned ? tuned_sigmas(steps) : std::vector<double>{};
+  if (spacing == Spacing::Tuned && (sigmas.empty() || T < steps)) {
+    return visited_timesteps(schedule, steps, default_spacing(SamplerKind::DPMSolverPP2MSDE, steps));
+  }
+  const std::vector<double> lambda = log_snrs(schedule);
+  std::vector<double> targets{lambda[T - 1]};
   if (spacing == Spacing::Tuned) {
-    const std::vector<double> sigmas = tuned_sigmas(steps);
-    if (sigmas.empty() || T < steps) return visited_timesteps(schedule, steps, default_spacing(SamplerKind::DPMSolverPP2MSDE, steps));
     for (double sigma : sigmas) targets.push_back(-std::log(sigma));  // lambda = log(1 / sigma)
   } else {
-    const double hi = targets[0], lo = lambda(0);
-    for (int i = 1; i < steps; ++i) targets.push_back(hi + i * (lo - hi) / steps);
+    for (int i = 1; i < steps; ++i) targets.push_back(lambda[T - 1] + i * (lambda[0] - lambda[T - 1]) / steps);
   }
-  return nearest_timesteps(schedule, targets);
+  return nearest_timesteps(lambda, targets);
 }
 
 Spacing default_spacing(SamplerKind kind, int steps) {

@@ -312,9 +312,10 @@ int main(int argc, char** argv) try {
   const Score floor = scores[0], blurred = scores[1];  // copies: scores grows below
 
   // --- Each model with each sampler: the same classes and seeds everywhere.
-  std::vector<int64_t> wanted;  // folder labels, in class blocks
+  std::vector<int64_t> wanted, per_class_count;  // folder labels, in class blocks; each block's size
   for (int c = 0; c < classes; ++c) {
-    wanted.insert(wanted.end(), std::max<size_t>(args.per_class, split.heldout[c].size()), c);
+    per_class_count.push_back(static_cast<int64_t>(std::max<size_t>(args.per_class, split.heldout[c].size())));
+    wanted.insert(wanted.end(), per_class_count.back(), c);
   }
   const int n = static_cast<int>(wanted.size());
   for (std::size_t m = 0; m < models.size(); ++m) {
@@ -331,7 +332,7 @@ int main(int argc, char** argv) try {
       }
       for (int i = 0, k = 0; i < n; ++i) {
         k = i > 0 && wanted[i] == wanted[i - 1] ? k + 1 : 0;
-        const int64_t count = std::count(wanted.begin(), wanted.end(), wanted[i]);
+        const int64_t count = per_class_count[wanted[i]];
         const int64_t held = static_cast<int64_t>(split.heldout[wanted[i]].size());
         model_class[i] = k < held ? mix.model_class(wanted[i], k, held) : mix.model_class(wanted[i], k - held, count - held);
       }
