@@ -1,6 +1,7 @@
 #include "ddpm/unet.h"
 
 #include "ddpm/io/error.h"
+#include "per_image_linear.h"
 #include "unet_blocks.h"
 
 namespace ddpm {
@@ -115,7 +116,8 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
     // of the class embedding, which can learn that first-order effect directly (an additive
     // embedding alone is the same for every class). The encoding is stretched so that scales
     // 1 to ~10 span its frequencies as the timesteps do.
-    const auto ss = guidance_emb_(time_encoding(guidance * kGuidanceEncodingScale).to(emb.scalar_type())).chunk(2, -1);
+    const torch::Tensor encoding = time_encoding(guidance * kGuidanceEncodingScale).to(emb.scalar_type());
+    const auto ss = per_image_linear(guidance_emb_, encoding).chunk(2, -1);
     if (class_emb.defined()) class_emb = class_emb * (1 + ss[0]);
     emb = emb + ss[1];
   } else if (guidance.defined()) {

@@ -4,6 +4,7 @@
 #include "ddpm/precision.h"
 #include "max_pool.h"
 #include "norm_epilogue.h"
+#include "per_image_linear.h"
 
 namespace ddpm {
 namespace F = torch::nn::functional;
@@ -28,7 +29,7 @@ torch::nn::Linear register_emb_layer(torch::nn::Module& m, int emb_dim, int out)
 // inside the norm's pass instead of the reference's repeat() and add.
 NormEpilogue embedding_epilogue(torch::nn::Linear lin, const torch::Tensor& emb, bool scale_shift) {
   NormEpilogue e;
-  const torch::Tensor p = lin->forward(torch::silu(emb));
+  const torch::Tensor p = per_image_linear(lin, torch::silu(emb));
   if (!scale_shift) {
     e.shift = p;
   } else {
@@ -156,10 +157,11 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(int channels, int heads)
 }
 
 torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x) {
-  torch::Tensor qkv = torch::linear(x, in_proj_weight_, in_proj_bias_);
+  torch::Tensor qkv = per_image_linear(x, in_proj_weight_, in_proj_bias_);
   if (lora_in_) qkv = qkv + lora_in_->linear(x);
   const torch::Tensor a = packed_attention(qkv, heads_);
-  return lora_out_ ? out_proj_(a) + lora_out_->linear(a) : out_proj_(a);
+  const torch::Tensor out = per_image_linear(out_proj_, a);
+  return lora_out_ ? out + lora_out_->linear(a) : out;
 }
 
 SelfAttentionImpl::SelfAttentionImpl(int channels, int heads) {
@@ -177,7 +179,8 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x) {
   const torch::Tensor seq = x.view({B, C, H * W}).transpose(1, 2);  // [B, N, C]
   const torch::Tensor a = mha_(ln_(seq)) + seq;
   const auto linear = [](torch::nn::Linear& l, const std::shared_ptr<LowRankDelta>& lora, const torch::Tensor& in) {
-    return lora ? l(in) + lora->linear(in) : l(in);
+    const torch::Tensor out = per_image_linear(l, in);
+    return lora ? out + lora->linear(in) : out;
   };
   const torch::Tensor out = linear(ff2_, lora_ff2_, torch::gelu(linear(ff1_, lora_ff1_, ff_ln_(a)))) + a;
   return out.transpose(1, 2).reshape({B, C, H, W});
