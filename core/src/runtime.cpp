@@ -32,6 +32,13 @@ void init_runtime(int threads) {
     // ~0.4 s when freed memory is kept, because fresh mappings page-fault on first touch.
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    // A thread other than the main one allocates from a non-main arena, a chain of heaps of at
+    // most 64 MiB, and glibc unmaps a heap whose memory is all free whatever the trim threshold,
+    // unless the top pad covers it. A training step on a job's worker thread frees ~100 MiB of
+    // activations at its end and faulted them in again at the next: 1.45 M page faults and 10 s
+    // of kernel time in 100 steps of a fine-tune (111 images/s); with the pad 0.12 M faults, 1.2 s
+    // (155 images/s; tests/bench/NOTES.md, 2026-12-05, eighth).
+    mallopt(M_TOP_PAD, 64 << 20);
     // Kept memory is per arena, and glibc gives each new thread (every job has its own worker)
     // an arena of its own up to 8 per core: measured, 1000 jobs left +511 MiB resident that way,
     // +3 MiB with two arenas. One arena per core keeps the reuse without the pile.
