@@ -4,7 +4,10 @@
 // Every figure comes with its physical floor (the forward's FLOPs over the better of the sgemm
 // and the convolution peak measured by this same program). Usage: ddpm_bench_abi [out.json] (DDPM_MODEL names the model;
 // DDPM_STUDENT a guidance-distilled student of it, whose few-step images and streams are timed
-// beside the model's own: the images per second an engine gets at display rate).
+// beside the model's own: the images per second an engine gets at display rate). Last, a
+// fine-tune as a train job and as the core's train() on the main thread.
+#include <sys/resource.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -15,6 +18,7 @@
 #include "ddpm/model_file.h"
 #include "ddpm/precision.h"
 #include "ddpm/sampler.h"
+#include "ddpm/trainer.h"
 
 using bench::Row;
 using bench::time_it;
@@ -111,6 +115,69 @@ struct BusyThread {
     thread.join();
   }
 };
+
+// Images a second and page faults a step of a training run between two of its steps, read
+// from its per-step callbacks (the first steps load the folder and warm up).
+struct TrainClock {
+  int64_t from = 10, to = 40;
+  int batch = 0;
+  std::chrono::steady_clock::time_point t0, t1;
+  long faults0 = 0, faults1 = 0;
+  static long minor_faults() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+  }
+  void at(int64_t step) {
+    if (step == from) t0 = std::chrono::steady_clock::now(), faults0 = minor_faults();
+    if (step == to) t1 = std::chrono::steady_clock::now(), faults1 = minor_faults();
+  }
+  double images_per_second() const {
+    return double((to - from) * batch) / std::chrono::duration<double>(t1 - t0).count();
+  }
+  double faults_per_step() const { return double(faults1 - faults0) / double(to - from); }
+};
+
+// A fine-tune of `model_path` with the automatic recipe on the repository's sample folder (60
+// images of three of the default model's classes), as an engine starts it: a train job through
+// the C ABI, on the job's own worker thread.
+TrainClock train_job(const std::string& model_path, const std::string& out) {
+  TrainClock clock;
+  ddpm_train_params p;
+  check(ddpm_train_default_params(&p), "train params");
+  const std::string assets = DDPM_SOURCE_DIR "/assets/samples";
+  p.assets = assets.c_str();
+  p.init_model = model_path.c_str();
+  p.out_model = out.c_str();
+  p.steps = clock.to;
+  ddpm::TrainOptions same;  // the batch the job's automatic recipe picks
+  same.init_model = model_path;
+  clock.batch = ddpm::resolved(same).batch;
+  ddpm_train_job* job = nullptr;
+  const auto on_step = [](ddpm_train_job*, int64_t step, int64_t, double, double, double, const char* message,
+                          void* user) {
+    if (!message) static_cast<TrainClock*>(user)->at(step);
+  };
+  check(ddpm_train_start(&p, on_step, &clock, &job), "ddpm_train_start");
+  check(ddpm_train_wait(job, -1), "ddpm_train_wait");
+  ddpm_train_free(job);
+  return clock;
+}
+
+// The same run through the core's train() on the calling (main) thread.
+TrainClock train_here(const std::string& model_path, const std::string& out) {
+  TrainClock clock;
+  ddpm::TrainOptions o;
+  o.assets = DDPM_SOURCE_DIR "/assets/samples";
+  o.init_model = model_path;
+  o.out_model = out;
+  o.steps = clock.to;
+  clock.batch = ddpm::resolved(o).batch;
+  ddpm::train(o, [&](const ddpm::TrainProgress& progress) {
+    if (progress.message.empty() && progress.sample_grid.empty()) clock.at(progress.step);
+  });
+  return clock;
+}
 
 }  // namespace
 
@@ -267,6 +334,14 @@ int main(int argc, char** argv) {
     }
     ddpm_model_free(student);
   }
+  // Training last: train() on this main thread leaves it an OpenMP team.
+  const std::string out = (std::filesystem::temp_directory_path() / "ddpm_bench_abi_train.safetensors").string();
+  const TrainClock job = train_job(path, out), here = train_here(path, out);
+  std::filesystem::remove(out);
+  rows.push_back({"fine-tune, train job (worker thread)", job.images_per_second(), "images/s"});
+  rows.push_back({"fine-tune, train job: page faults a step", job.faults_per_step(), "faults"});
+  rows.push_back({"fine-tune, train() on the main thread", here.images_per_second(), "images/s"});
+  rows.push_back({"fine-tune, main thread: page faults a step", here.faults_per_step(), "faults"});
   ddpm_model_free(model);
   bench::report(rows, json_path);
   return 0;
