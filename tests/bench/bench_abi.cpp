@@ -138,21 +138,27 @@ struct TrainClock {
   double faults_per_step() const { return double(faults1 - faults0) / double(to - from); }
 };
 
-// A fine-tune of `model_path` with the automatic recipe on the repository's sample folder (60
-// images of three of the default model's classes), as an engine starts it: a train job through
-// the C ABI, on the job's own worker thread.
-TrainClock train_job(const std::string& model_path, const std::string& out) {
+// The fine-tune both training rows time: `model_path` with the automatic recipe on the
+// repository's sample folder (60 images of three of the default model's classes).
+ddpm::TrainOptions fine_tune(const std::string& model_path, const std::string& out) {
+  ddpm::TrainOptions o;
+  o.assets = DDPM_SOURCE_DIR "/assets/samples";
+  o.init_model = model_path;
+  o.out_model = out;
+  o.steps = TrainClock{}.to;
+  return o;
+}
+
+// `o` as an engine starts it: a train job through the C ABI, on the job's own worker thread.
+TrainClock train_job(const ddpm::TrainOptions& o) {
   TrainClock clock;
+  clock.batch = ddpm::resolved(o).batch;
   ddpm_train_params p;
   check(ddpm_train_default_params(&p), "train params");
-  const std::string assets = DDPM_SOURCE_DIR "/assets/samples";
-  p.assets = assets.c_str();
-  p.init_model = model_path.c_str();
-  p.out_model = out.c_str();
-  p.steps = clock.to;
-  ddpm::TrainOptions same;  // the batch the job's automatic recipe picks
-  same.init_model = model_path;
-  clock.batch = ddpm::resolved(same).batch;
+  p.assets = o.assets.c_str();
+  p.init_model = o.init_model.c_str();
+  p.out_model = o.out_model.c_str();
+  p.steps = o.steps;
   ddpm_train_job* job = nullptr;
   const auto on_step = [](ddpm_train_job*, int64_t step, int64_t, double, double, double, const char* message,
                           void* user) {
@@ -164,14 +170,9 @@ TrainClock train_job(const std::string& model_path, const std::string& out) {
   return clock;
 }
 
-// The same run through the core's train() on the calling (main) thread.
-TrainClock train_here(const std::string& model_path, const std::string& out) {
+// `o` through the core's train() on the calling (main) thread.
+TrainClock train_here(const ddpm::TrainOptions& o) {
   TrainClock clock;
-  ddpm::TrainOptions o;
-  o.assets = DDPM_SOURCE_DIR "/assets/samples";
-  o.init_model = model_path;
-  o.out_model = out;
-  o.steps = clock.to;
   clock.batch = ddpm::resolved(o).batch;
   ddpm::train(o, [&](const ddpm::TrainProgress& progress) {
     if (progress.message.empty() && progress.sample_grid.empty()) clock.at(progress.step);
@@ -336,7 +337,8 @@ int main(int argc, char** argv) {
   }
   // Training last: train() on this main thread leaves it an OpenMP team.
   const std::string out = (std::filesystem::temp_directory_path() / "ddpm_bench_abi_train.safetensors").string();
-  const TrainClock job = train_job(path, out), here = train_here(path, out);
+  const ddpm::TrainOptions tune = fine_tune(path, out);
+  const TrainClock job = train_job(tune), here = train_here(tune);
   std::filesystem::remove(out);
   rows.push_back({"fine-tune, train job (worker thread)", job.images_per_second(), "images/s"});
   rows.push_back({"fine-tune, train job: page faults a step", job.faults_per_step(), "faults"});
