@@ -15,22 +15,31 @@ torch::Tensor min_snr_weights(const NoiseSchedule& schedule, double gamma) {
   return (snr.clamp_max(gamma) / snr).to(torch::kFloat32);
 }
 
-torch::Tensor diffusion_loss_rows(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
-                                  const torch::Tensor& y, at::Generator& gen, int64_t batch, int64_t begin,
-                                  double snr_gamma) {
+DiffusionDraws draw_diffusion_rows(const NoiseSchedule& schedule, const torch::Tensor& x0, at::Generator& gen,
+                                   int64_t batch, int64_t begin) {
   const int64_t n = x0.size(0);
   std::vector<int64_t> shape = x0.sizes().vec();
   shape[0] = batch;
-  const torch::Tensor t =
-      torch::randint(schedule.timesteps(), {batch}, gen, torch::kLong).narrow(0, begin, n).to(x0.device());
-  const torch::Tensor eps = torch::randn(shape, gen, torch::kFloat32).narrow(0, begin, n).to(x0.device());
-  const torch::Tensor xt = q_sample(schedule, x0, t, eps);
-  const torch::Tensor out = model->forward(xt, t, y);
-  if (snr_gamma <= 0) return torch::mse_loss(out, eps);
+  torch::Tensor t = torch::randint(schedule.timesteps(), {batch}, gen, torch::kLong).narrow(0, begin, n).to(x0.device());
+  torch::Tensor eps = torch::randn(shape, gen, torch::kFloat32).narrow(0, begin, n).to(x0.device());
+  return {t, eps};
+}
+
+torch::Tensor diffusion_loss_drawn(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
+                                   const torch::Tensor& y, const DiffusionDraws& draws, double snr_gamma) {
+  const torch::Tensor xt = q_sample(schedule, x0, draws.t, draws.eps);
+  const torch::Tensor out = model->forward(xt, draws.t, y);
+  if (snr_gamma <= 0) return torch::mse_loss(out, draws.eps);
   // The mean over the batch of each sample's weighted MSE; ranks' slices still average to the
   // whole batch's loss because every slice has the same size.
-  const torch::Tensor w = min_snr_weights(schedule, snr_gamma).to(x0.device()).index_select(0, t);
-  return ((out - eps).pow(2).mean({1, 2, 3}) * w).mean();
+  const torch::Tensor w = min_snr_weights(schedule, snr_gamma).to(x0.device()).index_select(0, draws.t);
+  return ((out - draws.eps).pow(2).mean({1, 2, 3}) * w).mean();
+}
+
+torch::Tensor diffusion_loss_rows(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
+                                  const torch::Tensor& y, at::Generator& gen, int64_t batch, int64_t begin,
+                                  double snr_gamma) {
+  return diffusion_loss_drawn(model, schedule, x0, y, draw_diffusion_rows(schedule, x0, gen, batch, begin), snr_gamma);
 }
 
 }  // namespace ddpm

@@ -18,6 +18,7 @@
 #include "ddpm/tensor_image.h"
 #include "ddpm/training_checkpoint.h"
 #include "mixed_precision.h"
+#include "split_backward.h"
 
 namespace ddpm {
 namespace {
@@ -350,6 +351,11 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   const int ranks = group ? group->size() : 1;
   const int local_batch = o.batch / ranks;
   const int first_row = group ? group->rank() * local_batch : 0;
+  // A CPU step of one process runs its rows in slices, one per thread (split_backward.h): the
+  // same draws and, up to float rounding, the same step. Distillation (two networks) and
+  // data-parallel ranks (one thread each) run the whole batch.
+  const int split_parts =
+      !distill && !group && device.is_cpu() ? std::min(calling_thread_threads(), local_batch) : 1;
 
   const auto save_checkpoint = [&] {
     if (writer && !o.checkpoint.empty()) save_training_checkpoint(o.checkpoint, s);
@@ -443,15 +449,25 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
       labels = torch::full_like(labels, -1);
     }
     torch::Tensor loss;
-    {
-      const CpuAutocastScope mixed(bf16);  // the backward follows the forward's types
-      loss = distill ? distillation_loss(s.model, source->unet, schedule, x0.to(device), labels.to(device), spec, s.generator)
-                     : diffusion_loss_rows(s.model, schedule, x0.to(device), labels.to(device), s.generator,
-                                           o.batch, first_row, o.snr_gamma);
-    }
     s.optimizer->zero_grad();
-    if (overlap) overlap->begin();
-    loss.backward();
+    if (split_parts > 1) {
+      const DiffusionDraws draws = draw_diffusion_rows(schedule, x0, s.generator, o.batch, first_row);
+      loss = split_loss_backward(split_parts, local_batch, trainable, [&](int64_t start, int64_t size) {
+        const CpuAutocastScope mixed(bf16);  // the backward follows the forward's types
+        return diffusion_loss_drawn(s.model, schedule, x0.narrow(0, start, size), labels.narrow(0, start, size),
+                                    draws.slice(start, size), o.snr_gamma);
+      });
+    } else {
+      {
+        const CpuAutocastScope mixed(bf16);  // the backward follows the forward's types
+        loss = distill ? distillation_loss(s.model, source->unet, schedule, x0.to(device), labels.to(device), spec,
+                                           s.generator)
+                       : diffusion_loss_rows(s.model, schedule, x0.to(device), labels.to(device), s.generator,
+                                             o.batch, first_row, o.snr_gamma);
+      }
+      if (overlap) overlap->begin();
+      loss.backward();
+    }
     int64_t plan = budget ? plan_steps(step + 1) : o.steps;
     if (group) {  // the mean of the ranks' gradients (and losses) is the whole batch's
       overlap->finish();

@@ -22,6 +22,17 @@ torch::Tensor diffusion_loss(UNet& model, const NoiseSchedule& schedule, const t
 torch::Tensor diffusion_loss_rows(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
                                   const torch::Tensor& y, at::Generator& gen, int64_t batch, int64_t begin,
                                   double snr_gamma = 0);
+// What diffusion_loss_rows draws for its rows (the same calls on `gen`, so a run is the same
+// whether its rows are computed at once or in slices): the timesteps [n] and noise like x0.
+struct DiffusionDraws {
+  torch::Tensor t, eps;
+  DiffusionDraws slice(int64_t start, int64_t size) const { return {t.narrow(0, start, size), eps.narrow(0, start, size)}; }
+};
+DiffusionDraws draw_diffusion_rows(const NoiseSchedule& schedule, const torch::Tensor& x0, at::Generator& gen,
+                                   int64_t batch, int64_t begin);
+// The loss of diffusion_loss_rows given its draws: the mean over x0's rows.
+torch::Tensor diffusion_loss_drawn(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
+                                   const torch::Tensor& y, const DiffusionDraws& draws, double snr_gamma = 0);
 // The per-timestep weights min(SNR, gamma) / SNR of a schedule, [T] float32 (gamma > 0).
 torch::Tensor min_snr_weights(const NoiseSchedule& schedule, double gamma);
 

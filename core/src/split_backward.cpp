@@ -1,0 +1,43 @@
+#include "split_backward.h"
+
+#include <algorithm>
+
+#include "helper_threads.h"
+
+namespace ddpm {
+
+torch::Tensor split_loss_backward(int parts, int64_t rows, const std::vector<torch::Tensor>& params,
+                                  const RowsLoss& loss) {
+  const int n = static_cast<int>(std::clamp<int64_t>(parts, 1, rows));
+  std::vector<std::vector<torch::Tensor>> grads(n);
+  std::vector<torch::Tensor> losses(n);
+  const int64_t base = rows / n, extra = rows % n;
+  {
+    ThreadsHere one(1);
+    run_on_helpers(n, n, [&](int i) {
+      const torch::AutoGradMode grad_on(true);
+      const int64_t start = i * base + std::min<int64_t>(i, extra);
+      const int64_t size = base + (i < extra ? 1 : 0);
+      const torch::Tensor part = loss(start, size) * (static_cast<double>(size) / static_cast<double>(rows));
+      // autograd::grad, not backward: concurrent backwards would add into the same grads in
+      // whatever order the threads finish.
+      grads[i] = torch::autograd::grad({part}, params, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
+      losses[i] = part.detach();
+    });
+  }
+  const torch::NoGradGuard no_grad;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    torch::Tensor sum;
+    for (int i = 0; i < n; ++i) {
+      const torch::Tensor& g = grads[i][k];
+      if (g.defined()) sum = sum.defined() ? sum.add_(g) : g.clone();  // the slice's own stays untouched
+    }
+    if (sum.defined()) params[k].mutable_grad() = sum;
+  }
+  torch::Tensor total = losses[0];
+  for (int i = 1; i < n; ++i) total = total + losses[i];
+  return total;
+}
+
+}  // namespace ddpm

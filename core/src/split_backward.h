@@ -1,0 +1,28 @@
+#pragma once
+// A training step's forward and backward split along the batch over the cores: each slice of
+// the rows runs on its own thread with ONE intra-op thread (helper_threads.h), and the cores
+// meet once a step instead of at every layer's barrier.
+//
+// Why (tests/bench/NOTES.md, 2026-12-06): a fine-tune of the default model in one process with a
+// two-thread OpenMP team spent 21 % of its CPU samples in libgomp waiting at barriers, and two
+// one-thread processes side by side trained 1.32x its images a second.
+#include <torch/torch.h>
+
+#include <functional>
+#include <vector>
+
+namespace ddpm {
+
+// The loss of rows [start, start + size) of a step's batch, as their mean. Called on the part's
+// own thread with grad mode on; it sets any other thread-local state it needs (autocast).
+using RowsLoss = std::function<torch::Tensor(int64_t start, int64_t size)>;
+
+// Cuts `rows` into min(parts, rows) slices (sizes differ by at most one), computes each slice's
+// loss and its gradients for `params` on a thread of its own, and leaves in each parameter's grad
+// the slices' gradients weighted by their share of the rows, added in slice order: the same bits
+// whichever thread ran which slice. A parameter no slice reaches keeps the grad it had. Returns
+// the rows' mean loss, detached.
+torch::Tensor split_loss_backward(int parts, int64_t rows, const std::vector<torch::Tensor>& params,
+                                  const RowsLoss& loss);
+
+}  // namespace ddpm
