@@ -1,8 +1,10 @@
 #pragma once
-// A low-rank weight delta (LoRA): W + up · down, applied beside the frozen weight W as two
-// thin layers instead of being added to it, so that a fine-tune's backward pass skips the
-// gradient of W (a third of a convolution's training cost). Blocks hold one per adaptable
-// weight, null unless an adapter (ddpm/lora.h) is attached.
+// A low-rank weight delta (LoRA): blocks compute with W + up · down, null unless an adapter
+// (ddpm/lora.h) is attached. One product with the merged weight, not two thin layers beside the
+// frozen W: the thin layers skip W's gradient but cost more than it (bf16 fine-tunes of the
+// default model: 141 images/s through thin layers against 187 training every weight;
+// tests/bench/NOTES.md, 2026-12-06), and the merged weight's backward hands its gradient to up
+// and down through two small products.
 #include <torch/torch.h>
 
 namespace ddpm {
@@ -12,12 +14,6 @@ struct LowRankDelta {
   // Linear: down [r, in], up [out, r].
   torch::Tensor down, up;
 
-  // The delta's part of conv2d(padded, W, padding = pad).
-  torch::Tensor conv(const torch::Tensor& padded, int64_t pad) const {
-    return torch::conv2d(torch::conv2d(padded, down, {}, 1, pad), up);
-  }
-  // The delta's part of linear(x, W).
-  torch::Tensor linear(const torch::Tensor& x) const { return torch::linear(torch::linear(x, down), up); }
   // up · down in W's shape.
   torch::Tensor weight() const {
     std::vector<int64_t> shape = down.sizes().vec();
@@ -25,6 +21,11 @@ struct LowRankDelta {
     return torch::mm(up.flatten(1), down.flatten(1)).view(shape);
   }
 };
+
+// W + up · down, or W itself without an adapter.
+inline torch::Tensor merged(const torch::Tensor& weight, const std::shared_ptr<LowRankDelta>& lora) {
+  return lora ? weight + lora->weight() : weight;
+}
 
 // A block's adaptable weights: the weight's name within the block and the block's slot for it.
 using LowRankSlots = std::vector<std::pair<std::string, std::shared_ptr<LowRankDelta>*>>;

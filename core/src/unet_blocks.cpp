@@ -76,13 +76,14 @@ torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling, NormE
     // differently (up to 1e-4 at 64 channels), so the same image would come out slightly
     // different as one of a batch or alone (split_forward hands out parts of any size). oneDNN
     // is as fast or faster at these shapes on one thread (tests/bench/NOTES.md).
-    torch::Tensor out;
-    if (onednn_inference(in)) {
-      out = packed.conv(padded, c->weight, pad);
-    } else {
-      out = torch::conv2d(padded, c->weight, {}, 1, pad);
+    if (lora) {
+      // A fine-tune's adapter: one convolution with the merged weight W + up · down, whose
+      // backward gives the merged weight's gradient (as training every weight does) to up and
+      // down through two small products; the not-packed path, as the merged weight is new at
+      // every call (LoRA is attached for training only).
+      return torch::conv2d(padded, merged(c->weight, lora), {}, 1, pad);
     }
-    return lora ? out + lora->conv(padded, pad) : out;
+    return onednn_inference(in) ? packed.conv(padded, c->weight, pad) : torch::conv2d(padded, c->weight, {}, 1, pad);
   };
   // bf16 inference without adapters: the block's input is rounded to bfloat16 once, each
   // convolution's bfloat16 result goes straight into the norm kernel, and the first norm writes
@@ -157,11 +158,9 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(int channels, int heads)
 }
 
 torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x) {
-  torch::Tensor qkv = per_image_linear(x, in_proj_weight_, in_proj_bias_);
-  if (lora_in_) qkv = qkv + lora_in_->linear(x);
+  const torch::Tensor qkv = per_image_linear(x, merged(in_proj_weight_, lora_in_), in_proj_bias_);
   const torch::Tensor a = packed_attention(qkv, heads_);
-  const torch::Tensor out = per_image_linear(out_proj_, a);
-  return lora_out_ ? out + lora_out_->linear(a) : out;
+  return per_image_linear(a, merged(out_proj_->weight, lora_out_), out_proj_->bias);
 }
 
 SelfAttentionImpl::SelfAttentionImpl(int channels, int heads) {
@@ -179,8 +178,7 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x) {
   const torch::Tensor seq = x.view({B, C, H * W}).transpose(1, 2);  // [B, N, C]
   const torch::Tensor a = mha_(ln_(seq)) + seq;
   const auto linear = [](torch::nn::Linear& l, const std::shared_ptr<LowRankDelta>& lora, const torch::Tensor& in) {
-    const torch::Tensor out = per_image_linear(l, in);
-    return lora ? out + lora->linear(in) : out;
+    return per_image_linear(in, merged(l->weight, lora), l->bias);
   };
   const torch::Tensor out = linear(ff2_, lora_ff2_, torch::gelu(linear(ff1_, lora_ff1_, ff_ln_(a)))) + a;
   return out.transpose(1, 2).reshape({B, C, H, W});

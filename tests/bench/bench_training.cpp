@@ -2,15 +2,20 @@
 // for the small preset at 32x32 and seed64 at 64x64 batch 8, and the achieved GFLOP/s
 // (counted as 3x the forward's FLOPs: the backward costs about twice the forward) over the
 // sgemm peak measured by this same program; then a fine-tuning step of the default model's
-// preset (batch 32, as the fine-tuning recipe) through LoRA adapters of rank 4 and 16 against
-// training every weight, timed in alternation so that a noisy machine affects all alike.
-// Writes out/bench_training.json.
+// preset (batch 32, as the fine-tuning recipe; bf16 where the trainer uses it) through LoRA adapters of rank 4 and 16 against
+// training every weight, and rank 16 with the batch's rows split over the threads as the
+// trainer runs a step (split_backward.h), timed in alternation so that a noisy machine affects
+// all alike. Writes out/bench_training.json.
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "bench_common.h"
 #include "ddpm/lora.h"
 #include "ddpm/loss.h"
+#include "ddpm/precision.h"
+#include "ddpm/runtime.h"
 #include "ddpm/schedule.h"
+#include "mixed_precision.h"
+#include "split_backward.h"
 
 int main(int argc, char** argv) {
   std::string json_path;
@@ -49,33 +54,51 @@ int main(int argc, char** argv) {
     const torch::Tensor y = torch::randint(cfg.num_classes, {kBatch}, on.dtype(torch::kLong));
     struct Variant {
       int rank;
+      bool split;
       ddpm::UNet model{nullptr};
+      std::vector<torch::Tensor> params;
       std::unique_ptr<ddpm::LoraAdapter> lora;
       std::unique_ptr<torch::optim::AdamW> opt;
       std::vector<double> seconds;
     };
-    std::vector<Variant> variants(3);
+    // In the trainer's number format: bf16 convolutions where the CPU has them.
+    const bool bf16 = bench::device().is_cpu() && ddpm::bf16_native();
+    rows.push_back({"fine-tune rows below in bf16", bf16 ? 1.0 : 0.0, "1 = yes"});
+    std::vector<Variant> variants(4);
     auto gen = at::detail::createCPUGenerator(1);
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < 4; ++i) {
       Variant& v = variants[i];
       v.rank = i == 0 ? 0 : i == 1 ? 4 : 16;
+      v.split = i == 3;
       torch::manual_seed(0);
       v.model = ddpm::UNet(cfg);
       v.model->to(bench::device());
-      std::vector<torch::Tensor> params;
       if (v.rank > 0) {
         v.lora = std::make_unique<ddpm::LoraAdapter>(v.model, v.rank, gen);
-        for (auto& [name, p] : v.lora->named_parameters()) params.push_back(p);
+        for (auto& [name, p] : v.lora->named_parameters()) v.params.push_back(p);
       }
-      for (auto& p : v.model->parameters()) if (p.requires_grad()) params.push_back(p);
-      v.opt = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(1e-3));
+      for (auto& p : v.model->parameters()) if (p.requires_grad()) v.params.push_back(p);
+      v.opt = std::make_unique<torch::optim::AdamW>(v.params, torch::optim::AdamWOptions(1e-3));
     }
     for (int round = 0; round < 6; ++round) {
       for (Variant& v : variants) {
         v.seconds.push_back(bench::time_it(1, [&] {
-          const torch::Tensor loss = ddpm::diffusion_loss(v.model, schedule, x, y, gen);
           v.opt->zero_grad();
-          loss.backward();
+          if (v.split) {
+            const ddpm::DiffusionDraws draws = ddpm::draw_diffusion_rows(schedule, x, gen, kBatch, 0);
+            ddpm::split_loss_backward(ddpm::calling_thread_threads(), kBatch, v.params, [&](int64_t start, int64_t n) {
+              const ddpm::CpuAutocastScope mixed(bf16);
+              return ddpm::diffusion_loss_drawn(v.model, schedule, x.narrow(0, start, n), y.narrow(0, start, n),
+                                                draws.slice(start, n));
+            });
+          } else {
+            torch::Tensor loss;
+            {
+              const ddpm::CpuAutocastScope mixed(bf16);
+              loss = ddpm::diffusion_loss(v.model, schedule, x, y, gen);
+            }
+            loss.backward();
+          }
           v.opt->step();
         }));
       }
@@ -86,12 +109,15 @@ int main(int argc, char** argv) {
     };
     const double full = median(variants[0].seconds);
     rows.push_back({"fine-tune sprite32 batch 32, every weight", kBatch / full, "images/s"});
-    for (const Variant& v : {std::cref(variants[1]), std::cref(variants[2])}) {
+    for (const Variant& v : {std::cref(variants[1]), std::cref(variants[2]), std::cref(variants[3])}) {
       const double s = median(v.seconds);
-      const std::string tag = "fine-tune sprite32 batch 32, LoRA rank " + std::to_string(v.rank);
+      const std::string tag = "fine-tune sprite32 batch 32, LoRA rank " + std::to_string(v.rank) +
+                              (v.split ? ", rows split over the threads" : "");
       rows.push_back({tag, kBatch / s, "images/s"});
       rows.push_back({tag + " / every weight", full / s, "speed ratio"});
     }
+    rows.push_back({"fine-tune LoRA rank 16: rows split / whole batch on the team",
+                    median(variants[2].seconds) / median(variants[3].seconds), "speed ratio"});
   }
   bench::report(rows, json_path);
   return 0;
