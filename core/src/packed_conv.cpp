@@ -28,4 +28,13 @@ torch::Tensor PackedConvWeight::conv(const torch::Tensor& input, const torch::Te
   return at::mkldnn_convolution(input, packed_for(weight, pad, bf16), c10::nullopt, {pad, pad}, {1, 1}, {1, 1}, 1);
 }
 
+torch::Tensor onednn_conv(const torch::Tensor& input, const torch::Tensor& weight, int64_t pad) {
+  const bool bf16 = input.scalar_type() == torch::kBFloat16;
+  if (!bf16 && inference_precision() == Precision::BFloat16) {
+    return onednn_conv(input.to(torch::kBFloat16), weight, pad).to(torch::kFloat32);
+  }
+  return at::mkldnn_convolution(input, bf16 ? weight.to(torch::kBFloat16) : weight, c10::nullopt, {pad, pad}, {1, 1},
+                                {1, 1}, 1);
+}
+
 }  // namespace ddpm

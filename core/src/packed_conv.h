@@ -29,4 +29,8 @@ class PackedConvWeight {
   torch::Tensor packed_;
 };
 
+// The same convolution through oneDNN with a plain weight, reordered at this call and not kept:
+// for a weight that is new at every call (W + up · down of a LoRA adapter, low_rank.h).
+torch::Tensor onednn_conv(const torch::Tensor& input, const torch::Tensor& weight, int64_t pad);
+
 }  // namespace ddpm

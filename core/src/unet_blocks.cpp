@@ -79,9 +79,9 @@ torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling, NormE
     if (lora) {
       // A fine-tune's adapter: one convolution with the merged weight W + up · down, whose
       // backward gives the merged weight's gradient (as training every weight does) to up and
-      // down through two small products; the not-packed path, as the merged weight is new at
-      // every call (LoRA is attached for training only).
-      return torch::conv2d(padded, merged(c->weight, lora), {}, 1, pad);
+      // down through two small products. Not the packed weight: the merged one is new at every call.
+      const torch::Tensor w = merged(c->weight, lora);
+      return onednn_inference(in) ? onednn_conv(padded, w, pad) : torch::conv2d(padded, w, {}, 1, pad);
     }
     return onednn_inference(in) ? packed.conv(padded, c->weight, pad) : torch::conv2d(padded, c->weight, {}, 1, pad);
   };
