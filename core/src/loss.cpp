@@ -20,9 +20,9 @@ DiffusionDraws draw_diffusion_rows(const NoiseSchedule& schedule, const torch::T
   const int64_t n = x0.size(0);
   std::vector<int64_t> shape = x0.sizes().vec();
   shape[0] = batch;
-  torch::Tensor t = torch::randint(schedule.timesteps(), {batch}, gen, torch::kLong).narrow(0, begin, n).to(x0.device());
-  torch::Tensor eps = torch::randn(shape, gen, torch::kFloat32).narrow(0, begin, n).to(x0.device());
-  return {t, eps};
+  const torch::Tensor t = torch::randint(schedule.timesteps(), {batch}, gen, torch::kLong);
+  const torch::Tensor eps = torch::randn(shape, gen, torch::kFloat32);
+  return {t.narrow(0, begin, n).to(x0.device()), eps.narrow(0, begin, n).to(x0.device())};
 }
 
 torch::Tensor diffusion_loss_drawn(UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,

@@ -43,7 +43,7 @@ void init_runtime(int threads) {
     // an arena of its own up to 8 per core: measured, 1000 jobs left +511 MiB resident that way,
     // +3 MiB with two arenas. But threads that share an arena take turns at its lock: a training
     // step split over a job's worker and a helper thread (split_backward.h) made 870 context
-    // switches a step on 2 cores with two arenas, 15 with four (and 1.1x the images a second).
+    // switches a step on 2 cores with two arenas, 15 with four (and 1.14x the images a second).
     // Two arenas per core keep the reuse without the pile and give the busy threads their own.
     mallopt(M_ARENA_MAX, static_cast<int>(2 * std::max(1u, std::thread::hardware_concurrency())));
   });

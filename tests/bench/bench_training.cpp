@@ -2,10 +2,10 @@
 // for the small preset at 32x32 and seed64 at 64x64 batch 8, and the achieved GFLOP/s
 // (counted as 3x the forward's FLOPs: the backward costs about twice the forward) over the
 // sgemm peak measured by this same program; then a fine-tuning step of the default model's
-// preset (batch 32, as the fine-tuning recipe; bf16 where the trainer uses it) through LoRA adapters of rank 4 and 16 against
-// training every weight, and rank 16 with the batch's rows split over the threads as the
-// trainer runs a step (split_backward.h), timed in alternation so that a noisy machine affects
-// all alike. Writes out/bench_training.json.
+// preset (batch 32, as the fine-tuning recipe; bf16 where the trainer uses it) through LoRA
+// adapters of rank 4 and 16 against training every weight, and rank 16 with the batch's rows
+// split over the threads as the trainer runs a step (split_backward.h), timed in alternation so
+// that a noisy machine affects all alike. Writes out/bench_training.json.
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "bench_common.h"

@@ -1,11 +1,12 @@
 #pragma once
 // Low-rank adapters (LoRA) for fine-tuning: every 3x3 convolution and every attention and
 // feed-forward projection W of a UNet gets a trainable delta up · down of rank r beside it
-// (up starts at zero, so the adapted model starts as the base). Those weights W stay frozen
-// (the layers compute with W + up · down, whose gradient reaches only up and down); the small rest (class embedding, the
-// embedding projections, the output convolution, biases and norm gains: a few percent of the
-// parameters) keeps training, so a new class gets its own embedding row. The adapted weights,
-// W + up · down, are what the EMA averages and what the model file holds at the end.
+// (up starts at zero, so the adapted model starts as the base). Those weights W stay frozen (the
+// layers compute with W + up · down, whose gradient reaches only up and down); the small rest
+// (class embedding, the embedding projections, the output convolution, biases and norm gains: a
+// few percent of the parameters) keeps training, so a new class gets its own embedding row. The
+// adapted weights, W + up · down, are what the EMA averages and what the model file holds at
+// the end.
 #include <torch/torch.h>
 
 #include <memory>

@@ -26,7 +26,9 @@ torch::Tensor diffusion_loss_rows(UNet& model, const NoiseSchedule& schedule, co
 // whether its rows are computed at once or in slices): the timesteps [n] and noise like x0.
 struct DiffusionDraws {
   torch::Tensor t, eps;
-  DiffusionDraws slice(int64_t start, int64_t size) const { return {t.narrow(0, start, size), eps.narrow(0, start, size)}; }
+  DiffusionDraws slice(int64_t start, int64_t size) const {
+    return {t.narrow(0, start, size), eps.narrow(0, start, size)};
+  }
 };
 DiffusionDraws draw_diffusion_rows(const NoiseSchedule& schedule, const torch::Tensor& x0, at::Generator& gen,
                                    int64_t batch, int64_t begin);
