@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "ddpm/loss.h"
 #include "helper_threads.h"
+#include "mixed_precision.h"
 
 namespace ddpm {
 
@@ -38,6 +40,17 @@ torch::Tensor split_loss_backward(int parts, int64_t rows, const std::vector<tor
   torch::Tensor total = losses[0];
   for (int i = 1; i < n; ++i) total = total + losses[i];
   return total;
+}
+
+torch::Tensor split_diffusion_backward(int parts, UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
+                                       const torch::Tensor& y, at::Generator& gen, int64_t batch, int64_t begin,
+                                       double snr_gamma, bool bf16, const std::vector<torch::Tensor>& params) {
+  const DiffusionDraws draws = draw_diffusion_rows(schedule, x0, gen, batch, begin);
+  return split_loss_backward(parts, x0.size(0), params, [&](int64_t start, int64_t size) {
+    const CpuAutocastScope mixed(bf16);  // the backward follows the forward's types
+    return diffusion_loss_drawn(model, schedule, x0.narrow(0, start, size), y.narrow(0, start, size),
+                                draws.slice(start, size), snr_gamma);
+  });
 }
 
 }  // namespace ddpm

@@ -11,6 +11,9 @@
 #include <functional>
 #include <vector>
 
+#include "ddpm/schedule.h"
+#include "ddpm/unet.h"
+
 namespace ddpm {
 
 // The loss of rows [start, start + size) of a step's batch, as their mean. Called on the part's
@@ -24,5 +27,13 @@ using RowsLoss = std::function<torch::Tensor(int64_t start, int64_t size)>;
 // the rows' mean loss, detached.
 torch::Tensor split_loss_backward(int parts, int64_t rows, const std::vector<torch::Tensor>& params,
                                   const RowsLoss& loss);
+
+// The trainer's CPU step of the diffusion loss (ddpm/loss.h) in `parts` slices: x0 and y are
+// rows [begin, begin + x0.size(0)) of a batch of `batch`, drawn for as diffusion_loss_rows draws
+// (on this thread, before the split), each slice's forward in bf16 mixed precision when `bf16`
+// (mixed_precision.h). Gradients and the returned loss as split_loss_backward's.
+torch::Tensor split_diffusion_backward(int parts, UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
+                                       const torch::Tensor& y, at::Generator& gen, int64_t batch, int64_t begin,
+                                       double snr_gamma, bool bf16, const std::vector<torch::Tensor>& params);
 
 }  // namespace ddpm

@@ -451,12 +451,8 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     torch::Tensor loss;
     s.optimizer->zero_grad();
     if (split_parts > 1) {
-      const DiffusionDraws draws = draw_diffusion_rows(schedule, x0, s.generator, o.batch, first_row);
-      loss = split_loss_backward(split_parts, local_batch, trainable, [&](int64_t start, int64_t size) {
-        const CpuAutocastScope mixed(bf16);  // the backward follows the forward's types
-        return diffusion_loss_drawn(s.model, schedule, x0.narrow(0, start, size), labels.narrow(0, start, size),
-                                    draws.slice(start, size), o.snr_gamma);
-      });
+      loss = split_diffusion_backward(split_parts, s.model, schedule, x0, labels, s.generator, o.batch, first_row,
+                                      o.snr_gamma, bf16, trainable);
     } else {
       {
         const CpuAutocastScope mixed(bf16);  // the backward follows the forward's types

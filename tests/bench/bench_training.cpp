@@ -85,12 +85,8 @@ int main(int argc, char** argv) {
         v.seconds.push_back(bench::time_it(1, [&] {
           v.opt->zero_grad();
           if (v.split) {
-            const ddpm::DiffusionDraws draws = ddpm::draw_diffusion_rows(schedule, x, gen, kBatch, 0);
-            ddpm::split_loss_backward(ddpm::calling_thread_threads(), kBatch, v.params, [&](int64_t start, int64_t n) {
-              const ddpm::CpuAutocastScope mixed(bf16);
-              return ddpm::diffusion_loss_drawn(v.model, schedule, x.narrow(0, start, n), y.narrow(0, start, n),
-                                                draws.slice(start, n));
-            });
+            ddpm::split_diffusion_backward(ddpm::calling_thread_threads(), v.model, schedule, x, y, gen, kBatch, 0, 0,
+                                           bf16, v.params);
           } else {
             torch::Tensor loss;
             {

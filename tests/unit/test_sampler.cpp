@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "error_of.h"
+#include "tiny_unet.h"
 
 #include "ddpm/diffusion.h"
 #include "ddpm/guidance.h"
@@ -12,18 +13,7 @@
 
 namespace {
 
-ddpm::UNet tiny(int classes) {
-  ddpm::UNetConfig c;
-  c.in_channels = c.out_channels = 4;
-  c.image_size = 8;
-  c.base_channels = 8;
-  c.channel_mult = {1, 2};
-  c.attention_resolutions = {4};
-  c.time_dim = 16;
-  c.num_classes = classes;
-  torch::manual_seed(11);
-  return ddpm::UNet(c);
-}
+ddpm::UNet tiny(int classes) { return ddpm::testing::tiny_unet(classes, 11); }
 
 struct Fixture : ::testing::Test {
   void SetUp() override { ddpm::init_runtime(); }

@@ -11,21 +11,9 @@
 #include "ddpm/runtime.h"
 #include "ddpm/schedule.h"
 #include "split_backward.h"
+#include "tiny_unet.h"
 
 namespace {
-
-ddpm::UNet small_net() {
-  ddpm::UNetConfig c;
-  c.in_channels = c.out_channels = 4;
-  c.image_size = 8;
-  c.base_channels = 8;
-  c.channel_mult = {1, 2};
-  c.attention_resolutions = {4};
-  c.time_dim = 16;
-  c.num_classes = 3;
-  torch::manual_seed(5);
-  return ddpm::UNet(c);
-}
 
 struct Step {
   torch::Tensor loss;
@@ -34,7 +22,7 @@ struct Step {
 
 TEST(SplitBackward, EqualsTheWholeBatchAndRepeatsBitForBit) {
   ddpm::init_runtime(2);
-  ddpm::UNet net = small_net();
+  ddpm::UNet net = ddpm::testing::tiny_unet(3, 5);
   const ddpm::NoiseSchedule schedule = ddpm::make_schedule();
   torch::manual_seed(7);
   const int64_t rows = 5;  // odd: slices of 3 and 2 rows, weighted by their share
