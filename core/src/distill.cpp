@@ -52,26 +52,6 @@ std::vector<int64_t> labels_of(const torch::Tensor& y) {
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
 }
 
-torch::Tensor guidance_distillation_loss(UNet& student, UNet& teacher, const NoiseSchedule& schedule,
-                                         const torch::Tensor& x0, const torch::Tensor& y, const DistillSpec& spec,
-                                         at::Generator& gen) {
-  const int64_t B = x0.size(0);
-  const torch::Device device = x0.device();
-  const torch::Tensor t = torch::randint(schedule.timesteps(), {B}, gen, torch::kLong).to(device);
-  const torch::Tensor eps = torch::randn(x0.sizes(), gen, torch::kFloat32).to(device);
-  const std::vector<int64_t> labels = labels_of(y);
-  const std::vector<float> scales = draw_scales(labels, spec, gen);
-  const torch::Tensor ab = schedule.alpha_bars.index_select(0, t).view({-1, 1, 1, 1});
-  const torch::Tensor z = ab.sqrt() * x0 + (1 - ab).sqrt() * eps;
-  torch::Tensor target;
-  {
-    torch::NoGradGuard no_grad;
-    teacher->eval();
-    target = predict_noise(teacher, z, t, labels, scales);
-  }
-  return torch::mse_loss(student->forward(z, t, y, false, torch::tensor(scales).to(device)), target);
-}
-
 }  // namespace
 
 torch::Tensor ddim_walk(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
@@ -107,10 +87,19 @@ SdeStep sde_step(const torch::Tensor& ab, const torch::Tensor& ab_next) {
 
 }  // namespace
 
+std::vector<torch::Tensor> path_noise(const std::vector<std::vector<int64_t>>& paths, at::IntArrayRef shape,
+                                      at::Generator& gen) {
+  std::vector<torch::Tensor> noise;
+  const size_t longest = PathColumns{paths, torch::kCPU}.longest();
+  for (size_t j = 0; j + 1 < longest; ++j) noise.push_back(torch::randn(shape, gen, torch::kFloat32));
+  return noise;
+}
+
 torch::Tensor sde_target(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
-                         const std::vector<std::vector<int64_t>>& paths, at::Generator& gen) {
+                         const std::vector<std::vector<int64_t>>& paths, const std::vector<torch::Tensor>& noise) {
   const PathColumns column{paths, z.device()};
   const size_t longest = column.longest();
+  if (noise.size() + 1 < longest) throw Error("sde_target: noise for fewer steps than the longest path has");
   torch::Tensor made = torch::zeros_like(z);  // S
   for (size_t j = 0; j + 1 < longest; ++j) {
     const torch::Tensor t = column(j), t_next = column(j + 1);
@@ -118,7 +107,7 @@ torch::Tensor sde_target(const NoisePredictor& predict, const NoiseSchedule& sch
     const SdeStep c = sde_step(ab, alpha_bar_at(schedule, t_next));
     const torch::Tensor e = predict(z, t.clamp_min(0));
     const torch::Tensor d = ((z - (1 - ab).sqrt() * e) / ab.sqrt()).clamp(-1, 1);
-    const torch::Tensor n = torch::randn(z.sizes(), gen, torch::kFloat32).to(z.device());
+    const torch::Tensor n = noise[j].to(z.device());
     const torch::Tensor moving = (t != t_next).view({-1, 1, 1, 1});  // shorter paths wait at their end
     made = torch::where(moving, c.c_x * made + c.c_d * d, made);
     z = torch::where(moving, c.c_x * z + c.c_d * d + c.noise * n, z);
@@ -194,46 +183,78 @@ io::ModelInfo student_info(const io::ModelInfo& teacher, const DistillSpec& spec
   return s;
 }
 
+DistillDraws DistillDraws::slice(int64_t start, int64_t size) const {
+  DistillDraws d{t0.narrow(0, start, size), eps.narrow(0, start, size),
+                 std::vector<float>(scales.begin() + start, scales.begin() + start + size), {}, {}};
+  if (!paths.empty()) d.paths.assign(paths.begin() + start, paths.begin() + start + size);
+  for (const torch::Tensor& n : noise) d.noise.push_back(n.narrow(0, start, size));
+  return d;
+}
+
+DistillDraws draw_distillation_rows(const NoiseSchedule& schedule, const torch::Tensor& x0, const torch::Tensor& y,
+                                    const DistillSpec& spec, at::Generator& gen) {
+  const int64_t B = x0.size(0);
+  DistillDraws d;
+  // Guidance only: the timestep itself; step distillation: the student's step on its grid.
+  const torch::Tensor k = torch::randint(spec.steps == 0 ? schedule.timesteps() : spec.steps, {B}, gen, torch::kLong);
+  d.eps = torch::randn(x0.sizes(), gen, torch::kFloat32);
+  d.scales = draw_scales(labels_of(y), spec, gen);
+  if (spec.steps == 0) {
+    d.t0 = k;
+    return d;
+  }
+  const std::vector<int64_t> grid = student_grid(schedule.timesteps(), spec.steps);
+  std::vector<int64_t> first(B);
+  d.paths.resize(B);
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t idx = k[i].item<int64_t>();
+    d.paths[i] = teacher_path(grid[idx], grid[idx + 1], spec.substeps);
+    first[i] = d.paths[i].front();
+  }
+  d.t0 = torch::tensor(first, torch::kLong);
+  if (spec.stochastic) d.noise = path_noise(d.paths, x0.sizes(), gen);
+  return d;
+}
+
+torch::Tensor distillation_loss_drawn(UNet& student, UNet& teacher, const NoiseSchedule& schedule,
+                                      const torch::Tensor& x0, const torch::Tensor& y, const DistillDraws& draws,
+                                      const DistillSpec& spec) {
+  const torch::Device device = x0.device();
+  const std::vector<int64_t> labels = labels_of(y);
+  const torch::Tensor t0 = draws.t0.to(device);
+  const torch::Tensor ab0 = alpha_bar_at(schedule, t0);
+  const torch::Tensor z0 = ab0.sqrt() * x0 + (1 - ab0).sqrt() * draws.eps.to(device);
+  const torch::Tensor w = torch::tensor(draws.scales).to(device);
+  torch::Tensor target;  // guidance only: the noise; step distillation: the clean image
+  {
+    torch::NoGradGuard no_grad;
+    const NoisePredictor predict = [&](const torch::Tensor& z, const torch::Tensor& t) {
+      return predict_noise(teacher, z, t, labels, draws.scales);
+    };
+    if (spec.steps == 0) {
+      target = predict(z0, t0);
+    } else if (spec.stochastic) {
+      target = sde_target(predict, schedule, z0, draws.paths, draws.noise);
+    } else {
+      std::vector<int64_t> last(draws.paths.size());
+      for (size_t i = 0; i < last.size(); ++i) last[i] = draws.paths[i].back();
+      const torch::Tensor t_end = torch::tensor(last, torch::kLong).to(device);
+      target = one_step_target(schedule, z0, t0, ddim_walk(predict, schedule, z0, draws.paths), t_end);
+    }
+  }
+  const torch::Tensor out = student->forward(z0, t0, y, false, w);
+  if (spec.steps == 0) return torch::mse_loss(out, target);
+  const torch::Tensor eps_target = (z0 - ab0.sqrt() * target) / (1 - ab0).sqrt();
+  const torch::Tensor weight = (1 / (ab0 / (1 - ab0))).clamp(1, kMaxLossWeight).view({-1});
+  return ((out - eps_target).pow(2).mean({1, 2, 3}) * weight).mean();
+}
+
 torch::Tensor distillation_loss(UNet& student, UNet& teacher, const NoiseSchedule& schedule,
                                 const torch::Tensor& x0, const torch::Tensor& y, const DistillSpec& spec,
                                 at::Generator& gen) {
-  const int64_t B = x0.size(0);
-  const torch::Device device = x0.device();
-  if (spec.steps == 0) return guidance_distillation_loss(student, teacher, schedule, x0, y, spec, gen);
-  const std::vector<int64_t> grid = student_grid(schedule.timesteps(), spec.steps);
-  // The draws, all from the CPU generator: each row's student step, noise and scale.
-  const torch::Tensor k = torch::randint(spec.steps, {B}, gen, torch::kLong);
-  const torch::Tensor eps = torch::randn(x0.sizes(), gen, torch::kFloat32).to(device);
-  const std::vector<int64_t> labels = labels_of(y);
-  const std::vector<float> scales = draw_scales(labels, spec, gen);
-
-  std::vector<std::vector<int64_t>> paths(B);
-  std::vector<int64_t> first(B), last(B);
-  for (int64_t i = 0; i < B; ++i) {
-    const int64_t idx = k[i].item<int64_t>();
-    paths[i] = teacher_path(grid[idx], grid[idx + 1], spec.substeps);
-    first[i] = paths[i].front();
-    last[i] = paths[i].back();
-  }
-  const torch::Tensor t0 = torch::tensor(first, torch::kLong).to(device);
-  const torch::Tensor t_end = torch::tensor(last, torch::kLong).to(device);
-  const torch::Tensor ab0 = alpha_bar_at(schedule, t0);
-  const torch::Tensor z0 = ab0.sqrt() * x0 + (1 - ab0).sqrt() * eps;
-  torch::Tensor x_target;
-  {
-    torch::NoGradGuard no_grad;
-    teacher->eval();
-    const NoisePredictor predict = [&](const torch::Tensor& z, const torch::Tensor& t) {
-      return predict_noise(teacher, z, t, labels, scales);
-    };
-    x_target = spec.stochastic ? sde_target(predict, schedule, z0, paths, gen)
-                               : one_step_target(schedule, z0, t0, ddim_walk(predict, schedule, z0, paths), t_end);
-  }
-  const torch::Tensor eps_target = (z0 - ab0.sqrt() * x_target) / (1 - ab0).sqrt();
-
-  const torch::Tensor out = student->forward(z0, t0, y, false, torch::tensor(scales).to(device));
-  const torch::Tensor weight = (1 / (ab0 / (1 - ab0))).clamp(1, kMaxLossWeight).view({-1});
-  return ((out - eps_target).pow(2).mean({1, 2, 3}) * weight).mean();
+  teacher->eval();
+  return distillation_loss_drawn(student, teacher, schedule, x0, y, draw_distillation_rows(schedule, x0, y, spec, gen),
+                                 spec);
 }
 
 }  // namespace ddpm

@@ -97,6 +97,15 @@ bool calling_thread_budget_automatic() { return t_budget_automatic; }
 
 int calling_thread_budget() { return t_budget > 0 ? t_budget : calling_thread_threads(); }
 
+ThreadBudgetHere::ThreadBudgetHere(int threads) : previous_(t_budget), previous_automatic_(t_budget_automatic) {
+  set_calling_thread_budget(threads);
+}
+
+ThreadBudgetHere::~ThreadBudgetHere() {
+  t_budget = previous_;
+  t_budget_automatic = previous_automatic_;
+}
+
 int set_worker_threads(int threads) {
   // The budget first: set_calling_thread_threads resolves 0 to the process-wide count, which
   // the worker's own count of one would hide afterwards.

@@ -18,6 +18,7 @@ torch::Tensor split_loss_backward(int parts, int64_t rows, const std::vector<tor
     ThreadsHere one(1);
     run_on_helpers(n, n, [&](int i) {
       const torch::AutoGradMode grad_on(true);
+      const ThreadBudgetHere alone(1);  // a teacher's forwards inside the slice stay on its thread
       const int64_t start = i * base + std::min<int64_t>(i, extra);
       const int64_t size = base + (i < extra ? 1 : 0);
       const torch::Tensor part = loss(start, size) * (static_cast<double>(size) / static_cast<double>(rows));
@@ -50,6 +51,18 @@ torch::Tensor split_diffusion_backward(int parts, UNet& model, const NoiseSchedu
     const CpuAutocastScope mixed(bf16);  // the backward follows the forward's types
     return diffusion_loss_drawn(model, schedule, x0.narrow(0, start, size), y.narrow(0, start, size),
                                 draws.slice(start, size), snr_gamma);
+  });
+}
+
+torch::Tensor split_distillation_backward(int parts, UNet& student, UNet& teacher, const NoiseSchedule& schedule,
+                                          const torch::Tensor& x0, const torch::Tensor& y, const DistillSpec& spec,
+                                          at::Generator& gen, bool bf16, const std::vector<torch::Tensor>& params) {
+  const DistillDraws draws = draw_distillation_rows(schedule, x0, y, spec, gen);
+  teacher->eval();  // here, not in the slices: they share the teacher
+  return split_loss_backward(parts, x0.size(0), params, [&](int64_t start, int64_t size) {
+    const CpuAutocastScope mixed(bf16);
+    return distillation_loss_drawn(student, teacher, schedule, x0.narrow(0, start, size), y.narrow(0, start, size),
+                                   draws.slice(start, size), spec);
   });
 }
 

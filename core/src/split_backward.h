@@ -11,6 +11,7 @@
 #include <functional>
 #include <vector>
 
+#include "ddpm/distill.h"
 #include "ddpm/schedule.h"
 #include "ddpm/unet.h"
 
@@ -35,5 +36,12 @@ torch::Tensor split_loss_backward(int parts, int64_t rows, const std::vector<tor
 torch::Tensor split_diffusion_backward(int parts, UNet& model, const NoiseSchedule& schedule, const torch::Tensor& x0,
                                        const torch::Tensor& y, at::Generator& gen, int64_t batch, int64_t begin,
                                        double snr_gamma, bool bf16, const std::vector<torch::Tensor>& params);
+
+// The trainer's CPU step of a distillation (ddpm/distill.h) in `parts` slices: the draws for the
+// whole batch on this thread (draw_distillation_rows), each slice's teacher targets and student
+// forward on its own thread, in bf16 mixed precision when `bf16`. As split_diffusion_backward.
+torch::Tensor split_distillation_backward(int parts, UNet& student, UNet& teacher, const NoiseSchedule& schedule,
+                                          const torch::Tensor& x0, const torch::Tensor& y, const DistillSpec& spec,
+                                          at::Generator& gen, bool bf16, const std::vector<torch::Tensor>& params);
 
 }  // namespace ddpm

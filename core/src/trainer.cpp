@@ -352,10 +352,9 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   const int local_batch = o.batch / ranks;
   const int first_row = group ? group->rank() * local_batch : 0;
   // A CPU step of one process runs its rows in slices, one per thread (split_backward.h): the
-  // same draws and, up to float rounding, the same step. Distillation (two networks) and
-  // data-parallel ranks (one thread each) run the whole batch.
-  const int split_parts =
-      !distill && !group && device.is_cpu() ? std::min(calling_thread_threads(), local_batch) : 1;
+  // same draws and, up to float rounding, the same step (a distillation's teacher targets
+  // too). Data-parallel ranks (one thread each) run the whole batch.
+  const int split_parts = !group && device.is_cpu() ? std::min(calling_thread_threads(), local_batch) : 1;
 
   const auto save_checkpoint = [&] {
     if (writer && !o.checkpoint.empty()) save_training_checkpoint(o.checkpoint, s);
@@ -451,8 +450,10 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     torch::Tensor loss;
     s.optimizer->zero_grad();
     if (split_parts > 1) {
-      loss = split_diffusion_backward(split_parts, s.model, schedule, x0, labels, s.generator, o.batch, first_row,
-                                      o.snr_gamma, bf16, trainable);
+      loss = distill ? split_distillation_backward(split_parts, s.model, source->unet, schedule, x0, labels, spec,
+                                                   s.generator, bf16, trainable)
+                     : split_diffusion_backward(split_parts, s.model, schedule, x0, labels, s.generator, o.batch,
+                                                first_row, o.snr_gamma, bf16, trainable);
     } else {
       {
         const CpuAutocastScope mixed(bf16);  // the backward follows the forward's types

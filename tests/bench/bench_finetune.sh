@@ -32,6 +32,8 @@ recipe() {
     default-b16) echo "--batch 16" ;;  # the automatic recipe, twice the steps of half the images
     default-ema999) echo "--ema-decay 0.999" ;;  # the automatic recipe averaging ~1000 steps, not ~200
     default-lr3) echo "--lr 3e-3" ;;  # the automatic recipe at 1.5x its adapters' rate
+    default-flip) echo "--flip" ;;  # the automatic recipe with mirrored images too
+    default-lr1) echo "--lr 1e-3" ;;  # the automatic recipe at half its adapters' rate
     default-stage4) echo "" ;;  # the automatic recipe from the default model after its whole-image stage
     fast) echo "--lora 0 --batch 32 --lr 1e-3 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;
     fast-lr5) echo "--lora 0 --batch 32 --lr 5e-4 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;

@@ -1,12 +1,14 @@
 // A training step split over threads (core/src/split_backward.h) leaves the whole batch's
 // gradients (up to float rounding), the same bits on every run, and the same loss from the same
-// draws as the unsplit diffusion loss.
+// draws as the unsplit diffusion loss; for distillation too, where each slice also runs the
+// teacher's walk for its rows.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <stdexcept>
 #include <vector>
 
+#include "ddpm/distill.h"
 #include "ddpm/loss.h"
 #include "ddpm/runtime.h"
 #include "ddpm/schedule.h"
@@ -80,6 +82,46 @@ TEST(SplitBackward, EqualsTheWholeBatchAndRepeatsBitForBit) {
                                                                y.narrow(0, 0, 3)).mean();
                                          }),
                std::runtime_error);
+}
+
+// Every kind of distillation: guidance only, DDIM steps, stochastic steps (whose teacher draws
+// fresh noise at each of its substeps, drawn for the whole batch before the split).
+TEST(SplitBackward, DistillationEqualsTheWholeBatch) {
+  ddpm::init_runtime(2);
+  ddpm::UNet teacher = ddpm::testing::tiny_unet(3, 5);
+  ddpm::UNet student = ddpm::testing::tiny_unet(3, 6, /*guidance_input=*/true);
+  teacher->eval();
+  const ddpm::NoiseSchedule schedule = ddpm::make_schedule();
+  torch::manual_seed(8);
+  const int64_t rows = 5;
+  const torch::Tensor x0 = torch::rand({rows, 4, 8, 8}) * 2 - 1;
+  const torch::Tensor y = torch::tensor({0, 2, -1, 1, 0});
+  const std::vector<torch::Tensor> params = student->parameters();
+  const auto grads = [&] {
+    std::vector<torch::Tensor> g;
+    for (auto& p : params) g.push_back(p.grad().clone());
+    return g;
+  };
+  const std::vector<ddpm::DistillSpec> specs = {{0, 2, 1, 5, false}, {4, 2, 1, 5, false}, {4, 3, 1, 5, true}};
+  for (const ddpm::DistillSpec& spec : specs) {
+    SCOPED_TRACE("distillation for " + std::to_string(spec.steps) + " steps" + (spec.stochastic ? ", SDE" : ""));
+    at::Generator gen = at::detail::createCPUGenerator(42);
+    for (auto& p : params) p.mutable_grad() = torch::Tensor();
+    const torch::Tensor whole = ddpm::distillation_loss(student, teacher, schedule, x0, y, spec, gen);
+    whole.backward();
+    const std::vector<torch::Tensor> reference = grads();
+
+    gen = at::detail::createCPUGenerator(42);
+    for (auto& p : params) p.mutable_grad() = torch::Tensor();
+    const torch::Tensor split =
+        ddpm::split_distillation_backward(2, student, teacher, schedule, x0, y, spec, gen, false, params);
+    EXPECT_NEAR(split.item<float>(), whole.item<float>(), 1e-5f * whole.item<float>());
+    const std::vector<torch::Tensor> got = grads();
+    for (std::size_t k = 0; k < got.size(); ++k) {
+      const float scale = reference[k].abs().max().item<float>();
+      EXPECT_LE((got[k] - reference[k]).abs().max().item<float>(), 1e-4f * scale + 1e-9f) << "parameter " << k;
+    }
+  }
 }
 
 }  // namespace

@@ -7,7 +7,8 @@
 
 namespace ddpm::testing {
 
-inline UNet tiny_unet(int classes, uint64_t seed) {
+// `guidance_input`: a guidance-distilled student's network (the scale as an input).
+inline UNet tiny_unet(int classes, uint64_t seed, bool guidance_input = false) {
   UNetConfig c;
   c.in_channels = c.out_channels = 4;
   c.image_size = 8;
@@ -16,6 +17,7 @@ inline UNet tiny_unet(int classes, uint64_t seed) {
   c.attention_resolutions = {4};
   c.time_dim = 16;
   c.num_classes = classes;
+  c.guidance_input = guidance_input;
   torch::manual_seed(seed);
   return UNet(c);
 }

@@ -62,9 +62,13 @@ torch::Tensor ddim_walk(const NoisePredictor& predict, const NoiseSchedule& sche
                         const std::vector<std::vector<int64_t>>& paths);
 
 // The stochastic target: the teacher's first-order DPM-Solver++ SDE steps (estimates clipped)
-// along each row's path with fresh noise from `gen`, returning S / c_D (see above).
+// along each row's path, noise[j] ([B, C, H, W]) the fresh noise of the j-th step of every row
+// (path_noise), returning S / c_D (see above).
 torch::Tensor sde_target(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
-                         const std::vector<std::vector<int64_t>>& paths, at::Generator& gen);
+                         const std::vector<std::vector<int64_t>>& paths, const std::vector<torch::Tensor>& noise);
+// The noise sde_target needs for these paths: one draw of `shape` for each step of the longest.
+std::vector<torch::Tensor> path_noise(const std::vector<std::vector<int64_t>>& paths, at::IntArrayRef shape,
+                                      at::Generator& gen);
 
 // The clean image x~ that one DDIM step takes from z0 at t0 onto z_end at t_end (per row, [B]
 // timesteps, -1 = clean): x~ = (z_end - (s_end/s_0) z0) / (a_end - (s_end/s_0) a_0).
@@ -77,12 +81,32 @@ torch::Tensor one_step_target(const NoiseSchedule& schedule, const torch::Tensor
 // teacher's, a student that would not need fewer steps than its teacher).
 io::ModelInfo student_info(const io::ModelInfo& teacher, const DistillSpec& spec);
 
-// The distillation loss of a batch. Guidance only: t uniform over the schedule, the noise MSE
-// against the teacher's guided prediction.  of data images x0 ([B, C, H, W] in [-1, 1]) with labels y
-// ([B] int64, -1 for none: the unconditional target). Draws each image's student step, noise
-// and guidance scale from `gen` (CPU). The teacher runs without gradients.
+// The distillation loss of a batch of data images x0 ([B, C, H, W] in [-1, 1]) with labels y
+// ([B] int64, -1 for none: the unconditional target). Guidance only: t uniform over the
+// schedule, the noise MSE against the teacher's guided prediction. Draws each image's student
+// step, noise and guidance scale from `gen` (CPU). The teacher runs without gradients.
 torch::Tensor distillation_loss(UNet& student, UNet& teacher, const NoiseSchedule& schedule,
                                 const torch::Tensor& x0, const torch::Tensor& y, const DistillSpec& spec,
                                 at::Generator& gen);
+
+// distillation_loss in two halves, so that a step can draw for the whole batch on its own
+// thread and compute slices of the rows elsewhere (split_backward.h) on the same numbers. The
+// draws (all on the CPU, in the order distillation_loss makes them): each row's timestep (the
+// student's step's start), noise, guidance scale (1 for a row with no class), and for step
+// distillation the teacher's path and, stochastic, the noise of its steps.
+struct DistillDraws {
+  torch::Tensor t0, eps;                    // [B] int64, [B, C, H, W]
+  std::vector<float> scales;
+  std::vector<std::vector<int64_t>> paths;  // step distillation only
+  std::vector<torch::Tensor> noise;         // stochastic only: path_noise
+  DistillDraws slice(int64_t start, int64_t size) const;
+};
+DistillDraws draw_distillation_rows(const NoiseSchedule& schedule, const torch::Tensor& x0, const torch::Tensor& y,
+                                    const DistillSpec& spec, at::Generator& gen);
+// The loss given the draws; the teacher must be in eval mode (this does not switch it, so that
+// threads may share it).
+torch::Tensor distillation_loss_drawn(UNet& student, UNet& teacher, const NoiseSchedule& schedule,
+                                      const torch::Tensor& x0, const torch::Tensor& y, const DistillDraws& draws,
+                                      const DistillSpec& spec);
 
 }  // namespace ddpm

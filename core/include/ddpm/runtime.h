@@ -38,6 +38,20 @@ int calling_thread_threads();
 void set_calling_thread_budget(int threads, bool automatic = false);
 int calling_thread_budget();
 bool calling_thread_budget_automatic();
+// Sets the calling thread's budget for a scope and restores what was set before (none
+// included): the slices of a split training step run their inference forwards (a distillation
+// teacher's) on their own thread only.
+class ThreadBudgetHere {
+ public:
+  explicit ThreadBudgetHere(int threads);
+  ~ThreadBudgetHere();
+  ThreadBudgetHere(const ThreadBudgetHere&) = delete;
+  ThreadBudgetHere& operator=(const ThreadBudgetHere&) = delete;
+
+ private:
+  int previous_;
+  bool previous_automatic_;
+};
 // Makes the calling thread such a worker: a budget of `threads` (0: the process-wide count, and
 // automatic when that is), one intra-op thread of its own. Returns the budget.
 int set_worker_threads(int threads);
