@@ -85,7 +85,8 @@ struct TrainOptions {
                                       // float32. -1 (auto): bf16 on such a CPU (measured in
                                       // tests/bench/NOTES.md), but float32 for distillation
                                       // (bf16 there: 1.1-1.2x the speed, 2-3 % more loss at equal
-                                      // steps, its images not measured), data-parallel runs and
+                                      // steps, and one 14-minute student scored as the float32
+                                      // one; not yet made the default), data-parallel runs and
                                       // on CUDA
   uint64_t seed = 0;
   std::string checkpoint;             // training checkpoint; resumed from when it exists
