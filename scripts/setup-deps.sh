@@ -6,6 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-openmp
+  libdnnl-dev  # oneDNN's headers: direct channels-last convolutions (core/src/direct_conv.h)
   libgloo-dev  # headers that c10d's ProcessGroupGloo.hpp includes (core/src/distributed.cpp)
   libglfw3-dev libimgui-dev libstb-dev libjpeg-dev nlohmann-json3-dev
   python3-glad libcli11-dev libgtest-dev

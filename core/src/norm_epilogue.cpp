@@ -1,6 +1,7 @@
 #include "norm_epilogue.h"
 
 #include "ddpm/io/error.h"
+#include "direct_conv.h"
 #include "norm_epilogue_kernel.h"
 
 namespace ddpm {
@@ -8,12 +9,13 @@ namespace ddpm {
 namespace {
 
 // Where the kernel applies: inference (no gradients) on float or bfloat16 CPU maps of a multiple
-// of 16 pixels, normalised by an affine float GroupNorm of their channel count.
+// of 16 pixels (plain) or channels (channels-last), normalised by an affine float GroupNorm of
+// their channel count.
 bool kernel_takes(const torch::Tensor& x, torch::nn::GroupNorm& norm) {
   return !torch::GradMode::is_enabled() && x.dim() == 4 && x.device().is_cpu() &&
          (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) && norm->options.affine() &&
          norm->weight.scalar_type() == torch::kFloat32 && x.size(1) == norm->options.num_channels() &&
-         (x.size(2) * x.size(3)) % 16 == 0;
+         (channels_last(x) ? x.size(1) % 16 == 0 : (x.size(2) * x.size(3)) % 16 == 0);
 }
 
 }  // namespace
@@ -22,15 +24,17 @@ torch::Tensor fused_norm_epilogue(const torch::Tensor& x_in, torch::nn::GroupNor
   if (!kernel_takes(x_in, norm)) {
     throw Error("the fused GroupNorm takes float32 or bfloat16 CPU maps [B, " +
                 std::to_string(norm->options.num_channels()) +
-                ", H, W] with H * W a multiple of 16, an affine float32 norm and gradients off; got " +
+                ", H, W] with H * W (channels-last: C) a multiple of 16, an affine float32 norm and gradients off; got " +
                 c10::str(x_in.sizes()) + " " + std::string(c10::toString(x_in.scalar_type())));
   }
   const auto& opt = norm->options;
   const bool x_bf16 = x_in.scalar_type() == torch::kBFloat16;
   const int64_t B = x_in.size(0), C = x_in.size(1), HW = x_in.size(2) * x_in.size(3);
   const int64_t G = opt.num_groups(), Cg = C / G;
-  const torch::Tensor x = x_in.contiguous();
-  const torch::Tensor res = e.residual.defined() ? e.residual.contiguous() : torch::Tensor();
+  // A channels-last map stays channels-last (the next convolution's layout, direct_conv.h).
+  const auto format = channels_last(x_in) ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  const torch::Tensor x = x_in.contiguous(format);
+  const torch::Tensor res = e.residual.defined() ? e.residual.contiguous(format) : torch::Tensor();
   if (res.defined() && (res.sizes() != x.sizes() || res.scalar_type() != torch::kFloat32)) {
     throw Error("the fused GroupNorm's residual has shape " + c10::str(res.sizes()) + ", not " + c10::str(x.sizes()));
   }
@@ -39,7 +43,8 @@ torch::Tensor fused_norm_epilogue(const torch::Tensor& x_in, torch::nn::GroupNor
   };
   const torch::Tensor scale = per_channel(e.scale), shift = per_channel(e.shift);
   const torch::Tensor g = norm->weight.contiguous(), bt = norm->bias.contiguous();
-  torch::Tensor out = torch::empty(x.sizes(), x.options().dtype(e.bf16_out ? torch::kBFloat16 : torch::kFloat32));
+  torch::Tensor out = torch::empty(
+      x.sizes(), x.options().dtype(e.bf16_out ? torch::kBFloat16 : torch::kFloat32).memory_format(format));
 
   const NormOperands o{x.data_ptr(),
                    res.defined() ? res.data_ptr<float>() : nullptr,
@@ -53,7 +58,8 @@ torch::Tensor fused_norm_epilogue(const torch::Tensor& x_in, torch::nn::GroupNor
                    opt.eps(),
                    e.gelu,
                    x_bf16,
-                   e.bf16_out};
+                   e.bf16_out,
+                   format == at::MemoryFormat::ChannelsLast};
   normalize_groups(o, B, G, Cg);
   return out;
 }

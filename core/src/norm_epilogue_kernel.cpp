@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "fused_attention_simd.h"
 
@@ -138,9 +139,124 @@ DDPM_CLONES void normalize_group_tasks(const NormOperands& o, int64_t G, int64_t
   }
 }
 
+// Channels-last maps ([B, HW, C], C a multiple of kLanes): an image's channels are interleaved,
+// so the statistics are summed per channel over chunks of pixels (float within a chunk, as the
+// plain kernel sums a map's lanes), then per group in double over the chunks in a fixed order:
+// a task is an image's chunk, and an image's numbers do not depend on the batch or the threads.
+constexpr int64_t kChunk = 64;
+
+// Per-channel sums over pixels [p0, p1) of one image (or of squared deviations from `mean`, a
+// value per channel) into sums[C].
+template <bool kDeviations, typename T>
+DDPM_INLINE void chunk_sums(const T* x, int64_t C, int64_t p0, int64_t p1, const float* mean, float* sums) {
+  for (int64_t c = 0; c < C; c += kLanes) {
+    vf s{};
+    const vf m = kDeviations ? load(mean + c) : splat(0.0f);
+    for (int64_t p = p0; p < p1; ++p) {
+      const vf v = load(x + p * C + c);
+      if constexpr (kDeviations) {
+        const vf d = v - m;
+        s += d * d;
+      } else {
+        s += v;
+      }
+    }
+    store(sums + c, s);
+  }
+}
+
+template <bool kDeviations>
+DDPM_CLONES void chunk_sum_tasks(const NormOperands& o, int64_t chunks, const float* mean, float* sums,
+                                 int64_t begin, int64_t end) {
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t b = task / chunks, p0 = (task % chunks) * kChunk, p1 = std::min(o.HW, p0 + kChunk);
+    const float* m = kDeviations ? mean + b * o.C : nullptr;
+    float* out = sums + task * o.C;
+    if (o.x_bf16) chunk_sums<kDeviations>(static_cast<const uint16_t*>(o.x) + b * o.HW * o.C, o.C, p0, p1, m, out);
+    else chunk_sums<kDeviations>(static_cast<const float*>(o.x) + b * o.HW * o.C, o.C, p0, p1, m, out);
+  }
+}
+
+template <typename In, typename Out>
+DDPM_INLINE void normalize_chunk(const NormOperands& o, int64_t b, int64_t p0, int64_t p1, const float* a,
+                                 const float* shift) {
+  const int64_t C = o.C, first = b * o.HW * C;
+  for (int64_t p = p0; p < p1; ++p) {
+    const In* xp = static_cast<const In*>(o.x) + first + p * C;
+    const float* rp = o.residual ? o.residual + first + p * C : nullptr;
+    Out* yp = static_cast<Out*>(o.out) + first + p * C;
+    for (int64_t c = 0; c < C; c += kLanes) {
+      vf y = load(xp + c) * load(a + c) + load(shift + c);
+      if (rp) y += load(rp + c);
+      store(yp + c, o.gelu ? gelu(y) : y);
+    }
+  }
+}
+
+DDPM_CLONES void normalize_chunk_tasks(const NormOperands& o, int64_t chunks, const float* a, const float* shift,
+                                       int64_t begin, int64_t end) {
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t b = task / chunks, p0 = (task % chunks) * kChunk, p1 = std::min(o.HW, p0 + kChunk);
+    const float *ab = a + b * o.C, *sb = shift + b * o.C;
+    if (o.x_bf16 && o.out_bf16) normalize_chunk<uint16_t, uint16_t>(o, b, p0, p1, ab, sb);
+    else if (o.x_bf16) normalize_chunk<uint16_t, float>(o, b, p0, p1, ab, sb);
+    else if (o.out_bf16) normalize_chunk<float, uint16_t>(o, b, p0, p1, ab, sb);
+    else normalize_chunk<float, float>(o, b, p0, p1, ab, sb);
+  }
+}
+
+void normalize_groups_channels_last(const NormOperands& o, int64_t B, int64_t G, int64_t Cg) {
+  const int64_t C = o.C, chunks = (o.HW + kChunk - 1) / kChunk, tasks = B * chunks;
+  const int64_t grain = std::max<int64_t>(1, 65536 / (kChunk * C));
+  std::vector<float> sums(static_cast<size_t>(tasks * C)), mean(static_cast<size_t>(B * C));
+  std::vector<double> group_mean(static_cast<size_t>(B * G));
+  // Per image and group, the chunks' per-channel sums in double, chunk by chunk.
+  const auto group_totals = [&](int64_t b, int64_t g) {
+    double t = 0;
+    for (int64_t k = 0; k < chunks; ++k) {
+      const float* s = sums.data() + ((b * chunks + k) * C + g * Cg);
+      for (int64_t c = 0; c < Cg; ++c) t += s[c];
+    }
+    return t;
+  };
+  const double count = static_cast<double>(Cg * o.HW);
+  at::parallel_for(0, tasks, grain, [&](int64_t s, int64_t e) { chunk_sum_tasks<false>(o, chunks, nullptr, sums.data(), s, e); });
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t g = 0; g < G; ++g) {
+      const double m = group_totals(b, g) / count;
+      group_mean[b * G + g] = m;
+      std::fill_n(mean.data() + b * C + g * Cg, Cg, static_cast<float>(m));
+    }
+  }
+  at::parallel_for(0, tasks, grain, [&](int64_t s, int64_t e) { chunk_sum_tasks<true>(o, chunks, mean.data(), sums.data(), s, e); });
+  std::vector<float> a(static_cast<size_t>(B * C)), shift(static_cast<size_t>(B * C));
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t g = 0; g < G; ++g) {
+      // As the plain kernel: deviations from the float-rounded mean, corrected by its offset.
+      const double m = group_mean[b * G + g], off = m - static_cast<double>(static_cast<float>(m));
+      const double var = std::max(group_totals(b, g) / count - off * off, 0.0);
+      const double rstd = 1.0 / std::sqrt(var + o.eps);
+      for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
+        const int64_t bc = b * C + c;
+        double ac = rstd * o.gamma[c], sc = o.beta[c] - m * ac;
+        if (o.scale) {
+          ac *= 1.0 + o.scale[bc];
+          sc *= 1.0 + o.scale[bc];
+        }
+        if (o.shift) sc += o.shift[bc];
+        a[bc] = static_cast<float>(ac);
+        shift[bc] = static_cast<float>(sc);
+      }
+    }
+  }
+  at::parallel_for(0, tasks, grain,
+                   [&](int64_t s, int64_t e) { normalize_chunk_tasks(o, chunks, a.data(), shift.data(), s, e); });
+}
+
 }  // namespace
 
 void normalize_groups(const NormOperands& o, int64_t B, int64_t G, int64_t Cg) {
+  if (o.channels_last) return normalize_groups_channels_last(o, B, G, Cg);
   // One task per image and group: its statistics are summed in one fixed order, so an image
   // gets the same numbers alone, in a batch, or on any number of threads.
   const int64_t grain = std::max<int64_t>(1, 65536 / (Cg * o.HW));

@@ -5,7 +5,7 @@
 
 namespace ddpm {
 
-// A contiguous [B, C, HW] map (HW a multiple of 16) of float, or of bfloat16 when x_bf16 (a
+// A contiguous [B, C, HW] map (or [B, HW, C] with channels_last) (HW a multiple of 16) of float, or of bfloat16 when x_bf16 (a
 // bf16 convolution's output), the norm's per-channel gamma and beta, and the epilogue's parts
 // (float, null where absent): residual [B, C, HW], scale and shift [B, C]; `out` is [B, C, HW]
 // of float, or of bfloat16 (rounded to nearest even) when out_bf16 (the next bf16
@@ -17,6 +17,7 @@ struct NormOperands {
   int64_t C, HW;
   double eps;
   bool gelu, x_bf16, out_bf16;
+  bool channels_last = false;  // x, residual and out are [B, HW, C] (C a multiple of 16)
 };
 
 // Normalises groups [0, B * G) of `o` (G groups of Cg channels an image) on the calling

@@ -25,6 +25,7 @@ torch::Tensor PackedConvWeight::conv(const torch::Tensor& input, const torch::Te
   if (!bf16 && inference_precision() == Precision::BFloat16) {
     return conv(input.to(torch::kBFloat16), weight, pad).to(torch::kFloat32);
   }
+  if (auto out = direct_.run(input, weight, pad)) return *out;
   return at::mkldnn_convolution(input, packed_for(weight, pad, bf16), c10::nullopt, {pad, pad}, {1, 1}, {1, 1}, 1);
 }
 

@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include "direct_conv.h"
+
 namespace ddpm {
 
 // at::mkldnn_convolution reorders a plain weight into oneDNN's blocked layout at every call:
@@ -13,8 +15,9 @@ namespace ddpm {
 // update (training, EMA, loading) that moves the weight's version counter.
 class PackedConvWeight {
  public:
-  // conv2d(input, weight, stride 1, padding `pad`) through oneDNN; `input` is a plain float
-  // CPU tensor and gradients are off. A bfloat16 input gives a bfloat16 result; a float input in
+  // conv2d(input, weight, stride 1, padding `pad`) through oneDNN; `input` is a float CPU
+  // tensor and gradients are off. A channels-last input goes to oneDNN directly (direct_conv.h)
+  // and gives a channels-last result; a plain one gives a plain one. A bfloat16 input gives a bfloat16 result; a float input in
   // bf16 inference (ddpm/precision.h) is rounded to bfloat16 and its result widened to float.
   torch::Tensor conv(const torch::Tensor& input, const torch::Tensor& weight, int64_t pad);
 
@@ -27,6 +30,7 @@ class PackedConvWeight {
   int64_t pad_ = -1;
   bool bf16_ = false;
   torch::Tensor packed_;
+  DirectConv direct_;
 };
 
 // The same convolution through oneDNN with a plain weight, reordered at this call and not kept:

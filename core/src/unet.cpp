@@ -125,7 +125,11 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
   }
   if (class_emb.defined()) emb = emb + class_emb;
 
-  std::vector<torch::Tensor> skips{inc_->forward(x, tiling)};
+  // CPU inference runs on channels-last maps where oneDNN is called directly (direct_conv.h):
+  // its convolutions take and give them without reordering; the result is plain again.
+  const bool nhwc = !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
+                    DirectConv::available();
+  std::vector<torch::Tensor> skips{inc_->forward(nhwc ? x.contiguous(at::MemoryFormat::ChannelsLast) : x, tiling)};
   torch::Tensor h = skips.back();
   for (std::size_t i = 0; i < downs_.size(); ++i) {
     h = downs_[i]->forward(h, emb, tiling);
@@ -139,7 +143,7 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
     skips.pop_back();
     if (up_attn_[k]) h = up_attn_[k]->forward(h);
   }
-  return outc_(h);
+  return outc_(h).contiguous();
 }
 
 int64_t UNetImpl::parameter_count() const {

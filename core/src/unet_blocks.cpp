@@ -175,12 +175,16 @@ SelfAttentionImpl::SelfAttentionImpl(int channels, int heads) {
 
 torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const torch::Tensor seq = x.view({B, C, H * W}).transpose(1, 2);  // [B, N, C]
+  // A channels-last map already is the [B, N, C] sequence; it is given back channels-last.
+  const bool nhwc = channels_last(x);
+  const torch::Tensor seq = nhwc ? x.permute({0, 2, 3, 1}).reshape({B, H * W, C})
+                                 : x.view({B, C, H * W}).transpose(1, 2);  // [B, N, C]
   const torch::Tensor a = mha_(ln_(seq)) + seq;
   const auto linear = [](torch::nn::Linear& l, const std::shared_ptr<LowRankDelta>& lora, const torch::Tensor& in) {
     return per_image_linear(in, merged(l->weight, lora), l->bias);
   };
   const torch::Tensor out = linear(ff2_, lora_ff2_, torch::gelu(linear(ff1_, lora_ff1_, ff_ln_(a)))) + a;
+  if (nhwc) return out.reshape({B, H, W, C}).permute({0, 3, 1, 2});
   return out.transpose(1, 2).reshape({B, C, H, W});
 }
 

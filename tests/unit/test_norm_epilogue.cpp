@@ -9,6 +9,7 @@
 #include "ddpm/io/error.h"
 #include "ddpm/runtime.h"
 #include "ddpm/unet.h"
+#include "direct_conv.h"
 #include "norm_epilogue.h"
 
 namespace {
@@ -98,6 +99,53 @@ TEST(NormEpilogue, AnImageGetsTheSameNumbersAloneInABatchAndOnAnyThreadCount) {
   ddpm::NormEpilogue one = e;
   one.residual = e.residual.narrow(0, 4, 1);
   EXPECT_TRUE(torch::equal(ddpm::fused_norm_epilogue(x.narrow(0, 4, 1), n, one), batch.narrow(0, 4, 1)));
+  const int before = ddpm::calling_thread_threads();
+  for (int threads : {1, 2, 3}) {
+    ddpm::set_calling_thread_threads(threads);
+    EXPECT_TRUE(torch::equal(ddpm::fused_norm_epilogue(x, n, e), batch)) << threads << " threads";
+  }
+  ddpm::set_calling_thread_threads(before);
+}
+
+// Channels-last maps (the direct convolutions' layout): the plain kernel's numbers to float
+// rounding, the layout kept, and an image's bits independent of its batch and the threads.
+TEST(NormEpilogue, ChannelsLastMapsGiveThePlainKernelsNumbers) {
+  torch::manual_seed(8);
+  struct Case {
+    int batch, groups, channels, size;
+  };
+  for (const Case& c : {Case{1, 1, 32, 32}, Case{2, 1, 96, 32}, Case{3, 1, 64, 8}, Case{2, 1, 128, 4},
+                        Case{2, 32, 64, 16}, Case{1, 8, 48, 8}, Case{2, 16, 32, 12}}) {
+    const torch::Tensor x = torch::randn({c.batch, c.channels, c.size, c.size}) * 3 + 40 * torch::rand({c.batch, 1, 1, 1});
+    const torch::Tensor xl = x.contiguous(at::MemoryFormat::ChannelsLast);
+    torch::nn::GroupNorm n = make_norm(c.groups, c.channels);
+    ddpm::NormEpilogue act, res, scale_shift, bf16;
+    act.gelu = true;
+    res.residual = torch::randn_like(x);
+    res.gelu = true;
+    scale_shift.scale = 0.3 * torch::randn({c.batch, c.channels});
+    scale_shift.shift = torch::randn({c.batch, c.channels});
+    bf16.gelu = true;
+    bf16.bf16_out = true;
+    for (const ddpm::NormEpilogue& e : {act, res, scale_shift, bf16}) {
+      torch::NoGradGuard no_grad;
+      const torch::Tensor got = ddpm::norm_epilogue(xl, n, e);
+      EXPECT_TRUE(ddpm::channels_last(got)) << c.channels << "x" << c.size;
+      const torch::Tensor want = ddpm::fused_norm_epilogue(x, n, e).to(torch::kFloat32);
+      const double err = ((got.to(torch::kFloat32) - want).abs() / (1 + want.abs())).max().item<double>();
+      EXPECT_LT(err, e.bf16_out ? 8e-3 : 8e-6) << c.batch << "x" << c.channels << "x" << c.size << " groups " << c.groups;
+    }
+  }
+  torch::NoGradGuard no_grad;
+  torch::nn::GroupNorm n = make_norm(1, 64);
+  const torch::Tensor x = torch::randn({5, 64, 32, 32}).contiguous(at::MemoryFormat::ChannelsLast);
+  ddpm::NormEpilogue e;
+  e.gelu = true;
+  e.residual = torch::randn_like(x);
+  const torch::Tensor batch = ddpm::fused_norm_epilogue(x, n, e);
+  ddpm::NormEpilogue one = e;
+  one.residual = e.residual.narrow(0, 3, 1);
+  EXPECT_TRUE(torch::equal(ddpm::fused_norm_epilogue(x.narrow(0, 3, 1), n, one), batch.narrow(0, 3, 1)));
   const int before = ddpm::calling_thread_threads();
   for (int threads : {1, 2, 3}) {
     ddpm::set_calling_thread_threads(threads);
