@@ -110,7 +110,7 @@ TrainOptions resolved(const TrainOptions& options) {
   if (o.grad_clip < 0) o.grad_clip = fine_tune ? 1.0 : 0.0;
   if (o.random_crop < 0) o.random_crop = fine_tune ? 0 : 1;
   // Data-parallel runs keep float32: they equal a one-process run up to float32 rounding.
-  if (o.bf16 < 0) o.bf16 = !o.distill && !o.distributed.enabled() && bf16_native() ? 1 : 0;
+  if (o.bf16 < 0) o.bf16 = !o.distributed.enabled() && bf16_native() ? 1 : 0;
   const bool short_run = !o.init_model.empty() || o.minutes > 0;
   if (o.ema_start < 0) {
     o.ema_start = short_run ? 0 : 2000;

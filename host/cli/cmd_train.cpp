@@ -220,7 +220,7 @@ Command add_train_command(CLI::App& app) {
                   "for --init fine-tunes, whose samples copy the zoom and stretch; on otherwise)");
   schedule_option(cmd, to, "--bf16", &ddpm_train_params::bf16,
                   "bf16 mixed precision on the CPU (convolutions in bfloat16, 1.5x the speed where the CPU has "
-                  "AVX512-BF16): 1 on, 0 float32 (default: on where the CPU has it, off for --distill, data-parallel runs and CUDA)");
+                  "AVX512-BF16): 1 on, 0 float32 (default: on where the CPU has it, off for data-parallel runs and CUDA)");
   schedule_flag(cmd, to, "--freeze", &ddpm_train_params::freeze,
                 "fine-tuning: train only the class embedding and the last layers");
   schedule_option(cmd, to, "--lora", &ddpm_train_params::lora_rank,

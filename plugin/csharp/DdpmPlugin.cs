@@ -181,8 +181,8 @@ namespace Ddpm
         public int lora_rank;
         // Random resized crops: -1 (default) off for fine-tunes, on otherwise; 0 off; 1 on.
         public int random_crop;
-        // bf16 mixed precision on the CPU: -1 (default) on where the CPU has AVX512-BF16 (not
-        // for distillation), 0 float32, 1 bf16.
+        // bf16 mixed precision on the CPU: -1 (default) on where the CPU has AVX512-BF16, 0
+        // float32, 1 bf16.
         public int bf16;
     }
 

@@ -390,7 +390,7 @@ typedef struct ddpm_train_params {
    * AVX512-BF16 (tests/bench/NOTES.md). (This int sits where older structs had padding, which
    * ddpm_train_params_init set; a zeroed older struct trains in float32.) */
   int bf16;                   /* -1 (default): on where the CPU has AVX512-BF16, off for
-                                 distillation, world_size > 1 and on CUDA; 0: float32;
+                                 world_size > 1 and on CUDA; 0: float32;
                                  1: bf16 (refused where the CPU lacks AVX512-BF16, and on
                                  CUDA) */
 } ddpm_train_params;

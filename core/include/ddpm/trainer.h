@@ -83,11 +83,10 @@ struct TrainOptions {
                                       // products in bfloat16, weights and loss in float32;
                                       // needs AVX512-BF16; 1.5-1.6x the images per second); 0:
                                       // float32. -1 (auto): bf16 on such a CPU (measured in
-                                      // tests/bench/NOTES.md), but float32 for distillation
-                                      // (bf16 there: 1.1-1.2x the speed, 2-3 % more loss at equal
-                                      // steps, and one 14-minute student scored as the float32
-                                      // one; not yet made the default), data-parallel runs and
-                                      // on CUDA
+                                      // tests/bench/NOTES.md; for distillation 1.1-1.2x the speed,
+                                      // 2-3 % more loss at equal steps, and a 14-minute student
+                                      // scored as the float32 one), but float32 for data-parallel
+                                      // runs and on CUDA
   uint64_t seed = 0;
   std::string checkpoint;             // training checkpoint; resumed from when it exists
   int64_t checkpoint_every = 500;
