@@ -1,8 +1,10 @@
 #include "direct_conv.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <vector>
 
 #ifdef DDPM_WITH_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
@@ -37,11 +39,41 @@ using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int
 struct DirectConv::Impl {
   std::mutex mutex;  // jobs and a split forward's parts share one model
   std::map<Key, std::shared_ptr<const Entry>> entries;
+  // The reordered weights, shared by the batch sizes whose kernels want the same layout (a
+  // split forward's parts come in many sizes; one copy each would hold the weight many times).
+  std::vector<Entry> weights;
+
+  dnnl::memory weights_for(const dnnl::memory::desc& desc, const torch::Tensor& weight, const Entry& key) {
+    for (const Entry& w : weights) {
+      if (w.weights.get_desc() == desc && w.weight_data == key.weight_data && w.weight_version == key.weight_version) {
+        return w.weights;
+      }
+    }
+    weights.erase(std::remove_if(weights.begin(), weights.end(),
+                                 [&](const Entry& w) { return w.weights.get_desc() == desc; }),  // stale
+                  weights.end());
+    const dnnl::memory::dims dims = desc.dims();
+    const torch::Tensor plain = weight.detach().to(torch::kFloat32).contiguous();
+    const dnnl::memory user({dims, dnnl::memory::data_type::f32, dnnl::memory::format_tag::oihw}, cpu_engine(),
+                            plain.data_ptr());
+    Entry made = key;
+    made.weights = dnnl::memory(desc, cpu_engine());
+    dnnl::stream s(cpu_engine());
+    dnnl::reorder(user, made.weights).execute(s, const_cast<dnnl::memory&>(user), made.weights);
+    s.wait();
+    weights.push_back(made);
+    return made.weights;
+  }
 };
 
 DirectConv::DirectConv() : impl_(std::make_unique<Impl>()) {}
 DirectConv::~DirectConv() = default;
 bool DirectConv::available() { return true; }
+
+std::size_t DirectConv::weight_copies() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->weights.size();
+}
 
 std::optional<torch::Tensor> DirectConv::run(const torch::Tensor& input, const torch::Tensor& weight, int64_t pad) {
   using dnnl::memory;
@@ -65,25 +97,24 @@ std::optional<torch::Tensor> DirectConv::run(const torch::Tensor& input, const t
       auto made = std::make_shared<Entry>();
       made->weight_data = weight.data_ptr();
       made->weight_version = version;
-      const memory::desc src({B, C, H, W}, type, memory::format_tag::nhwc);
-      const memory::desc dst({B, O, Ho, Wo}, type, memory::format_tag::nhwc);
-      const memory::desc wei_any({O, C, k, k}, type, memory::format_tag::any);
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // concurrent calls each bring their own
-      const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                                 dnnl::algorithm::convolution_direct, src, wei_any, dst, {1, 1},
-                                                 {pad, pad}, {pad, pad});
-      const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
-      const std::string impl = pd.impl_info_str();
-      if (impl.rfind("ref", 0) != 0 && impl.find("gemm:") == std::string::npos) {
-        const torch::Tensor plain = weight.detach().to(input.scalar_type()).contiguous();
-        const memory user({{O, C, k, k}, type, memory::format_tag::oihw}, cpu_engine(), plain.data_ptr());
-        made->weights = memory(pd.weights_desc(), cpu_engine());
-        dnnl::stream s(cpu_engine());
-        dnnl::reorder(user, made->weights).execute(s, const_cast<memory&>(user), made->weights);
-        s.wait();
-        made->scratchpad = pd.scratchpad_desc();
-        made->primitive.emplace(pd);
+      try {
+        const memory::desc src({B, C, H, W}, type, memory::format_tag::nhwc);
+        const memory::desc dst({B, O, Ho, Wo}, type, memory::format_tag::nhwc);
+        const memory::desc wei_any({O, C, k, k}, type, memory::format_tag::any);
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // concurrent calls each bring their own
+        const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                                   dnnl::algorithm::convolution_direct, src, wei_any, dst, {1, 1},
+                                                   {pad, pad}, {pad, pad});
+        const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
+        const std::string impl = pd.impl_info_str();
+        if (impl.rfind("ref", 0) != 0 && impl.find("gemm:") == std::string::npos) {
+          made->weights = impl_->weights_for(pd.weights_desc(), weight, *made);
+          made->scratchpad = pd.scratchpad_desc();
+          made->primitive.emplace(pd);
+        }
+      } catch (const dnnl::error&) {
+        made->primitive.reset();  // a shape oneDNN refuses: LibTorch's path, as for a reference kernel
       }
       slot = std::move(made);
     }
@@ -112,6 +143,7 @@ struct DirectConv::Impl {};
 DirectConv::DirectConv() = default;
 DirectConv::~DirectConv() = default;
 bool DirectConv::available() { return false; }
+std::size_t DirectConv::weight_copies() const { return 0; }
 std::optional<torch::Tensor> DirectConv::run(const torch::Tensor&, const torch::Tensor&, int64_t) {
   return std::nullopt;
 }

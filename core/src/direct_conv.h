@@ -27,6 +27,9 @@ class DirectConv {
   // oneDNN has only its reference kernel for the shape (the caller takes LibTorch's path).
   std::optional<torch::Tensor> run(const torch::Tensor& input, const torch::Tensor& weight, int64_t pad);
 
+  // Reordered copies of weights held (batch sizes whose kernels want one layout share one).
+  std::size_t weight_copies() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

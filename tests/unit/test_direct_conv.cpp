@@ -76,6 +76,9 @@ TEST(DirectConv, SeesAChangedWeightAndLeavesOtherInputsToLibTorch) {
   EXPECT_TRUE(torch::allclose(*conv.run(x, w, 1), 2 * before, 1e-5, 1e-5));
   const torch::Tensor w2 = torch::randn({32, 32, 3, 3});  // a new tensor
   EXPECT_LT((*conv.run(x, w2, 1) - reference(x, w2, 1)).abs().max().item<double>(), 1e-4);
+  // A split forward's parts come in many batch sizes: they share the reordered weight.
+  for (int64_t b = 1; b <= 8; ++b) ASSERT_TRUE(conv.run(nhwc(torch::randn({b, 32, 16, 16})), w2, 1).has_value());
+  EXPECT_LE(conv.weight_copies(), 1u);
   // Plain maps, other types and mismatched weights: not taken.
   EXPECT_FALSE(conv.run(x.contiguous(), w, 1).has_value());
   EXPECT_FALSE(conv.run(x.to(torch::kFloat64), w, 1).has_value());
