@@ -17,8 +17,9 @@ class PackedConvWeight {
  public:
   // conv2d(input, weight, stride 1, padding `pad`) through oneDNN; `input` is a float CPU
   // tensor and gradients are off. A channels-last input goes to oneDNN directly (direct_conv.h)
-  // and gives a channels-last result; a plain one gives a plain one. A bfloat16 input gives a bfloat16 result; a float input in
-  // bf16 inference (ddpm/precision.h) is rounded to bfloat16 and its result widened to float.
+  // and gives a channels-last result; a plain one gives a plain one. A bfloat16 input gives a
+  // bfloat16 result; a float input in bf16 inference (ddpm/precision.h) is rounded to bfloat16
+  // and its result widened to float.
   torch::Tensor conv(const torch::Tensor& input, const torch::Tensor& weight, int64_t pad);
 
  private:

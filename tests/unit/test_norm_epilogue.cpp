@@ -22,6 +22,16 @@ torch::nn::GroupNorm make_norm(int groups, int channels) {
   return n;
 }
 
+struct Case {
+  int batch, groups, channels, size;
+};
+
+// A map of the case's shape whose mean is far from zero in some images: the variance must not
+// come from E[x^2] - E[x]^2.
+torch::Tensor map_of(const Case& c) {
+  return torch::randn({c.batch, c.channels, c.size, c.size}) * 3 + 40 * torch::rand({c.batch, 1, 1, 1});
+}
+
 // LibTorch's operations: what the blocks compute in grad mode.
 torch::Tensor reference(const torch::Tensor& x, torch::nn::GroupNorm& n, const ddpm::NormEpilogue& e) {
   torch::AutoGradMode grad(true);
@@ -30,13 +40,9 @@ torch::Tensor reference(const torch::Tensor& x, torch::nn::GroupNorm& n, const d
 
 TEST(NormEpilogue, MatchesLibTorchsOperations) {
   torch::manual_seed(3);
-  struct Case {
-    int batch, groups, channels, size;
-  };
-  // Mean far from zero in some maps: the variance must not come from E[x^2] - E[x]^2.
   for (const Case& c : {Case{1, 1, 32, 32}, Case{2, 1, 96, 32}, Case{3, 1, 64, 8}, Case{2, 1, 128, 4},
                         Case{2, 32, 64, 16}, Case{1, 8, 48, 8}, Case{2, 4, 8, 64}}) {
-    const torch::Tensor x = torch::randn({c.batch, c.channels, c.size, c.size}) * 3 + 40 * torch::rand({c.batch, 1, 1, 1});
+    const torch::Tensor x = map_of(c);
     torch::nn::GroupNorm n = make_norm(c.groups, c.channels);
     ddpm::NormEpilogue act, res, shift, scale_shift;
     act.gelu = true;
@@ -90,33 +96,33 @@ TEST(NormEpilogue, ReadsAndWritesBfloat16) {
 TEST(NormEpilogue, AnImageGetsTheSameNumbersAloneInABatchAndOnAnyThreadCount) {
   torch::manual_seed(4);
   torch::nn::GroupNorm n = make_norm(1, 64);
-  const torch::Tensor x = torch::randn({6, 64, 32, 32});
-  ddpm::NormEpilogue e;
-  e.gelu = true;
-  e.residual = torch::randn_like(x);
   torch::NoGradGuard no_grad;
-  const torch::Tensor batch = ddpm::fused_norm_epilogue(x, n, e);
-  ddpm::NormEpilogue one = e;
-  one.residual = e.residual.narrow(0, 4, 1);
-  EXPECT_TRUE(torch::equal(ddpm::fused_norm_epilogue(x.narrow(0, 4, 1), n, one), batch.narrow(0, 4, 1)));
-  const int before = ddpm::calling_thread_threads();
-  for (int threads : {1, 2, 3}) {
-    ddpm::set_calling_thread_threads(threads);
-    EXPECT_TRUE(torch::equal(ddpm::fused_norm_epilogue(x, n, e), batch)) << threads << " threads";
+  // Plain maps, and channels-last ones (their kernel sums chunks of pixels in a fixed order).
+  for (const auto format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+    const torch::Tensor x = torch::randn({6, 64, 32, 32}).contiguous(format);
+    ddpm::NormEpilogue e;
+    e.gelu = true;
+    e.residual = torch::randn_like(x);
+    const torch::Tensor batch = ddpm::fused_norm_epilogue(x, n, e);
+    ddpm::NormEpilogue one = e;
+    one.residual = e.residual.narrow(0, 4, 1);
+    EXPECT_TRUE(torch::equal(ddpm::fused_norm_epilogue(x.narrow(0, 4, 1), n, one), batch.narrow(0, 4, 1)));
+    const int before = ddpm::calling_thread_threads();
+    for (int threads : {1, 2, 3}) {
+      ddpm::set_calling_thread_threads(threads);
+      EXPECT_TRUE(torch::equal(ddpm::fused_norm_epilogue(x, n, e), batch)) << threads << " threads";
+    }
+    ddpm::set_calling_thread_threads(before);
   }
-  ddpm::set_calling_thread_threads(before);
 }
 
 // Channels-last maps (the direct convolutions' layout): the plain kernel's numbers to float
-// rounding, the layout kept, and an image's bits independent of its batch and the threads.
+// rounding, and the layout kept.
 TEST(NormEpilogue, ChannelsLastMapsGiveThePlainKernelsNumbers) {
   torch::manual_seed(8);
-  struct Case {
-    int batch, groups, channels, size;
-  };
   for (const Case& c : {Case{1, 1, 32, 32}, Case{2, 1, 96, 32}, Case{3, 1, 64, 8}, Case{2, 1, 128, 4},
                         Case{2, 32, 64, 16}, Case{1, 8, 48, 8}, Case{2, 16, 32, 12}}) {
-    const torch::Tensor x = torch::randn({c.batch, c.channels, c.size, c.size}) * 3 + 40 * torch::rand({c.batch, 1, 1, 1});
+    const torch::Tensor x = map_of(c);
     const torch::Tensor xl = x.contiguous(at::MemoryFormat::ChannelsLast);
     torch::nn::GroupNorm n = make_norm(c.groups, c.channels);
     ddpm::NormEpilogue act, res, scale_shift, bf16;
@@ -136,22 +142,6 @@ TEST(NormEpilogue, ChannelsLastMapsGiveThePlainKernelsNumbers) {
       EXPECT_LT(err, e.bf16_out ? 8e-3 : 8e-6) << c.batch << "x" << c.channels << "x" << c.size << " groups " << c.groups;
     }
   }
-  torch::NoGradGuard no_grad;
-  torch::nn::GroupNorm n = make_norm(1, 64);
-  const torch::Tensor x = torch::randn({5, 64, 32, 32}).contiguous(at::MemoryFormat::ChannelsLast);
-  ddpm::NormEpilogue e;
-  e.gelu = true;
-  e.residual = torch::randn_like(x);
-  const torch::Tensor batch = ddpm::fused_norm_epilogue(x, n, e);
-  ddpm::NormEpilogue one = e;
-  one.residual = e.residual.narrow(0, 3, 1);
-  EXPECT_TRUE(torch::equal(ddpm::fused_norm_epilogue(x.narrow(0, 3, 1), n, one), batch.narrow(0, 3, 1)));
-  const int before = ddpm::calling_thread_threads();
-  for (int threads : {1, 2, 3}) {
-    ddpm::set_calling_thread_threads(threads);
-    EXPECT_TRUE(torch::equal(ddpm::fused_norm_epilogue(x, n, e), batch)) << threads << " threads";
-  }
-  ddpm::set_calling_thread_threads(before);
 }
 
 TEST(NormEpilogue, GeluMatchesItsClosedForm) {
