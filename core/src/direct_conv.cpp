@@ -21,14 +21,20 @@ dnnl::engine& cpu_engine() {
   return engine;
 }
 
+// A weight reordered into a kernel's layout, and which tensor and version it was made from.
+struct Reordered {
+  dnnl::memory weights;
+  const void* data = nullptr;
+  uint32_t version = 0;
+  bool from(const torch::Tensor& w, uint32_t v) const { return data == w.data_ptr() && version == v; }
+};
+
 // One shape's primitive with the weight in the layout it chose. Entries are never changed once
 // made (a changed weight makes a new one), so a call may run one while another thread replaces it.
 struct Entry {
   std::optional<dnnl::convolution_forward> primitive;  // empty: reference kernel only
-  dnnl::memory weights;
+  Reordered weight;
   dnnl::memory::desc scratchpad;
-  const void* weight_data = nullptr;
-  uint32_t weight_version = 0;
 };
 
 // batch, channels, height, width, outputs, kernel, pad, bfloat16
@@ -41,28 +47,25 @@ struct DirectConv::Impl {
   std::map<Key, std::shared_ptr<const Entry>> entries;
   // The reordered weights, shared by the batch sizes whose kernels want the same layout (a
   // split forward's parts come in many sizes; one copy each would hold the weight many times).
-  std::vector<Entry> weights;
+  std::vector<Reordered> weights;
 
-  dnnl::memory weights_for(const dnnl::memory::desc& desc, const torch::Tensor& weight, const Entry& key) {
-    for (const Entry& w : weights) {
-      if (w.weights.get_desc() == desc && w.weight_data == key.weight_data && w.weight_version == key.weight_version) {
-        return w.weights;
-      }
+  Reordered weight_for(const dnnl::memory::desc& desc, const torch::Tensor& weight, uint32_t version) {
+    for (const Reordered& w : weights) {
+      if (w.weights.get_desc() == desc && w.from(weight, version)) return w;
     }
     weights.erase(std::remove_if(weights.begin(), weights.end(),
-                                 [&](const Entry& w) { return w.weights.get_desc() == desc; }),  // stale
+                                 [&](const Reordered& w) { return w.weights.get_desc() == desc; }),  // stale
                   weights.end());
     const dnnl::memory::dims dims = desc.dims();
     const torch::Tensor plain = weight.detach().to(torch::kFloat32).contiguous();
-    const dnnl::memory user({dims, dnnl::memory::data_type::f32, dnnl::memory::format_tag::oihw}, cpu_engine(),
-                            plain.data_ptr());
-    Entry made = key;
-    made.weights = dnnl::memory(desc, cpu_engine());
+    dnnl::memory user({dims, dnnl::memory::data_type::f32, dnnl::memory::format_tag::oihw}, cpu_engine(),
+                      plain.data_ptr());
+    Reordered made{dnnl::memory(desc, cpu_engine()), weight.data_ptr(), version};
     dnnl::stream s(cpu_engine());
-    dnnl::reorder(user, made.weights).execute(s, const_cast<dnnl::memory&>(user), made.weights);
+    dnnl::reorder(user, made.weights).execute(s, user, made.weights);
     s.wait();
     weights.push_back(made);
-    return made.weights;
+    return made;
   }
 };
 
@@ -93,10 +96,9 @@ std::optional<torch::Tensor> DirectConv::run(const torch::Tensor& input, const t
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     auto& slot = impl_->entries[Key{B, C, H, W, O, k, pad, bf16}];
-    if (!slot || slot->weight_data != weight.data_ptr() || slot->weight_version != version) {
+    if (!slot || !slot->weight.from(weight, version)) {
       auto made = std::make_shared<Entry>();
-      made->weight_data = weight.data_ptr();
-      made->weight_version = version;
+      made->weight = Reordered{{}, weight.data_ptr(), version};  // marks a declined shape as seen for this weight
       try {
         const memory::desc src({B, C, H, W}, type, memory::format_tag::nhwc);
         const memory::desc dst({B, O, Ho, Wo}, type, memory::format_tag::nhwc);
@@ -109,7 +111,7 @@ std::optional<torch::Tensor> DirectConv::run(const torch::Tensor& input, const t
         const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
         const std::string impl = pd.impl_info_str();
         if (impl.rfind("ref", 0) != 0 && impl.find("gemm:") == std::string::npos) {
-          made->weights = impl_->weights_for(pd.weights_desc(), weight, *made);
+          made->weight = impl_->weight_for(pd.weights_desc(), weight, version);
           made->scratchpad = pd.scratchpad_desc();
           made->primitive.emplace(pd);
         }
@@ -130,7 +132,7 @@ std::optional<torch::Tensor> DirectConv::run(const torch::Tensor& input, const t
   const memory scratchpad(entry->scratchpad, cpu_engine(), scratch.data_ptr());
   static thread_local dnnl::stream stream(cpu_engine());
   entry->primitive->execute(stream, {{DNNL_ARG_SRC, src},
-                                     {DNNL_ARG_WEIGHTS, entry->weights},
+                                     {DNNL_ARG_WEIGHTS, entry->weight.weights},
                                      {DNNL_ARG_DST, dst},
                                      {DNNL_ARG_SCRATCHPAD, scratchpad}});
   stream.wait();

@@ -45,19 +45,15 @@ torch::Tensor max_pool_2x2(const torch::Tensor& x_in) {
   torch::Tensor out = torch::empty({x.size(0), x.size(1), x.size(2) / 2, w}, x.options());
   const float* src = x.data_ptr<float>();
   float* dst = out.data_ptr<float>();
-  // LibTorch's order and rule: the window row by row, a value replaces the maximum when it is
-  // larger or NaN (so a NaN anywhere in the window is the result).
+  // LibTorch's order, the window row by row, and its rule (window_max: a NaN anywhere in the
+  // window is the result).
   at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const float* top = src + 2 * r * W;
       const float* bottom = top + W;
       float* o = dst + r * w;
       for (int64_t j = 0; j < w; ++j) {
-        float m = top[2 * j];
-        for (const float v : {top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]}) {
-          if (v > m || std::isnan(v)) m = v;
-        }
-        o[j] = m;
+        o[j] = window_max(window_max(window_max(top[2 * j], top[2 * j + 1]), bottom[2 * j]), bottom[2 * j + 1]);
       }
     }
   });

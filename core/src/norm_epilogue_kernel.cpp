@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "fused_attention_simd.h"
@@ -90,6 +92,27 @@ DDPM_INLINE double group_sum(const T* x, int64_t channels, int64_t n, float m) {
   return sum;
 }
 
+// 1 / sqrt(variance + eps) of a group from the sum of its squared deviations from the
+// float-rounded mean: sum (x - mf)^2 = sum (x - mean)^2 + count (mean - mf)^2.
+DDPM_INLINE double group_rstd(double deviations, double count, double mean, double eps) {
+  const double off = mean - static_cast<double>(static_cast<float>(mean));
+  const double var = std::max(deviations / count - off * off, 0.0);
+  return 1.0 / std::sqrt(var + eps);
+}
+
+// Channel c of image-channel bc normalised and put through the epilogue's scale and shift as
+// one x * a + shift: {a, shift}.
+DDPM_INLINE std::pair<float, float> channel_affine(const NormOperands& o, int64_t c, int64_t bc, double mean,
+                                                   double rstd) {
+  double a = rstd * o.gamma[c], shift = o.beta[c] - mean * a;
+  if (o.scale) {
+    a *= 1.0 + o.scale[bc];
+    shift *= 1.0 + o.scale[bc];
+  }
+  if (o.shift) shift += o.shift[bc];
+  return {static_cast<float>(a), static_cast<float>(shift)};
+}
+
 // Normalises one image's group of `channels` channels from c0: mean and variance in two
 // passes (the second over deviations from the first's mean, so no cancellation), then one
 // pass of x * a + b per channel with the epilogue. In and Out: float or uint16_t (bfloat16).
@@ -99,20 +122,11 @@ DDPM_INLINE void normalize_group(const NormOperands& o, int64_t b, int64_t c0, i
   const In* x = static_cast<const In*>(o.x) + first * n;
   const double count = static_cast<double>(channels * n);
   const double mean = group_sum<false>(x, channels, n, 0.0f) / count;
-  const float mf = static_cast<float>(mean);
-  // Deviations from the float-rounded mean: sum (x - mf)^2 = sum (x - mean)^2 + count (mean - mf)^2.
-  const double off = mean - static_cast<double>(mf);
-  const double var = std::max(group_sum<true>(x, channels, n, mf) / count - off * off, 0.0);
-  const double rstd = 1.0 / std::sqrt(var + o.eps);
+  const double rstd = group_rstd(group_sum<true>(x, channels, n, static_cast<float>(mean)), count, mean, o.eps);
   for (int64_t c = 0; c < channels; ++c) {
     const int64_t bc = first + c;
-    double a = rstd * o.gamma[c0 + c], shift = o.beta[c0 + c] - mean * a;
-    if (o.scale) {
-      a *= 1.0 + o.scale[bc];
-      shift *= 1.0 + o.scale[bc];
-    }
-    if (o.shift) shift += o.shift[bc];
-    const vf va = splat(static_cast<float>(a)), vb = splat(static_cast<float>(shift));
+    const auto [a, shift] = channel_affine(o, c0 + c, bc, mean, rstd);
+    const vf va = splat(a), vb = splat(shift);
     const In* xc = static_cast<const In*>(o.x) + bc * n;
     const float* rc = o.residual ? o.residual + bc * n : nullptr;
     Out* yc = static_cast<Out*>(o.out) + bc * n;
@@ -232,20 +246,10 @@ void normalize_groups_channels_last(const NormOperands& o, int64_t B, int64_t G,
   std::vector<float> a(static_cast<size_t>(B * C)), shift(static_cast<size_t>(B * C));
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t g = 0; g < G; ++g) {
-      // As the plain kernel: deviations from the float-rounded mean, corrected by its offset.
-      const double m = group_mean[b * G + g], off = m - static_cast<double>(static_cast<float>(m));
-      const double var = std::max(group_totals(b, g) / count - off * off, 0.0);
-      const double rstd = 1.0 / std::sqrt(var + o.eps);
+      const double m = group_mean[b * G + g], rstd = group_rstd(group_totals(b, g), count, m, o.eps);
       for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
         const int64_t bc = b * C + c;
-        double ac = rstd * o.gamma[c], sc = o.beta[c] - m * ac;
-        if (o.scale) {
-          ac *= 1.0 + o.scale[bc];
-          sc *= 1.0 + o.scale[bc];
-        }
-        if (o.shift) sc += o.shift[bc];
-        a[bc] = static_cast<float>(ac);
-        shift[bc] = static_cast<float>(sc);
+        std::tie(a[bc], shift[bc]) = channel_affine(o, c, bc, m, rstd);
       }
     }
   }
