@@ -16,7 +16,8 @@ rm -rf "$DIR"
 mkdir -p "$DIR"
 FAILS=0
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-xvfb() { xvfb-run -a -s "-screen 0 1280x720x24" "$@"; }
+# Under Xvfb, with the program's own exit status (see tests/xvfb_run.sh).
+xvfb() { sh "$(dirname "$0")/../../tests/xvfb_run.sh" "$@"; }
 # expect CODE TEXT: the last run's exit code and a text its output must contain.
 expect() {
   if [ "$code" -ne "$1" ] || ! grep -q "$2" "$DIR/out.txt"; then

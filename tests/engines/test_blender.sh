@@ -22,7 +22,7 @@ command -v xvfb-run >/dev/null || { echo "test_blender: no xvfb-run, window test
 # A file given on the command line: Blender opens without its splash screen.
 "$blender" -b --factory-startup --python-expr \
   "import bpy; bpy.ops.wm.save_as_mainfile(filepath='$scratch/empty.blend')" >/dev/null
-timeout 240 xvfb-run -a -s "-screen 0 1280x720x24" "$blender" "$scratch/empty.blend" \
+timeout 240 sh "$root/tests/xvfb_run.sh" "$blender" "$scratch/empty.blend" \
   --python-exit-code 1 --python "$root/tests/engines/blender_ui_test.py" -- "$root/engines/blender" "$lib" \
   "$root/assets/emoji32/model.safetensors" "$scratch/blender-ui.png" 2>&1 | tee "$scratch/ui-log.txt"
 status=${PIPESTATUS[0]}

@@ -19,7 +19,7 @@ failures=0
 
 game() { # NAME ARGS...: runs the game, its stdout and stderr in $scratch/NAME.{out,err}
   local name=$1; shift
-  timeout 180 xvfb-run -a -s "-screen 0 1280x720x24" "$love" "$root/engines/love" "$@" \
+  timeout 180 sh "$root/tests/xvfb_run.sh" "$love" "$root/engines/love" "$@" \
     --screenshot "$scratch/$name.png" >"$scratch/$name.out" 2>"$scratch/$name.err"
 }
 
