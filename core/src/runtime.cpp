@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
-
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core_share.h"
@@ -120,14 +120,23 @@ torch::Device select_device(const std::string& name) {
   }
   if (name == "cpu") return torch::Device(torch::kCPU);
   if (name.rfind("cuda", 0) == 0) {
+    std::optional<torch::Device> device;
+    try {
+      device = torch::Device(name);
+    } catch (const c10::Error&) {
+    }
+    if (!device || !device->is_cuda()) {
+      throw Error("device '" + name + "' is not a valid CUDA device name (e.g. 'cuda' or 'cuda:0')");
+    }
     if (!torch::cuda::is_available()) {
       throw Error("device '" + name + "' requested but this LibTorch has no CUDA device; use 'cpu'");
     }
-    try {
-      return torch::Device(name);
-    } catch (const c10::Error&) {
-      throw Error("device '" + name + "' is not a valid CUDA device name (e.g. 'cuda' or 'cuda:0')");
+    const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+    if (device->has_index() && device->index() >= count) {
+      throw Error("device '" + name + "' does not exist: this machine has " + std::to_string(count) +
+                  " CUDA device" + (count == 1 ? "" : "s") + " (cuda:0 to cuda:" + std::to_string(count - 1) + ")");
     }
+    return *device;
   }
   throw Error("unknown device '" + name + "': allowed 'auto', 'cpu' or 'cuda[:N]'");
 }

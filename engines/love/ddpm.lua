@@ -31,11 +31,15 @@ function M.open(path)
   return { lib = lib }
 end
 
--- Loads a model: its size and class names, or nil and the plugin's message.
-function M.load_model(plugin, path)
+-- Loads a model on `device` (nil: the CPU): its size and class names, or nil and the plugin's
+-- message.
+function M.load_model(plugin, path, device)
   local lib = plugin.lib
   local out = ffi.new("ddpm_model*[1]")
-  local status = lib.ddpm_model_load(path, out)
+  local params = ffi.new("ddpm_model_params")
+  lib.ddpm_model_params_init(params, ffi.sizeof(params))
+  params.device = device  -- a Lua string stays alive for the call
+  local status = lib.ddpm_model_load_ex(path, params, out)
   if status ~= 0 then return nil, last_error(lib, status) end
   local model = ffi.gc(out[0], lib.ddpm_model_free)
   local w, h = ffi.new("int[1]"), ffi.new("int[1]")

@@ -50,6 +50,16 @@ void ddpm_string_free(char* str);
 
 ddpm_status ddpm_model_load(const char* path, ddpm_model** out);
 
+typedef struct ddpm_model_params {
+  size_t struct_size;
+  const char* device;
+} ddpm_model_params;
+
+ddpm_status ddpm_model_params_init(ddpm_model_params* params, size_t struct_size);
+
+ddpm_status ddpm_model_load_ex(const char* path, const ddpm_model_params* params,
+                                        ddpm_model** out);
+
 void ddpm_model_free(ddpm_model* model);
 
 ddpm_status ddpm_model_info_json(const ddpm_model* model, char** out_json);

@@ -38,7 +38,7 @@ local function setup(args)
   end
   local model_path = Options.model(o)
   local model
-  model, message = ddpm.load_model(plugin, model_path)
+  model, message = ddpm.load_model(plugin, model_path, o.device)
   if not model then return fail("cannot load the model " .. model_path .. ": " .. message) end
   local class, switch_to = 0, nil
   for _, key in ipairs({ "class", "switch-to" }) do

@@ -8,6 +8,7 @@ love GAME_DIR [options]
                      then the repository's build/plugin/)
   --model PATH       model file (default: model.safetensors beside the game, then the
                      repository's assets/emoji32/model.safetensors)
+  --device NAME      where the model runs: cpu (default), cuda, cuda:N or auto
   --class NAME       starting class (default: the first)
   --seed N           seed of the stream's seed path (default 1)
   --seed-path P      walk (default), new or fixed
@@ -21,7 +22,7 @@ love GAME_DIR [options]
   --autoplay         the basket plays by itself (on in scripted mode)]]
 
 local NUMBERS = { seed = true, steps = true, guidance = true, threads = true, frames = true }
-local STRINGS = { library = true, model = true, class = true, ["seed-path"] = true,
+local STRINGS = { library = true, model = true, device = true, class = true, ["seed-path"] = true,
                   screenshot = true, ["switch-to"] = true }
 
 -- ddpm_seed_path's values and their names on the command line and on screen.

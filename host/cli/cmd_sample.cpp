@@ -26,7 +26,7 @@ struct SampleOptions {
   // for it), which beats 20 trailing steps on the default model (tests/bench/NOTES.md, quality;
   // the deterministic samplers leave speckles there), or for a distilled model the plugin's
   // choice: DDIM at its own step count. Other samplers default to 20 steps.
-  std::string model, out, class_arg, sampler, grid, sheet, spacing, precision, guidance_interval;
+  std::string model, out, class_arg, sampler, grid, sheet, spacing, precision, guidance_interval, device;
   int count = 1, steps = -1, threads = 0;
   float guidance = 3.0f;
   bool guidance_set = false;  // else the plugin's default
@@ -91,7 +91,7 @@ int run_sample(const SampleOptions& o) {
   }
 
   Model m;
-  load_model(o.model, m);
+  load_model(o.model, m, o.device);
   if (o.steps > m.timesteps) {
     user_error("--steps " + std::to_string(o.steps) + " is out of range: allowed 1 to " +
                std::to_string(m.timesteps) + " (the model's T)");
@@ -190,6 +190,7 @@ Command add_sample_command(CLI::App& app) {
                   "the noise levels searched best at 4 and 5 steps, for a guidance-distilled model)");
   cmd->add_option("--threads", o->threads, "CPU threads of the job (default 0: automatic, all cores while no other thread keeps one busy)");
   cmd->add_option("--precision", o->precision, kPrecisionHelp);
+  cmd->add_option("--device", o->device, kDeviceHelp);
   auto* guidance = cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--guidance-interval", o->guidance_interval, kGuidanceIntervalHelp);
   cmd->add_option("--eta", o->eta, "DDIM eta, 0..1 (default 0)");

@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct StreamOptions {
-  std::string model, out, sheet, class_arg, sampler, seed_path = "walk", input, precision,
+  std::string model, out, sheet, class_arg, sampler, seed_path = "walk", input, precision, device,
       guidance_interval;
   std::vector<std::string> class_at;  // "CALL:CLASS": from that call on, entering images get CLASS
   int frames = 16, steps = -1, period = 32, threads = 0;  // steps -1: the model's (8, or a distilled model's)
@@ -83,7 +83,7 @@ int run_stream(const StreamOptions& o) {
   const std::map<std::string, int> paths = {{"fixed", DDPM_SEED_FIXED}, {"walk", DDPM_SEED_WALK}, {"new", DDPM_SEED_NEW}};
 
   Model m;
-  load_model(o.model, m);
+  load_model(o.model, m, o.device);
   const int class_index = resolve_class(m, o.class_arg, "--class");
   const std::map<int, int> schedule = class_schedule(m, o.class_at);
   const auto names = class_names_of(m);
@@ -169,6 +169,7 @@ Command add_stream_command(CLI::App& app) {
   cmd->add_option("--steps", o->steps, "stages per image = images in flight (default 8; a distilled model's own count)");
   cmd->add_option("--threads", o->threads, "CPU threads of the stream (default 0: automatic, all cores while no other thread keeps one busy)");
   cmd->add_option("--precision", o->precision, kPrecisionHelp);
+  cmd->add_option("--device", o->device, kDeviceHelp);
   cmd->add_option("--guidance,-g", o->guidance, "classifier-free guidance scale (default 3)");
   cmd->add_option("--guidance-interval", o->guidance_interval, kGuidanceIntervalHelp);
   cmd->add_option("--seed", o->seed, "seed of the seed path (default 0)");

@@ -11,9 +11,14 @@ Model::~Model() {
   if (handle) g_plugin.ddpm_model_free(handle);
 }
 
-void load_model(const std::string& path, Model& m) {
+void load_model(const std::string& path, Model& m, const std::string& device) {
   require_file(path, "model file");
-  check(g_plugin.ddpm_model_load(path.c_str(), &m.handle), "cannot load model '" + path + "'");
+  ddpm_model_params params;
+  check(g_plugin.ddpm_model_params_init(&params, sizeof params), "model parameters");
+  params.device = device.empty() ? nullptr : device.c_str();
+  check(g_plugin.ddpm_model_load_ex(path.c_str(), &params, &m.handle),
+        device.empty() ? "cannot load model '" + path + "'"
+                       : "cannot load model '" + path + "' on --device " + device);
   check(g_plugin.ddpm_model_get_shape(m.handle, &m.width, &m.height, &m.channels, &m.num_classes,
                                       &m.timesteps),
         "model shape");

@@ -18,8 +18,14 @@ struct Model {
   ~Model();
 };
 
-// Throws Exit (user error) when the file is missing or not a model.
-void load_model(const std::string& path, Model& m);
+// Throws Exit (user error) when the file is missing or not a model, or the device is unknown
+// or absent. `device`: "" for the plugin's default (the CPU), else ddpm_model_params.device.
+void load_model(const std::string& path, Model& m, const std::string& device = "");
+
+// --device of `sample` and `stream`.
+inline const char* const kDeviceHelp =
+    "where the model runs: cpu (default), cuda, cuda:N, or auto (CUDA when the plugin was built "
+    "with it and a GPU is present)";
 
 // One name per class: the model's own, else class_<i>.
 std::vector<std::string> class_names_of(const Model& m);

@@ -19,6 +19,8 @@ namespace ddpm_host {
   X(ddpm_set_log_callback)           \
   X(ddpm_string_free)                \
   X(ddpm_model_load)                 \
+  X(ddpm_model_params_init)          \
+  X(ddpm_model_load_ex)              \
   X(ddpm_model_free)                 \
   X(ddpm_model_info_json)            \
   X(ddpm_model_get_shape)            \

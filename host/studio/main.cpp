@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
   app.add_option("--precision", o.precision,
                  "auto (default: bf16 where the CPU has AVX512-BF16), float32 or bf16: the convolutions' number format")
       ->check(CLI::IsMember({"auto", "float32", "bf16"}));
+  app.add_option("--device", o.device,
+                 "where the models run: cpu (default), cuda, cuda:N, or auto (CUDA when the plugin has it and a GPU is present)");
   app.add_option("--sampler", o.sampler, "ddpm, ddim, dpmpp2m, euler_a or dpmpp2m_sde")
       ->check(CLI::IsMember({"ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"}));
   app.add_option("--steps", o.steps, "denoising steps")->check(CLI::Range(1, 1000));

@@ -18,7 +18,10 @@ void ModelState::unload() {
 
 bool ModelState::load(const std::string& path, std::string& error) {
   ddpm_model* m = nullptr;
-  if (plugin_.ddpm_model_load(path.c_str(), &m) != DDPM_OK) {
+  ddpm_model_params params;
+  plugin_.ddpm_model_params_init(&params, sizeof params);
+  params.device = device_.empty() ? nullptr : device_.c_str();
+  if (plugin_.ddpm_model_load_ex(path.c_str(), &params, &m) != DDPM_OK) {
     error = plugin_.ddpm_last_error();
     return false;
   }
@@ -44,7 +47,7 @@ bool ModelState::load(const std::string& path, std::string& error) {
   guidance_input = false;
   distilled_steps = 0;
   distilled_sampler.clear();
-  std::string preset = "custom";
+  std::string preset = "custom", device = "cpu";
   long long trained = 0;
   if (info.is_object()) {
     for (const auto& name : info.value("class_names", nlohmann::json::array())) {
@@ -56,6 +59,7 @@ bool ModelState::load(const std::string& path, std::string& error) {
     default_guidance = info.value("guidance", 3.0f);
     if (info.contains("unet") && info["unet"].is_object()) preset = info["unet"].value("preset", preset);
     trained = info.value("training_step", 0LL);
+    device = info.value("device", device);
     guidance_input = info.contains("unet") && info["unet"].is_object() && info["unet"].value("guidance_input", false);
     if (info.contains("distilled") && info["distilled"].is_object()) {
       distilled_steps = info["distilled"].value("steps", 0);
@@ -68,7 +72,8 @@ bool ModelState::load(const std::string& path, std::string& error) {
   if (samplers.empty()) samplers = {"ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"};
   summary = preset + ", " + std::to_string(w) + "x" + std::to_string(h) + "x" + std::to_string(c) + ", " +
             (n > 0 ? std::to_string(n) + " classes" : std::string("unconditional")) + ", T=" +
-            std::to_string(t) + (trained > 0 ? ", trained " + std::to_string(trained) + " steps" : "");
+            std::to_string(t) + (trained > 0 ? ", trained " + std::to_string(trained) + " steps" : "") +
+            (device != "cpu" ? ", on " + device : "");
   return true;
 }
 

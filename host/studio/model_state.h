@@ -1,6 +1,7 @@
 #pragma once
 // The model the studio generates with: its plugin handle and what the UI shows about it.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "plugin_loader.h"
@@ -9,7 +10,8 @@ namespace studio {
 
 class ModelState {
  public:
-  explicit ModelState(const ddpm_host::Plugin& plugin) : plugin_(plugin) {}
+  // `device`: where loaded models run (ddpm_model_params.device; "" the CPU).
+  ModelState(const ddpm_host::Plugin& plugin, std::string device) : plugin_(plugin), device_(std::move(device)) {}
   ~ModelState();
   ModelState(const ModelState&) = delete;
   ModelState& operator=(const ModelState&) = delete;
@@ -36,6 +38,7 @@ class ModelState {
 
  private:
   const ddpm_host::Plugin& plugin_;
+  std::string device_;
   ddpm_model* model_ = nullptr;
   std::string path_;
 };

@@ -27,7 +27,7 @@ double now_seconds() {
 Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOptions options,
                Settings settings)
     : window_(window), plugin_(plugin), options_(std::move(options)), settings_(std::move(settings)),
-      model_(plugin), student_(plugin), gen_(plugin), train_(plugin), live_(plugin) {
+      model_(plugin, options_.device), student_(plugin, options_.device), gen_(plugin), train_(plugin), live_(plugin) {
   bf16_ = std::string(plugin_.ddpm_get_precision()) == "bf16";  // main() has set --precision
   sampler_choice_ = settings_.sampler;
   steps_ = settings_.steps;

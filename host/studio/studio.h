@@ -61,6 +61,7 @@ struct StudioOptions {
   float live_blend = -1.0f;    // < 0: the settings'
   bool live_inflight = false;
   std::string precision;  // --precision, set in the plugin by main() ("": the plugin's default, auto)
+  std::string device;     // --device: where models run ("": the CPU)
   double timeout_seconds = 900;
   float ui_scale = 1.0f;  // the monitor's content scale (high-DPI)
 };

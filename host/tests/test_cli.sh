@@ -136,6 +136,12 @@ unset DDPM_MODEL
 run 1 "missing.pt" sample "$DIR/missing.pt" --out "$DIR/x"
 run 1 "out of range" sample "$M" --out "$DIR/x" --class 7 --steps 5
 run 1 "0=cat, 1=dog, 2=fox" sample "$M" --out "$DIR/x" --class zebra --steps 5
+# where the model runs: the CPU by name gives the default's image; a GPU index past the last one
+# (any CUDA device on a build without CUDA) and an unknown name are refused by name
+run 0 "" sample "$M" --out "$DIR/a_cpu.png" --class fox --steps 5 --seed 9 --sampler dpmpp2m --device cpu
+cmp -s "$DIR/a.png" "$DIR/a_cpu.png" || fail "--device cpu gave another image than the default"
+run 1 "device 'cuda:99'" sample "$M" --out "$DIR/x" --steps 2 --device cuda:99
+run 1 "unknown device 'tpu'" stream "$M" --frames 2 --out "$DIR/x" --device tpu
 run 1 "nope" sample "$REF" --out "$DIR/x" --sampler nope
 run 1 "count" sample "$REF" --out "$DIR/x" --count 0
 run 1 "steps" sample "$REF" --out "$DIR/x" --steps 100000

@@ -123,6 +123,10 @@ xvfb "$STUDIO" --model "$MODEL" --class 999 --frames 2 >"$DIR/out.txt" 2>&1
 code=$?
 expect 1 "out of range" "class out of range"
 
+xvfb "$STUDIO" --model "$MODEL" --device cuda:99 --frames 2 >"$DIR/out.txt" 2>&1
+code=$?
+expect 1 "device 'cuda:99'" "a GPU that is not there"
+
 mkdir -p "$DIR/empty/class_a"
 xvfb "$STUDIO" --model "$MODEL" --panel train --train-folder "$DIR/empty" --train-steps 5 \
   --train-out "$DIR/empty.safetensors" --frames 2 >"$DIR/out.txt" 2>&1

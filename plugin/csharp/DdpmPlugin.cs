@@ -114,6 +114,14 @@ namespace Ddpm
         public float guidance_max_sigma;
     }
 
+    /// <summary>ddpm_model_params. Initialise with DdpmLibrary.ModelDefaults().</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct DdpmModelParams
+    {
+        public UIntPtr struct_size;
+        public IntPtr device;           // const char*: "cpu", "cuda", "cuda:N", "auto"; IntPtr.Zero: the CPU
+    }
+
     /// <summary>ddpm_import_params. Initialise with DdpmLibrary.ImportDefaults().</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct DdpmImportParams
@@ -306,6 +314,13 @@ namespace Ddpm
 
         [DllImport(Library, CallingConvention = Cdecl)]
         public static extern DdpmStatus ddpm_model_load([MarshalAs(UnmanagedType.LPStr)] string path, out IntPtr model);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_model_params_init(ref DdpmModelParams p, UIntPtr structSize);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_model_params_init(IntPtr p, UIntPtr structSize);
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_model_load_ex([MarshalAs(UnmanagedType.LPStr)] string path,
+                                                           ref DdpmModelParams p, out IntPtr model);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern void ddpm_model_free(IntPtr model);
         [DllImport(Library, CallingConvention = Cdecl)]
         public static extern DdpmStatus ddpm_model_info_json(IntPtr model, out IntPtr json);
@@ -486,6 +501,14 @@ namespace Ddpm
             return p;
         }
 
+        /// <summary>The plugin's defaults, struct_size = Marshal.SizeOf(DdpmModelParams).</summary>
+        public static DdpmModelParams ModelDefaults()
+        {
+            var p = new DdpmModelParams();
+            Check(DdpmNative.ddpm_model_params_init(ref p, StructSize(typeof(DdpmModelParams))));
+            return p;
+        }
+
         /// <summary>The plugin's defaults, struct_size = Marshal.SizeOf(DdpmImportParams).</summary>
         public static DdpmImportParams ImportDefaults()
         {
@@ -649,12 +672,23 @@ namespace Ddpm
             Shape = new ModelShape { Width = w, Height = h, Channels = c, NumClasses = n, Timesteps = t };
         }
 
-        /// <summary>Loads a model file (.safetensors of this project, or a reference .pt).</summary>
-        public static Model Load(string path)
+        /// <summary>Loads a model file (.safetensors of this project, or a reference .pt) on the
+        /// CPU, or on `device` ("cpu", "cuda", "cuda:N", "auto"); Device says where it went.</summary>
+        public static Model Load(string path, string device = null)
         {
             DdpmLibrary.CheckAbi();
             IntPtr h;
-            DdpmLibrary.Check(DdpmNative.ddpm_model_load(path, out h));
+            if (device == null)
+            {
+                DdpmLibrary.Check(DdpmNative.ddpm_model_load(path, out h));
+            }
+            else
+            {
+                var p = DdpmLibrary.ModelDefaults();
+                p.device = Marshal.StringToHGlobalAnsi(device);
+                try { DdpmLibrary.Check(DdpmNative.ddpm_model_load_ex(path, ref p, out h)); }
+                finally { Marshal.FreeHGlobal(p.device); }
+            }
             try
             {
                 return new Model(h);
@@ -669,7 +703,8 @@ namespace Ddpm
         public IntPtr Handle { get { return handle; } }
         public ModelShape Shape { get; private set; }
 
-        /// <summary>The model's description as JSON (architecture, schedule, class names, samplers).</summary>
+        /// <summary>The model's description as JSON (architecture, schedule, class names, samplers,
+        /// and "device": where it runs).</summary>
         public string InfoJson
         {
             get

@@ -116,11 +116,38 @@ DDPM_API void ddpm_string_free(char* str);
  * PyTorch `.pt` checkpoint) on the CPU. Errors: INVALID_ARGUMENT (NULL), NOT_FOUND, IO,
  * BAD_MODEL. On failure *out is set to NULL. */
 DDPM_API ddpm_status ddpm_model_load(const char* path, ddpm_model** out);
+
+typedef struct ddpm_model_params {
+  size_t struct_size; /* sizeof(ddpm_model_params), set by the init function */
+  const char* device; /* where the model's jobs and streams run: NULL or "cpu" (default), "cuda",
+                         "cuda:N", or "auto" (CUDA when this library was built with it and a GPU
+                         is present, else the CPU). On CUDA the network runs in float32 (the
+                         precision of ddpm_set_precision is the CPU's) and ddpm_set_threads and a
+                         job's `threads` have no effect; noise still comes from the seed on the
+                         CPU, so a seed gives the same image on every device up to rounding.
+                         Callbacks, polls and results hand out CPU memory as on the CPU. */
+} ddpm_model_params;
+
+/* Thread-safe. Fills the first struct_size bytes of *params: the library's defaults for the
+ * fields it knows, zeros past its own struct, and params->struct_size = struct_size.
+ * Errors: INVALID_ARGUMENT (NULL, struct_size below the first published struct or above 4096). */
+DDPM_API ddpm_status ddpm_model_params_init(ddpm_model_params* params, size_t struct_size);
+/* Fills *params with the defaults and struct_size = sizeof *params (the caller's size). */
+static inline ddpm_status ddpm_model_default_params(ddpm_model_params* params) {
+  return ddpm_model_params_init(params, sizeof *params);
+}
+/* Thread-safe. ddpm_model_load with a choice of device (`params` may be NULL: the defaults).
+ * The device the model ended on is "device" in ddpm_model_info_json. Errors: those of
+ * ddpm_model_load, and INVALID_ARGUMENT for a bad struct_size, an unknown device name, "cuda"
+ * where this library has no CUDA or no GPU is present, or a GPU index past the last GPU. */
+DDPM_API ddpm_status ddpm_model_load_ex(const char* path, const ddpm_model_params* params,
+                                        ddpm_model** out);
 /* Thread-safe for distinct models; a model may be freed while its jobs still run (they keep
  * it alive until they are freed). NULL is allowed. */
 DDPM_API void ddpm_model_free(ddpm_model* model);
-/* Thread-safe. The model's description as JSON (architecture, schedule, class names, and
- * "samplers": the sampler names). Free *out_json with ddpm_string_free. */
+/* Thread-safe. The model's description as JSON (architecture, schedule, class names,
+ * "samplers": the sampler names, and "device": where it runs, e.g. "cpu" or "cuda:0"). Free
+ * *out_json with ddpm_string_free. */
 DDPM_API ddpm_status ddpm_model_info_json(const ddpm_model* model, char** out_json);
 /* Thread-safe. Image size, channels (1, 3 or 4), class count (0: unconditional) and the
  * schedule's T; any output pointer may be NULL. */

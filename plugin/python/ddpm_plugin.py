@@ -118,6 +118,10 @@ class StreamStats(ctypes.Structure):
 SEED_PATHS = {"fixed": 0, "walk": 1, "new": 2}
 
 
+class ModelParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("device", ctypes.c_char_p)]
+
+
 class ImportParams(ctypes.Structure):
     _fields_ = [
         ("struct_size", ctypes.c_size_t),
@@ -184,6 +188,8 @@ class Library:
             "ddpm_get_precision": (ctypes.c_char_p, []),
             "ddpm_string_free": (None, [vp]),
             "ddpm_model_load": (st, [ctypes.c_char_p, ctypes.POINTER(vp)]),
+            "ddpm_model_params_init": (st, [ctypes.POINTER(ModelParams), ctypes.c_size_t]),
+            "ddpm_model_load_ex": (st, [ctypes.c_char_p, ctypes.POINTER(ModelParams), ctypes.POINTER(vp)]),
             "ddpm_model_free": (None, [vp]),
             "ddpm_model_info_json": (st, [vp, ctypes.POINTER(vp)]),
             "ddpm_model_get_shape": (st, [vp, ip, ip, ip, ip, ip]),
@@ -286,9 +292,17 @@ class Library:
         the worker thread."""
         return TrainJob(self, assets, out_model, on_progress, options)
 
-    def load_model(self, path):
+    def load_model(self, path, device=None):
+        """device: "cpu" (None: the default), "cuda", "cuda:N" or "auto"; Model.device says
+        where it went."""
         handle = ctypes.c_void_p()
-        self.check(self.lib.ddpm_model_load(os.fsencode(path), ctypes.byref(handle)))
+        if device is None:
+            self.check(self.lib.ddpm_model_load(os.fsencode(path), ctypes.byref(handle)))
+        else:
+            p = ModelParams()
+            self.check(self.lib.ddpm_model_params_init(ctypes.byref(p), ctypes.sizeof(p)))
+            p.device = device.encode()
+            self.check(self.lib.ddpm_model_load_ex(os.fsencode(path), ctypes.byref(p), ctypes.byref(handle)))
         return Model(self, handle)
 
 
@@ -309,6 +323,7 @@ class Model(_Closing):
         library.check(self.lib.ddpm_model_get_shape(handle, *(ctypes.byref(v) for v in (w, h, c, n, t))))
         self.width, self.height, self.channels = w.value, h.value, c.value
         self.num_classes, self.timesteps = n.value, t.value
+        self.device = self.info().get("device", "cpu")
 
     def info(self):
         out = ctypes.c_void_p()

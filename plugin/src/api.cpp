@@ -35,6 +35,15 @@ void* g_log_user = nullptr;
 // The first version of ddpm_import_params: up to and including class_count.
 constexpr size_t kMinImportParamsSize = offsetof(ddpm_import_params, class_count) + sizeof(int);
 
+// The first (and so far only) version of ddpm_model_params.
+constexpr size_t kMinModelParamsSize = offsetof(ddpm_model_params, device) + sizeof(const char*);
+
+void fill_model_defaults(ddpm_model_params& p) {
+  std::memset(&p, 0, sizeof p);
+  p.struct_size = sizeof p;
+  p.device = nullptr;  // the CPU
+}
+
 // The library's defaults, struct_size = the library's sizeof.
 void fill_import_defaults(ddpm_import_params& p) {
   std::memset(&p, 0, sizeof p);
@@ -82,6 +91,9 @@ ddpm_status status_from_exception(ddpm_status user_error, std::string* message) 
     } catch (const std::bad_alloc&) {
       status = DDPM_ERR_OUT_OF_MEMORY;
       text = "out of memory";
+    } catch (const c10::OutOfMemoryError& e) {  // a GPU's memory (CUDA's allocator throws this)
+      status = DDPM_ERR_OUT_OF_MEMORY;
+      text = std::string("out of memory: ") + e.what_without_backtrace();
     } catch (const c10::Error& e) {
       text = std::string("LibTorch error: ") + e.what_without_backtrace();
     } catch (const std::exception& e) {
@@ -169,6 +181,60 @@ void ensure_runtime() {
   }
 }
 
+namespace {
+// ddpm_model_load and ddpm_model_load_ex (`params` NULL: the defaults); `what` names the call.
+ddpm_status load_model(const char* path, const ddpm_model_params* params, ddpm_model** out, const char* what) {
+  if (out) *out = nullptr;
+  return guarded(DDPM_ERR_BAD_MODEL, [&] {
+    if (!path) return fail(DDPM_ERR_INVALID_ARGUMENT, std::string(what) + ": path is NULL");
+    if (!out) return fail(DDPM_ERR_INVALID_ARGUMENT, std::string(what) + ": out is NULL");
+    ddpm_model_params p;
+    fill_model_defaults(p);
+    if (params) {
+      if (params->struct_size < kMinModelParamsSize || params->struct_size > kMaxParamsStructSize) {
+        return fail(DDPM_ERR_INVALID_ARGUMENT,
+                    "params.struct_size " + std::to_string(params->struct_size) + " is invalid: allowed " +
+                        std::to_string(kMinModelParamsSize) + " to " + std::to_string(kMaxParamsStructSize) +
+                        " (use ddpm_model_params_init)");
+      }
+      std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
+    }
+    // The device is the caller's choice, so a bad name or a missing GPU is INVALID_ARGUMENT
+    // (the load's own errors are about the file).
+    torch::Device device(torch::kCPU);
+    try {
+      device = ddpm::select_device(p.device && *p.device ? p.device : "cpu");
+    } catch (const ddpm::Error& e) {
+      return fail(DDPM_ERR_INVALID_ARGUMENT, e.what());
+    }
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::file_status st = fs::status(path, ec);
+    if (!fs::exists(st)) {
+      return fail(DDPM_ERR_NOT_FOUND, std::string("model file '") + path + "' does not exist");
+    }
+    if (fs::is_directory(st)) {
+      return fail(DDPM_ERR_IO, std::string("model file '") + path + "' is a directory");
+    }
+    if (!std::ifstream(path, std::ios::binary)) {
+      return fail(DDPM_ERR_IO, std::string("model file '") + path + "' cannot be opened for reading");
+    }
+    ensure_runtime();
+    std::shared_ptr<ddpm::Model> model;
+    on_own_thread([&] {
+      model = std::make_shared<ddpm::Model>(ddpm::load_model(path, device));
+      model->unet->eval();  // once here: jobs share the module and only run forward
+      for (auto& w : model->unet->parameters()) w.set_requires_grad(false);
+    });
+    auto handle = std::make_unique<ddpm_model>();
+    handle->model = std::move(model);
+    log(DDPM_LOG_INFO, std::string("loaded model '") + path + "' on " + device.str());
+    *out = handle.release();
+    return DDPM_OK;
+  });
+}
+}  // namespace
+
 }  // namespace ddpm_plugin
 
 using namespace ddpm_plugin;
@@ -246,35 +312,17 @@ DDPM_API ddpm_status ddpm_set_threads(int threads) {
 DDPM_API void ddpm_string_free(char* str) { std::free(str); }
 
 DDPM_API ddpm_status ddpm_model_load(const char* path, ddpm_model** out) {
-  if (out) *out = nullptr;
-  return guarded(DDPM_ERR_BAD_MODEL, [&] {
-    if (!path) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_model_load: path is NULL");
-    if (!out) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_model_load: out is NULL");
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::file_status st = fs::status(path, ec);
-    if (!fs::exists(st)) {
-      return fail(DDPM_ERR_NOT_FOUND, std::string("model file '") + path + "' does not exist");
-    }
-    if (fs::is_directory(st)) {
-      return fail(DDPM_ERR_IO, std::string("model file '") + path + "' is a directory");
-    }
-    if (!std::ifstream(path, std::ios::binary)) {
-      return fail(DDPM_ERR_IO, std::string("model file '") + path + "' cannot be opened for reading");
-    }
-    ensure_runtime();
-    std::shared_ptr<ddpm::Model> model;
-    on_own_thread([&] {
-      model = std::make_shared<ddpm::Model>(ddpm::load_model(path, torch::kCPU));
-      model->unet->eval();  // once here: jobs share the module and only run forward
-      for (auto& p : model->unet->parameters()) p.set_requires_grad(false);
-    });
-    auto handle = std::make_unique<ddpm_model>();
-    handle->model = std::move(model);
-    log(DDPM_LOG_INFO, std::string("loaded model '") + path + "'");
-    *out = handle.release();
-    return DDPM_OK;
-  });
+  return load_model(path, nullptr, out, "ddpm_model_load");
+}
+
+DDPM_API ddpm_status ddpm_model_params_init(ddpm_model_params* params, size_t struct_size) {
+  return init_params(params, struct_size, kMinModelParamsSize, "ddpm_model_params_init",
+                     fill_model_defaults);
+}
+
+DDPM_API ddpm_status ddpm_model_load_ex(const char* path, const ddpm_model_params* params,
+                                        ddpm_model** out) {
+  return load_model(path, params, out, "ddpm_model_load_ex");
 }
 
 DDPM_API void ddpm_model_free(ddpm_model* model) { delete model; }
@@ -288,7 +336,8 @@ DDPM_API ddpm_status ddpm_model_info_json(const ddpm_model* model, char** out_js
     // Append the sampler names to the top-level object.
     const size_t close = json.find_last_of('}');
     if (close == std::string::npos) return fail(DDPM_ERR_INTERNAL, "model description is not a JSON object");
-    json.insert(close, ",\n  \"samplers\": [\"ddpm\", \"ddim\", \"dpmpp2m\", \"euler_a\", \"dpmpp2m_sde\"]\n");
+    json.insert(close, ",\n  \"samplers\": [\"ddpm\", \"ddim\", \"dpmpp2m\", \"euler_a\", \"dpmpp2m_sde\"],\n"
+                       "  \"device\": \"" + model_device(*model->model).str() + "\"\n");
     char* copy = static_cast<char*>(std::malloc(json.size() + 1));
     if (!copy) return fail(DDPM_ERR_OUT_OF_MEMORY, "out of memory");
     std::memcpy(copy, json.c_str(), json.size() + 1);

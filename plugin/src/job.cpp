@@ -189,7 +189,7 @@ void run_job(ddpm_job* job) noexcept {
       const auto& cfg = model.info.unet;
       ddpm::SampleResult r =
           ddpm::sample(predict, model.schedule, o, {cfg.in_channels, cfg.image_size, cfg.image_size},
-                       torch::kCPU, observer, &job->cancel);
+                       model_device(model), observer, &job->cancel);
       for (const auto& w : r.warnings) log(DDPM_LOG_WARN, w);
       if (r.cancelled) {
         status = DDPM_ERR_CANCELLED;

@@ -4,8 +4,10 @@
 // Every figure comes with its physical floor (the forward's FLOPs over the better of the sgemm
 // and the convolution peak measured by this same program). Usage: ddpm_bench_abi [out.json] (DDPM_MODEL names the model;
 // DDPM_STUDENT a guidance-distilled student of it, whose few-step images and streams are timed
-// beside the model's own: the images per second an engine gets at display rate). Last, a
-// fine-tune as a train job and as the core's train() on the main thread.
+// beside the model's own: the images per second an engine gets at display rate; DDPM_DEVICE,
+// e.g. "cuda", loads both again on that device through ddpm_model_load_ex and times the same
+// jobs and streams there). Last, a fine-tune as a train job and as the core's train() on the
+// main thread.
 #include <sys/resource.h>
 
 #include <atomic>
@@ -334,6 +336,30 @@ int main(int argc, char** argv) {
       check(ddpm_set_precision("auto"), "ddpm_set_precision");
     }
     ddpm_model_free(student);
+  }
+  if (const char* device = std::getenv("DDPM_DEVICE")) {
+    ddpm_model_params params;
+    check(ddpm_model_default_params(&params), "ddpm_model_params_init");
+    params.device = device;
+    const auto load_on = [&](const char* file) {
+      ddpm_model* m = nullptr;
+      check(ddpm_model_load_ex(file, &params, &m), "ddpm_model_load_ex (DDPM_DEVICE)");
+      return m;
+    };
+    const std::string tag = std::string("on ") + device;
+    ddpm_model* on_device = load_on(path.c_str());
+    rows.push_back({"job DDIM-50 guided, " + tag, 50 / median_job(on_device, DDPM_SAMPLER_DDIM, 50, 5, 0), "steps/s"});
+    rows.push_back({"job DPM++2M SDE-20 image, " + tag, median_job(on_device, DDPM_SAMPLER_DPMPP2M_SDE, 20, 5, 0), "s"});
+    rows.push_back({"job image, nothing named, " + tag, median_job(on_device, DDPM_SAMPLER_AUTO, 0, 9, 0), "s"});
+    rows.push_back({"stream 8 stages, " + tag, stream_fps(on_device, 8, 2.0, 0), "frames/s"});
+    ddpm_model_free(on_device);
+    if (const char* student_path = std::getenv("DDPM_STUDENT")) {
+      ddpm_model* student = load_on(student_path);
+      rows.push_back({"job DPM++2M SDE-4 image, student, " + tag,
+                      1 / median_job(student, DDPM_SAMPLER_DPMPP2M_SDE, 4, 9, 0), "images/s"});
+      rows.push_back({"stream 8 stages, student, " + tag, stream_fps(student, 8, 2.0, 0), "frames/s"});
+      ddpm_model_free(student);
+    }
   }
   // Training last: train() on this main thread leaves it an OpenMP team.
   const std::string out = (std::filesystem::temp_directory_path() / "ddpm_bench_abi_train.safetensors").string();

@@ -3,7 +3,7 @@
 #  - the generated declarations match plugin/include/ddpm_plugin.h (make_cdef.py --check);
 #  - a run shows a sprite from the live stream equal to the plugin's job for its seed and class,
 #    and a class switch reaches the screen;
-#  - no library, a library of another ABI, a missing model, an unknown class and an unknown
+#  - no library, a library of another ABI, a missing model, an absent device, an unknown class and an unknown
 #    option each put their message on screen (the screenshot has text on the error background)
 #    and end with status 1.
 # Usage: test_love.sh LOVE PLUGIN_LIBRARY FAKE_ABI_LIBRARY REPO_ROOT SCRATCH_DIR
@@ -73,5 +73,6 @@ expect_error wrong_abi "ABI version 999" --library "$fake" --model "$model"
 expect_error no_model "cannot load the model" --library "$lib" --model "$scratch/missing.safetensors"
 expect_error bad_option "unknown option --bogus" --library "$lib" --bogus
 expect_error bad_class "has no class 'dragons'" --library "$lib" --model "$model" --class dragons
+expect_error bad_device "device 'cuda:99'" --library "$lib" --model "$model" --device cuda:99
 
 [[ $failures -eq 0 ]] || { echo "test_love: $failures failure(s)"; exit 1; }

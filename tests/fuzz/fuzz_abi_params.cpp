@@ -1,6 +1,7 @@
 // The C ABI's params structs (issue 12): random struct_size and field values through the
 // ddpm_*_params_init functions and the calls that take the structs (ddpm_generate_start,
-// ddpm_stream_open, ddpm_train_start, ddpm_import_checkpoint), on a tiny model made once.
+// ddpm_stream_open, ddpm_train_start, ddpm_import_checkpoint, ddpm_model_load_ex), on a tiny
+// model made once.
 // Every call must return a defined status (a message with every failure, a handle exactly on
 // OK); accepted jobs are waited for when cheap, else cancelled at once, and always freed, so an
 // execution stays in milliseconds.
@@ -340,6 +341,28 @@ void fuzz_import(Reader& r, uint8_t) {
   unlink(out.c_str());
 }
 
+// ---- model load -----------------------------------------------------------------------------
+
+void fuzz_model_load(Reader& r, uint8_t) {
+  using M = ddpm_model_params;
+  Block b(pick_size(r, sizeof(M)));
+  const ddpm_status init = checked(ddpm_model_params_init(static_cast<M*>(b.data()), b.size));
+  if (init != DDPM_OK) std::memset(b.data(), 0, b.bytes.size());
+  uint8_t c[kChoices];
+  for (auto& x : c) x = r.u8();
+  apply_patches(r, b, sizeof(M));
+  M v = view_of(b, ddpm_model_params_init);
+  // A GPU's names too: without CUDA in the library (or a GPU) each is refused by name.
+  static const char* const devices[] = {nullptr, "", "cpu", "auto", "cuda", "cuda:99", "cuda:x", "tpu"};
+  v.device = whole(b, offsetof(M, device)) ? devices[c[0] % 8] : nullptr;
+  write_back(b, v);
+  ddpm_model* m = nullptr;
+  const ddpm_status s = checked(ddpm_model_load_ex(pick_path(c[1], g_tiny.c_str()),
+                                                   c[2] % 4 ? static_cast<M*>(b.data()) : nullptr, &m));
+  FUZZ_CHECK((s == DDPM_OK) == (m != nullptr));
+  ddpm_model_free(m);
+}
+
 void log_cb(ddpm_log_level, const char* message, void*) { FUZZ_CHECK(message && *message); }
 
 void put_file(const std::string& path, const std::string& from) {
@@ -389,11 +412,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Reader r{data, size};
   const uint8_t kind = r.u8(), flags = r.u8();
-  switch (kind % 4) {
+  switch (kind % 5) {
     case 0: fuzz_generate(r, flags); break;
     case 1: fuzz_stream(r, flags); break;
     case 2: fuzz_train(r, flags); break;
-    default: fuzz_import(r, flags); break;
+    case 3: fuzz_import(r, flags); break;
+    default: fuzz_model_load(r, flags); break;
   }
   FUZZ_CHECK(access(g_missing.c_str(), F_OK) != 0);  // no call created what must stay missing
   return 0;

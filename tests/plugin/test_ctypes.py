@@ -36,7 +36,21 @@ def main():
     except ddpm_plugin.DDPMError as e:
         assert e.name == "NOT_FOUND" and "does not exist" in str(e), e
 
+    # The device choice: the CPU by default and by name; a GPU index past the last one (or any
+    # CUDA device where the library has none) is refused by name.
+    with lib.load_model(sys.argv[2], device="cpu") as on_cpu:
+        assert on_cpu.device == "cpu" and on_cpu.info()["device"] == "cpu", on_cpu.device
+        cpu_image = on_cpu.generate(seed=4, steps=3, class_index=2).result_rgba8()
+    for bad in ["cuda:99", "tpu"]:
+        try:
+            lib.load_model(sys.argv[2], device=bad)
+            raise AssertionError("device %r accepted" % bad)
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "INVALID_ARGUMENT" and ("'%s'" % bad) in str(e), e
+
     with lib.load_model(sys.argv[2]) as model:
+        assert model.device == "cpu", model.device
+        assert model.generate(seed=4, steps=3, class_index=2).result_rgba8() == cpu_image
         assert logs, "no log message on load"
         assert (model.width, model.height, model.channels, model.num_classes) == (16, 16, 4, 3)
         info = model.info()

@@ -15,11 +15,11 @@ using Ddpm;
 static class TestDdpm
 {
     static readonly Type[] Structs = {
-        typeof(DdpmGenerateParams), typeof(DdpmImportParams), typeof(DdpmTrainParams), typeof(DdpmTrainStatus),
-        typeof(DdpmStreamParams), typeof(DdpmStreamFrame), typeof(DdpmStreamStats) };
+        typeof(DdpmModelParams), typeof(DdpmGenerateParams), typeof(DdpmImportParams), typeof(DdpmTrainParams),
+        typeof(DdpmTrainStatus), typeof(DdpmStreamParams), typeof(DdpmStreamFrame), typeof(DdpmStreamStats) };
     static readonly string[] CNames = {
-        "ddpm_generate_params", "ddpm_import_params", "ddpm_train_params", "ddpm_train_status",
-        "ddpm_stream_params", "ddpm_stream_frame", "ddpm_stream_stats" };
+        "ddpm_model_params", "ddpm_generate_params", "ddpm_import_params", "ddpm_train_params",
+        "ddpm_train_status", "ddpm_stream_params", "ddpm_stream_frame", "ddpm_stream_stats" };
 
     static void Expect(bool ok, string what)
     {
@@ -445,6 +445,9 @@ static class TestDdpm
                    g.variation_seed == 0 && g.variation_strength == 0f && g.guidance_rescale == 0f && g.clip_x0 == 1 &&
                    g.threads == 0 && g.spacing == IntPtr.Zero && g.guidance_min_sigma == -1f && g.guidance_max_sigma == -1f,
                "ddpm_generate_params defaults read back field by field");
+        var mp = (DdpmModelParams)LibraryDefaults(typeof(DdpmModelParams), DdpmNative.ddpm_model_params_init,
+                                                  "ddpm_model_params_init");
+        Expect(mp.device == IntPtr.Zero, "ddpm_model_params defaults");
         var im = (DdpmImportParams)LibraryDefaults(typeof(DdpmImportParams), DdpmNative.ddpm_import_params_init,
                                                    "ddpm_import_params_init");
         Expect(im.class_names == IntPtr.Zero && im.class_count == 0 && im.image_size == 64 && im.float16 == 0,
@@ -493,6 +496,14 @@ static class TestDdpm
         IntPtr raw;
         Expect(DdpmNative.ddpm_model_load("/nonexistent/model.safetensors", out raw) == DdpmStatus.NotFound &&
                    raw == IntPtr.Zero && DdpmLibrary.LastError.Contains("does not exist"), "raw missing file");
+
+        // The device choice: "cpu" by name; a GPU index past the last one is refused by name.
+        using (Model onCpu = Model.Load(modelPath, "cpu"))
+        {
+            Expect(onCpu.InfoJson.Contains("\"device\": \"cpu\""), "device cpu in the info: " + onCpu.InfoJson);
+        }
+        DdpmException de = Throws(() => Model.Load(modelPath, "cuda:99"), "loading on cuda:99");
+        Expect(de.Status == DdpmStatus.InvalidArgument && de.Message.Contains("'cuda:99'"), "cuda:99 is named: " + de.Message);
 
         int mainThread = Thread.CurrentThread.ManagedThreadId;
         byte[] rgba;
