@@ -53,6 +53,7 @@ ddpm_status ddpm_model_load(const char* path, ddpm_model** out);
 typedef struct ddpm_model_params {
   size_t struct_size;
   const char* device;
+  int threads;
 } ddpm_model_params;
 
 ddpm_status ddpm_model_params_init(ddpm_model_params* params, size_t struct_size);

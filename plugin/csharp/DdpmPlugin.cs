@@ -120,6 +120,7 @@ namespace Ddpm
     {
         public UIntPtr struct_size;
         public IntPtr device;           // const char*: "cpu", "cuda", "cuda:N", "auto"; IntPtr.Zero: the CPU
+        public int threads;             // CPU threads of jobs and streams that name none; 0: SetThreads' (4 bytes of padding follow)
     }
 
     /// <summary>ddpm_import_params. Initialise with DdpmLibrary.ImportDefaults().</summary>
@@ -673,22 +674,17 @@ namespace Ddpm
         }
 
         /// <summary>Loads a model file (.safetensors of this project, or a reference .pt) on the
-        /// CPU, or on `device` ("cpu", "cuda", "cuda:N", "auto"); Device says where it went.</summary>
-        public static Model Load(string path, string device = null)
+        /// CPU, or on `device` ("cpu", "cuda", "cuda:N", "auto"; InfoJson's "device" says where it
+        /// went); `threads`: CPU threads of its jobs and streams that name none (0: SetThreads').</summary>
+        public static Model Load(string path, string device = null, int threads = 0)
         {
             DdpmLibrary.CheckAbi();
             IntPtr h;
-            if (device == null)
-            {
-                DdpmLibrary.Check(DdpmNative.ddpm_model_load(path, out h));
-            }
-            else
-            {
-                var p = DdpmLibrary.ModelDefaults();
-                p.device = Marshal.StringToHGlobalAnsi(device);
-                try { DdpmLibrary.Check(DdpmNative.ddpm_model_load_ex(path, ref p, out h)); }
-                finally { Marshal.FreeHGlobal(p.device); }
-            }
+            var p = DdpmLibrary.ModelDefaults();
+            p.device = device == null ? IntPtr.Zero : Marshal.StringToHGlobalAnsi(device);
+            p.threads = threads;
+            try { DdpmLibrary.Check(DdpmNative.ddpm_model_load_ex(path, ref p, out h)); }
+            finally { if (p.device != IntPtr.Zero) Marshal.FreeHGlobal(p.device); }
             try
             {
                 return new Model(h);

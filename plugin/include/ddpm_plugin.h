@@ -91,8 +91,9 @@ DDPM_API ddpm_status ddpm_set_log_callback(ddpm_log_fn fn, ddpm_log_level min_le
  * load if never called): automatic: all cores while they are free, fewer while other threads
  * (the engine's, other jobs) keep cores busy; each split forward measures the CPU time its
  * parts got, and one that waits for a core runs on one thread until a probe every 0.5 s finds
- * the cores free again. Images do not depend on it. n > 0: exactly n. A job's or a stream's
- * `threads` field overrides it for that job. On the CPU every guided or batched forward is
+ * the cores free again. Images do not depend on it. n > 0: exactly n. A model's `threads`
+ * (ddpm_model_params) overrides it for that model's jobs and streams, and a job's or a stream's
+ * own `threads` field for that job. On the CPU every guided or batched forward is
  * split over these threads (one part of the batch on each, one intra-op thread a part), so the
  * count also bounds the cores a job occupies. */
 DDPM_API ddpm_status ddpm_set_threads(int threads);
@@ -126,6 +127,9 @@ typedef struct ddpm_model_params {
                          job's `threads` have no effect; noise still comes from the seed on the
                          CPU, so a seed gives the same image on every device up to rounding.
                          Callbacks, polls and results hand out CPU memory as on the CPU. */
+  int threads;        /* CPU threads of this model's jobs and streams whose own `threads` is 0:
+                         0 (default) the ddpm_set_threads setting (automatic unless set), else
+                         1..1024. An engine that keeps a core busy may give each model fewer. */
 } ddpm_model_params;
 
 /* Thread-safe. Fills the first struct_size bytes of *params: the library's defaults for the
@@ -138,8 +142,9 @@ static inline ddpm_status ddpm_model_default_params(ddpm_model_params* params) {
 }
 /* Thread-safe. ddpm_model_load with a choice of device (`params` may be NULL: the defaults).
  * The device the model ended on is "device" in ddpm_model_info_json. Errors: those of
- * ddpm_model_load, and INVALID_ARGUMENT for a bad struct_size, an unknown device name, "cuda"
- * where this library has no CUDA or no GPU is present, or a GPU index past the last GPU. */
+ * ddpm_model_load, INVALID_ARGUMENT for a bad struct_size, an unknown device name, "cuda"
+ * where this library has no CUDA or no GPU is present, or a GPU index past the last GPU, and
+ * OUT_OF_RANGE for `threads` outside 0..1024. */
 DDPM_API ddpm_status ddpm_model_load_ex(const char* path, const ddpm_model_params* params,
                                         ddpm_model** out);
 /* Thread-safe for distinct models; a model may be freed while its jobs still run (they keep
@@ -207,8 +212,9 @@ typedef struct ddpm_generate_params {
                                every step; keeps few-step samplers (DDIM, DPM-Solver++) from
                                overshooting the colour range. 0: the raw network output */
   int threads;              /* CPU threads of this job's forwards, 0..1024; 0 (default): the
-                               ddpm_set_threads setting (automatic unless set: fewer threads
-                               while the engine's own keep a core busy); n > 0: exactly n */
+                               model's (ddpm_model_params.threads), else the ddpm_set_threads
+                               setting (automatic unless set: fewer threads while the engine's
+                               own keep a core busy); n > 0: exactly n */
   const char* spacing;      /* which timesteps the steps visit: "trailing" (T-1 down in equal
                                steps), "logsnr" (equal steps of the log signal-to-noise ratio),
                                "tuned" (noise levels searched best at 4 and 5 steps, else as
@@ -529,7 +535,8 @@ typedef struct ddpm_stream_params {
   int clip_x0;              /* non-zero (default): clamp the clean-image estimate to [-1, 1] */
   int tiling;               /* non-zero: seamless (circular) textures */
   int threads;              /* CPU threads of the stream's forwards, 0..1024; 0 (default): the
-                               ddpm_set_threads setting (automatic unless set) */
+                               model's (ddpm_model_params.threads), else the ddpm_set_threads
+                               setting (automatic unless set) */
   float guidance_min_sigma; /* as in ddpm_generate_params, per stage (default -1: the sampler's) */
   float guidance_max_sigma;
 } ddpm_stream_params;

@@ -119,7 +119,7 @@ SEED_PATHS = {"fixed": 0, "walk": 1, "new": 2}
 
 
 class ModelParams(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_size_t), ("device", ctypes.c_char_p)]
+    _fields_ = [("struct_size", ctypes.c_size_t), ("device", ctypes.c_char_p), ("threads", ctypes.c_int)]
 
 
 class ImportParams(ctypes.Structure):
@@ -292,17 +292,16 @@ class Library:
         the worker thread."""
         return TrainJob(self, assets, out_model, on_progress, options)
 
-    def load_model(self, path, device=None):
+    def load_model(self, path, device=None, threads=0):
         """device: "cpu" (None: the default), "cuda", "cuda:N" or "auto"; Model.device says
-        where it went."""
+        where it went. threads: CPU threads of the model's jobs and streams that name none (0:
+        the set_threads setting)."""
         handle = ctypes.c_void_p()
-        if device is None:
-            self.check(self.lib.ddpm_model_load(os.fsencode(path), ctypes.byref(handle)))
-        else:
-            p = ModelParams()
-            self.check(self.lib.ddpm_model_params_init(ctypes.byref(p), ctypes.sizeof(p)))
-            p.device = device.encode()
-            self.check(self.lib.ddpm_model_load_ex(os.fsencode(path), ctypes.byref(p), ctypes.byref(handle)))
+        p = ModelParams()
+        self.check(self.lib.ddpm_model_params_init(ctypes.byref(p), ctypes.sizeof(p)))
+        p.device = device.encode() if device is not None else None
+        p.threads = threads
+        self.check(self.lib.ddpm_model_load_ex(os.fsencode(path), ctypes.byref(p), ctypes.byref(handle)))
         return Model(self, handle)
 
 

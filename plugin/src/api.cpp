@@ -42,6 +42,7 @@ void fill_model_defaults(ddpm_model_params& p) {
   std::memset(&p, 0, sizeof p);
   p.struct_size = sizeof p;
   p.device = nullptr;  // the CPU
+  p.threads = 0;       // the ddpm_set_threads setting
 }
 
 // The library's defaults, struct_size = the library's sizeof.
@@ -199,6 +200,7 @@ ddpm_status load_model(const char* path, const ddpm_model_params* params, ddpm_m
       }
       std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
     }
+    if (const ddpm_status t = check_threads(p.threads); t != DDPM_OK) return t;
     // The device is the caller's choice, so a bad name or a missing GPU is INVALID_ARGUMENT
     // (the load's own errors are about the file).
     torch::Device device(torch::kCPU);
@@ -228,6 +230,7 @@ ddpm_status load_model(const char* path, const ddpm_model_params* params, ddpm_m
     });
     auto handle = std::make_unique<ddpm_model>();
     handle->model = std::move(model);
+    handle->threads = p.threads;
     log(DDPM_LOG_INFO, std::string("loaded model '") + path + "' on " + device.str());
     *out = handle.release();
     return DDPM_OK;

@@ -19,6 +19,7 @@
 
 struct ddpm_model {
   std::shared_ptr<const ddpm::Model> model;
+  int threads = 0;  // ddpm_model_params.threads: for jobs and streams that name none
 };
 
 namespace ddpm_plugin {

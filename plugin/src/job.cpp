@@ -162,7 +162,8 @@ void run_job(ddpm_job* job) noexcept {
       message = "job cancelled before it started";
     } else {
       // The job's cores go to its forwards; its own arithmetic runs on one thread (runtime.h).
-      ddpm::set_worker_threads(job->threads);
+      const int budget = ddpm::set_worker_threads(job->threads);
+      log(DDPM_LOG_DEBUG, "job: up to " + std::to_string(budget) + " CPU thread" + (budget == 1 ? "" : "s"));
       const ddpm::Model& model = *job->model;
       auto& unet = const_cast<ddpm::UNet&>(model.unet);  // forward only: reentrant
       const auto& o = job->options;
@@ -253,7 +254,7 @@ DDPM_API ddpm_status ddpm_generate_start(ddpm_model* model, const ddpm_generate_
     job->user_data = user_data;
     job->preview_every = p.preview_every;
     job->preview_x0 = p.preview_x0 != 0;
-    job->threads = p.threads;
+    job->threads = p.threads != 0 ? p.threads : model->threads;
     job->width = job->height = cfg.image_size;
     job->channels = cfg.in_channels;
     job->batch = p.batch;

@@ -209,7 +209,8 @@ ddpm_status worker_call(ddpm_stream* s, bool* ready, std::string& message) noexc
 void run_worker(ddpm_stream* s) noexcept {
   try {
     // The stream's cores go to its forwards; its own arithmetic runs on one thread (runtime.h).
-    ddpm::set_worker_threads(s->threads);
+    const int budget = ddpm::set_worker_threads(s->threads);
+    log(DDPM_LOG_DEBUG, "stream: up to " + std::to_string(budget) + " CPU thread" + (budget == 1 ? "" : "s"));
   } catch (...) {
     log(DDPM_LOG_WARN, "stream worker: could not set its thread count");
   }
@@ -398,7 +399,7 @@ DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_param
     s->seed_path = p.seed_path;
     s->seed = p.seed;
     s->period = p.seed_period;
-    s->threads = p.threads;
+    s->threads = p.threads != 0 ? p.threads : model->threads;
     s->worker = std::thread(run_worker, s.get());
     {
       std::lock_guard<std::mutex> lock(g_streams_mutex);

@@ -41,6 +41,11 @@ def main():
     with lib.load_model(sys.argv[2], device="cpu") as on_cpu:
         assert on_cpu.device == "cpu" and on_cpu.info()["device"] == "cpu", on_cpu.device
         cpu_image = on_cpu.generate(seed=4, steps=3, class_index=2).result_rgba8()
+    try:
+        lib.load_model(sys.argv[2], threads=2000)
+        raise AssertionError("a model of 2000 threads was accepted")
+    except ddpm_plugin.DDPMError as e:
+        assert e.name == "OUT_OF_RANGE" and "threads 2000" in str(e), e
     for bad in ["cuda:99", "tpu"]:
         try:
             lib.load_model(sys.argv[2], device=bad)

@@ -447,7 +447,7 @@ static class TestDdpm
                "ddpm_generate_params defaults read back field by field");
         var mp = (DdpmModelParams)LibraryDefaults(typeof(DdpmModelParams), DdpmNative.ddpm_model_params_init,
                                                   "ddpm_model_params_init");
-        Expect(mp.device == IntPtr.Zero, "ddpm_model_params defaults");
+        Expect(mp.device == IntPtr.Zero && mp.threads == 0, "ddpm_model_params defaults");
         var im = (DdpmImportParams)LibraryDefaults(typeof(DdpmImportParams), DdpmNative.ddpm_import_params_init,
                                                    "ddpm_import_params_init");
         Expect(im.class_names == IntPtr.Zero && im.class_count == 0 && im.image_size == 64 && im.float16 == 0,
@@ -502,6 +502,8 @@ static class TestDdpm
         {
             Expect(onCpu.InfoJson.Contains("\"device\": \"cpu\""), "device cpu in the info: " + onCpu.InfoJson);
         }
+        DdpmException te = Throws(() => Model.Load(modelPath, null, -1), "a model of -1 threads");
+        Expect(te.Status == DdpmStatus.OutOfRange && te.Message.Contains("threads -1"), "threads -1 is named: " + te.Message);
         DdpmException de = Throws(() => Model.Load(modelPath, "cuda:99"), "loading on cuda:99");
         Expect(de.Status == DdpmStatus.InvalidArgument && de.Message.Contains("'cuda:99'"), "cuda:99 is named: " + de.Message);
 

@@ -1,4 +1,4 @@
-/* The device choice of ddpm_model_load_ex, on the tiny model:
+/* ddpm_model_load_ex's params on the tiny model. The device:
  *  - ddpm_model_params_init and load_ex refuse bad struct sizes; NULL params, NULL and "" device
  *    load on the CPU, and "device" in the model's JSON says so;
  *  - a model loaded with "cpu" gives the same bits as ddpm_model_load's, in a job and a stream;
@@ -6,8 +6,12 @@
  *    no CUDA are INVALID_ARGUMENT with a message naming the problem; "auto" loads somewhere;
  *  - where a GPU is present (a CUDA build on a GPU machine), a job and a stream of the model on
  *    CUDA give the CPU's images up to float32 rounding, with every preview handed out.
- *   test_device MODEL */
+ * The model's threads: out of range refused by name; its jobs and streams that name no threads
+ * of their own get the model's (the worker's debug log says its budget), a job's own wins, and
+ * the images do not change.
+ *   test_model_params MODEL */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +60,34 @@ static void device_of(const ddpm_model* m, char* out, size_t size) {
   ddpm_string_free(json);
 }
 
-static ddpm_model* load_on(const char* path, const char* device) {
+static ddpm_model* load_with(const char* path, const char* device, int threads) {
   ddpm_model_params p;
   ddpm_model* m = NULL;
   CHECK(ddpm_model_default_params(&p) == DDPM_OK, "model params");
   p.device = device;
+  p.threads = threads;
   CHECK(ddpm_model_load_ex(path, &p, &m) == DDPM_OK, "load on %s", device ? device : "NULL");
   return m;
+}
+static ddpm_model* load_on(const char* path, const char* device) { return load_with(path, device, 0); }
+
+/* The last "job: ..." and "stream: ..." debug messages (they come from worker threads). */
+static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char g_job_log[128], g_stream_log[128];
+static void on_log(ddpm_log_level level, const char* message, void* user_data) {
+  (void)level, (void)user_data;
+  pthread_mutex_lock(&g_log_lock);
+  if (strncmp(message, "job: ", 5) == 0) snprintf(g_job_log, sizeof g_job_log, "%s", message);
+  if (strncmp(message, "stream: ", 8) == 0) snprintf(g_stream_log, sizeof g_stream_log, "%s", message);
+  pthread_mutex_unlock(&g_log_lock);
+}
+static int logged(const char* which, const char* text) {
+  int found;
+  pthread_mutex_lock(&g_log_lock);
+  found = strcmp(which[0] == 'j' ? g_job_log : g_stream_log, text) == 0;
+  if (!found) fprintf(stderr, "  logged '%s'\n", which[0] == 'j' ? g_job_log : g_stream_log);
+  pthread_mutex_unlock(&g_log_lock);
+  return found;
 }
 
 static int g_previews;
@@ -75,11 +100,13 @@ static void on_step(ddpm_job* job, int step, int total, const float* frame, int 
   if (ok) ++g_previews;
 }
 
-/* A job's image: DPM-Solver++ 2M SDE (fresh noise every step, all from the seed), guided. */
-static void job_image(ddpm_model* m, float* out) {
+/* A job's image: DPM-Solver++ 2M SDE (fresh noise every step, all from the seed), guided;
+   `threads` is the job's own. */
+static void job_image_on(ddpm_model* m, int threads, float* out) {
   ddpm_generate_params p;
   ddpm_job* job = NULL;
   ddpm_generate_default_params(&p);
+  p.threads = threads;
   p.batch = BATCH;
   p.class_index = 1;
   p.guidance = 2.5f;
@@ -92,6 +119,7 @@ static void job_image(ddpm_model* m, float* out) {
   CHECK(g_previews == STEPS, "%d previews in range of %d steps", g_previews, STEPS);
   ddpm_job_free(job);
 }
+static void job_image(ddpm_model* m, float* out) { job_image_on(m, 0, out); }
 
 /* The first frame of a 4-stage stream. */
 static void stream_frame(ddpm_model* m, float* out) {
@@ -201,6 +229,31 @@ int main(int argc, char** argv) {
     compare(base_frame, other_frame, SIZE * SIZE * 4, 1e-3, "stream frame, cuda against cpu");
     ddpm_model_free(m);
   }
+
+  puts("== the model's threads");
+  CHECK(ddpm_set_log_callback(on_log, DDPM_LOG_DEBUG, NULL) == DDPM_OK, "log callback");
+  CHECK(ddpm_set_threads(2) == DDPM_OK, "two threads process-wide");
+  p.device = NULL;
+  p.threads = -1;
+  expect_refused(ddpm_model_load_ex(argv[1], &p, &m), DDPM_ERR_OUT_OF_RANGE, "threads -1", "threads -1");
+  p.threads = 1025;
+  expect_refused(ddpm_model_load_ex(argv[1], &p, &m), DDPM_ERR_OUT_OF_RANGE, "threads 1025", "threads 1025");
+  CHECK(m == NULL, "refused loads leave *out NULL");
+  job_image(plain, base);
+  CHECK(logged("job", "job: up to 2 CPU threads"), "a job of a model without threads: the process-wide 2");
+  m = load_with(argv[1], NULL, 1);
+  job_image(m, other);
+  CHECK(logged("job", "job: up to 1 CPU thread"), "a job naming no threads on a one-thread model");
+  CHECK(memcmp(base, other, sizeof base) == 0, "the image changed with the thread count");
+  job_image_on(m, 2, other);
+  CHECK(logged("job", "job: up to 2 CPU threads"), "a job's own threads win over the model's");
+  CHECK(memcmp(base, other, sizeof base) == 0, "the image changed with the thread count");
+  stream_frame(m, other_frame);
+  CHECK(logged("stream", "stream: up to 1 CPU thread"), "a stream naming no threads on a one-thread model");
+  CHECK(memcmp(base_frame, other_frame, sizeof base_frame) == 0, "the stream's frame changed with the thread count");
+  ddpm_model_free(m);
+  CHECK(ddpm_set_log_callback(NULL, DDPM_LOG_WARN, NULL) == DDPM_OK, "log callback off");
+
   ddpm_model_free(plain);
   if (g_failures) {
     fprintf(stderr, "%d failure(s)\n", g_failures);
