@@ -84,6 +84,19 @@ check(runtime.class_names(s.model_path) == sorted(os.listdir(samples)) or
       "its classes are the folder's: %s" % runtime.class_names(s.model_path))
 
 # Error paths: Blender's error report naming the problem, never a traceback.
+# The Device preference: CUDA is refused by name without a GPU (and used where there is one);
+# back on the CPU the same request generates again.
+prefs = bpy.context.preferences.addons["ddpm_blender"].preferences
+prefs.device = "cuda"
+try:
+    bpy.ops.ddpm.generate()
+    check(runtime.model_info(s.model_path)["device"].startswith("cuda"), "Device CUDA generates on a GPU")
+except RuntimeError as e:
+    check("'cuda'" in str(e) and "Traceback" not in str(e), "Device CUDA without a GPU: %s" % str(e).strip())
+prefs.device = "cpu"
+bpy.ops.ddpm.generate()
+check(runtime.model_info(s.model_path)["device"] == "cpu", "Device CPU generates on the CPU again")
+
 s.model_path = os.path.join(scratch, "missing.safetensors")
 expect_error(bpy.ops.ddpm.generate, "missing.safetensors", "a missing model")
 bad = os.path.join(scratch, "corrupt.safetensors")

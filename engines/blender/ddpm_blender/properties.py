@@ -80,6 +80,13 @@ class DDPMPreferences(bpy.types.AddonPreferences):
         name="Library", subtype="FILE_PATH",
         description="libddpm_plugin (empty: the one inside the add-on folder)",
         update=runtime.preferences_changed)
+    device: bpy.props.EnumProperty(
+        name="Device", default="cpu",
+        items=[("cpu", "CPU", "Generate on the CPU"),
+               ("cuda", "CUDA", "Generate on the first NVIDIA GPU (a plugin built with CUDA)"),
+               ("auto", "Automatic", "CUDA when the plugin has it and a GPU is present, else the CPU")],
+        description="Where models run; takes effect at the next generation",
+        update=runtime.device_changed)
     threads: bpy.props.IntProperty(
         name="Threads", default=0, min=0, max=1024,
         description="CPU threads for generation (0: all cores); takes effect on the next start "
@@ -87,6 +94,7 @@ class DDPMPreferences(bpy.types.AddonPreferences):
 
     def draw(self, _context):
         self.layout.prop(self, "library_path")
+        self.layout.prop(self, "device")
         self.layout.prop(self, "threads")
         try:
             self.layout.label(text="Using " + runtime.library_path())

@@ -15,7 +15,7 @@ LIBRARY_FILE = {"win32": "ddpm_plugin.dll", "darwin": "libddpm_plugin.dylib"}.ge
 BUNDLED_MODEL = os.path.join("models", "emoji32.safetensors")
 
 _library = None      # (path, ddpm_plugin.Library)
-_models = {}         # absolute path -> ((mtime, size), ddpm_plugin.Model, its info dict)
+_models = {}         # absolute path -> ((mtime, size, device), ddpm_plugin.Model, its info dict)
 _model_errors = {}   # absolute path -> ((mtime, size) or None, message): not retried every redraw
 
 
@@ -91,17 +91,28 @@ def model_info(setting, context=None):
     return _entry(setting, context)[2]
 
 
+def device(context=None):
+    prefs = preferences(context)
+    return prefs.device if prefs else "cpu"
+
+
+def device_changed(_prefs, _context):
+    """A new device preference: models load again there on their next use."""
+    _model_errors.clear()
+
+
 def _entry(setting, context):
     path = model_path(setting)
-    stamp = _stamp(path)
+    file_stamp = _stamp(path)
+    if file_stamp is None:
+        raise UserError("model file not found: %s" % path)
+    stamp = file_stamp + (device(context),)
     cached = _models.get(path)
     if cached and cached[0] == stamp:
         return cached
-    if stamp is None:
-        raise UserError("model file not found: %s" % path)
     lib = library(context)
     try:
-        loaded = lib.load_model(path)
+        loaded = lib.load_model(path, device=stamp[2])
     except ddpm_plugin.DDPMError as e:
         raise UserError("cannot load model %s: %s" % (path, e)) from None
     if cached:
