@@ -11,11 +11,27 @@
 
 namespace studio {
 
+namespace {
+// The Device combo's choices and the ddpm_model_params.device each stands for.
+constexpr const char* kDeviceLabels[] = {"CPU", "CUDA", "Automatic"};
+constexpr const char* kDeviceNames[] = {"cpu", "cuda", "auto"};
+
+int device_index(const std::string& device) {
+  if (device.rfind("cuda", 0) == 0) return 1;
+  return device == "auto" ? 2 : 0;
+}
+}  // namespace
+
 void Studio::draw_model_section() {
   if (!ImGui::CollapsingHeader("Model", ImGuiTreeNodeFlags_DefaultOpen)) return;
   ImGui::InputText("##model", &model_path_input_);
   ImGui::SameLine();
   if (ImGui::Button("Load")) load_model(model_path_input_);
+  device_choice_ = device_index(model_.device());
+  ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x * 0.5f);
+  if (ImGui::Combo("Device", &device_choice_, kDeviceLabels, 3)) set_device(kDeviceNames[device_choice_]);
+  help("Where the model runs. CUDA needs a plugin built against a CUDA LibTorch and an NVIDIA GPU; "
+       "Automatic takes CUDA when both are there, else the CPU. The model loads again on the new device.");
   if (model_.loaded()) {
     ImGui::TextWrapped("%s", model_.summary.c_str());
     if (!model_.class_names.empty() && ImGui::TreeNode("Classes")) {

@@ -23,6 +23,9 @@ class ModelState {
   void unload();
   ddpm_model* handle() const { return model_; }
   const std::string& path() const { return path_; }
+  // Where the next load puts the model (a loaded one stays where it is until loaded again).
+  const std::string& device() const { return device_; }
+  void set_device(std::string device) { device_ = std::move(device); }
   int width = 0, height = 0, channels = 0, num_classes = 0, timesteps = 0;
   float default_guidance = 3.0f;
   std::vector<std::string> class_names;

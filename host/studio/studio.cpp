@@ -162,6 +162,18 @@ void Studio::load_model(const std::string& path) {
       (student_.loaded() ? "; Live uses its distilled student " + student_.path() : std::string()));
 }
 
+void Studio::set_device(const std::string& device) {
+  const std::string previous = model_.device();
+  model_.set_device(device);
+  student_.set_device(device);
+  if (!model_.loaded()) return;
+  load_model(model_.path());
+  if (!model_error_.empty()) {  // the model stays loaded where it was: so does the choice
+    model_.set_device(previous);
+    student_.set_device(previous);
+  }
+}
+
 void Studio::load_student(const std::string& model_path) {
   student_.unload();
   const fs::path path = fs::path(model_path).parent_path() / "student.safetensors";

@@ -130,6 +130,9 @@ class Studio {
   ModelState student_;
   const ModelState& live_model() const { return student_.loaded() ? student_ : model_; }
   void load_student(const std::string& model_path);
+  // The Model section's Device combo: loads the model (and its student) again on `device`,
+  // and keeps the previous device when that fails (the message says why).
+  void set_device(const std::string& device);
   GenerationController gen_;
   TrainingController train_;
   // One renderer per view: each owns the target texture ImGui draws at the end of the frame.
@@ -141,6 +144,7 @@ class Studio {
 
   // Generate panel state.
   std::string model_path_input_, model_error_;
+  int device_choice_ = 0;  // the Model section's Device combo: kDeviceNames' index
   int class_choice_ = -1;  // -1 none
   int sampler_choice_ = 4;  // settings_.sampler's default
   int steps_ = 8, batch_ = 4;
