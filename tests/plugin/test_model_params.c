@@ -18,9 +18,10 @@
 
 #include "ddpm_plugin.h"
 
-#define SIZE 16
 #define BATCH 2
-#define FLOATS (BATCH * SIZE * SIZE * 4)
+/* Floats of one image and of a job's batch: the model's size (the tiny model in CTest, the
+   default model in scripts/gpu-check.sh). */
+static size_t g_image, g_floats;
 #define STEPS 6
 
 static int g_failures;
@@ -115,7 +116,7 @@ static void job_image_on(ddpm_model* m, int threads, float* out) {
   g_previews = 0;
   CHECK(ddpm_generate_start(m, &p, on_step, NULL, &job) == DDPM_OK, "start");
   CHECK(ddpm_job_wait(job, -1) == DDPM_OK, "wait");
-  CHECK(ddpm_job_result_f32(job, out, FLOATS) == DDPM_OK, "result");
+  CHECK(ddpm_job_result_f32(job, out, g_floats) == DDPM_OK, "result");
   CHECK(g_previews == STEPS, "%d previews in range of %d steps", g_previews, STEPS);
   ddpm_job_free(job);
 }
@@ -133,11 +134,14 @@ static void stream_frame(ddpm_model* m, float* out) {
   CHECK(ddpm_stream_open(m, &p, &s) == DDPM_OK, "stream open");
   while (s && !ready && calls++ < 10) CHECK(ddpm_stream_advance(s, &ready) == DDPM_OK, "advance");
   CHECK(ready, "no frame after %d calls", calls);
-  if (s) CHECK(ddpm_stream_read_frame(s, out, SIZE * SIZE * 4, NULL) == DDPM_OK, "read frame");
+  if (s) CHECK(ddpm_stream_read_frame(s, out, g_image, NULL) == DDPM_OK, "read frame");
   ddpm_stream_close(s);
 }
 
-static void compare(const float* a, const float* b, int n, double max_allowed, const char* what) {
+/* The same request on two devices: LibTorch on CUDA may run convolutions in TF32 (10-bit
+   mantissas), so a few steps end apart by up to a few thousandths on average and a few hundredths
+   at worst, where a wrong image (another seed, class or step) is tenths apart on average. */
+static void compare(const float* a, const float* b, int n, const char* what) {
   double worst = 0, sum = 0;
   int i;
   for (i = 0; i < n; ++i) {
@@ -146,11 +150,13 @@ static void compare(const float* a, const float* b, int n, double max_allowed, c
     if (d > worst) worst = d;
   }
   printf("  %-34s max diff %.3g, mean %.3g\n", what, worst, sum / n);
-  CHECK(worst <= max_allowed, "%s: max diff %g > %g", what, worst, max_allowed);
+  CHECK(worst <= 0.05 && sum / n <= 0.005, "%s: max diff %g (allowed 0.05), mean %g (allowed 0.005)", what,
+        worst, sum / n);
 }
 
 int main(int argc, char** argv) {
-  static float base[FLOATS], other[FLOATS], base_frame[SIZE * SIZE * 4], other_frame[SIZE * SIZE * 4];
+  float *base, *other, *base_frame, *other_frame;
+  int width = 0, height = 0, channels = 0;
   ddpm_model_params p;
   ddpm_model *plain = NULL, *m = NULL;
   char device[64];
@@ -174,6 +180,14 @@ int main(int argc, char** argv) {
   expect_refused(ddpm_model_load_ex("/nonexistent/m.safetensors", NULL, &m), DDPM_ERR_NOT_FOUND,
                  "does not exist", "load_ex missing file");
   CHECK(ddpm_model_load(argv[1], &plain) == DDPM_OK, "plain load");
+  if (!plain) return 1;
+  CHECK(ddpm_model_get_shape(plain, &width, &height, &channels, NULL, NULL) == DDPM_OK, "shape");
+  g_image = (size_t)width * height * channels;
+  g_floats = BATCH * g_image;
+  base = malloc(g_floats * sizeof *base);
+  other = malloc(g_floats * sizeof *other);
+  base_frame = malloc(g_image * sizeof *base_frame);
+  other_frame = malloc(g_image * sizeof *other_frame);
   device_of(plain, device, sizeof device);
   CHECK(strcmp(device, "cpu") == 0, "ddpm_model_load's device is '%s'", device);
   CHECK(ddpm_model_load_ex(argv[1], NULL, &m) == DDPM_OK, "load_ex NULL params");
@@ -190,9 +204,9 @@ int main(int argc, char** argv) {
   stream_frame(plain, base_frame);
   m = load_on(argv[1], "cpu");
   job_image(m, other);
-  CHECK(memcmp(base, other, sizeof base) == 0, "job on \"cpu\" differs from ddpm_model_load's");
+  CHECK(memcmp(base, other, g_floats * sizeof *base) == 0, "job on \"cpu\" differs from ddpm_model_load's");
   stream_frame(m, other_frame);
-  CHECK(memcmp(base_frame, other_frame, sizeof base_frame) == 0, "stream on \"cpu\" differs");
+  CHECK(memcmp(base_frame, other_frame, g_image * sizeof *base_frame) == 0, "stream on \"cpu\" differs");
   ddpm_model_free(m);
 
   puts("== names refused");
@@ -221,12 +235,10 @@ int main(int argc, char** argv) {
     m = load_on(argv[1], "cuda");
     device_of(m, device, sizeof device);
     CHECK(strcmp(device, "cuda:0") == 0, "cuda: device '%s'", device);
-    /* Six guided steps of a random tiny network: float32 on two devices rounds apart by ~1e-6
-       per operation; 1e-3 of the [0, 1] range is far above that and far below a wrong image. */
     job_image(m, other);
-    compare(base, other, FLOATS, 1e-3, "job, cuda against cpu");
+    compare(base, other, (int)g_floats, "job, cuda against cpu");
     stream_frame(m, other_frame);
-    compare(base_frame, other_frame, SIZE * SIZE * 4, 1e-3, "stream frame, cuda against cpu");
+    compare(base_frame, other_frame, (int)g_image, "stream frame, cuda against cpu");
     ddpm_model_free(m);
   }
 
@@ -244,17 +256,18 @@ int main(int argc, char** argv) {
   m = load_with(argv[1], NULL, 1);
   job_image(m, other);
   CHECK(logged("job", "job: up to 1 CPU thread"), "a job naming no threads on a one-thread model");
-  CHECK(memcmp(base, other, sizeof base) == 0, "the image changed with the thread count");
+  CHECK(memcmp(base, other, g_floats * sizeof *base) == 0, "the image changed with the thread count");
   job_image_on(m, 2, other);
   CHECK(logged("job", "job: up to 2 CPU threads"), "a job's own threads win over the model's");
-  CHECK(memcmp(base, other, sizeof base) == 0, "the image changed with the thread count");
+  CHECK(memcmp(base, other, g_floats * sizeof *base) == 0, "the image changed with the thread count");
   stream_frame(m, other_frame);
   CHECK(logged("stream", "stream: up to 1 CPU thread"), "a stream naming no threads on a one-thread model");
-  CHECK(memcmp(base_frame, other_frame, sizeof base_frame) == 0, "the stream's frame changed with the thread count");
+  CHECK(memcmp(base_frame, other_frame, g_image * sizeof *base_frame) == 0, "the stream's frame changed with the thread count");
   ddpm_model_free(m);
   CHECK(ddpm_set_log_callback(NULL, DDPM_LOG_WARN, NULL) == DDPM_OK, "log callback off");
 
   ddpm_model_free(plain);
+  free(base), free(other), free(base_frame), free(other_frame);
   if (g_failures) {
     fprintf(stderr, "%d failure(s)\n", g_failures);
     return 1;
