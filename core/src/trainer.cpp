@@ -15,6 +15,7 @@
 #include "ddpm/precision.h"
 #include "ddpm/runtime.h"
 #include "ddpm/sampler.h"
+#include "ddpm/student_transfer.h"
 #include "ddpm/tensor_image.h"
 #include "ddpm/training_checkpoint.h"
 #include "mixed_precision.h"
@@ -73,6 +74,30 @@ void copy_for_fine_tuning(TrainingState& s, const Model& source, const std::vect
   load_state_dict(*s.ema, state_dict(*s.model), "(copy)");
 }
 
+// A fine-tune's Live student (TrainOptions::live_student): its base's student moved by the
+// fine-tune's change, written beside the model. Not having one is no error: the run's model is
+// what was asked for, so a mismatch is only said.
+std::string write_live_student(const TrainOptions& o, const io::ModelInfo& info, const UNet& tuned_unet,
+                               torch::Device device, const std::function<void(const std::string&)>& say) {
+  const std::string from = find_student(o.init_model);
+  if (from.empty()) return "";
+  try {
+    const Model base = load_model(o.init_model, device), student = load_model(from, device);
+    Model tuned;
+    tuned.info = info;
+    tuned.unet = tuned_unet;
+    Model out = transfer_student(base, tuned, student);
+    const std::string path = student_path_for(o.out_model);
+    save_model(path, out.unet, out.info);
+    say("wrote " + path + ": the Live student of this model (" + from +
+        " moved by this fine-tune's change; distilling for 3 minutes makes a closer one)");
+    return path;
+  } catch (const Error& e) {
+    say("no Live student for " + o.out_model + ": " + e.what());
+    return "";
+  }
+}
+
 void freeze_all_but_head(UNet& model) {
   const int last_up = model->config().levels();
   const std::string keep[] = {"label_emb.", "outc.", "up" + std::to_string(last_up) + "."};
@@ -104,11 +129,14 @@ TrainOptions resolved(const TrainOptions& options) {
   TrainOptions o = options;
   const bool fine_tune = !o.init_model.empty() && !o.distill;
   if (o.lora_rank < 0) o.lora_rank = fine_tune && !o.freeze && !o.distributed.enabled() ? kFineTuneLoraRank : 0;
-  if (o.batch == 0) o.batch = fine_tune ? 32 : 16;
+  // Distillation takes a fine-tune's batch and whole images: the shipped student's recipe
+  // (scripts/distill-default-model.sh), and a 3-minute student of an OpenMoji fine-tune scored
+  // as its teacher with them (tests/bench/NOTES.md).
+  if (o.batch == 0) o.batch = fine_tune || o.distill ? 32 : 16;
   if (o.lr == 0) o.lr = o.distill ? 5e-5 : !fine_tune ? 3e-4 : o.lora_rank > 0 ? 2e-3 : 1e-3;
   if (o.decay_from < 0) o.decay_from = fine_tune ? 0.5 : 1.0;
   if (o.grad_clip < 0) o.grad_clip = fine_tune ? 1.0 : 0.0;
-  if (o.random_crop < 0) o.random_crop = fine_tune ? 0 : 1;
+  if (o.random_crop < 0) o.random_crop = fine_tune || o.distill ? 0 : 1;
   // Data-parallel runs keep float32: they equal a one-process run up to float32 rounding.
   if (o.bf16 < 0) o.bf16 = !o.distributed.enabled() && bf16_native() ? 1 : 0;
   const bool short_run = !o.init_model.empty() || o.minutes > 0;
@@ -518,6 +546,9 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     io::ModelInfo out = s.info;
     out.weights = "ema";
     save_model(o.out_model, s.ema, out);
+    if (o.live_student && !distill && !o.init_model.empty()) {
+      result.student = write_live_student(o, out, s.ema, device, say);
+    }
   }
   result.steps_done = s.info.training_step;
   result.info = s.info;

@@ -203,6 +203,7 @@ typedef struct ddpm_train_params {
   int random_crop;
 
   int bf16;
+  int live_student;
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

@@ -182,7 +182,7 @@ Command add_train_command(CLI::App& app) {
                   "ends, model written, within this many minutes");
   cmd->add_option("--device", o->device,
                   "cpu, cuda or cuda:N (default auto: CUDA when the plugin has it and a GPU is present)");
-  cmd->add_option("--batch", o->batch, "batch size (default: 32 for --init fine-tunes, 16 otherwise)");
+  cmd->add_option("--batch", o->batch, "batch size (default: 32 for --init fine-tunes and --distill, 16 otherwise)");
   cmd->add_option("--lr", o->lr,
                   "learning rate (default: 3e-4 for a new model, 2e-3 for --init fine-tunes through adapters, "
                   "1e-3 with --lora 0, 5e-5 with --distill)");
@@ -217,10 +217,13 @@ Command add_train_command(CLI::App& app) {
   schedule_flag(cmd, to, "--pixel-art", &ddpm_train_params::pixel_art, "nearest-neighbour fit, no crop");
   schedule_option(cmd, to, "--crop", &ddpm_train_params::random_crop,
                   "random resized crops (zoom 1-1.12, stretch to 4:3): 1 on, 0 off (each image whole) (default: off "
-                  "for --init fine-tunes, whose samples copy the zoom and stretch; on otherwise)");
+                  "for --init fine-tunes, whose samples copy the zoom and stretch, and --distill; on otherwise)");
   schedule_option(cmd, to, "--bf16", &ddpm_train_params::bf16,
                   "bf16 mixed precision on the CPU (convolutions in bfloat16, 1.5x the speed where the CPU has "
                   "AVX512-BF16): 1 on, 0 float32 (default: on where the CPU has it, off for data-parallel runs and CUDA)");
+  schedule_option(cmd, to, "--student", &ddpm_train_params::live_student,
+                  "fine-tuning: 1 (default) also writes OUT.student.safetensors beside the model when the --init model "
+                  "has a Live student (its student moved by this fine-tune, for streams at one forward a stage); 0 none");
   schedule_flag(cmd, to, "--freeze", &ddpm_train_params::freeze,
                 "fine-tuning: train only the class embedding and the last layers");
   schedule_option(cmd, to, "--lora", &ddpm_train_params::lora_rank,

@@ -176,9 +176,18 @@ void Studio::set_device(const std::string& device) {
 
 void Studio::load_student(const std::string& model_path) {
   student_.unload();
-  const fs::path path = fs::path(model_path).parent_path() / "student.safetensors";
+  // A fine-tune's own (OUT.student.safetensors, written by training), else the folder's
+  // (the default model's student.safetensors); a student itself has none.
+  const fs::path model(model_path);
+  const std::string name = model.filename().string(), suffix = ".student.safetensors";
+  if (name == "student.safetensors" ||
+      (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)) {
+    return;
+  }
   std::error_code ec;
-  if (fs::path(model_path).filename() == "student.safetensors" || !fs::exists(path, ec)) return;
+  fs::path path = model.parent_path() / (model.stem().string() + suffix);
+  if (!fs::exists(path, ec)) path = model.parent_path() / "student.safetensors";
+  if (!fs::exists(path, ec)) return;
   std::string error;
   if (!student_.load(path.string(), error)) {
     say("the Live panel uses the model itself: its student " + path.string() + " does not load: " + error, true);

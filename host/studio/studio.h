@@ -125,7 +125,8 @@ class Studio {
 
   ModelState model_;
   // The Live panel's model: a guidance-distilled student saved beside the model as
-  // student.safetensors (the default model ships one: one forward per stage instead of two),
+  // MODEL.student.safetensors (a fine-tune's, written by training) or student.safetensors (the
+  // default model ships one: one forward per stage instead of two),
   // else the model itself.
   ModelState student_;
   const ModelState& live_model() const { return student_.loaded() ? student_ : model_; }

@@ -193,6 +193,9 @@ namespace Ddpm
         // bf16 mixed precision on the CPU: -1 (default) on where the CPU has AVX512-BF16, 0
         // float32, 1 bf16.
         public int bf16;
+        // Fine-tunes: non-zero (default) writes OUT.student.safetensors, the init model's Live
+        // student moved by the fine-tune, when it has one; 0: none.
+        public int live_student;
     }
 
     /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>

@@ -157,7 +157,7 @@ class TrainParams(ctypes.Structure):
         ("distill", ctypes.c_int), ("distill_steps", ctypes.c_int), ("distill_substeps", ctypes.c_int),
         ("distill_guidance_min", ctypes.c_double), ("distill_guidance_max", ctypes.c_double),
         ("distill_stochastic", ctypes.c_int), ("lora_rank", ctypes.c_int),
-        ("random_crop", ctypes.c_int), ("bf16", ctypes.c_int),
+        ("random_crop", ctypes.c_int), ("bf16", ctypes.c_int), ("live_student", ctypes.c_int),
     ]
 
 
@@ -286,7 +286,7 @@ class Library:
         ema_decay, ema_start, checkpoint_every, flip, pixel_art, freeze, world_size, rank,
         master_addr, master_port, dist_timeout, local_processes, worker_path, snr_gamma,
         ema_warmup, minutes, device, distill, distill_steps, distill_substeps, distill_guidance_min,
-        distill_guidance_max, distill_stochastic, lora_rank, random_crop, bf16);
+        distill_guidance_max, distill_stochastic, lora_rank, random_crop, bf16, live_student);
         local_processes=N trains with N local processes (this job is rank 0).
         on_progress(step, total, loss, images_per_second, eta_seconds, message_or_None) runs on
         the worker thread."""

@@ -79,6 +79,7 @@ void fill_train_defaults(ddpm_train_params& p) {
   p.lora_rank = d.lora_rank;
   p.random_crop = d.random_crop;
   p.bf16 = d.bf16;
+  p.live_student = d.live_student ? 1 : 0;
 }
 
 constexpr int kMaxLocalProcesses = 64;
@@ -261,6 +262,7 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
     o.lora_rank = p.lora_rank;
     o.random_crop = p.random_crop;
     o.bf16 = p.bf16;
+    o.live_student = p.live_student != 0;
     o.distributed.world_size = p.world_size;
     o.distributed.rank = p.rank;
     if (p.master_addr) o.distributed.master_addr = p.master_addr;

@@ -235,9 +235,9 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   o.distill = true;  // a student fits an exact target from its teacher: a low rate
   r = ddpm::resolved(o);
   EXPECT_DOUBLE_EQ(r.lr, 5e-5);
-  EXPECT_EQ(r.batch, 16);
+  EXPECT_EQ(r.batch, 32);        // the shipped student's recipe: a fine-tune's batch,
+  EXPECT_EQ(r.random_crop, 0);   // and whole images
   EXPECT_EQ(r.decay_from, 1.0);
-  EXPECT_EQ(r.random_crop, 1);
   EXPECT_EQ(r.bf16, ddpm::bf16_native() ? 1 : 0);  // a bf16 student scored as the float32 one
   o.distill = false;
   o.random_crop = 1;  // asked for

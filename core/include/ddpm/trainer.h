@@ -31,6 +31,10 @@ struct TrainOptions {
   int distill_substeps = 2;           // the teacher's steps per student step
   bool distill_stochastic = false;    // step distillation for DPM-Solver++ SDE steps, not DDIM
   float distill_guidance_min = 1, distill_guidance_max = 5;  // the student's guidance range
+  // Fine-tunes: when init_model has a Live student (find_student, ddpm/student_transfer.h),
+  // write student_path_for(out_model) from it moved by this fine-tune's change, so hosts stream
+  // the new style at one forward a stage at once (`distill` for minutes gives a closer one).
+  bool live_student = true;
   bool freeze = false;                // fine-tuning: train only the class embedding and the
                                       // last Up block and output convolution
   int lora_rank = -1;                 // fine-tuning: > 0 trains low-rank adapters of this rank
@@ -47,7 +51,7 @@ struct TrainOptions {
   // the kind of run: a new model, a fine-tune (init_model), a LoRA fine-tune, a distillation.
   // The fine-tune values are the ones measured best per CPU minute on a style the model never
   // saw (tests/bench/NOTES.md, "Fine-tuning per CPU minute").
-  int batch = 0;                      // 0 (auto): 32 for fine-tunes, 16 otherwise
+  int batch = 0;                      // 0 (auto): 32 for fine-tunes and distillation, 16 otherwise
   double lr = 0;                      // 0 (auto): 3e-4 for a new model, 2e-3 for fine-tunes
                                       // through LoRA adapters (the default), 1e-3 for those of
                                       // every weight, 5e-5 for distillation
@@ -77,8 +81,8 @@ struct TrainOptions {
                                       // aspect 3/4-4/3 of a 1.25x copy); 0: each image whole.
                                       // -1 (auto): whole for fine-tunes (a crop zooms and
                                       // stretches, and a short run's samples copy that: FD 4.55
-                                      // -> 2.74 on a new style, tests/bench/NOTES.md), crops
-                                      // otherwise
+                                      // -> 2.74 on a new style, tests/bench/NOTES.md) and
+                                      // distillation, crops otherwise
   int bf16 = -1;                      // 1: bf16 mixed precision on the CPU (convolutions and
                                       // products in bfloat16, weights and loss in float32;
                                       // needs AVX512-BF16; 1.5-1.6x the images per second); 0:
@@ -128,6 +132,7 @@ struct TrainResult {
   int64_t steps_done = 0;  // the step reached (counting steps of earlier, resumed runs)
   bool cancelled = false;
   io::ModelInfo info;      // of the model written
+  std::string student;     // the Live student written beside it (live_student), or ""
   std::vector<std::string> skipped;  // files of the folder that did not decode, with reasons
 };
 
