@@ -107,6 +107,8 @@ int main(int argc, char** argv) {
   app.add_option("--train-processes", o.train_processes, "local processes of the Train panel's run")
       ->check(CLI::Range(1, 8));
   app.add_flag("--train-finetune", o.train_finetune, "fine-tune the loaded model instead of training a new one");
+  app.add_flag("--train-distill", o.train_distill,
+               "distil the loaded model's Live student (into MODEL.student.safetensors unless --train-out names a file)");
   app.add_option("--init", o.init_image, "image-to-image: start from this image");
   app.add_option("--strength", o.strength, "image-to-image strength, 0..1 (default 0.75)")->check(CLI::Range(0.0, 1.0));
   app.add_flag("--inpaint-center", o.inpaint_center, "with --init: regenerate only the middle of the image");

@@ -52,6 +52,7 @@ Studio::Studio(GLFWwindow* window, const ddpm_host::Plugin& plugin, StudioOption
   if (options_.train_steps > 0) train_steps_ = static_cast<int>(options_.train_steps);
   train_minutes_ = static_cast<float>(options_.train_minutes);
   if (options_.train_finetune) train_mode_ = 1;
+  if (options_.train_distill) train_mode_ = 2;  // its output is set once the model is loaded
   train_processes_ = options_.train_processes;
   if (options_.frames > 0) sample_every_ = std::max(1, train_steps_ / 2);
 
@@ -90,6 +91,9 @@ bool Studio::init(std::string& error) {
   std::error_code ec;
   if (path.empty() || (options_.model.empty() && !fs::exists(path, ec))) path = ddpm_host::default_model_path();
   load_model(path);
+  if (options_.train_distill && options_.train_out.empty() && model_.loaded()) {
+    train_out_input_ = student_path_for(model_.path());
+  }
   if (model_.loaded() && !options_.class_arg.empty()) {
     std::string why;
     const int c = model_.class_from_string(options_.class_arg, why);
@@ -185,7 +189,7 @@ void Studio::load_student(const std::string& model_path) {
     return;
   }
   std::error_code ec;
-  fs::path path = model.parent_path() / (model.stem().string() + suffix);
+  fs::path path = student_path_for(model_path);
   if (!fs::exists(path, ec)) path = model.parent_path() / "student.safetensors";
   if (!fs::exists(path, ec)) return;
   std::string error;

@@ -41,6 +41,7 @@ struct StudioOptions {
   long long train_steps = 300;
   double train_minutes = 0;  // > 0: a time budget instead of train_steps
   bool train_finetune = false;
+  bool train_distill = false;  // --train-distill: the Train panel distils the loaded model's Live student
   int train_processes = 1;
   std::string init_image;  // image-to-image from this file
   float strength = 0.75f;
@@ -169,9 +170,10 @@ class Studio {
   std::string export_dir_ = "out/studio";
 
   // Train panel state.
-  std::string train_folder_input_, train_out_input_ = "out/studio/model.safetensors";
+  static constexpr const char* kDefaultTrainOut = "out/studio/model.safetensors";
+  std::string train_folder_input_, train_out_input_ = kDefaultTrainOut;
   std::string save_as_input_;
-  int train_mode_ = 0;  // 0 new model, 1 fine-tune the loaded one
+  int train_mode_ = 0;  // 0 new model, 1 fine-tune the loaded one, 2 distil its Live student
   int preset_choice_ = 0;
   int train_steps_ = 2000, train_batch_ = 32, sample_every_ = 250, train_processes_ = 1;
   float train_lr_ = 0, train_minutes_ = 0;  // lr 0: the plugin's recipe

@@ -27,14 +27,15 @@ void Studio::start_training() {
   TrainRequest r;
   r.assets = train_folder_input_;
   r.out_model = train_out_input_;
-  if (train_mode_ == 1 && model_.loaded()) r.init_model = model_.path();
+  if (train_mode_ != 0 && model_.loaded()) r.init_model = model_.path();
+  r.distill = train_mode_ == 2;
   r.preset = kPresets[preset_choice_];
   r.steps = train_steps_;
   r.minutes = std::max(0.0f, train_minutes_);
   r.batch = train_batch_;
   r.lr = train_lr_;
   const fs::path dir = fs::path(train_out_input_).parent_path();
-  r.sample_dir = (dir / "samples").string();
+  r.sample_dir = (dir / (r.distill ? "student-samples" : "samples")).string();  // a student's grids beside the model's
   r.checkpoint = (dir / (fs::path(train_out_input_).stem().string() + ".checkpoint.pt")).string();
   r.sample_every = std::max(1, sample_every_);
   r.flip = train_flip_;
@@ -43,7 +44,7 @@ void Studio::start_training() {
   r.bf16 = train_precision_ - 1;
   r.freeze = train_mode_ == 1 && train_freeze_;
   r.lora_rank = train_mode_ == 1 && !train_freeze_ && train_processes_ == 1 ? std::max(0, train_lora_rank_) : 0;
-  r.processes = train_processes_;
+  r.processes = r.distill ? 1 : train_processes_;  // distillation runs in one process
   std::error_code ec;
   if (!dir.empty()) fs::create_directories(dir, ec);
   train_error_.clear();
@@ -57,14 +58,31 @@ void Studio::draw_train_panel() {
   ImGui::BeginDisabled(s.running);
   ImGui::InputText("Asset folder", &train_folder_input_);
   ImGui::TextDisabled("one subfolder of images per class");
+  const int mode = train_mode_;
   ImGui::RadioButton("New model", &train_mode_, 0);
   ImGui::SameLine();
   ImGui::BeginDisabled(!model_.loaded());
   ImGui::RadioButton("Fine-tune the loaded model", &train_mode_, 1);
   ImGui::EndDisabled();
+  // Leaving the student mode: a model is not written over the student's file.
+  if (mode == 2 && train_mode_ != 2 && train_out_input_ == student_path_for(model_.path())) {
+    train_out_input_ = kDefaultTrainOut;
+  }
+  ImGui::BeginDisabled(!model_.loaded() || model_.guidance_input);
+  if (ImGui::RadioButton("Distil its Live student", &train_mode_, 2)) {
+    train_out_input_ = student_path_for(model_.path());  // where the Live tab looks for it
+    if (train_minutes_ <= 0) train_minutes_ = 3;
+  }
+  ImGui::EndDisabled();
+  if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
+    ImGui::SetTooltip("A student that takes the guidance scale as an input: the Live tab then\n"
+                      "streams at one network image a stage instead of two. 3 minutes gave a\n"
+                      "fine-tune's student the model's own scores (tests/bench/NOTES.md).\n"
+                      "A fine-tune already writes a quick one when the model had a student.");
+  }
   if (train_mode_ == 0) {
     ImGui::Combo("Preset", &preset_choice_, kPresets, IM_ARRAYSIZE(kPresets));
-  } else {
+  } else if (train_mode_ == 1) {
     ImGui::Checkbox("Freeze all but the last layers", &train_freeze_);
     ImGui::BeginDisabled(train_freeze_);
     ImGui::InputInt("LoRA rank", &train_lora_rank_, 4, 16);
@@ -85,7 +103,9 @@ void Studio::draw_train_panel() {
   ImGui::InputInt("Steps", &train_steps_, 100, 1000);
   ImGui::EndDisabled();
   ImGui::InputInt("Batch", &train_batch_, 1, 8);
+  ImGui::BeginDisabled(train_mode_ == 2);  // distillation runs in one process
   ImGui::SliderInt("Processes", &train_processes_, 1, kMaxTrainProcesses);
+  ImGui::EndDisabled();
   if (ImGui::IsItemHovered()) {
     ImGui::SetTooltip("Data-parallel training on this machine: the plugin starts the extra\n"
                       "processes and the cores are shared among them. The batch is the\n"
@@ -94,7 +114,7 @@ void Studio::draw_train_panel() {
   ImGui::InputFloat("Learning rate", &train_lr_, 0, 0, train_lr_ == 0 ? "auto" : "%.1e");
   if (ImGui::IsItemHovered()) {
     ImGui::SetTooltip("0 (auto): 3e-4 for a new model, 2e-3 for a fine-tune through LoRA\n"
-                      "adapters, 1e-3 for one of every weight\n"
+                      "adapters, 1e-3 for one of every weight, 5e-5 for a student\n"
                       "(measured best per minute, tests/bench/NOTES.md)");
   }
   ImGui::InputInt("Sample every", &sample_every_, 50, 500);
@@ -172,13 +192,21 @@ void Studio::draw_train_panel() {
   std::error_code ec;
   const std::string& out = train_.request().out_model;
   if (!s.running && !out.empty() && fs::exists(out, ec)) {
-    if (ImGui::Button("Load trained model")) load_model(out);
+    // A distilled student is loaded with its teacher, which the Live tab then pairs it with.
+    const bool student = train_.request().distill;
+    if (ImGui::Button(student ? "Load the model with its new student" : "Load trained model")) {
+      load_model(student ? train_.request().init_model : out);
+    }
     ImGui::InputText("##saveas", &save_as_input_);
     ImGui::SameLine();
     if (ImGui::Button("Save model as") && !save_as_input_.empty()) {
       try {
-        const auto bytes = ddpm::io::read_file(out, size_t(1) << 34);
-        ddpm::io::write_file_atomic(save_as_input_, bytes);
+        ddpm::io::write_file_atomic(save_as_input_, ddpm::io::read_file(out, size_t(1) << 34));
+        // A fine-tune's Live student goes along under the new name, where the Live tab looks.
+        const std::string student = student_path_for(out);
+        if (!train_.request().distill && fs::exists(student, ec)) {
+          ddpm::io::write_file_atomic(student_path_for(save_as_input_), ddpm::io::read_file(student, size_t(1) << 34));
+        }
         say("saved " + save_as_input_);
       } catch (const std::exception& e) {
         say(std::string("cannot save the model: ") + e.what(), true);

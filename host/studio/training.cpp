@@ -36,6 +36,7 @@ bool TrainingController::start(const TrainRequest& r, std::string& error) {
   p.random_crop = r.random_crop;
   p.bf16 = r.bf16;
   p.local_processes = r.processes;
+  p.distill = r.distill;
   // A short new model: let the EMA average anything (fine-tunes and budgets: the plugin's
   // automatic EMA start, which averages from the first step with a warm-up).
   if (r.minutes <= 0 && r.init_model.empty() && r.steps < 2000) p.ema_start = r.steps / 4;

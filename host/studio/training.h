@@ -22,6 +22,7 @@ struct TrainRequest {
   int bf16 = -1;         // -1: the plugin's choice (on where the CPU has it), 0 float32, 1 bf16
   int lora_rank = 0;  // fine-tunes: > 0 trains low-rank adapters instead of every weight, 0 every weight
   int processes = 1;  // > 1: a local multi-process run (the plugin starts ranks 1..)
+  bool distill = false;  // a guidance-distilled student of init_model (the Live tab's model)
 };
 
 struct TrainSnapshot {

@@ -54,6 +54,17 @@ grep -q '"status": "done"' "$DIR/train.png.json" || fail "training status is not
 grep -q '"processes": 2' "$DIR/train.png.json" || fail "the panel did not ask for 2 processes"
 grep -q 'rank 0 of 2 joined' "$DIR/train.png.json" || fail "training did not run as rank 0 of 2"
 
+echo "== training panel: the trained model's Live student, distilled beside it and paired with it"
+xvfb "$STUDIO" --model "$DIR/trained/model.safetensors" --panel train --train-folder "$ASSETS" --train-distill \
+  --train-steps 6 --frames 3 --screenshot "$DIR/distill.png" >"$DIR/out.txt" 2>&1
+code=$?
+expect 0 "wrote" "scripted distillation"
+[ -s "$DIR/trained/model.student.safetensors" ] || fail "distillation wrote no student beside the model"
+grep -q '"status": "done"' "$DIR/distill.png.json" || fail "distillation status is not done"
+xvfb "$STUDIO" --model "$DIR/trained/model.safetensors" --frames 1 >"$DIR/out.txt" 2>&1
+code=$?
+expect 0 "Live uses its distilled student .*trained/model.student.safetensors" "the model paired with its student"
+
 echo "== live mode: a stream whose class changes mid-run, checked against the plugin's own frame"
 # 4 stages, class 0 then 1 from call 4 on: frame 6 entered at call 6, so it must be class 1.
 xvfb "$STUDIO" --model "$MODEL" --class 0 --steps 4 --seed 5 --live-seed-path walk --live-frames 6 \

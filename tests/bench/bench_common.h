@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "ddpm/io/error.h"
 #include "ddpm/runtime.h"
 
 namespace bench {
@@ -93,7 +95,12 @@ inline void init(int argc, char** argv, std::string& json_path, const std::strin
   json_path = argc > 1 ? argv[1] : default_json;
   ddpm::init_runtime();
   const char* name = std::getenv("DDPM_DEVICE");
-  device() = ddpm::select_device(name ? name : "cpu");
+  try {
+    device() = ddpm::select_device(name ? name : "cpu");
+  } catch (const ddpm::Error& e) {
+    std::fprintf(stderr, "DDPM_DEVICE: %s\n", e.what());
+    std::exit(1);
+  }
 }
 
 }  // namespace bench
