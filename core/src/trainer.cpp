@@ -75,18 +75,26 @@ void copy_for_fine_tuning(TrainingState& s, const Model& source, const std::vect
 }
 
 // A fine-tune's Live student (TrainOptions::live_student): its base's student moved by the
-// fine-tune's change, written beside the model. Not having one is no error: the run's model is
-// what was asked for, so a mismatch is only said.
-std::string write_live_student(const TrainOptions& o, const io::ModelInfo& info, const UNet& tuned_unet,
-                               torch::Device device, const std::function<void(const std::string&)>& say) {
+// fine-tune's change, written beside the model. `base` is the init model as loaded at the start
+// (null for a resumed run: read again, unless the run wrote over it). Not having one is no
+// error: the run's model is what was asked for, so a mismatch is only said.
+std::string write_live_student(const TrainOptions& o, const Model* base, const io::ModelInfo& info,
+                               const UNet& tuned_unet, torch::Device device,
+                               const std::function<void(const std::string&)>& say) {
   const std::string from = find_student(o.init_model);
   if (from.empty()) return "";
+  std::error_code ec;
+  if (!base && std::filesystem::equivalent(o.init_model, o.out_model, ec)) {
+    say("no Live student for " + o.out_model + ": this resumed run wrote over its init model, the base it needs");
+    return "";
+  }
   try {
-    const Model base = load_model(o.init_model, device), student = load_model(from, device);
+    const Model reloaded = base ? Model{} : load_model(o.init_model, device);
+    const Model student = load_model(from, device);
     Model tuned;
     tuned.info = info;
     tuned.unet = tuned_unet;
-    Model out = transfer_student(base, tuned, student);
+    Model out = transfer_student(base ? *base : reloaded, tuned, student);
     const std::string path = student_path_for(o.out_model);
     save_model(path, out.unet, out.info);
     say("wrote " + path + ": the Live student of this model (" + from +
@@ -547,7 +555,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     out.weights = "ema";
     save_model(o.out_model, s.ema, out);
     if (o.live_student && !distill && !o.init_model.empty()) {
-      result.student = write_live_student(o, out, s.ema, device, say);
+      result.student = write_live_student(o, source.get(), out, s.ema, device, say);
     }
   }
   result.steps_done = s.info.training_step;

@@ -23,11 +23,9 @@ struct ddpm_model {
 };
 
 namespace ddpm_plugin {
+
 // Where a model's jobs and streams run (ddpm_model_load_ex's device).
 inline torch::Device model_device(const ddpm::Model& m) { return m.unet->parameters().front().device(); }
-}  // namespace ddpm_plugin
-
-namespace ddpm_plugin {
 
 // The calling thread's ddpm_last_error().
 void set_error(const std::string& message) noexcept;
