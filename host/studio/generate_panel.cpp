@@ -27,9 +27,9 @@ void Studio::draw_model_section() {
   ImGui::InputText("##model", &model_path_input_);
   ImGui::SameLine();
   if (ImGui::Button("Load")) load_model(model_path_input_);
-  device_choice_ = device_index(model_.device());
+  int device = device_index(model_.device());
   ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x * 0.5f);
-  if (ImGui::Combo("Device", &device_choice_, kDeviceLabels, 3)) set_device(kDeviceNames[device_choice_]);
+  if (ImGui::Combo("Device", &device, kDeviceLabels, 3)) set_device(kDeviceNames[device]);
   help("Where the model runs. CUDA needs a plugin built against a CUDA LibTorch and an NVIDIA GPU; "
        "Automatic takes CUDA when both are there, else the CPU. The model loads again on the new device.");
   if (model_.loaded()) {

@@ -146,7 +146,6 @@ class Studio {
 
   // Generate panel state.
   std::string model_path_input_, model_error_;
-  int device_choice_ = 0;  // the Model section's Device combo: kDeviceNames' index
   int class_choice_ = -1;  // -1 none
   int sampler_choice_ = 4;  // settings_.sampler's default
   int steps_ = 8, batch_ = 4;
