@@ -7,6 +7,7 @@
 #include <imgui_stdlib.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <cmath>
 
@@ -295,8 +296,11 @@ void Studio::draw_live_preview() {
   const ddpm_stream_stats& st = live_.stats();
   const ddpm_stream_frame& fi = live_.frame_info();
   const char* state = live_.running() ? "running" : live_.is_open() ? "paused" : "closed";
-  ImGui::Text("%s   output %.1f fps   %.1f calls/s   last call %.0f ms", state, live_.output_fps(),
-              st.calls_per_second, st.last_call_ms);
+  // The output rate is measured over a window of at least a quarter second: "--" before that.
+  char fps[32] = "--";
+  if (live_.output_fps() > 0) std::snprintf(fps, sizeof fps, "%.1f", live_.output_fps());
+  ImGui::Text("%s   output %s fps   %.1f calls/s   last call %.0f ms", state, fps, st.calls_per_second,
+              st.last_call_ms);
   if (fi.number > 0) {
     const auto& names = model_.class_names;
     const std::string cls = fi.class_index >= 0 && fi.class_index < static_cast<int>(names.size())
