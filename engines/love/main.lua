@@ -40,6 +40,18 @@ local function setup(args)
   local model
   model, message = ddpm.load_model(plugin, model_path, o.device)
   if not model then return fail("cannot load the model " .. model_path .. ": " .. message) end
+  -- Its Live student streams at one network image a stage where the model takes two.
+  local student_path = Options.student(o, model_path)
+  if student_path then
+    local student, why = ddpm.load_model(plugin, student_path, o.device)
+    if student and table.concat(student.class_names, "\n") == table.concat(model.class_names, "\n") then
+      model = student
+      print("ddpm-love: streaming with the student " .. student_path)
+    else
+      io.stderr:write("ddpm-love: streaming with the model itself: its student " .. student_path .. " "
+        .. (why or "has other classes") .. "\n")
+    end
+  end
   local class, switch_to = 0, nil
   for _, key in ipairs({ "class", "switch-to" }) do
     if o[key] then

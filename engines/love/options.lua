@@ -9,6 +9,8 @@ love GAME_DIR [options]
   --model PATH       model file (default: model.safetensors beside the game, then the
                      repository's assets/emoji32/model.safetensors)
   --device NAME      where the model runs: cpu (default), cuda, cuda:N or auto
+  --no-student       stream with the model itself, not its Live student (MODEL.student.safetensors
+                     or student.safetensors beside it: one network image a stage, not two)
   --class NAME       starting class (default: the first)
   --seed N           seed of the stream's seed path (default 1)
   --seed-path P      walk (default), new or fixed
@@ -37,6 +39,9 @@ function Options.parse(args)
     if not key then return nil, "unexpected argument '" .. args[i] .. "'\n" .. USAGE end
     if key == "autoplay" then
       o.autoplay = true
+      i = i + 1
+    elseif key == "no-student" then
+      o.no_student = true
       i = i + 1
     elseif key == "help" then
       return { help = USAGE }
@@ -92,6 +97,17 @@ function Options.library(o)
   list[#list + 1] = dir .. "/libddpm_plugin.so"
   list[#list + 1] = dir .. "/../../build/plugin/libddpm_plugin.so"
   return first(list)
+end
+
+-- The model's Live student, as the studio looks for it: MODEL.student.safetensors, else the
+-- folder's student.safetensors; nil when there is none (or --no-student).
+function Options.student(o, model_path)
+  if o.no_student then return nil end
+  local own = model_path:gsub("%.safetensors$", "") .. ".student.safetensors"
+  local shared = (model_path:match("^(.*)/[^/]*$") or ".") .. "/student.safetensors"
+  if exists(own) then return own end
+  if shared ~= model_path and exists(shared) then return shared end
+  return nil
 end
 
 function Options.model(o)

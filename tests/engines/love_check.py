@@ -33,6 +33,9 @@ def main():
         sys.exit("love_check: the game did not say where its preview is:\n" + text)
     x, y, scale, w, h, frame, cls, seed = map(int, m.groups())
     image = read_png(shot)[y:y + h * scale, x:x + w * scale]
+    student = re.search(r"streaming with the student (\S+)", text)
+    if student:  # the game streamed its model's Live student: the reference job uses it too
+        model_path = student.group(1)
     lib = ddpm_plugin.Library(library)
     with lib.load_model(model_path) as model, \
             model.generate(class_index=cls, steps=8, seed=seed, guidance=3.0) as job:

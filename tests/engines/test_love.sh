@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The LOVE demo (engines/love) inside LOVE itself, under xvfb-run, in its scripted mode:
 #  - the generated declarations match plugin/include/ddpm_plugin.h (make_cdef.py --check);
-#  - a run shows a sprite from the live stream equal to the plugin's job for its seed and class,
-#    and a class switch reaches the screen;
+#  - a run shows a sprite from the live stream equal to the plugin's job for its seed and class
+#    (streamed by the model's Live student, and with --no-student by the model itself), and a
+#    class switch reaches the screen;
 #  - no library, a library of another ABI, a missing model, an absent device, an unknown class and an unknown
 #    option each put their message on screen (the screenshot has text on the error background)
 #    and end with status 1.
@@ -23,15 +24,25 @@ game() { # NAME ARGS...: runs the game, its stdout and stderr in $scratch/NAME.{
     --screenshot "$scratch/$name.png" >"$scratch/$name.out" 2>"$scratch/$name.err"
 }
 
-game play --library "$lib" --model "$model" --class smileys --seed-path fixed --seed 5 --frames 40
-status=$?
-if [[ $status -ne 0 ]]; then
-  echo "FAIL the game ended with status $status"; cat "$scratch/play.err"; failures=$((failures + 1))
-elif "$python" "$root/tests/engines/love_check.py" "$scratch/play.png" "$scratch/play.out" "$lib" "$model"; then
-  echo "ok   the game's sprite equals the plugin's job"
-else
-  failures=$((failures + 1))
-fi
+# The default model has a Live student beside it: the game streams with it; --no-student keeps
+# the model itself. Either way the sprite on screen is the plugin's job for its seed and class.
+for run in play:student plain:model; do
+  name=${run%%:*} kind=${run#*:} extra=()
+  [[ $kind == model ]] && extra=(--no-student)
+  game "$name" --library "$lib" --model "$model" --class smileys --seed-path fixed --seed 5 --frames 40 "${extra[@]}"
+  status=$?
+  streamed=model
+  grep -q "streaming with the student" "$scratch/$name.out" && streamed=student
+  if [[ $status -ne 0 ]]; then
+    echo "FAIL the game ended with status $status"; cat "$scratch/$name.err"; failures=$((failures + 1))
+  elif [[ $streamed != "$kind" ]]; then
+    echo "FAIL $name: the game streamed with the wrong model:"; cat "$scratch/$name.out"; failures=$((failures + 1))
+  elif "$python" "$root/tests/engines/love_check.py" "$scratch/$name.png" "$scratch/$name.out" "$lib" "$model"; then
+    echo "ok   the game's sprite ($kind) equals the plugin's job"
+  else
+    failures=$((failures + 1))
+  fi
+done
 
 # A class switch, as the number keys make it, reaches the screen and is measured.
 game switch --library "$lib" --model "$model" --class flags --switch-to smileys --frames 5
