@@ -192,13 +192,8 @@ ddpm_status load_model(const char* path, const ddpm_model_params* params, ddpm_m
     ddpm_model_params p;
     fill_model_defaults(p);
     if (params) {
-      if (params->struct_size < kMinModelParamsSize || params->struct_size > kMaxParamsStructSize) {
-        return fail(DDPM_ERR_INVALID_ARGUMENT,
-                    "params.struct_size " + std::to_string(params->struct_size) + " is invalid: allowed " +
-                        std::to_string(kMinModelParamsSize) + " to " + std::to_string(kMaxParamsStructSize) +
-                        " (use ddpm_model_params_init)");
-      }
-      std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
+      const ddpm_status s = read_params(*params, kMinModelParamsSize, "ddpm_model_params_init", fill_model_defaults, p);
+      if (s != DDPM_OK) return s;
     }
     if (const ddpm_status t = check_threads(p.threads); t != DDPM_OK) return t;
     // The device is the caller's choice, so a bad name or a missing GPU is INVALID_ARGUMENT
@@ -376,15 +371,8 @@ DDPM_API ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out
     ddpm_import_params p;
     fill_import_defaults(p);
     if (params) {
-      if (params->struct_size < kMinImportParamsSize ||
-          params->struct_size > kMaxParamsStructSize) {
-        return fail(DDPM_ERR_INVALID_ARGUMENT,
-                    "params.struct_size " + std::to_string(params->struct_size) +
-                        " is invalid: allowed " + std::to_string(kMinImportParamsSize) + " to " +
-                        std::to_string(kMaxParamsStructSize) + " (use ddpm_import_params_init)");
-      }
-      // A struct from a newer header: the fields this library knows.
-      std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
+      const ddpm_status s = read_params(*params, kMinImportParamsSize, "ddpm_import_params_init", fill_import_defaults, p);
+      if (s != DDPM_OK) return s;
     }
     if (p.class_count < 0 || p.class_count > 100000) {
       return fail(DDPM_ERR_OUT_OF_RANGE, "class_count " + std::to_string(p.class_count) +

@@ -133,4 +133,22 @@ ddpm_status init_params(Params* params, size_t struct_size, size_t min_size, con
     return DDPM_OK;
   });
 }
+
+// What the calls that take a *_params struct read: the library's defaults (from `fill`) under
+// the caller's first struct_size bytes (an older, smaller struct keeps the defaults of the
+// fields it lacks; a newer one's extra fields are ignored), into `p`; INVALID_ARGUMENT naming a
+// struct_size below `min_size` (the oldest published struct) or above kMaxParamsStructSize.
+// `init_name` is the init function the message points to.
+template <class Params>
+ddpm_status read_params(const Params& given, size_t min_size, const char* init_name, void (*fill)(Params&),
+                        Params& p) {
+  if (given.struct_size < min_size || given.struct_size > kMaxParamsStructSize) {
+    return fail(DDPM_ERR_INVALID_ARGUMENT, "params.struct_size " + std::to_string(given.struct_size) +
+                                               " is invalid: allowed " + std::to_string(min_size) + " to " +
+                                               std::to_string(kMaxParamsStructSize) + " (use " + init_name + ")");
+  }
+  fill(p);
+  std::memcpy(&p, &given, std::min(given.struct_size, sizeof p));
+  return DDPM_OK;
+}
 }  // namespace ddpm_plugin

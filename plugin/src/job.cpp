@@ -39,9 +39,8 @@ namespace ddpm_plugin {
 namespace {
 
 // The first published ddpm_generate_params ended before the init image fields; smaller
-// structs are rejected, larger ones (from newer headers) accepted up to this size.
+// structs are rejected, larger ones (from newer headers) accepted up to kMaxParamsStructSize.
 constexpr size_t kMinParamsSize = offsetof(ddpm_generate_params, init_image_f32);
-constexpr size_t kMaxParamsSize = kMaxParamsStructSize;
 
 // The library's defaults, struct_size = the library's sizeof.
 void fill_generate_defaults(ddpm_generate_params& p) {
@@ -234,16 +233,9 @@ DDPM_API ddpm_status ddpm_generate_start(ddpm_model* model, const ddpm_generate_
     if (!model) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_generate_start: model is NULL");
     if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_generate_start: params is NULL");
     if (!out) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_generate_start: out is NULL");
-    if (params->struct_size < kMinParamsSize || params->struct_size > kMaxParamsSize) {
-      return fail(DDPM_ERR_INVALID_ARGUMENT,
-                  "params.struct_size " + std::to_string(params->struct_size) +
-                      " is invalid: allowed " + std::to_string(kMinParamsSize) + " to " +
-                      std::to_string(kMaxParamsSize) + " (use ddpm_generate_params_init)");
-    }
     ddpm_generate_params p;
-    fill_generate_defaults(p);
-    std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
-    p.struct_size = params->struct_size;
+    const ddpm_status read = read_params(*params, kMinParamsSize, "ddpm_generate_params_init", fill_generate_defaults, p);
+    if (read != DDPM_OK) return read;
 
     auto job = std::make_unique<ddpm_job>();
     job->model = model->model;

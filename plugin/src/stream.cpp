@@ -344,15 +344,9 @@ DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_param
     if (!model) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_open: model is NULL");
     if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_open: params is NULL");
     if (!out) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_stream_open: out is NULL");
-    if (params->struct_size < kMinStreamParamsSize || params->struct_size > kMaxParamsStructSize) {
-      return fail(DDPM_ERR_INVALID_ARGUMENT,
-                  "params.struct_size " + std::to_string(params->struct_size) + " is invalid: allowed " +
-                      std::to_string(kMinStreamParamsSize) + " to " +
-                      std::to_string(kMaxParamsStructSize) + " (use ddpm_stream_params_init)");
-    }
-    ddpm_stream_params p;  // the caller's fields over the defaults (older structs are shorter)
-    fill_stream_defaults(p);
-    std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
+    ddpm_stream_params p;
+    const ddpm_status read = read_params(*params, kMinStreamParamsSize, "ddpm_stream_params_init", fill_stream_defaults, p);
+    if (read != DDPM_OK) return read;
     if (const ddpm_status t = check_threads(p.threads); t != DDPM_OK) return t;
     auto s = std::make_unique<ddpm_stream>();
     s->model = model->model;

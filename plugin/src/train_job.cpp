@@ -33,9 +33,8 @@ namespace ddpm_plugin {
 namespace {
 
 // The first published ddpm_train_params ends after out_model; larger structs (newer headers)
-// are accepted up to kMaxTrainParamsSize.
+// are accepted up to kMaxParamsStructSize.
 constexpr size_t kMinTrainParamsSize = offsetof(ddpm_train_params, sample_dir);
-constexpr size_t kMaxTrainParamsSize = kMaxParamsStructSize;
 
 // The library's defaults, struct_size = the library's sizeof.
 void fill_train_defaults(ddpm_train_params& p) {
@@ -190,15 +189,9 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
   return guarded(DDPM_ERR_INVALID_ARGUMENT, [&] {
     if (!params) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_start: params is NULL");
     if (!out) return fail(DDPM_ERR_INVALID_ARGUMENT, "ddpm_train_start: out is NULL");
-    if (params->struct_size < kMinTrainParamsSize || params->struct_size > kMaxTrainParamsSize) {
-      return fail(DDPM_ERR_INVALID_ARGUMENT,
-                  "params.struct_size " + std::to_string(params->struct_size) +
-                      " is invalid: allowed " + std::to_string(kMinTrainParamsSize) + " to " +
-                      std::to_string(kMaxTrainParamsSize) + " (use ddpm_train_params_init)");
-    }
     ddpm_train_params p;
-    fill_train_defaults(p);
-    std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
+    const ddpm_status read = read_params(*params, kMinTrainParamsSize, "ddpm_train_params_init", fill_train_defaults, p);
+    if (read != DDPM_OK) return read;
 
     namespace fs = std::filesystem;
     std::error_code ec;
