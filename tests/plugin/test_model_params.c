@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "ddpm_plugin.h"
 
 #define BATCH 2
@@ -23,18 +24,6 @@
    default model in scripts/gpu-check.sh). */
 static size_t g_image, g_floats;
 #define STEPS 6
-
-static int g_failures;
-
-#define CHECK(cond, ...)                                                     \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                   \
-      fprintf(stderr, __VA_ARGS__);                                          \
-      fprintf(stderr, " [last error: %s]\n", ddpm_last_error());             \
-      ++g_failures;                                                          \
-    }                                                                        \
-  } while (0)
 
 /* A refused call: its status, and a message that contains `text`. */
 static void expect_refused(ddpm_status got, ddpm_status want, const char* text, const char* what) {

@@ -10,23 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "ddpm_plugin.h"
 
 #define SIZE 16
 #define FLOATS (SIZE * SIZE * 4)
 #define STEPS 4
-
-static int g_failures;
-
-#define CHECK(cond, ...)                                                     \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                   \
-      fprintf(stderr, __VA_ARGS__);                                          \
-      fprintf(stderr, " [last error: %s]\n", ddpm_last_error());             \
-      ++g_failures;                                                          \
-    }                                                                        \
-  } while (0)
 
 static double max_diff(const float* a, const float* b, int n) {
   double m = 0;
