@@ -89,12 +89,13 @@ std::string write_live_student(const TrainOptions& o, const Model* base, const i
     return "";
   }
   try {
-    const Model reloaded = base ? Model{} : load_model(o.init_model, device);
+    std::optional<Model> reloaded;
+    if (!base) base = &reloaded.emplace(load_model(o.init_model, device));
     const Model student = load_model(from, device);
     Model tuned;
     tuned.info = info;
     tuned.unet = tuned_unet;
-    Model out = transfer_student(base ? *base : reloaded, tuned, student);
+    Model out = transfer_student(*base, tuned, student);
     const std::string path = student_path_for(o.out_model);
     save_model(path, out.unet, out.info);
     say("wrote " + path + ": the Live student of this model (" + from +
