@@ -181,16 +181,11 @@ void Studio::set_device(const std::string& device) {
 void Studio::load_student(const std::string& model_path) {
   student_.unload();
   // A fine-tune's own (OUT.student.safetensors, written by training), else the folder's
-  // (the default model's student.safetensors); a student itself has none.
-  const fs::path model(model_path);
-  const std::string name = model.filename().string(), suffix = ".student.safetensors";
-  if (name == "student.safetensors" ||
-      (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)) {
-    return;
-  }
+  // (the default model's student.safetensors); a student (guidance as an input) has none.
+  if (model_.guidance_input) return;
   std::error_code ec;
   fs::path path = student_path_for(model_path);
-  if (!fs::exists(path, ec)) path = model.parent_path() / "student.safetensors";
+  if (!fs::exists(path, ec)) path = fs::path(model_path).parent_path() / "student.safetensors";
   if (!fs::exists(path, ec)) return;
   std::string error;
   if (!student_.load(path.string(), error)) {
