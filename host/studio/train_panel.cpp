@@ -76,7 +76,7 @@ void Studio::draw_train_panel() {
   ImGui::EndDisabled();
   if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
     ImGui::SetTooltip("A student that takes the guidance scale as an input: the Live tab then\n"
-                      "streams at one network image a stage instead of two. 3 minutes gave a\n"
+                      "streams at one network image a stage instead of up to two. 3 minutes gave a\n"
                       "fine-tune's student the model's own scores (tests/bench/NOTES.md).\n"
                       "A fine-tune already writes a quick one when the model had a student.");
   }
