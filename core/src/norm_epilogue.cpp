@@ -18,6 +18,84 @@ bool kernel_takes(const torch::Tensor& x, torch::nn::GroupNorm& norm) {
          (channels_last(x) ? x.size(1) % 16 == 0 : (x.size(2) * x.size(3)) % 16 == 0);
 }
 
+// Where the training kernel applies: float32 (or an autocast bf16 convolution's output, taken as
+// float32) channels-last CPU maps of a multiple of 16 channels, with gradients on.
+bool training_kernel_takes(const torch::Tensor& x, torch::nn::GroupNorm& norm, const NormEpilogue& e) {
+  return torch::GradMode::is_enabled() && x.dim() == 4 && x.device().is_cpu() && channels_last(x) &&
+         (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) && norm->options.affine() &&
+         norm->weight.scalar_type() == torch::kFloat32 && x.size(1) == norm->options.num_channels() &&
+         x.size(1) % 16 == 0 &&
+         (!e.residual.defined() || (e.residual.sizes() == x.sizes() && e.residual.scalar_type() == torch::kFloat32));
+}
+
+// GroupNorm + epilogue with its own backward pass (norm_epilogue_backward.cpp) on
+// channels-last maps, where LibTorch 1.13's element-wise operations and their backward passes
+// are several times slower than on plain maps (tests/bench/NOTES.md).
+struct FusedNormEpilogue : torch::autograd::Function<FusedNormEpilogue> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x_in,
+                               const torch::Tensor& gamma, const torch::Tensor& beta, const torch::Tensor& scale_arg,
+                               const torch::Tensor& shift_arg, const torch::Tensor& residual_arg, int64_t groups,
+                               double eps, bool gelu) {
+    const auto cl = at::MemoryFormat::ChannelsLast;
+    const auto present = [](const torch::Tensor& t) { return t.numel() > 0 ? t : torch::Tensor(); };
+    const torch::Tensor scale_in = present(scale_arg), shift_in = present(shift_arg), residual_in = present(residual_arg);
+    const torch::Tensor x = x_in.contiguous(cl);
+    const torch::Tensor res = residual_in.defined() ? residual_in.contiguous(cl) : torch::Tensor();
+    const torch::Tensor scale = scale_in.defined() ? scale_in.contiguous() : torch::Tensor();
+    const torch::Tensor shift = shift_in.defined() ? shift_in.contiguous() : torch::Tensor();
+    const int64_t B = x.size(0), C = x.size(1);
+    torch::Tensor out = torch::empty(x.sizes(), x.options().memory_format(cl));
+    torch::Tensor mean = torch::empty({B, groups}, x.options()), rstd = torch::empty({B, groups}, x.options());
+    NormOperands o = operands(x, res, gamma, beta, scale, shift, out, eps, gelu);
+    o.mean_out = mean.data_ptr<float>();
+    o.rstd_out = rstd.data_ptr<float>();
+    normalize_groups(o, B, groups, C / groups);
+    ctx->save_for_backward({x, gamma, beta, scale, shift, res, mean, rstd});
+    ctx->saved_data["groups"] = groups;
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["gelu"] = gelu;
+    return out;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &x = s[0], &gamma = s[1], &beta = s[2], &scale = s[3], &shift = s[4], &res = s[5];
+    const int64_t groups = ctx->saved_data["groups"].toInt();
+    const bool gelu = ctx->saved_data["gelu"].toBool();
+    const torch::Tensor dout = grads[0].to(torch::kFloat32).contiguous(at::MemoryFormat::ChannelsLast);
+    const int64_t B = x.size(0), C = x.size(1);
+    torch::Tensor dx = torch::empty_like(x), dpre = gelu ? torch::empty_like(x) : dout;
+    torch::Tensor dgamma = torch::empty_like(gamma), dbeta = torch::empty_like(beta);
+    torch::Tensor dscale = scale.defined() ? torch::empty({B, C}, x.options()) : torch::Tensor();
+    torch::Tensor dshift = shift.defined() ? torch::empty({B, C}, x.options()) : torch::Tensor();
+    const NormOperands o = operands(x, res, gamma, beta, scale, shift, torch::Tensor(), ctx->saved_data["eps"].toDouble(), gelu);
+    const auto ptr = [](torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+    const NormGradients g{dout.data_ptr<float>(), s[6].data_ptr<float>(), s[7].data_ptr<float>(),
+                          dx.data_ptr<float>(), gelu ? dpre.data_ptr<float>() : nullptr,
+                          dgamma.data_ptr<float>(), dbeta.data_ptr<float>(), ptr(dscale), ptr(dshift)};
+    normalize_groups_backward(o, g, B, groups, C / groups);
+    return {dx, dgamma, dbeta, dscale, dshift, res.defined() ? dpre : torch::Tensor(),
+            torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+
+  static NormOperands operands(const torch::Tensor& x, const torch::Tensor& res, const torch::Tensor& gamma,
+                               const torch::Tensor& beta, const torch::Tensor& scale, const torch::Tensor& shift,
+                               const torch::Tensor& out, double eps, bool gelu) {
+    const auto ptr = [](const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+    return NormOperands{x.data_ptr(), ptr(res),   ptr(gamma), ptr(beta), ptr(scale), ptr(shift),
+                        out.defined() ? out.data_ptr() : nullptr,
+                        x.size(1),    x.size(2) * x.size(3), eps, gelu, false, false, true};
+  }
+};
+
+torch::Tensor fused_norm_epilogue_training(const torch::Tensor& x, torch::nn::GroupNorm& norm, const NormEpilogue& e) {
+  // Autograd takes defined inputs only: an absent part is an empty tensor.
+  const auto as_float = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kFloat32) : torch::empty({0}); };
+  return FusedNormEpilogue::apply(as_float(x), norm->weight, norm->bias, as_float(e.scale), as_float(e.shift),
+                                  e.residual.defined() ? e.residual : torch::empty({0}), norm->options.num_groups(), norm->options.eps(), e.gelu);
+}
+
 }  // namespace
 
 torch::Tensor fused_norm_epilogue(const torch::Tensor& x_in, torch::nn::GroupNorm& norm, const NormEpilogue& e) {
@@ -66,6 +144,7 @@ torch::Tensor fused_norm_epilogue(const torch::Tensor& x_in, torch::nn::GroupNor
 
 torch::Tensor norm_epilogue(const torch::Tensor& x, torch::nn::GroupNorm& norm, const NormEpilogue& e) {
   if (kernel_takes(x, norm)) return fused_norm_epilogue(x, norm, e);
+  if (training_kernel_takes(x, norm, e)) return fused_norm_epilogue_training(x, norm, e);
   torch::Tensor y = norm->forward(x.scalar_type() == torch::kBFloat16 ? x.to(torch::kFloat32) : x);
   const auto map = [](const torch::Tensor& t) { return t.unsqueeze(-1).unsqueeze(-1); };
   if (e.scale.defined()) {

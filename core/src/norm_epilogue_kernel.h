@@ -18,10 +18,24 @@ struct NormOperands {
   double eps;
   bool gelu, x_bf16, out_bf16;
   bool channels_last = false;  // x, residual and out are [B, HW, C] (C a multiple of 16)
+  // Where given (channels-last only): each image's group mean and 1 / sqrt(var + eps), [B, G],
+  // for the backward pass.
+  float *mean_out = nullptr, *rstd_out = nullptr;
 };
 
 // Normalises groups [0, B * G) of `o` (G groups of Cg channels an image) on the calling
 // thread's OpenMP team.
 void normalize_groups(const NormOperands& o, int64_t B, int64_t G, int64_t Cg);
+
+// The backward pass of a channels-last float forward of the operands above, given dout (the
+// gradient of `out`, [B, HW, C]) and the forward's mean and rstd. Writes dx [B, HW, C]; where
+// not null, dpre [B, HW, C] (the gradient of the GELU's input, which is the residual's),
+// dgamma and dbeta [C] (summed over the batch in a fixed order), dscale and dshift [B, C].
+struct NormGradients {
+  const float* dout;
+  const float *mean, *rstd;
+  float *dx, *dpre, *dgamma, *dbeta, *dscale, *dshift;
+};
+void normalize_groups_backward(const NormOperands& o, const NormGradients& g, int64_t B, int64_t G, int64_t Cg);
 
 }  // namespace ddpm

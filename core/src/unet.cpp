@@ -47,6 +47,13 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
     prev = out;
   }
   outc_ = register_module("outc", torch::nn::Conv2d(torch::nn::Conv2dOptions(prev, c.out_channels, 1)));
+  // Training runs on channels-last maps where every GroupNorm has the fused training kernel
+  // (norm_epilogue.h): its convolutions skip oneDNN's reorders, but LibTorch's own element-wise
+  // operations would be slower on such maps than the reorders cost.
+  train_channels_last_ = true;
+  for (const auto& m : modules(false)) {
+    if (const auto* gn = m->as<torch::nn::GroupNorm>()) train_channels_last_ &= gn->options.num_channels() % 16 == 0;
+  }
   if (c.conditional()) {
     label_emb_ = register_module("label_emb", torch::nn::Embedding(c.num_classes, c.time_dim));
   }
@@ -127,8 +134,9 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
 
   // CPU inference runs on channels-last maps where oneDNN is called directly (direct_conv.h):
   // its convolutions take and give them without reordering; the result is plain again.
-  const bool nhwc = !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
-                    DirectConv::available();
+  // Training does too, where its fused norms apply (the constructor's train_channels_last_).
+  const bool nhwc = x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
+                    (torch::GradMode::is_enabled() ? train_channels_last_ : DirectConv::available());
   std::vector<torch::Tensor> skips{inc_->forward(nhwc ? x.contiguous(at::MemoryFormat::ChannelsLast) : x, tiling)};
   torch::Tensor h = skips.back();
   for (std::size_t i = 0; i < downs_.size(); ++i) {

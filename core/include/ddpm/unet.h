@@ -38,6 +38,7 @@ class UNetImpl : public torch::nn::Module {
 
  private:
   UNetConfig config_;
+  bool train_channels_last_ = false;  // every GroupNorm takes the fused training kernel
   std::shared_ptr<DoubleConvImpl> inc_;
   std::vector<std::shared_ptr<DownImpl>> downs_;
   std::vector<std::shared_ptr<SelfAttentionImpl>> down_attn_;  // null where none
