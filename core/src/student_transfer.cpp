@@ -1,6 +1,5 @@
 #include "ddpm/student_transfer.h"
 
-#include <filesystem>
 
 #include "ddpm/io/error.h"
 
@@ -62,20 +61,6 @@ Model transfer_student(const Model& base, const Model& tuned, const Model& stude
     }
   }
   return out;
-}
-
-std::string student_path_for(const std::string& model_path) {
-  const std::filesystem::path p(model_path);
-  return (p.parent_path() / (p.stem().string() + ".student.safetensors")).string();
-}
-
-std::string find_student(const std::string& model_path) {
-  std::error_code ec;
-  const std::string own = student_path_for(model_path);
-  if (std::filesystem::is_regular_file(own, ec)) return own;
-  const std::filesystem::path shared = std::filesystem::path(model_path).parent_path() / "student.safetensors";
-  return std::filesystem::is_regular_file(shared, ec) && shared != std::filesystem::path(model_path) ? shared.string()
-                                                                                                      : std::string();
 }
 
 }  // namespace ddpm

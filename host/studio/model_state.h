@@ -1,20 +1,17 @@
 #pragma once
 // The model the studio generates with: its plugin handle and what the UI shows about it.
-#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "ddpm/io/student_file.h"
 #include "plugin_loader.h"
 
 namespace studio {
 
-// Where a model's own Live student sits: MODEL.student.safetensors beside MODEL.safetensors
-// (training writes a fine-tune's there; the folder's student.safetensors is the fallback).
-inline std::string student_path_for(const std::string& model_path) {
-  const std::filesystem::path p(model_path);
-  return (p.parent_path() / (p.stem().string() + ".student.safetensors")).string();
-}
+// Where a model's own Live student sits (the trainer's rule, ddpm/io/student_file.h).
+using ddpm::io::find_student;
+using ddpm::io::student_path_for;
 
 class ModelState {
  public:

@@ -183,18 +183,16 @@ void Studio::load_student(const std::string& model_path) {
   // A fine-tune's own (OUT.student.safetensors, written by training), else the folder's
   // (the default model's student.safetensors); a student (guidance as an input) has none.
   if (model_.guidance_input) return;
-  std::error_code ec;
-  fs::path path = student_path_for(model_path);
-  if (!fs::exists(path, ec)) path = fs::path(model_path).parent_path() / "student.safetensors";
-  if (!fs::exists(path, ec)) return;
+  const std::string path = find_student(model_path);
+  if (path.empty()) return;
   std::string error;
-  if (!student_.load(path.string(), error)) {
-    say("the Live panel uses the model itself: its student " + path.string() + " does not load: " + error, true);
+  if (!student_.load(path, error)) {
+    say("the Live panel uses the model itself: its student " + path + " does not load: " + error, true);
     return;
   }
   if (student_.width != model_.width || student_.channels != model_.channels ||
       student_.class_names != model_.class_names || !student_.guidance_input) {
-    say("the Live panel uses the model itself: " + path.string() + " is not a guidance-distilled student of it", true);
+    say("the Live panel uses the model itself: " + path + " is not a guidance-distilled student of it", true);
     student_.unload();
   }
 }

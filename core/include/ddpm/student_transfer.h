@@ -10,6 +10,7 @@
 // itself: 1.9), at half the tuned model's network images a stage.
 #include <string>
 
+#include "ddpm/io/student_file.h"
 #include "ddpm/model_file.h"
 
 namespace ddpm {
@@ -20,11 +21,8 @@ namespace ddpm {
 // guidance-distilled, or when the class names do not line up (base's, then tuned's new ones).
 Model transfer_student(const Model& base, const Model& tuned, const Model& student);
 
-// Where train() writes a fine-tune's Live student: "<folder>/<stem>.student.safetensors" for the
-// model file "<folder>/<stem>.safetensors".
-std::string student_path_for(const std::string& model_path);
-// A model's Live student, as the studio looks for it: student_path_for(model) when that file
-// exists, else "<folder>/student.safetensors" (the default model's) when it exists; else "".
-std::string find_student(const std::string& model_path);
+// Where a model's Live student is written and found (the same rule for the studio).
+using io::find_student;
+using io::student_path_for;
 
 }  // namespace ddpm
