@@ -30,28 +30,34 @@ bool training_kernel_takes(const torch::Tensor& x, torch::nn::GroupNorm& norm, c
 
 // GroupNorm + epilogue with its own backward pass (norm_epilogue_backward.cpp) on
 // channels-last maps, where LibTorch 1.13's element-wise operations and their backward passes
-// are several times slower than on plain maps (tests/bench/NOTES.md).
+// are several times slower than on plain maps (tests/bench/NOTES.md). Under bf16 autocast it
+// reads the convolution's bfloat16 output as it is and can write the next convolution's
+// bfloat16 input (the values autocast's cast would give), and its gradients follow those types.
 struct FusedNormEpilogue : torch::autograd::Function<FusedNormEpilogue> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x_in,
                                const torch::Tensor& gamma, const torch::Tensor& beta, const torch::Tensor& scale_arg,
                                const torch::Tensor& shift_arg, const torch::Tensor& residual_arg, int64_t groups,
-                               double eps, bool gelu) {
+                               double eps, bool gelu, bool bf16_out) {
     const auto cl = at::MemoryFormat::ChannelsLast;
-    const auto present = [](const torch::Tensor& t) { return t.numel() > 0 ? t : torch::Tensor(); };
-    const torch::Tensor scale_in = present(scale_arg), shift_in = present(shift_arg), residual_in = present(residual_arg);
+    // Absent parts are empty tensors (autograd takes defined inputs only).
+    const auto present = [](const torch::Tensor& t, auto make) { return t.numel() > 0 ? make(t) : torch::Tensor(); };
+    const auto rows = [](const torch::Tensor& t) { return t.contiguous(); };
     const torch::Tensor x = x_in.contiguous(cl);
-    const torch::Tensor res = residual_in.defined() ? residual_in.contiguous(cl) : torch::Tensor();
-    const torch::Tensor scale = scale_in.defined() ? scale_in.contiguous() : torch::Tensor();
-    const torch::Tensor shift = shift_in.defined() ? shift_in.contiguous() : torch::Tensor();
+    const torch::Tensor res = present(residual_arg, [&](const torch::Tensor& t) { return t.contiguous(cl); });
+    const torch::Tensor scale = present(scale_arg, rows), shift = present(shift_arg, rows);
     const int64_t B = x.size(0), C = x.size(1);
-    torch::Tensor out = torch::empty(x.sizes(), x.options().memory_format(cl));
-    torch::Tensor mean = torch::empty({B, groups}, x.options()), rstd = torch::empty({B, groups}, x.options());
-    NormOperands o = operands(x, res, gamma, beta, scale, shift, out, eps, gelu);
+    torch::Tensor out = torch::empty(x.sizes(), x.options()
+                                                    .dtype(bf16_out ? torch::kBFloat16 : torch::kFloat32)
+                                                    .memory_format(cl));
+    const auto stats = gamma.options();
+    torch::Tensor mean = torch::empty({B, groups}, stats), rstd = torch::empty({B, groups}, stats);
+    NormOperands o = operands(x, res, gamma, beta, scale, shift, eps, gelu);
+    o.out = out.data_ptr();
+    o.out_bf16 = bf16_out;
     o.mean_out = mean.data_ptr<float>();
     o.rstd_out = rstd.data_ptr<float>();
     normalize_groups(o, B, groups, C / groups);
     ctx->save_for_backward({x, gamma, beta, scale, shift, res, mean, rstd});
-    ctx->saved_data["groups"] = groups;
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["gelu"] = gelu;
     return out;
@@ -61,39 +67,43 @@ struct FusedNormEpilogue : torch::autograd::Function<FusedNormEpilogue> {
                                                torch::autograd::tensor_list grads) {
     const auto s = ctx->get_saved_variables();
     const torch::Tensor &x = s[0], &gamma = s[1], &beta = s[2], &scale = s[3], &shift = s[4], &res = s[5];
-    const int64_t groups = ctx->saved_data["groups"].toInt();
+    const int64_t groups = s[6].size(1);
     const bool gelu = ctx->saved_data["gelu"].toBool();
-    const torch::Tensor dout = grads[0].to(torch::kFloat32).contiguous(at::MemoryFormat::ChannelsLast);
+    torch::Tensor dout = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
+    if (dout.scalar_type() != torch::kBFloat16) dout = dout.to(torch::kFloat32);
     const int64_t B = x.size(0), C = x.size(1);
-    torch::Tensor dx = torch::empty_like(x), dpre = gelu ? torch::empty_like(x) : dout;
+    const auto stats = gamma.options();
+    torch::Tensor dx = torch::empty_like(x);
+    torch::Tensor dpre = gelu ? torch::empty(x.sizes(), stats.memory_format(at::MemoryFormat::ChannelsLast)) : dout;
     torch::Tensor dgamma = torch::empty_like(gamma), dbeta = torch::empty_like(beta);
-    torch::Tensor dscale = scale.defined() ? torch::empty({B, C}, x.options()) : torch::Tensor();
-    torch::Tensor dshift = shift.defined() ? torch::empty({B, C}, x.options()) : torch::Tensor();
-    const NormOperands o = operands(x, res, gamma, beta, scale, shift, torch::Tensor(), ctx->saved_data["eps"].toDouble(), gelu);
+    torch::Tensor dscale = scale.defined() ? torch::empty({B, C}, stats) : torch::Tensor();
+    torch::Tensor dshift = shift.defined() ? torch::empty({B, C}, stats) : torch::Tensor();
+    const NormOperands o = operands(x, res, gamma, beta, scale, shift, ctx->saved_data["eps"].toDouble(), gelu);
     const auto ptr = [](torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-    const NormGradients g{dout.data_ptr<float>(), s[6].data_ptr<float>(), s[7].data_ptr<float>(),
-                          dx.data_ptr<float>(), gelu ? dpre.data_ptr<float>() : nullptr,
+    const NormGradients g{dout.data_ptr(), dout.scalar_type() == torch::kBFloat16, s[6].data_ptr<float>(),
+                          s[7].data_ptr<float>(), dx.data_ptr(), gelu ? dpre.data_ptr<float>() : nullptr,
                           dgamma.data_ptr<float>(), dbeta.data_ptr<float>(), ptr(dscale), ptr(dshift)};
     normalize_groups_backward(o, g, B, groups, C / groups);
+    // The residual's gradient is the GELU input's (dpre), or dout itself without a GELU.
     return {dx, dgamma, dbeta, dscale, dshift, res.defined() ? dpre : torch::Tensor(),
-            torch::Tensor(), torch::Tensor(), torch::Tensor()};
+            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 
   static NormOperands operands(const torch::Tensor& x, const torch::Tensor& res, const torch::Tensor& gamma,
                                const torch::Tensor& beta, const torch::Tensor& scale, const torch::Tensor& shift,
-                               const torch::Tensor& out, double eps, bool gelu) {
+                               double eps, bool gelu) {
     const auto ptr = [](const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-    return NormOperands{x.data_ptr(), ptr(res),   ptr(gamma), ptr(beta), ptr(scale), ptr(shift),
-                        out.defined() ? out.data_ptr() : nullptr,
-                        x.size(1),    x.size(2) * x.size(3), eps, gelu, false, false, true};
+    NormOperands o{x.data_ptr(), ptr(res), ptr(gamma), ptr(beta), ptr(scale), ptr(shift), nullptr,
+                   x.size(1),    x.size(2) * x.size(3), eps, gelu, x.scalar_type() == torch::kBFloat16, false, true};
+    return o;
   }
 };
 
 torch::Tensor fused_norm_epilogue_training(const torch::Tensor& x, torch::nn::GroupNorm& norm, const NormEpilogue& e) {
-  // Autograd takes defined inputs only: an absent part is an empty tensor.
-  const auto as_float = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kFloat32) : torch::empty({0}); };
-  return FusedNormEpilogue::apply(as_float(x), norm->weight, norm->bias, as_float(e.scale), as_float(e.shift),
-                                  e.residual.defined() ? e.residual : torch::empty({0}), norm->options.num_groups(), norm->options.eps(), e.gelu);
+  const auto per_image = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kFloat32) : torch::empty({0}); };
+  return FusedNormEpilogue::apply(x, norm->weight, norm->bias, per_image(e.scale), per_image(e.shift),
+                                  e.residual.defined() ? e.residual : torch::empty({0}), norm->options.num_groups(),
+                                  norm->options.eps(), e.gelu, e.bf16_out);
 }
 
 }  // namespace

@@ -38,12 +38,13 @@ ChannelTerms channel_terms(const NormOperands& o, const NormGradients& g, int64_
 // Pass 1 over one image: the gradient reaching the norm's affine output (dout through the
 // GELU, written to dpre when there is one) and its per-channel sums, of itself (sum_dp) and
 // against the normalised input (sum_dpx).
+template <typename X, typename D>
 DDPM_INLINE void first_pass(const NormOperands& o, const NormGradients& g, const ChannelTerms& t, int64_t b,
-                std::vector<double>& sum_dp, std::vector<double>& sum_dpx) {
+                            std::vector<double>& sum_dp, std::vector<double>& sum_dpx) {
   const int64_t C = o.C, first = b * o.HW * C;
-  const float* x = static_cast<const float*>(o.x) + first;
+  const X* x = static_cast<const X*>(o.x) + first;
   const float* res = o.residual ? o.residual + first : nullptr;
-  const float* dout = g.dout + first;
+  const D* dout = static_cast<const D*>(g.dout) + first;
   float* dpre = o.gelu ? g.dpre + first : nullptr;
   for (int64_t p0 = 0; p0 < o.HW; p0 += kChunk) {
     const int64_t p1 = std::min(o.HW, p0 + kChunk);
@@ -73,13 +74,14 @@ DDPM_INLINE void first_pass(const NormOperands& o, const NormGradients& g, const
 }
 
 // Pass 2: dx = dp * u + x * v + w per channel (the norm's backward with the group's sums folded
-// into v and w).
-DDPM_INLINE void second_pass(const NormOperands& o, const NormGradients& g, int64_t b, const float* u, const float* v,
-                 const float* w) {
+// into v and w), in x's type.
+template <typename X, typename D>
+DDPM_INLINE void second_pass(const NormOperands& o, const NormGradients& g, int64_t b, const D* dp_all, const float* u,
+                             const float* v, const float* w) {
   const int64_t C = o.C, first = b * o.HW * C;
-  const float* x = static_cast<const float*>(o.x) + first;
-  const float* dp = (o.gelu ? g.dpre : g.dout) + first;
-  float* dx = g.dx + first;
+  const X* x = static_cast<const X*>(o.x) + first;
+  const D* dp = dp_all + first;
+  X* dx = static_cast<X*>(g.dx) + first;
   for (int64_t p = 0; p < o.HW; ++p) {
     for (int64_t c = 0; c < C; c += kLanes) {
       const int64_t i = p * C + c;
@@ -90,12 +92,13 @@ DDPM_INLINE void second_pass(const NormOperands& o, const NormGradients& g, int6
 
 // One image: both passes, its scale and shift gradients, and its share of gamma's and beta's
 // (in dgamma_b and dbeta_b, [C], summed over images by the caller in a fixed order).
-DDPM_CLONES void image_backward(const NormOperands& o, const NormGradients& g, int64_t b, int64_t G, int64_t Cg,
+template <typename X, typename D>
+DDPM_INLINE void image_backward(const NormOperands& o, const NormGradients& g, int64_t b, int64_t G, int64_t Cg,
                                 double* dgamma_b, double* dbeta_b) {
   const int64_t C = o.C;
   const ChannelTerms t = channel_terms(o, g, b, G, Cg);
   std::vector<double> sum_dp(C, 0.0), sum_dpx(C, 0.0);
-  first_pass(o, g, t, b, sum_dp, sum_dpx);
+  first_pass<X, D>(o, g, t, b, sum_dp, sum_dpx);
   // y = xhat * gamma + beta, z = y * (1 + s) + shift: dz = dp, dy = dp (1 + s), dxhat = dy gamma.
   std::vector<float> u(C), v(C), w(C);
   const double n = static_cast<double>(Cg * o.HW);
@@ -121,7 +124,21 @@ DDPM_CLONES void image_backward(const NormOperands& o, const NormGradients& g, i
       w[c] = static_cast<float>(-rstd * m1 + mean * rstd * rstd * m2);
     }
   }
-  second_pass(o, g, b, u.data(), v.data(), w.data());
+  // The gradient at the norm's affine output: dpre where a GELU came after it, else dout.
+  if (o.gelu) second_pass<X, float>(o, g, b, g.dpre, u.data(), v.data(), w.data());
+  else second_pass<X, D>(o, g, b, static_cast<const D*>(g.dout), u.data(), v.data(), w.data());
+}
+
+// Images [begin, end): x and dout each float or bfloat16.
+DDPM_CLONES void image_range_backward(const NormOperands& o, const NormGradients& g, int64_t G, int64_t Cg,
+                                      int64_t begin, int64_t end, double* dgamma, double* dbeta) {
+  for (int64_t b = begin; b < end; ++b) {
+    double *dg = dgamma + b * o.C, *db = dbeta + b * o.C;
+    if (o.x_bf16 && g.dout_bf16) image_backward<uint16_t, uint16_t>(o, g, b, G, Cg, dg, db);
+    else if (o.x_bf16) image_backward<uint16_t, float>(o, g, b, G, Cg, dg, db);
+    else if (g.dout_bf16) image_backward<float, uint16_t>(o, g, b, G, Cg, dg, db);
+    else image_backward<float, float>(o, g, b, G, Cg, dg, db);
+  }
 }
 
 }  // namespace
@@ -130,7 +147,7 @@ void normalize_groups_backward(const NormOperands& o, const NormGradients& g, in
   const int64_t C = o.C;
   std::vector<double> dgamma(B * C), dbeta(B * C);
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) image_backward(o, g, b, G, Cg, dgamma.data() + b * C, dbeta.data() + b * C);
+    image_range_backward(o, g, G, Cg, begin, end, dgamma.data(), dbeta.data());
   });
   for (int64_t c = 0; c < C; ++c) {
     double sg = 0, sb = 0;

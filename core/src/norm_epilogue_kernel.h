@@ -27,14 +27,17 @@ struct NormOperands {
 // thread's OpenMP team.
 void normalize_groups(const NormOperands& o, int64_t B, int64_t G, int64_t Cg);
 
-// The backward pass of a channels-last float forward of the operands above, given dout (the
-// gradient of `out`, [B, HW, C]) and the forward's mean and rstd. Writes dx [B, HW, C]; where
-// not null, dpre [B, HW, C] (the gradient of the GELU's input, which is the residual's),
-// dgamma and dbeta [C] (summed over the batch in a fixed order), dscale and dshift [B, C].
+// The backward pass of a channels-last forward of the operands above (x float or bfloat16),
+// given dout (the gradient of `out`, [B, HW, C], float or bfloat16) and the forward's mean and
+// rstd. Writes dx [B, HW, C] (x's type); dpre [B, HW, C] (float: the gradient of the GELU's input,
+// which is the residual's) when the forward had the GELU; where not null, dgamma and dbeta [C]
+// (summed over the batch in a fixed order), dscale and dshift [B, C].
 struct NormGradients {
-  const float* dout;
+  const void* dout;
+  bool dout_bf16;
   const float *mean, *rstd;
-  float *dx, *dpre, *dgamma, *dbeta, *dscale, *dshift;
+  void* dx;
+  float *dpre, *dgamma, *dbeta, *dscale, *dshift;
 };
 void normalize_groups_backward(const NormOperands& o, const NormGradients& g, int64_t B, int64_t G, int64_t Cg);
 

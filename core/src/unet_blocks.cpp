@@ -1,5 +1,7 @@
 #include "unet_blocks.h"
 
+#include <ATen/autocast_mode.h>
+
 #include "attention.h"
 #include "ddpm/precision.h"
 #include "max_pool.h"
@@ -91,9 +93,13 @@ torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x, bool tiling, NormE
   // output (the second norm's) stays float.
   const bool bf16 = inference_precision() == Precision::BFloat16 && !lora1_ && !lora2_ &&
                     x.scalar_type() == torch::kFloat32 && onednn_inference(x);
+  // Training under bf16 autocast: the first norm writes the bfloat16 that autocast would cast
+  // its result to for the second convolution anyway (the same values, one pass fewer).
+  const bool autocast_bf16 = torch::GradMode::is_enabled() && x.device().is_cpu() && at::autocast::is_cpu_enabled() &&
+                             at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
   NormEpilogue first;
   first.gelu = true;
-  first.bf16_out = bf16;
+  first.bf16_out = bf16 || autocast_bf16;
   const torch::Tensor h =
       norm_epilogue(conv(conv1_, packed1_, lora1_, bf16 ? x.to(torch::kBFloat16) : x), norm1_, first);
   if (residual_) {

@@ -84,6 +84,54 @@ TEST(NormEpilogueBackward, MatchesLibTorchsOperations) {
   }
 }
 
+// Under bf16 autocast the kernel reads a convolution's bfloat16 output and may write bfloat16:
+// the same numbers as LibTorch's operations on the float copy, rounded where the result is
+// bfloat16 (the map's gradient, like the map, and the output).
+TEST(NormEpilogueBackward, ReadsAndWritesBfloat16) {
+  torch::manual_seed(12);
+  for (const Case& c : {Case{2, 1, 32, 16}, Case{2, 8, 64, 8}}) {
+    const torch::Tensor x16 = (torch::randn({c.batch, c.channels, c.size, c.size}) * 3 + 5).to(torch::kBFloat16);
+    const torch::Tensor dout16 = torch::randn_like(x16);
+    const torch::Tensor gamma = torch::rand({c.channels}) + 0.5, beta = torch::rand({c.channels}) - 0.5;
+    const torch::Tensor shift = torch::randn({c.batch, c.channels}), residual = torch::randn(x16.sizes());
+    for (const bool out16 : {false, true}) {
+      const auto grads = [&](const torch::Tensor& x_in, const torch::Tensor& dout, at::MemoryFormat f, bool bf16_out) {
+        torch::AutoGradMode grad(true);
+        torch::nn::GroupNorm n(torch::nn::GroupNormOptions(c.groups, c.channels));
+        {
+          torch::NoGradGuard no_grad;
+          n->weight.copy_(gamma);
+          n->bias.copy_(beta);
+        }
+        const torch::Tensor x = x_in.contiguous(f).detach().requires_grad_(true);
+        ddpm::NormEpilogue e;
+        e.shift = shift.clone().requires_grad_(true);
+        e.residual = residual.contiguous(f).detach().requires_grad_(true);
+        e.gelu = true;
+        e.bf16_out = bf16_out;
+        const torch::Tensor out = ddpm::norm_epilogue(x, n, e);
+        EXPECT_EQ(out.scalar_type(), bf16_out ? torch::kBFloat16 : torch::kFloat32);
+        EXPECT_EQ(out.grad_fn()->name().find("FusedNormEpilogue") != std::string::npos,
+                  f == at::MemoryFormat::ChannelsLast);
+        out.backward(dout.to(out.scalar_type()));
+        EXPECT_EQ(x.grad().scalar_type(), x.scalar_type());
+        return std::vector<torch::Tensor>{out.detach().to(torch::kFloat32), x.grad().to(torch::kFloat32),
+                                          n->weight.grad(), n->bias.grad(), e.shift.grad(), e.residual.grad()};
+      };
+      const auto got = grads(x16, dout16, at::MemoryFormat::ChannelsLast, out16);
+      auto want = grads(x16.to(torch::kFloat32), dout16.to(torch::kFloat32), at::MemoryFormat::Contiguous, false);
+      if (out16) want[0] = want[0].to(torch::kBFloat16).to(torch::kFloat32);
+      const char* names[] = {"output", "x", "gamma", "beta", "shift", "residual"};
+      for (size_t i = 0; i < want.size(); ++i) {
+        // bfloat16 keeps 8 bits: results rounded to it are within 2^-8 of their magnitude.
+        const double tolerance = (i == 0 && out16) || i == 1 ? 8e-3 : 2e-5;
+        EXPECT_LT(relative_error(got[i], want[i]), tolerance)
+            << names[i] << " of " << c.channels << "x" << c.size << (out16 ? ", bfloat16 out" : "");
+      }
+    }
+  }
+}
+
 // A training step's loss gradient for every parameter of each preset, float32 (channels-last
 // maps, the fused norms) against the same network in float64 (plain maps, LibTorch's operations).
 TEST(NormEpilogueBackward, TrainingGradientsOfEachPresetMatchFloat64) {
