@@ -19,8 +19,10 @@ struct NormEpilogue {
 // (two reads and a write of the map instead of up to four separate operations: at 8x8 and
 // below the per-operation cost was most of the time, tests/bench/NOTES.md), equal to the
 // separate operations to within float rounding (~1e-6 relative), the same for an image alone
-// or in any batch, and on any number of threads. Otherwise (training, float64 reference
-// copies, CUDA) it runs LibTorch's operations, as the blocks always did.
+// or in any batch, and on any number of threads. With gradients on channels-last CPU maps of a
+// multiple of 16 channels (training) it is the same forward with a backward pass of its own
+// (norm_epilogue_backward.cpp; bf16_out honoured there too). Otherwise (training on plain maps,
+// float64 reference copies, CUDA) it runs LibTorch's operations, as the blocks always did.
 torch::Tensor norm_epilogue(const torch::Tensor& x, torch::nn::GroupNorm& norm, const NormEpilogue& e);
 
 // The fused kernel alone, without the fallback (for tests: it throws where it does not apply).

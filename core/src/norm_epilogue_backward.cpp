@@ -1,4 +1,4 @@
-// The fused GroupNorm's backward pass for channels-last float maps (training): the GELU's,
+// The fused GroupNorm's backward pass for channels-last float or bfloat16 maps (training): the GELU's,
 // residual's, scale's and shift's gradients and the norm's own in two passes over an image,
 // where LibTorch ran up to five operations, each a pass (and, on channels-last maps, slow ones:
 // tests/bench/NOTES.md).

@@ -35,6 +35,8 @@ recipe() {
     default-flip) echo "--flip" ;;  # the automatic recipe with mirrored images too
     default-lr1) echo "--lr 1e-3" ;;  # the automatic recipe at half its adapters' rate
     default-stage4) echo "" ;;  # the automatic recipe from the default model after its whole-image stage
+    default-fused) echo "" ;;  # the automatic recipe with the fused channels-last training norms (2026-12-06, thirteenth)
+    default-fused-bf16) echo "" ;;  # the same once those norms read and write bf16 under autocast (2026-12-06, thirteenth)
     fast) echo "--lora 0 --batch 32 --lr 1e-3 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;
     fast-lr5) echo "--lora 0 --batch 32 --lr 5e-4 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;
     fast-lr2) echo "--lora 0 --batch 32 --lr 2e-3 --warmup 50 --decay-from 0.5 --grad-clip 1 --flip" ;;
