@@ -39,10 +39,13 @@ DDPM_INLINE void store(uint16_t* p, vf v) {
 }
 DDPM_INLINE vf vabs(vf x) { return x < 0 ? -x : x; }
 
-// x * Phi(x), Phi the standard normal CDF, with erfc from Abramowitz & Stegun 7.1.26 (absolute
-// error below 1.5e-7) and exp through the attention kernels' 2^x. Phi of a negative x is
-// 0.5 * erfc(|x| / sqrt 2) itself, not 1 minus a number near 1.
-DDPM_INLINE vf gelu(vf x) {
+// The standard normal CDF Phi(x) and exp(-x^2 / 2), with erfc from Abramowitz & Stegun 7.1.26
+// (absolute error below 1.5e-7) and exp through the attention kernels' 2^x. Phi of a negative
+// x is 0.5 * erfc(|x| / sqrt 2) itself, not 1 minus a number near 1.
+struct NormalCdf {
+  vf cdf, gauss;  // Phi(x), exp(-x^2 / 2)
+};
+DDPM_INLINE NormalCdf normal_cdf(vf x) {
   const vf a = vabs(x) * 0.70710678118654752f;
   const vf t = 1.0f / (1.0f + 0.3275911f * a);
   vf p = splat(1.061405429f);
@@ -50,22 +53,18 @@ DDPM_INLINE vf gelu(vf x) {
   p = p * t + 1.421413741f;
   p = p * t - 0.284496736f;
   p = p * t + 0.254829592f;
-  const vf half_erfc = 0.5f * p * t * simd::exp2_nonpositive(-(a * a) * 1.4426950408889634f);
-  return x * (x < 0 ? half_erfc : 1.0f - half_erfc);
+  const vf gauss = simd::exp2_nonpositive(-(a * a) * 1.4426950408889634f);
+  const vf half_erfc = 0.5f * p * t * gauss;
+  return {x < 0 ? half_erfc : 1.0f - half_erfc, gauss};
 }
 
-// d gelu(x) / dx = Phi(x) + x phi(x), with the same erfc and exp(-x^2 / 2) as gelu() above.
+// x * Phi(x).
+DDPM_INLINE vf gelu(vf x) { return x * normal_cdf(x).cdf; }
+
+// d gelu(x) / dx = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
 DDPM_INLINE vf gelu_derivative(vf x) {
-  const vf a = vabs(x) * 0.70710678118654752f;
-  const vf t = 1.0f / (1.0f + 0.3275911f * a);
-  vf p = splat(1.061405429f);
-  p = p * t - 1.453152027f;
-  p = p * t + 1.421413741f;
-  p = p * t - 0.284496736f;
-  p = p * t + 0.254829592f;
-  const vf e = simd::exp2_nonpositive(-(a * a) * 1.4426950408889634f);
-  const vf half_erfc = 0.5f * p * t * e;
-  return (x < 0 ? half_erfc : 1.0f - half_erfc) + x * e * 0.3989422804014327f;
+  const NormalCdf n = normal_cdf(x);
+  return n.cdf + x * n.gauss * 0.3989422804014327f;
 }
 
 }  // namespace
