@@ -18,8 +18,8 @@ bool kernel_takes(const torch::Tensor& x, torch::nn::GroupNorm& norm) {
          (channels_last(x) ? x.size(1) % 16 == 0 : (x.size(2) * x.size(3)) % 16 == 0);
 }
 
-// Where the training kernel applies: float32 (or an autocast bf16 convolution's output, taken as
-// float32) channels-last CPU maps of a multiple of 16 channels, with gradients on.
+// Where the training kernel applies: float32 (or an autocast bf16 convolution's bfloat16 output)
+// channels-last CPU maps of a multiple of 16 channels, with gradients on.
 bool training_kernel_takes(const torch::Tensor& x, torch::nn::GroupNorm& norm, const NormEpilogue& e) {
   return torch::GradMode::is_enabled() && x.dim() == 4 && x.device().is_cpu() && channels_last(x) &&
          (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) && norm->options.affine() &&
@@ -93,9 +93,8 @@ struct FusedNormEpilogue : torch::autograd::Function<FusedNormEpilogue> {
                                const torch::Tensor& beta, const torch::Tensor& scale, const torch::Tensor& shift,
                                double eps, bool gelu) {
     const auto ptr = [](const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-    NormOperands o{x.data_ptr(), ptr(res), ptr(gamma), ptr(beta), ptr(scale), ptr(shift), nullptr,
-                   x.size(1),    x.size(2) * x.size(3), eps, gelu, x.scalar_type() == torch::kBFloat16, false, true};
-    return o;
+    return NormOperands{x.data_ptr(), ptr(res), ptr(gamma), ptr(beta), ptr(scale), ptr(shift), nullptr,
+                        x.size(1),    x.size(2) * x.size(3), eps, gelu, x.scalar_type() == torch::kBFloat16, false, true};
   }
 };
 
