@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <tuple>
 #include <vector>
 
 #include "norm_epilogue_kernel.h"
@@ -16,7 +17,7 @@ namespace {
 constexpr int64_t kChunk = 64;  // pixels summed in float before the sums go to double
 
 // Per-channel numbers of one image, each [C]: the forward's pre-activation is x * a + shift
-// (+ residual), the normalised input x * r + q.
+// (+ residual, as the forward computed it: channel_affine), the normalised input x * r + q.
 struct ChannelTerms {
   std::vector<float> a, shift, r, q;
   explicit ChannelTerms(int64_t C) : a(C), shift(C), r(C), q(C) {}
@@ -26,11 +27,10 @@ ChannelTerms channel_terms(const NormOperands& o, const NormGradients& g, int64_
   ChannelTerms t(o.C);
   for (int64_t c = 0; c < o.C; ++c) {
     const int64_t bg = b * G + c / Cg, bc = b * o.C + c;
-    const double mean = g.mean[bg], rstd = g.rstd[bg], s = o.scale ? 1.0 + o.scale[bc] : 1.0;
+    const double mean = g.mean[bg], rstd = g.rstd[bg];
     t.r[c] = static_cast<float>(rstd);
     t.q[c] = static_cast<float>(-mean * rstd);
-    t.a[c] = static_cast<float>(rstd * o.gamma[c] * s);
-    t.shift[c] = static_cast<float>((o.beta[c] - mean * rstd * o.gamma[c]) * s + (o.shift ? o.shift[bc] : 0.0));
+    std::tie(t.a[c], t.shift[c]) = channel_affine(o, c, bc, mean, rstd);
   }
   return t;
 }

@@ -56,19 +56,6 @@ DDPM_INLINE double group_rstd(double deviations, double count, double mean, doub
   return 1.0 / std::sqrt(var + eps);
 }
 
-// Channel c of image-channel bc normalised and put through the epilogue's scale and shift as
-// one x * a + shift: {a, shift}.
-DDPM_INLINE std::pair<float, float> channel_affine(const NormOperands& o, int64_t c, int64_t bc, double mean,
-                                                   double rstd) {
-  double a = rstd * o.gamma[c], shift = o.beta[c] - mean * a;
-  if (o.scale) {
-    a *= 1.0 + o.scale[bc];
-    shift *= 1.0 + o.scale[bc];
-  }
-  if (o.shift) shift += o.shift[bc];
-  return {static_cast<float>(a), static_cast<float>(shift)};
-}
-
 // Normalises one image's group of `channels` channels from c0: mean and variance in two
 // passes (the second over deviations from the first's mean, so no cancellation), then one
 // pass of x * a + b per channel with the epilogue. In and Out: float or uint16_t (bfloat16).

@@ -1,11 +1,13 @@
 #pragma once
 // What the fused GroupNorm's forward (norm_epilogue_kernel.cpp) and backward
 // (norm_epilogue_backward.cpp) kernels share: loads and stores of float and bfloat16 vectors,
-// and the exact GELU with its derivative.
+// the exact GELU with its derivative, and the per-channel affine of the normalised input.
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "fused_attention_simd.h"
+#include "norm_epilogue_kernel.h"
 
 namespace ddpm {
 namespace {
@@ -65,6 +67,19 @@ DDPM_INLINE vf gelu(vf x) { return x * normal_cdf(x).cdf; }
 DDPM_INLINE vf gelu_derivative(vf x) {
   const NormalCdf n = normal_cdf(x);
   return n.cdf + x * n.gauss * 0.3989422804014327f;
+}
+
+// Channel c of image-channel bc normalised and put through the epilogue's scale and shift as
+// one x * a + shift: {a, shift}.
+DDPM_INLINE std::pair<float, float> channel_affine(const NormOperands& o, int64_t c, int64_t bc, double mean,
+                                                   double rstd) {
+  double a = rstd * o.gamma[c], shift = o.beta[c] - mean * a;
+  if (o.scale) {
+    a *= 1.0 + o.scale[bc];
+    shift *= 1.0 + o.scale[bc];
+  }
+  if (o.shift) shift += o.shift[bc];
+  return {static_cast<float>(a), static_cast<float>(shift)};
 }
 
 }  // namespace

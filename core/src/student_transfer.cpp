@@ -1,6 +1,5 @@
 #include "ddpm/student_transfer.h"
 
-
 #include "ddpm/io/error.h"
 
 namespace ddpm {
