@@ -7,6 +7,7 @@
 #include "ddpm/distill.h"
 #include "ddpm/distributed.h"
 #include "ddpm/overlapped_average.h"
+#include "ddpm/io/atomic_file.h"
 #include "ddpm/io/error.h"
 #include "ddpm/lora.h"
 #include "ddpm/loss.h"
@@ -247,6 +248,10 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
         o.distributed.master_addr + ":" + std::to_string(o.distributed.master_port));
   }
   const bool writer = !group || group->rank() == 0;  // checkpoints, grids and the model
+  if (writer) {  // before any work: a bad output path is found now, not after the run
+    if (!o.out_model.empty()) io::check_output_path(o.out_model, "model file");
+    if (!o.checkpoint.empty()) io::check_output_path(o.checkpoint, "training checkpoint");
+  }
   const torch::Device device = select_device(group ? "cpu" : o.device);
   if (device.is_cuda()) say("training on " + device.str());
   if (device.is_cuda() && options.bf16 == 1) {

@@ -467,7 +467,8 @@ typedef void (*ddpm_train_callback)(ddpm_train_job* job, int64_t step, int64_t t
 
 /* Thread-safe. Checks the params and starts training on its own worker thread. Errors found up
  * front: INVALID_ARGUMENT (NULL, bad struct_size, missing out_model, bad values), NOT_FOUND (the
- * asset folder or init model does not exist). Errors found while running (a folder without
+ * asset folder or init model does not exist), IO (out_model or checkpoint could not be written:
+ * a folder, or in a folder that does not exist or is not writable). Errors found while running (a folder without
  * images, an unknown preset...) come back from ddpm_train_wait. `callback` may be NULL. */
 DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_train_callback callback,
                                       void* user_data, ddpm_train_job** out);

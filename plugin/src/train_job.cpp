@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "ddpm/io/atomic_file.h"
 #include "ddpm/io/error.h"
 #include "ddpm/runtime.h"
 #include "ddpm/trainer.h"
@@ -209,6 +210,14 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
     }
     if (p.init_model && *p.init_model && !fs::exists(p.init_model, ec)) {
       return fail(DDPM_ERR_NOT_FOUND, std::string("init model '") + p.init_model + "' does not exist");
+    }
+    if (p.rank <= 0) {  // the writer: a bad output path is refused now, not after the run
+      try {
+        ddpm::io::check_output_path(p.out_model, "model file");
+        if (p.checkpoint && *p.checkpoint) ddpm::io::check_output_path(p.checkpoint, "training checkpoint");
+      } catch (const ddpm::Error& e) {
+        return fail(DDPM_ERR_IO, e.what());
+      }
     }
 
     auto job = std::make_unique<ddpm_train_job>();

@@ -548,6 +548,21 @@ static void test_train(const char* scratch) {
   tp.assets = DDPM_SAMPLES_DIR;
   tp.out_model = NULL;
   EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_INVALID_ARGUMENT);
+  {  /* output paths that could not be written are refused before the run, not after it */
+    char unwritable[1100];
+    snprintf(unwritable, sizeof unwritable, "%s/model.safetensors", missing);
+    tp.out_model = unwritable;
+    EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_IO);
+    CHECK(tj == NULL && strstr(p_ddpm_last_error(), "no_such_folder") && strstr(p_ddpm_last_error(), "does not exist"));
+    tp.out_model = scratch;
+    EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_IO);
+    CHECK(tj == NULL && strstr(p_ddpm_last_error(), "is a folder"));
+    tp.out_model = out;
+    tp.checkpoint = unwritable;
+    EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_IO);
+    CHECK(tj == NULL && strstr(p_ddpm_last_error(), "training checkpoint"));
+    tp.checkpoint = NULL;
+  }
   tp.out_model = out;
   tp.batch = -1;  /* 0 is automatic */
   EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_INVALID_ARGUMENT);

@@ -1,6 +1,7 @@
 #include "ddpm/io/atomic_file.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -74,6 +75,19 @@ void remove_stale_temporaries(const std::string& path) {
 }
 
 }  // namespace
+
+void check_output_path(const std::string& path, const std::string& what) {
+  const std::string start = "cannot write the " + what + " '" + path + "': ";
+  if (path.empty()) throw Error("the " + what + " path is empty");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw Error(start + "it is a folder; give a file name");
+  const std::string folder = folder_of(path);
+  if (::stat(folder.c_str(), &st) != 0) throw Error(start + "folder '" + folder + "' does not exist");
+  if (!S_ISDIR(st.st_mode)) throw Error(start + "'" + folder + "' is not a folder");
+  if (::access(folder.c_str(), W_OK | X_OK) != 0) {
+    throw Error(start + "folder '" + folder + "' is not writable (" + errno_text() + ")");
+  }
+}
 
 void write_file_atomic(const std::string& path, const void* data, std::size_t size) {
   if (path.empty()) throw Error("cannot write a file with an empty path");

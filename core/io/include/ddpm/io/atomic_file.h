@@ -17,4 +17,9 @@ inline void write_file_atomic(const std::string& path, const std::vector<std::ui
   write_file_atomic(path, bytes.data(), bytes.size());
 }
 
+// Checks that `path` can be written later: its folder exists and is writable, and `path` is not
+// itself a folder. Long jobs call it before they start, so that a typo in an output path costs
+// a message, not the run's work. Throws ddpm::Error naming `what` (e.g. "model file") and the path.
+void check_output_path(const std::string& path, const std::string& what);
+
 }  // namespace ddpm::io
