@@ -562,6 +562,20 @@ static void test_train(const char* scratch) {
     EXPECT_ERROR(p_ddpm_train_start(&tp, NULL, NULL, &tj), DDPM_ERR_IO);
     CHECK(tj == NULL && strstr(p_ddpm_last_error(), "training checkpoint"));
     tp.checkpoint = NULL;
+    /* sample grids into a path that is a file: the run stops before its first step, and the
+     * model written above stays as it was */
+    tp.sample_dir = out;
+    snprintf(unwritable, sizeof unwritable, "%s/other.safetensors", scratch);
+    tp.out_model = unwritable;
+    CHECK(p_ddpm_train_start(&tp, NULL, NULL, &tj) == DDPM_OK);
+    EXPECT_ERROR(p_ddpm_train_wait(tj, -1), DDPM_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(p_ddpm_last_error(), "sample grids") != NULL);
+    CHECK(p_ddpm_train_poll(tj, &st) == DDPM_OK && st.step == 0);
+    p_ddpm_train_free(tj);
+    tj = NULL;
+    tp.sample_dir = NULL;
+    CHECK(p_ddpm_model_load(out, &trained) == DDPM_OK);
+    p_ddpm_model_free(trained);
   }
   tp.out_model = out;
   tp.batch = -1;  /* 0 is automatic */

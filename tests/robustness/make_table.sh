@@ -56,6 +56,7 @@ cli 1 import "$WORK/nothing.pt" "$WORK/bad.safetensors"
 cli 1 import "$M" "$WORK/bad.safetensors"
 cli 1 train "$WORK/no_such_assets" --out "$WORK/t.safetensors" --steps 2
 cli 1 train assets/samples --out "$WORK/no_dir/t.safetensors" --steps 2
+cli 1 train assets/samples --out "$WORK/t.safetensors" --samples "$M" --steps 2
 cli 1 train "$WORK/empty_assets" --out "$WORK/t.safetensors" --size 16 --steps 2 --batch 4
 cli 1 train assets/samples --out "$WORK/t.safetensors" --batch -1
 cli 1 sample
