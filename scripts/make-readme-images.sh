@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the README's pictures from the default model: one row of samples per class
 # (CLI, DPM-Solver++ 2M SDE, 8 steps on the logsnr grid: the default), the three studio screenshots (scripted mode under Xvfb),
+# the LOVE game's (when `love` is installed),
 # when a fine-tune bench has run the fine-tuning before/after, and the distilled student
 # (assets/emoji32/student.safetensors) at 1 to 20 steps.
 set -euo pipefail
@@ -44,6 +45,11 @@ xvfb-run -a -s "-screen 0 1280x720x24" ./build/host/ddpm-studio --panel train \
 xvfb-run -a -s "-screen 0 1280x720x24" ./build/host/ddpm-studio --panel live --class smileys \
   --live-frames 12 --live-seed-path walk --screenshot docs/studio-live.png
 rm -f docs/*.png.json
+# The LOVE game (engines/love), streaming smileys with the Live student, after 420 frames.
+if command -v love >/dev/null; then
+  xvfb-run -a -s "-screen 0 1280x720x24" love engines/love --library build/plugin/libddpm_plugin.so \
+    --model "$model" --class smileys --frames 420 --screenshot docs/love-demo.png >/dev/null
+fi
 
 # The fine-tuning section's before/after: real OpenMoji images, the default model, and the
 # default model fine-tuned on OpenMoji (tests/bench/bench_finetune.sh leaves it), same seeds.
