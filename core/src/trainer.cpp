@@ -1,6 +1,7 @@
 #include "ddpm/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
 #include "ddpm/dataset.h"
@@ -438,6 +439,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   const NoiseSchedule schedule = make_schedule(s.info.schedule).to(device);
   const auto start = clk::now();
   const int64_t first_step = s.info.training_step;
+  double loss_average = 0;  // of the losses, for progress.loss_smoothed
   // A time budget's step count, re-planned after every step from the speed measured since the
   // first (which pays for allocations); the learning-rate decay follows the plan. Until there
   // is a speed the plan is far away, so no decay starts early.
@@ -541,7 +543,11 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
       progress.replica_checksum = sum;
       progress.communication_seconds = group->communication_seconds();
     }
-    progress.loss_smoothed = step == first_step ? progress.loss : 0.98 * progress.loss_smoothed + 0.02 * progress.loss;
+    // Bias-corrected, as Adam's moments: the mean of the losses so far at first, then mostly the
+    // last ~50; an average started at the first (noisy) loss drew a curve that rose or fell for
+    // its first hundred steps whatever the training did.
+    loss_average = 0.98 * loss_average + 0.02 * progress.loss;
+    progress.loss_smoothed = loss_average / (1 - std::pow(0.98, static_cast<double>(step - first_step + 1)));
     const double secs = std::chrono::duration<double>(clk::now() - start).count();
     const double steps_per_s = (progress.step - first_step) / std::max(secs, 1e-9);
     progress.images_per_second = steps_per_s * o.batch;

@@ -3,6 +3,7 @@
 #include <imgui.h>
 #include <imgui_stdlib.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <filesystem>
@@ -151,8 +152,12 @@ void Studio::draw_train_panel() {
   ImGui::ProgressBar(s.total > 0 ? static_cast<float>(s.step) / s.total : 0.0f, ImVec2(-1, 0), label);
   ImGui::Text("loss %.4f   %.1f images/s   ETA %s", s.loss, s.images_per_second, ddpm_host::clock_text(s.eta_seconds).c_str());
   if (!s.loss_history.empty()) {
+    // The plot runs from 0 to the highest value: the overlay gives the scale.
+    const float top = *std::max_element(s.loss_history.begin(), s.loss_history.end());
+    char overlay[96];
+    std::snprintf(overlay, sizeof overlay, "loss (smoothed) %.4f, top %.4f", s.loss_history.back(), top);
     ImGui::PlotLines("##loss", s.loss_history.data(), static_cast<int>(s.loss_history.size()), 0,
-                     "loss (smoothed)", 0.0f, FLT_MAX,
+                     overlay, 0.0f, top,
                      ImVec2(ImGui::GetContentRegionAvail().x, 90 * options_.ui_scale));
   }
   if (!s.status.empty()) {

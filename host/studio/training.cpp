@@ -46,7 +46,6 @@ bool TrainingController::start(const TrainRequest& r, std::string& error) {
     shared_.running = true;
     shared_.total = r.minutes > 0 ? 0 : r.steps;  // a budget's steps are planned as it runs
   }
-  smoothed_ = -1;
   request_ = r;
   if (plugin_.ddpm_train_start(&p, &TrainingController::on_progress, this, &job_) != DDPM_OK) {
     error = plugin_.ddpm_last_error();
@@ -59,7 +58,7 @@ bool TrainingController::start(const TrainRequest& r, std::string& error) {
   return true;
 }
 
-void TrainingController::on_progress(ddpm_train_job*, int64_t step, int64_t total, double loss,
+void TrainingController::on_progress(ddpm_train_job* job, int64_t step, int64_t total, double loss,
                                      double ips, double eta, const char* message, void* user) {
   auto* self = static_cast<TrainingController*>(user);
   std::lock_guard<std::mutex> lock(self->mutex_);
@@ -77,9 +76,10 @@ void TrainingController::on_progress(ddpm_train_job*, int64_t step, int64_t tota
   s.loss = loss;
   s.images_per_second = ips;
   s.eta_seconds = eta;
-  // An exponential moving average: single-step diffusion losses are far too noisy to read.
-  self->smoothed_ = self->smoothed_ < 0 ? loss : 0.98 * self->smoothed_ + 0.02 * loss;
-  s.loss_history.push_back(static_cast<float>(self->smoothed_));
+  // The trainer's moving average: single-step diffusion losses are far too noisy to read.
+  ddpm_train_status status{};
+  const bool polled = self->plugin_.ddpm_train_poll(job, &status) == DDPM_OK;
+  s.loss_history.push_back(static_cast<float>(polled ? status.loss_smoothed : loss));
 }
 
 void TrainingController::stop() {

@@ -58,7 +58,6 @@ class TrainingController {
   std::mutex mutex_;      // guards shared_
   TrainSnapshot shared_;  // written by the worker
   TrainSnapshot view_;    // the render thread's copy
-  double smoothed_ = -1;
 };
 
 }  // namespace studio

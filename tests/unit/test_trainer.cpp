@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -41,13 +42,27 @@ TEST(Trainer, ShortRunLowersTheLoss) {
   o.steps = 150;
   o.batch = 16;
   o.lr = 2e-3;
-  std::vector<double> losses;
+  std::vector<double> losses, smoothed;
   std::vector<std::string> messages;
   ddpm::train(o, [&](const ddpm::TrainProgress& p) {
-    if (!p.message.empty()) messages.push_back(p.message);
-    else losses.push_back(p.loss);
+    if (!p.message.empty()) {
+      messages.push_back(p.message);
+    } else {
+      losses.push_back(p.loss);
+      smoothed.push_back(p.loss_smoothed);
+    }
   });
   ASSERT_EQ(losses.size(), 150u);
+  // The progress's average: weights 0.98^age normalised to sum 1, from the first step on (its
+  // first value is the first loss, not an average pulled toward 0 or held at that first loss).
+  for (std::size_t n = 0; n < losses.size(); ++n) {
+    double sum = 0, weights = 0;
+    for (std::size_t k = 0; k <= n; ++k) {
+      sum += std::pow(0.98, double(n - k)) * losses[k];
+      weights += std::pow(0.98, double(n - k));
+    }
+    ASSERT_NEAR(smoothed[n], sum / weights, 1e-9 * sum / weights) << "step " << n + 1;
+  }
   double first = 0, last = 0;
   for (int i = 0; i < 10; ++i) first += losses[i] / 10;
   for (int i = 140; i < 150; ++i) last += losses[i] / 10;
@@ -268,6 +283,13 @@ TEST(Trainer, BadFoldersAndOptionsAreNamed) {
   o = quick();
   o.init_model = d / "missing.safetensors";
   EXPECT_NE(error_of([&] { ddpm::train(o); }).find("missing.safetensors"), std::string::npos);
+  o = quick();
+  o.out_model = d / "no_folder/m.safetensors";  // refused before any step
+  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("folder '" + d / "no_folder" + "' does not exist"), std::string::npos);
+  o = quick();
+  o.checkpoint = d.path.string();
+  EXPECT_NE(error_of([&] { ddpm::train(o); }).find("training checkpoint '" + d.path.string() + "': it is a folder"),
+            std::string::npos);
   o = quick();
   o.device = "tpu";
   EXPECT_NE(error_of([&] { ddpm::train(o); }).find("device = 'tpu' is invalid"), std::string::npos);

@@ -116,7 +116,7 @@ struct TrainOptions {
 struct TrainProgress {
   int64_t step = 0, total = 0;
   double loss = 0;             // this step's
-  double loss_smoothed = 0;    // exponential moving average
+  double loss_smoothed = 0;    // exponential moving average over ~50 steps, bias-corrected
   double images_per_second = 0;
   double eta_seconds = 0;
   std::string sample_grid;     // the latest grid written, if any
