@@ -428,9 +428,14 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     so.seed = o.seed;
     fit_to_model(so, s.info);  // a distilled student samples with its own steps
     const NoiseSchedule sched = make_schedule(s.info.schedule).to(device);
-    progress.sample_grid = o.sample_dir + "/step_" + std::to_string(step) + ".png";
-    save_grid_png(progress.sample_grid, sample(s.ema, sched, so).images, 4);
-    say("sample grid: " + progress.sample_grid);  // the prefix is documented in the C ABI
+    const std::string path = o.sample_dir + "/step_" + std::to_string(step) + ".png";
+    try {
+      save_grid_png(path, sample(s.ema, sched, so).images, 4);
+      progress.sample_grid = path;
+      say("sample grid: " + path);  // the prefix is documented in the C ABI
+    } catch (const Error& e) {  // a grid is a view of the run: losing one must not lose the run
+      say(std::string("no sample grid this time: ") + e.what());
+    }
     s.model->train();
     grid_seconds = std::chrono::duration<double>(clk::now() - t0).count();
     grid_step = step;

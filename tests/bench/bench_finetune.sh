@@ -34,6 +34,7 @@ recipe() {
     default-lr3) echo "--lr 3e-3" ;;  # the automatic recipe at 1.5x its adapters' rate
     default-flip) echo "--flip" ;;  # the automatic recipe with mirrored images too
     default-lr1) echo "--lr 1e-3" ;;  # the automatic recipe at half its adapters' rate
+    default-drop25) echo "--label-drop 0.25" ;;  # the unconditional branch (guidance's other half) trained on 25 % of images, not 10 %
     default-stage4) echo "" ;;  # the automatic recipe from the default model after its whole-image stage
     default-fused) echo "" ;;  # the automatic recipe with the fused channels-last training norms (2026-12-06, thirteenth)
     default-fused-bf16) echo "" ;;  # the same once those norms read and write bf16 under autocast (2026-12-06, thirteenth)

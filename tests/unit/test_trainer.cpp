@@ -234,6 +234,31 @@ TEST(Trainer, FineTuneGridsShowTheFolderClassesAndTheFinalModel) {
   EXPECT_EQ(ddpm::load_model(tune.out_model).info.class_names.size(), 3u);
 }
 
+TEST(Trainer, AGridThatCannotBeWrittenDoesNotStopTheRun) {
+  TempDir d;
+  ddpm::TrainOptions base = quick();
+  base.steps = 2;
+  base.out_model = d / "base.safetensors";
+  ddpm::train(base);
+  ddpm::TrainOptions tune = quick();
+  tune.init_model = base.out_model;
+  tune.steps = 3;
+  tune.sample_dir = d / "grids";
+  tune.out_model = d / "tuned.safetensors";
+  std::vector<std::string> messages;
+  ddpm::train(tune, [&](const ddpm::TrainProgress& p) {
+    if (p.message.empty()) return;
+    messages.push_back(p.message);
+    if (messages.back().rfind("sample grid: ", 0) == 0) {  // the folder becomes a file after the first grid
+      fs::remove_all(tune.sample_dir);
+      std::ofstream(tune.sample_dir) << "in the way";
+    }
+  });
+  ASSERT_GE(messages.size(), 2u);
+  EXPECT_NE(messages.back().find("no sample grid this time"), std::string::npos) << messages.back();
+  EXPECT_EQ(ddpm::load_model(tune.out_model).info.training_step, 3);  // the run ended and was written
+}
+
 TEST(Trainer, TimeBudgetPicksTheStepsAndEndsOnTime) {
   TempDir d;
   ddpm::TrainOptions o = quick();
