@@ -252,11 +252,15 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   if (writer) {  // before any work: a bad output path is found now, not after the run
     if (!o.out_model.empty()) io::check_output_path(o.out_model, "model file");
     if (!o.checkpoint.empty()) io::check_output_path(o.checkpoint, "training checkpoint");
-    std::error_code ec;
-    if (!o.sample_dir.empty() && !std::filesystem::create_directories(o.sample_dir, ec) &&
-        !std::filesystem::is_directory(o.sample_dir)) {
-      throw Error("cannot write sample grids to '" + o.sample_dir + "': " +
-                  (ec ? ec.message() : std::string("it is not a folder")));
+    if (!o.sample_dir.empty()) {  // made at the first grid; a run that fails before leaves nothing
+      std::error_code ec;
+      std::filesystem::path existing = o.sample_dir;
+      while (!existing.empty() && !std::filesystem::exists(existing, ec)) existing = existing.parent_path();
+      if (existing.empty()) existing = ".";
+      if (!std::filesystem::is_directory(existing, ec)) {
+        throw Error("cannot write sample grids to '" + o.sample_dir + "': " +
+                    (existing == o.sample_dir ? std::string("it is not a folder") : "'" + existing.string() + "' is not a folder"));
+      }
     }
   }
   const torch::Device device = select_device(group ? "cpu" : o.device);
@@ -415,7 +419,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     if (!writer || o.sample_dir.empty() || grid_step == step) return;
     const auto t0 = clk::now();
     std::error_code ec;
-    std::filesystem::create_directories(o.sample_dir, ec);  // again, in case it was removed meanwhile
+    std::filesystem::create_directories(o.sample_dir, ec);  // a failure shows when the grid is saved
     SampleOptions so;
     for (int64_t c : label_map) {
       for (int i = 0; i < 4; ++i) so.classes.push_back(s.info.unet.conditional() ? c : -1);

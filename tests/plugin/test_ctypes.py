@@ -346,6 +346,11 @@ def main():
             raise AssertionError("training on a missing folder started")
         except ddpm_plugin.DDPMError as e:
             assert e.name == "NOT_FOUND" and "nowhere" in str(e), e
+        try:  # an output path it could not write is refused before the run
+            lib.train(samples, os.path.join(tmp, "nowhere", "m.safetensors"), steps=2)
+            raise AssertionError("training into a missing folder started")
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "IO" and "does not exist" in str(e), e
     lib.set_log_callback(None)
     print("passed")
 

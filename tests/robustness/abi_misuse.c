@@ -342,6 +342,8 @@ int main(int argc, char** argv) {
   TBAD(tp.preset = "huge", DDPM_ERR_INVALID_ARGUMENT, "train preset \"huge\"");
   TBAD(tp.image_size = 20, DDPM_ERR_INVALID_ARGUMENT, "train image_size 20 (not a multiple of 8)");
   TBAD(tp.init_model = "/nonexistent/model.safetensors", DDPM_ERR_NOT_FOUND, "fine-tune a missing model");
+  TBAD(tp.out_model = "/nonexistent/trained.safetensors", DDPM_ERR_IO, "train into a folder that does not exist");
+  TBAD(tp.checkpoint = scratch, DDPM_ERR_IO, "train with a folder as the checkpoint");
   TBAD(tp.struct_size = 5, DDPM_ERR_INVALID_ARGUMENT, "train struct_size 5");
   TBAD(tp.local_processes = 65, DDPM_ERR_OUT_OF_RANGE, "train local_processes 65");
   TBAD((tp.local_processes = 2, tp.world_size = 2), DDPM_ERR_INVALID_ARGUMENT,
