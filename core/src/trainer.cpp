@@ -119,6 +119,22 @@ void freeze_all_but_head(UNet& model) {
   }
 }
 
+// Before any work: a bad output path is found now, not after the run. The sample-grid folder is
+// made at the first grid, so that a run failing before it leaves nothing behind.
+void check_outputs(const TrainOptions& o) {
+  if (!o.out_model.empty()) io::check_output_path(o.out_model, "model file");
+  if (!o.checkpoint.empty()) io::check_output_path(o.checkpoint, "training checkpoint");
+  if (o.sample_dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::path existing = o.sample_dir;
+  while (!existing.empty() && !std::filesystem::exists(existing, ec)) existing = existing.parent_path();
+  if (existing.empty()) existing = ".";
+  if (!std::filesystem::is_directory(existing, ec)) {
+    throw Error("cannot write sample grids to '" + o.sample_dir + "': " +
+                (existing == o.sample_dir ? std::string("it is not a folder") : "'" + existing.string() + "' is not a folder"));
+  }
+}
+
 // The EMA follows the weights the model computes with (a LoRA run's merged ones).
 void update_ema(UNet& ema, UNet& model, const LoraAdapter* lora, double decay) {
   torch::NoGradGuard no_grad;
@@ -249,20 +265,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
         o.distributed.master_addr + ":" + std::to_string(o.distributed.master_port));
   }
   const bool writer = !group || group->rank() == 0;  // checkpoints, grids and the model
-  if (writer) {  // before any work: a bad output path is found now, not after the run
-    if (!o.out_model.empty()) io::check_output_path(o.out_model, "model file");
-    if (!o.checkpoint.empty()) io::check_output_path(o.checkpoint, "training checkpoint");
-    if (!o.sample_dir.empty()) {  // made at the first grid; a run that fails before leaves nothing
-      std::error_code ec;
-      std::filesystem::path existing = o.sample_dir;
-      while (!existing.empty() && !std::filesystem::exists(existing, ec)) existing = existing.parent_path();
-      if (existing.empty()) existing = ".";
-      if (!std::filesystem::is_directory(existing, ec)) {
-        throw Error("cannot write sample grids to '" + o.sample_dir + "': " +
-                    (existing == o.sample_dir ? std::string("it is not a folder") : "'" + existing.string() + "' is not a folder"));
-      }
-    }
-  }
+  if (writer) check_outputs(o);
   const torch::Device device = select_device(group ? "cpu" : o.device);
   if (device.is_cuda()) say("training on " + device.str());
   if (device.is_cuda() && options.bf16 == 1) {
