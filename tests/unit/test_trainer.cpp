@@ -37,6 +37,15 @@ ddpm::TrainOptions quick(const std::string& assets = kAssets) {
   return o;
 }
 
+// A 2-step model of quick()'s options, written in `d`, for the fine-tune tests to start from.
+std::string quick_base_model(const TempDir& d) {
+  ddpm::TrainOptions base = quick();
+  base.steps = 2;
+  base.out_model = d / "base.safetensors";
+  ddpm::train(base);
+  return base.out_model;
+}
+
 TEST(Trainer, ShortRunLowersTheLoss) {
   ddpm::TrainOptions o = quick();
   o.steps = 150;
@@ -212,14 +221,11 @@ TEST(Trainer, WritesSampleGridsAndFreezesAllButTheHead) {
 
 TEST(Trainer, FineTuneGridsShowTheFolderClassesAndTheFinalModel) {
   TempDir d;
-  ddpm::TrainOptions base = quick();
-  base.steps = 2;
-  base.out_model = d / "base.safetensors";
-  ddpm::train(base);
+  const std::string base = quick_base_model(d);
   fs::create_directories(d.path / "one");
   fs::copy(kAssets + "/smileys", d.path / "one" / "smileys");
   ddpm::TrainOptions tune = quick((d.path / "one").string());
-  tune.init_model = base.out_model;
+  tune.init_model = base;
   tune.steps = 3;
   tune.sample_dir = d / "grids";  // sample_every 0: only the first and the final model's grids
   tune.out_model = d / "tuned.safetensors";
@@ -236,12 +242,8 @@ TEST(Trainer, FineTuneGridsShowTheFolderClassesAndTheFinalModel) {
 
 TEST(Trainer, AGridThatCannotBeWrittenDoesNotStopTheRun) {
   TempDir d;
-  ddpm::TrainOptions base = quick();
-  base.steps = 2;
-  base.out_model = d / "base.safetensors";
-  ddpm::train(base);
   ddpm::TrainOptions tune = quick();
-  tune.init_model = base.out_model;
+  tune.init_model = quick_base_model(d);
   tune.steps = 3;
   tune.sample_dir = d / "grids";
   tune.out_model = d / "tuned.safetensors";
