@@ -123,8 +123,10 @@ torch::Tensor one_step_target(const NoiseSchedule& schedule, const torch::Tensor
   return (z_end - ratio * z0) / (ab_end.sqrt() - ratio * ab0.sqrt());
 }
 
-std::vector<int64_t> student_grid(int timesteps, int steps) {
-  std::vector<int64_t> grid = spaced_timesteps(timesteps, steps, Spacing::Trailing);
+Spacing default_student_spacing(bool stochastic) { return stochastic ? Spacing::Tuned : Spacing::Trailing; }
+
+std::vector<int64_t> student_grid(const NoiseSchedule& schedule, int steps, Spacing spacing) {
+  std::vector<int64_t> grid = visited_timesteps(schedule, steps, spacing);
   std::reverse(grid.begin(), grid.end());
   grid.push_back(-1);
   return grid;
@@ -162,6 +164,9 @@ io::ModelInfo student_info(const io::ModelInfo& teacher, const DistillSpec& spec
                 " is outside the teacher's " + number_text(teacher.guidance_min) + " to " +
                 number_text(teacher.guidance_max));
   }
+  if (spec.spacing != Spacing::Trailing && spec.spacing != Spacing::Tuned) {
+    throw Error("a student's grid is trailing or tuned, not " + to_string(spec.spacing));
+  }
   const std::string sampler = spec.stochastic ? "dpmpp2m_sde" : "ddim";
   if (teacher.distilled() && teacher.distilled_sampler != sampler) {
     throw Error("the teacher is distilled for " + teacher.distilled_sampler + " steps: its student must be too");
@@ -174,6 +179,7 @@ io::ModelInfo student_info(const io::ModelInfo& teacher, const DistillSpec& spec
   s.unet.guidance_input = true;
   s.distilled_steps = spec.steps;
   s.distilled_sampler = sampler;
+  s.distilled_spacing = spec.steps > 0 ? to_string(spec.spacing) : "trailing";
   s.guidance_min = spec.guidance_min;
   s.guidance_max = spec.guidance_max;
   s.guidance = std::clamp(teacher.guidance, spec.guidance_min, spec.guidance_max);
@@ -203,7 +209,7 @@ DistillDraws draw_distillation_rows(const NoiseSchedule& schedule, const torch::
     d.t0 = k;
     return d;
   }
-  const std::vector<int64_t> grid = student_grid(schedule.timesteps(), spec.steps);
+  const std::vector<int64_t> grid = student_grid(schedule, spec.steps, spec.spacing);
   std::vector<int64_t> first(B);
   d.paths.resize(B);
   for (int64_t i = 0; i < B; ++i) {

@@ -23,10 +23,6 @@ std::vector<std::string> fit_sampler(Options& o, const io::ModelInfo& info) {
     warnings.push_back("eta " + number_text(o.eta) + " replaced by 0" + why);
     o.eta = 0.0f;
   }
-  if (o.spacing != Spacing::Trailing) {
-    warnings.push_back("spacing " + to_string(o.spacing) + " replaced by trailing" + why);
-    o.spacing = Spacing::Trailing;
-  }
   return warnings;
 }
 
@@ -41,7 +37,7 @@ void check_guidance(float guidance, const io::ModelInfo& info) {
 }
 
 Spacing default_spacing(const io::ModelInfo& info, SamplerKind kind, int steps) {
-  if (info.distilled()) return Spacing::Trailing;
+  if (info.distilled()) return spacing_from_string(info.distilled_spacing);
   // The tuned few-step grids were searched on a guidance-distilled model's images; its
   // teacher's 4-step images lost accuracy on them (0.82 -> 0.77), so others keep their grid.
   if (info.unet.guidance_input && kind == SamplerKind::DPMSolverPP2MSDE) return Spacing::Tuned;
@@ -50,6 +46,11 @@ Spacing default_spacing(const io::ModelInfo& info, SamplerKind kind, int steps) 
 
 std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& info) {
   std::vector<std::string> warnings = fit_sampler(o, info);
+  if (info.distilled() && o.spacing != spacing_from_string(info.distilled_spacing)) {
+    warnings.push_back("spacing " + to_string(o.spacing) + " replaced by " + info.distilled_spacing +
+                       " (the model is distilled on that grid)");
+    o.spacing = spacing_from_string(info.distilled_spacing);
+  }
   if (info.distilled() && o.steps == 0 && o.timesteps.empty()) o.steps = info.distilled_steps;
   check_guidance(o.guidance, info);
   return warnings;
@@ -58,6 +59,7 @@ std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& inf
 std::vector<std::string> fit_to_model(StreamOptions& o, const io::ModelInfo& info) {
   std::vector<std::string> warnings = fit_sampler(o, info);
   if (o.steps == 0) o.steps = info.distilled() ? info.distilled_steps : kStreamStages;
+  o.spacing = default_spacing(info, o.sampler, o.steps);  // a stream's caller names no grid
   return warnings;
 }
 

@@ -288,8 +288,8 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   std::unique_ptr<Model> source;
   io::ModelInfo info;
   const bool distill = o.distill;
-  const DistillSpec spec{o.distill_steps, o.distill_substeps, o.distill_guidance_min, o.distill_guidance_max,
-                         o.distill_stochastic};
+  DistillSpec spec{o.distill_steps, o.distill_substeps, o.distill_guidance_min, o.distill_guidance_max,
+                   o.distill_stochastic, default_student_spacing(o.distill_stochastic)};
   if (distill || (!resume && !o.init_model.empty())) {  // a resumed distillation needs its teacher again
     source = std::make_unique<Model>(load_model(o.init_model, device));
     if (!distill && source->info.unet.guidance_input) {
@@ -303,12 +303,13 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
                   (info.unet.guidance_input ? "a distillation for " + std::to_string(info.distilled_steps) + " steps" : "ordinary training") +
                   ": resume it with the same kind of run, or give a new checkpoint path");
     }
+    if (distill) spec.spacing = spacing_from_string(info.distilled_spacing);  // the grid it began on
   } else if (distill) {
     info = student_info(source->info, spec);
     say("distilling " + o.init_model + ": guidance " + number_text(spec.guidance_min) + " to " +
         number_text(spec.guidance_max) + " as an input" +
         (o.distill_steps > 0 ? ", " + std::to_string(o.distill_steps) + (o.distill_stochastic ? " SDE" : " DDIM") +
-                                   " steps (the teacher takes " +
+                                   " steps on the " + to_string(spec.spacing) + " grid (the teacher takes " +
                                    std::to_string(o.distill_substeps) + " for each)" : std::string()));
   } else if (source) {
     info = source->info;

@@ -378,10 +378,9 @@ DDPM_API ddpm_status ddpm_stream_open(ddpm_model* model, const ddpm_stream_param
     o.image_input = p.image_input != 0;
     o.strength = p.strength;
     o.blend = p.blend;
-    for (const auto& w : ddpm::fit_to_model(o, m.info)) log(DDPM_LOG_WARN, w);  // steps 0: the model's
-    // The grid a job of the same sampler and steps takes when it names none, so that a frame
-    // stays the image a job gives for its seed.
-    o.spacing = ddpm::default_spacing(m.info, o.sampler, o.steps);
+    // Steps 0: the model's; the grid a job of the same sampler and steps takes when it names
+    // none, so that a frame stays the image a job gives for its seed.
+    for (const auto& w : ddpm::fit_to_model(o, m.info)) log(DDPM_LOG_WARN, w);
     ensure_runtime();
     auto& unet = const_cast<ddpm::UNet&>(m.unet);  // forward only: reentrant
     s->core = std::make_unique<ddpm::Stream>(unet, m.schedule, o);  // throws on bad values

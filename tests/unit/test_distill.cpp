@@ -34,9 +34,15 @@ ddpm::io::ModelInfo distilled_info(int steps) {
 
 }  // namespace
 
-TEST(Distill, GridsFollowTheTrailingSamplerAndNest) {
-  EXPECT_EQ(ddpm::student_grid(1000, 4), (std::vector<int64_t>{999, 749, 499, 249, -1}));
-  EXPECT_EQ(ddpm::student_grid(1000, 1), (std::vector<int64_t>{999, -1}));
+TEST(Distill, GridsFollowTheSamplerAndNest) {
+  const auto schedule = ddpm::make_schedule();
+  EXPECT_EQ(ddpm::student_grid(schedule, 4, ddpm::Spacing::Trailing), (std::vector<int64_t>{999, 749, 499, 249, -1}));
+  EXPECT_EQ(ddpm::student_grid(schedule, 1, ddpm::Spacing::Trailing), (std::vector<int64_t>{999, -1}));
+  // SDE students learn the searched grid where there is one, trailing elsewhere.
+  EXPECT_EQ(ddpm::default_student_spacing(true), ddpm::Spacing::Tuned);
+  EXPECT_EQ(ddpm::default_student_spacing(false), ddpm::Spacing::Trailing);
+  EXPECT_EQ(ddpm::student_grid(schedule, 4, ddpm::Spacing::Tuned), (std::vector<int64_t>{999, 700, 520, 140, -1}));
+  EXPECT_EQ(ddpm::student_grid(schedule, 2, ddpm::Spacing::Tuned), (std::vector<int64_t>{999, 499, -1}));
   // Two teacher steps per student step land on the 8-step grid: rounds chain.
   EXPECT_EQ(ddpm::teacher_path(999, 749, 2), (std::vector<int64_t>{999, 874, 749}));
   EXPECT_EQ(ddpm::teacher_path(249, -1, 2), (std::vector<int64_t>{249, 124, -1}));
@@ -158,15 +164,27 @@ TEST(Distill, DistilledModelsAreSampledAsTheyWereTrained) {
   o.guidance = 0;
   EXPECT_NO_THROW(ddpm::fit_to_model(o, four));
 
-  // Distilled for SDE steps: DPM-Solver++ SDE at first order, as the student was trained.
+  // Distilled for SDE steps: DPM-Solver++ SDE at first order on the grid it learnt, as the
+  // student was trained; the grid survives the file.
   ddpm::io::ModelInfo sde = ddpm::student_info(ddpm::testing::trained_sample_model().info,
-                                               ddpm::DistillSpec{4, 5, 1.0f, 5.0f, true});
+                                               ddpm::DistillSpec{4, 5, 1.0f, 5.0f, true, ddpm::Spacing::Tuned});
   EXPECT_EQ(sde.distilled_sampler, "dpmpp2m_sde");
+  EXPECT_EQ(sde.distilled_spacing, "tuned");
+  EXPECT_EQ(ddpm::io::model_info_from_json(ddpm::io::to_json(sde), "x").distilled_spacing, "tuned");
   ddpm::SampleOptions s;
   s.sampler = ddpm::SamplerKind::DDIM;
-  EXPECT_EQ(ddpm::fit_to_model(s, sde).size(), 1u);
+  EXPECT_EQ(ddpm::fit_to_model(s, sde).size(), 2u);  // the sampler and the grid
   EXPECT_EQ(s.sampler, ddpm::SamplerKind::DPMSolverPP2MSDE);
+  EXPECT_EQ(s.spacing, ddpm::Spacing::Tuned);
   EXPECT_TRUE(s.first_order);
+  EXPECT_EQ(ddpm::default_spacing(sde, ddpm::SamplerKind::DPMSolverPP2MSDE, 4), ddpm::Spacing::Tuned);
+  // A file from before the field: the trailing grid it was distilled on.
+  ddpm::io::ModelInfo old_sde = sde;
+  old_sde.distilled_spacing = "trailing";
+  EXPECT_EQ(ddpm::io::to_json(old_sde).find("spacing"), std::string::npos);
+  EXPECT_EQ(ddpm::default_spacing(old_sde, ddpm::SamplerKind::DPMSolverPP2MSDE, 4), ddpm::Spacing::Trailing);
+  old_sde.distilled_spacing = "logsnr";
+  EXPECT_NE(error_of([&] { old_sde.validate(); }).find("'distilled.spacing' = 'logsnr' is invalid"), std::string::npos);
   EXPECT_NE(error_of([&] { ddpm::student_info(sde, ddpm::DistillSpec{2, 2, 1.0f, 5.0f, false}); }).find("its student must be too"),
             std::string::npos);
 
@@ -192,6 +210,10 @@ TEST(Distill, DistilledModelsAreSampledAsTheyWereTrained) {
   so.steps = 0;
   ddpm::fit_to_model(so, four);
   EXPECT_EQ(so.steps, 4);
+  so.steps = 0;
+  so.sampler = ddpm::SamplerKind::DDIM;
+  EXPECT_EQ(ddpm::fit_to_model(so, sde).size(), 1u);  // the sampler; a stream's grid is never named
+  EXPECT_EQ(so.spacing, ddpm::Spacing::Tuned);
   so.steps = 0;
   ddpm::fit_to_model(so, ddpm::testing::trained_sample_model().info);
   EXPECT_EQ(so.steps, 8);

@@ -12,15 +12,16 @@
 //     as the teacher's DDIM samples (tests/bench/NOTES.md: far below its stochastic samplers on
 //     the default model).
 //   - Stochastic step distillation (`stochastic`): the same for first-order DPM-Solver++ SDE
-//     steps, x' = c_x x + c_D D + s_n n (D the clean estimate, n fresh noise; with D fixed, k
+//     steps on the tuned grid where there is one (4 and 5 steps; Spacing::Tuned, whose images
+//     at 4 steps score half the distance of trailing's before any step distillation), x' = c_x x + c_D D + s_n n (D the clean estimate, n fresh noise; with D fixed, k
 //     steps compose exactly into one). The teacher walks its substeps with fresh noise; along
 //     the way it accumulates S = sum_j (prod_{i>j} c_x,i) c_D,j D_j, the part of its end point
 //     that its estimates made, and the student's target is the D one step would need for the
 //     same part: S / c_D. Its noise enters the target not at all, only through the D_j.
 //
 // Step distillation:
-// For a data image x0 and a student step from t to t' (consecutive timesteps of the trailing
-// N-step DDIM grid, t' = -1 after the last, i.e. the clean image), with z_t = a_t x0 + s_t eps
+// For a data image x0 and a student step from t to t' (consecutive timesteps of the student's
+// N-step grid, t' = -1 after the last, i.e. the clean image), with z_t = a_t x0 + s_t eps
 // (a = sqrt(alpha_bar), s = sqrt(1 - alpha_bar)), the teacher runs `substeps` guided DDIM steps
 // from z_t to z_t'; the student's clean-image target is the x~ that ONE DDIM step maps onto the
 // same z_t':  x~ = (z_t' - (s_t'/s_t) z_t) / (a_t' - (s_t'/s_t) a_t).
@@ -46,11 +47,16 @@ struct DistillSpec {
   int substeps = 2;  // the teacher's DDIM steps per student step
   float guidance_min = 1, guidance_max = 5;  // scales drawn uniformly per image
   bool stochastic = false;  // DPM-Solver++ SDE steps (first order) instead of DDIM
+  Spacing spacing = Spacing::Trailing;  // the student's grid: Trailing or Tuned
 };
 
-// The DDIM grid of `steps` trailing steps from T - 1 (as the sampler visits it), in decreasing
+// The grid a student of these steps is distilled on when nobody names one: Tuned for
+// stochastic steps, Trailing for DDIM (whose teacher walks the ODE, not searched for).
+Spacing default_student_spacing(bool stochastic);
+
+// The student's grid of `steps` steps from T - 1 (as the sampler visits it), in decreasing
 // order, followed by -1 (the clean image).
-std::vector<int64_t> student_grid(int timesteps, int steps);
+std::vector<int64_t> student_grid(const NoiseSchedule& schedule, int steps, Spacing spacing);
 
 // The teacher's timesteps from `from` down to `to` (-1: clean) in `substeps` equal steps,
 // both ends included, strictly decreasing.

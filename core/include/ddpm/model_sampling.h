@@ -2,9 +2,9 @@
 // What a model's description requires of the options it is sampled with: the one place that
 // decides it for the plugin's jobs and streams, the trainer's grids and the benches.
 //   - A distilled model (ModelInfo::distilled_steps > 0) was trained to match its teacher with
-//     the steps of one sampler on the trailing grid (distilled_sampler: deterministic DDIM with
-//     eta 0, or DPM-Solver++ SDE at first order): it samples with that, trailing, and its own
-//     step count when none is asked for (0). Other samplers would integrate a network that is
+//     the steps of one sampler on one grid (distilled_sampler: deterministic DDIM with eta 0, or
+//     DPM-Solver++ SDE at first order; distilled_spacing: trailing or tuned): it samples with
+//     those, and its own step count when none is asked for (0). Other samplers would integrate a network that is
 //     not a noise predictor of the data any more.
 //   - A model that takes the guidance scale as an input allows 0 (unconditional) or a scale in
 //     the range it was trained on; it has no separate branches to rescale.
@@ -21,11 +21,12 @@ namespace ddpm {
 // spacing a distilled model cannot use). Throws ddpm::Error for a guidance scale the model
 // does not allow.
 std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& info);
-// The same for a stream; its `steps` 0 becomes the model's (8 for an undistilled one).
+// The same for a stream; its `steps` 0 becomes the model's (8 for an undistilled one), and
+// its grid default_spacing's (below), the one a job of the same sampler and steps takes.
 std::vector<std::string> fit_to_model(StreamOptions& o, const io::ModelInfo& info);
 
 // The grid a job or stream of this model takes when the caller names none: default_spacing
-// (sampler.h), except that a step-distilled model keeps the trailing grid it was distilled on
+// (sampler.h), except that a step-distilled model keeps the grid it was distilled on
 // and a guidance-distilled one samples DPM-Solver++ 2M SDE on the tuned grid (the same as
 // default_spacing's except at 4 and 5 steps).
 Spacing default_spacing(const io::ModelInfo& info, SamplerKind kind, int steps);

@@ -140,6 +140,9 @@ void ModelInfo::validate() const {
   if (distilled_sampler != "ddim" && distilled_sampler != "dpmpp2m_sde") {
     throw Error("field 'distilled.sampler' = '" + distilled_sampler + "' is invalid: allowed 'ddim' or 'dpmpp2m_sde'");
   }
+  if (distilled_spacing != "trailing" && distilled_spacing != "tuned") {
+    throw Error("field 'distilled.spacing' = '" + distilled_spacing + "' is invalid: allowed 'trailing' or 'tuned'");
+  }
   if (unet.guidance_input) {
     if (!(guidance_min >= 1 && guidance_min <= guidance_max && guidance_max <= 100)) {
       throw Error("fields 'distilled.guidance_min' = " + std::to_string(guidance_min) + " and 'distilled.guidance_max' = " +
@@ -193,6 +196,7 @@ std::string to_json(const ModelInfo& m) {
   if (m.distilled() || u.guidance_input) {
     j["distilled"] = {{"steps", m.distilled_steps}, {"guidance_min", m.guidance_min}, {"guidance_max", m.guidance_max}};
     if (m.distilled()) j["distilled"]["sampler"] = m.distilled_sampler;
+    if (m.distilled() && m.distilled_spacing != "trailing") j["distilled"]["spacing"] = m.distilled_spacing;
   }
   return j.dump(1);
 }
@@ -277,6 +281,7 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& file)
     const json& d = object_field(j, "distilled", file);
     m.distilled_steps = int_field(d, "steps", file, "distilled.");
     if (d.contains("sampler")) m.distilled_sampler = string_field(d, "sampler", file, "distilled.");
+    if (d.contains("spacing")) m.distilled_spacing = string_field(d, "spacing", file, "distilled.");
     const auto range_end = [&](const char* key) {
       const double v = real_field(d, key, file, "distilled.");
       return v >= -1e6 && v <= 1e6 ? static_cast<float>(v) : std::numeric_limits<float>::quiet_NaN();

@@ -39,6 +39,9 @@ struct ModelInfo {
   // of scales it was trained on (0, unconditional, is always allowed).
   int distilled_steps = 0;
   std::string distilled_sampler = "ddim";  // "ddim" (deterministic) or "dpmpp2m_sde" (first order)
+  // The grid of those steps: "trailing", or "tuned" (ddpm::Spacing::Tuned, the noise levels
+  // searched best at 4 and 5 steps). Files written before it were distilled on the trailing one.
+  std::string distilled_spacing = "trailing";
   float guidance_min = 0, guidance_max = 0;
 
   bool distilled() const { return distilled_steps > 0; }
