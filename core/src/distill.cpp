@@ -101,14 +101,28 @@ torch::Tensor sde_target(const NoisePredictor& predict, const NoiseSchedule& sch
   const size_t longest = column.longest();
   if (noise.size() + 1 < longest) throw Error("sde_target: noise for fewer steps than the longest path has");
   torch::Tensor made = torch::zeros_like(z);  // S
+  torch::Tensor prev_d, prev_h;
   for (size_t j = 0; j + 1 < longest; ++j) {
     const torch::Tensor t = column(j), t_next = column(j + 1);
-    const torch::Tensor ab = alpha_bar_at(schedule, t);
-    const SdeStep c = sde_step(ab, alpha_bar_at(schedule, t_next));
+    const torch::Tensor ab = alpha_bar_at(schedule, t), ab_next = alpha_bar_at(schedule, t_next);
+    const SdeStep c = sde_step(ab, ab_next);
     const torch::Tensor e = predict(z, t.clamp_min(0));
-    const torch::Tensor d = ((z - (1 - ab).sqrt() * e) / ab.sqrt()).clamp(-1, 1);
+    const torch::Tensor estimate = ((z - (1 - ab).sqrt() * e) / ab.sqrt()).clamp(-1, 1);
     const torch::Tensor n = noise[j].to(z.device());
     const torch::Tensor moving = (t != t_next).view({-1, 1, 1, 1});  // shorter paths wait at their end
+    // The sampler's second-order estimate (DpmSolverPP2M::data_prediction): from the path's
+    // second substep on, extrapolated from the one before by the ratio of their log-SNR steps;
+    // the last step to the clean image takes the estimate as it is, as the sampler does.
+    const torch::Tensor to_clean = (t_next < 0).view({-1, 1, 1, 1});
+    const torch::Tensor h = torch::where(to_clean | ~moving, torch::ones_like(ab),
+                                         0.5 * (ab_next / (1 - ab_next)).log() - 0.5 * (ab / (1 - ab)).log());
+    torch::Tensor d = estimate;
+    if (prev_d.defined()) {
+      const torch::Tensor k = h / (2 * prev_h);  // 1 / 2r, r = prev_h / h
+      d = torch::where(to_clean, estimate, (1 + k) * estimate - k * prev_d);
+    }
+    prev_d = estimate;
+    prev_h = h;
     made = torch::where(moving, c.c_x * made + c.c_d * d, made);
     z = torch::where(moving, c.c_x * z + c.c_d * d + c.noise * n, z);
   }

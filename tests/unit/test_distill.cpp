@@ -12,6 +12,7 @@
 #include "ddpm/guidance.h"
 #include "ddpm/model_file.h"
 #include "ddpm/model_sampling.h"
+#include "ddpm/sampler_steps.h"
 #include "ddpm/trainer.h"
 #include "error_of.h"
 #include "temp_dir.h"
@@ -81,6 +82,42 @@ TEST(Distill, OneStepTargetIsTheDataForAnExactTeacher) {
   };
   const torch::Tensor off = ddpm::one_step_target(schedule, z0, t0, ddpm::ddim_walk(biased, schedule, z0, paths), t_end);
   EXPECT_GT((off - x_star).abs().max().item<double>(), 1e-2);
+}
+
+// The stochastic teacher walks the product's sampler: with its noise zero, its end point
+// c_x z0 + S (S = c_D * target) is where DPM-Solver++ 2M SDE's own steps (DpmSolverPP2M,
+// second order from its second step, the estimate as it is on the last step to the clean image)
+// take the same start along the same timesteps, for a teacher that is not exact.
+TEST(Distill, StochasticTeacherWalksTheSamplersSecondOrderSteps) {
+  const ddpm::NoiseSchedule schedule = ddpm::make_schedule();
+  torch::manual_seed(5);
+  const torch::Tensor x_star = torch::rand({1, 3, 8, 8}) * 1.8 - 0.9;
+  const ddpm::NoisePredictor teacher = [&](const torch::Tensor& z, const torch::Tensor& t) {
+    const torch::Tensor ab = ddpm::extract(schedule.alpha_bars, t);
+    return (z - ab.sqrt() * x_star) / (1 - ab).sqrt() * 1.1 + 0.05 * z.sin();
+  };
+  for (const std::vector<int64_t>& path : {ddpm::teacher_path(999, 700, 5), ddpm::teacher_path(140, -1, 5)}) {
+    const torch::Tensor ab0 = ddpm::extract(schedule.alpha_bars, torch::tensor({path.front()}));
+    const torch::Tensor z0 = ab0.sqrt() * x_star + (1 - ab0).sqrt() * torch::randn_like(x_star);
+    std::vector<torch::Tensor> silent(path.size() - 1, torch::zeros_like(z0));
+    const torch::Tensor target = ddpm::sde_target(teacher, schedule, z0, {path}, silent);
+
+    ddpm::steps::DpmSolverPP2M solver;
+    torch::Tensor z = z0;
+    double c_x = 1;  // the product of the steps' e^-h s'/s: how much of z0 is left
+    for (size_t j = 0; j + 1 < path.size(); ++j) {
+      const double ab = schedule.alpha_bars[path[j]].item<double>();
+      const double ab_next = path[j + 1] < 0 ? 1.0 : schedule.alpha_bars[path[j + 1]].item<double>();
+      const torch::Tensor x0 = ((z - std::sqrt(1 - ab) * teacher(z, torch::tensor({path[j]}))) / std::sqrt(ab)).clamp(-1, 1);
+      const double e = std::sqrt(ab * (1 - ab_next) / ((1 - ab) * ab_next));
+      c_x *= std::sqrt((1 - ab_next) / (1 - ab)) * e;
+      z = solver.step_sde(z, x0, ab, ab_next, torch::zeros_like(z));
+    }
+    const double ab_end = path.back() < 0 ? 1.0 : schedule.alpha_bars[path.back()].item<double>();
+    const double e_all = std::sqrt(ab0.item<double>() * (1 - ab_end) / ((1 - ab0.item<double>()) * ab_end));
+    const torch::Tensor predicted_end = c_x * z0 + std::sqrt(ab_end) * (1 - e_all * e_all) * target;
+    EXPECT_LT((predicted_end - z).abs().max().item<double>(), 1e-4) << path.front();
+  }
 }
 
 TEST(Distill, StudentStartsAsTheTeachersConditionalBranchAndSaysWhatItIs) {

@@ -13,11 +13,14 @@
 //     the default model).
 //   - Stochastic step distillation (`stochastic`): the same for first-order DPM-Solver++ SDE
 //     steps on the tuned grid where there is one (4 and 5 steps; Spacing::Tuned, whose images
-//     at 4 steps score half the distance of trailing's before any step distillation), x' = c_x x + c_D D + s_n n (D the clean estimate, n fresh noise; with D fixed, k
-//     steps compose exactly into one). The teacher walks its substeps with fresh noise; along
-//     the way it accumulates S = sum_j (prod_{i>j} c_x,i) c_D,j D_j, the part of its end point
-//     that its estimates made, and the student's target is the D one step would need for the
-//     same part: S / c_D. Its noise enters the target not at all, only through the D_j.
+//     at 4 steps score half the distance of trailing's before any step distillation),
+//     x' = c_x x + c_D D + s_n n (D the clean estimate, n fresh noise; with D fixed, k steps
+//     compose exactly into one). The teacher walks its substeps as the product samples,
+//     DPM-Solver++ 2M SDE (D_j its second-order estimate; a first-order teacher scored worse
+//     than the student's own 4 steps: tests/bench/NOTES.md), with fresh noise; along the way it
+//     accumulates S = sum_j (prod_{i>j} c_x,i) c_D,j D_j, the part of its end point that its
+//     estimates made, and the student's target is the D one step would need for the same
+//     part: S / c_D. Its noise enters the target not at all, only through the D_j.
 //
 // Step distillation:
 // For a data image x0 and a student step from t to t' (consecutive timesteps of the student's
@@ -67,7 +70,7 @@ std::vector<int64_t> teacher_path(int64_t from, int64_t to, int substeps);
 torch::Tensor ddim_walk(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
                         const std::vector<std::vector<int64_t>>& paths);
 
-// The stochastic target: the teacher's first-order DPM-Solver++ SDE steps (estimates clipped)
+// The stochastic target: the teacher's DPM-Solver++ 2M SDE steps (estimates clipped)
 // along each row's path, noise[j] ([B, C, H, W]) the fresh noise of the j-th step of every row
 // (path_noise), returning S / c_D (see above).
 torch::Tensor sde_target(const NoisePredictor& predict, const NoiseSchedule& schedule, torch::Tensor z,
