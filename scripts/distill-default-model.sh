@@ -8,8 +8,10 @@
 #    like its teacher's last stage. MINUTES (default 15) of the 2-core CPU; TEACHER names
 #    another teacher than the committed model.
 # 2. Only with STEPS=N: from that student, one that makes an image in N first-order DPM-Solver++
-#    SDE steps, each learnt from 5 of the round-1 student's, shipped instead. (15 minutes for 4
-#    steps scored below round 1 sampled with 4 DPM-Solver++ 2M SDE steps: not committed.)
+#    SDE steps (on the tuned grid at 4 and 5 steps), each learnt from 5 DPM-Solver++ 2M SDE
+#    steps of the round-1 student, shipped instead. Not committed: on the 2-core CPU every run
+#    so far scored below round 1 sampled with 4 DPM-Solver++ 2M SDE steps (tests/bench/NOTES.md,
+#    "Step distillation's teacher and grid"); it is the GPU's job (STEPS=4 MINUTES=...).
 #
 # Needs the training folder of train-default-model.sh (out/default-model/emoji32; run that
 # script's first part, or give another folder as $1). Resumable: each round checkpoints under
