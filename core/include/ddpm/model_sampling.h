@@ -4,8 +4,8 @@
 //   - A distilled model (ModelInfo::distilled_steps > 0) was trained to match its teacher with
 //     the steps of one sampler on one grid (distilled_sampler: deterministic DDIM with eta 0, or
 //     DPM-Solver++ SDE at first order; distilled_spacing: trailing or tuned): it samples with
-//     those, and its own step count when none is asked for (0). Other samplers would integrate a network that is
-//     not a noise predictor of the data any more.
+//     those, and its own step count when none is asked for (0). Other samplers would integrate
+//     a network that is not a noise predictor of the data any more.
 //   - A model that takes the guidance scale as an input allows 0 (unconditional) or a scale in
 //     the range it was trained on; it has no separate branches to rescale.
 #include <string>
