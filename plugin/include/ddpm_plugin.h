@@ -222,7 +222,10 @@ typedef struct ddpm_generate_params {
                                dpmpp2m_sde at 6 steps or more, trailing otherwise, and tuned for
                                a guidance-distilled model's dpmpp2m_sde (measured best: at 8
                                logsnr steps the default model's images beat 20 trailing ones; the
-                               default student's 4-step distance 4.04 -> 2.26 on tuned) */
+                               default student's 4-step distance 4.04 -> 2.26 on tuned); a
+                               step-distilled model always takes the grid it was distilled on
+                               (its file's distilled.spacing; another is replaced, with a
+                               warning) */
   /* Guidance in an interval of noise levels: steps whose sigma = sqrt((1 - alpha_bar) /
    * alpha_bar) lies outside [guidance_min_sigma, guidance_max_sigma] take the conditional
    * prediction alone (no unconditional twin: one network image instead of two). 0 for a bound:
