@@ -290,7 +290,7 @@ def main():
             assert job.wait()
         with lib.load_model(student) as model:
             assert model.info()["distilled"] == {"steps": 2, "guidance_min": 1.0, "guidance_max": 4.0,
-                                                 "sampler": "dpmpp2m_sde"}, model.info()
+                                                 "sampler": "dpmpp2m_sde", "spacing": "tuned"}, model.info()
             with model.generate(class_index=0) as job:
                 assert job.wait(60000) and job.poll()[1] == 2
         # A fine-tune takes LoRA adapters by default (rank 16) and lora_rank picks another; its
