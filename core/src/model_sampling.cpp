@@ -46,10 +46,10 @@ Spacing default_spacing(const io::ModelInfo& info, SamplerKind kind, int steps) 
 
 std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& info) {
   std::vector<std::string> warnings = fit_sampler(o, info);
-  if (info.distilled() && o.spacing != spacing_from_string(info.distilled_spacing)) {
+  if (info.distilled() && o.spacing != default_spacing(info, o.sampler, o.steps)) {
     warnings.push_back("spacing " + to_string(o.spacing) + " replaced by " + info.distilled_spacing +
                        " (the model is distilled on that grid)");
-    o.spacing = spacing_from_string(info.distilled_spacing);
+    o.spacing = default_spacing(info, o.sampler, o.steps);
   }
   if (info.distilled() && o.steps == 0 && o.timesteps.empty()) o.steps = info.distilled_steps;
   check_guidance(o.guidance, info);

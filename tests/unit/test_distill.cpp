@@ -104,17 +104,16 @@ TEST(Distill, StochasticTeacherWalksTheSamplersSecondOrderSteps) {
 
     ddpm::steps::DpmSolverPP2M solver;
     torch::Tensor z = z0;
-    double c_x = 1;  // the product of the steps' e^-h s'/s: how much of z0 is left
     for (size_t j = 0; j + 1 < path.size(); ++j) {
       const double ab = schedule.alpha_bars[path[j]].item<double>();
       const double ab_next = path[j + 1] < 0 ? 1.0 : schedule.alpha_bars[path[j + 1]].item<double>();
       const torch::Tensor x0 = ((z - std::sqrt(1 - ab) * teacher(z, torch::tensor({path[j]}))) / std::sqrt(ab)).clamp(-1, 1);
-      const double e = std::sqrt(ab * (1 - ab_next) / ((1 - ab) * ab_next));
-      c_x *= std::sqrt((1 - ab_next) / (1 - ab)) * e;
       z = solver.step_sde(z, x0, ab, ab_next, torch::zeros_like(z));
     }
-    const double ab_end = path.back() < 0 ? 1.0 : schedule.alpha_bars[path.back()].item<double>();
-    const double e_all = std::sqrt(ab0.item<double>() * (1 - ab_end) / ((1 - ab0.item<double>()) * ab_end));
+    // One step's coefficients from the start to the end (the steps' c_x telescope into its).
+    const double a0 = ab0.item<double>(), ab_end = path.back() < 0 ? 1.0 : schedule.alpha_bars[path.back()].item<double>();
+    const double e_all = std::sqrt(a0 * (1 - ab_end) / ((1 - a0) * ab_end));
+    const double c_x = std::sqrt((1 - ab_end) / (1 - a0)) * e_all;
     const torch::Tensor predicted_end = c_x * z0 + std::sqrt(ab_end) * (1 - e_all * e_all) * target;
     EXPECT_LT((predicted_end - z).abs().max().item<double>(), 1e-4) << path.front();
   }
