@@ -38,9 +38,6 @@ void check_guidance(float guidance, const io::ModelInfo& info) {
 
 Spacing default_spacing(const io::ModelInfo& info, SamplerKind kind, int steps) {
   if (info.distilled()) return spacing_from_string(info.distilled_spacing);
-  // The tuned few-step grids were searched on a guidance-distilled model's images; its
-  // teacher's 4-step images lost accuracy on them (0.82 -> 0.77), so others keep their grid.
-  if (info.unet.guidance_input && kind == SamplerKind::DPMSolverPP2MSDE) return Spacing::Tuned;
   return default_spacing(kind, steps);
 }
 

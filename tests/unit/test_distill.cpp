@@ -42,8 +42,8 @@ TEST(Distill, GridsFollowTheSamplerAndNest) {
   // SDE students learn the searched grid where there is one, trailing elsewhere.
   EXPECT_EQ(ddpm::default_student_spacing(true), ddpm::Spacing::Tuned);
   EXPECT_EQ(ddpm::default_student_spacing(false), ddpm::Spacing::Trailing);
-  EXPECT_EQ(ddpm::student_grid(schedule, 4, ddpm::Spacing::Tuned), (std::vector<int64_t>{999, 700, 520, 140, -1}));
-  EXPECT_EQ(ddpm::student_grid(schedule, 2, ddpm::Spacing::Tuned), (std::vector<int64_t>{999, 499, -1}));
+  EXPECT_EQ(ddpm::student_grid(schedule, 4, ddpm::Spacing::Tuned), (std::vector<int64_t>{750, 650, 450, 140, -1}));
+  EXPECT_EQ(ddpm::student_grid(schedule, 2, ddpm::Spacing::Tuned), (std::vector<int64_t>{700, 450, -1}));
   // Two teacher steps per student step land on the 8-step grid: rounds chain.
   EXPECT_EQ(ddpm::teacher_path(999, 749, 2), (std::vector<int64_t>{999, 874, 749}));
   EXPECT_EQ(ddpm::teacher_path(249, -1, 2), (std::vector<int64_t>{249, 124, -1}));
@@ -233,14 +233,15 @@ TEST(Distill, DistilledModelsAreSampledAsTheyWereTrained) {
   EXPECT_EQ(g.steps, 0);
   g.guidance_rescale = 0.5f;
   EXPECT_NE(error_of([&] { ddpm::validate(g, guided.unet, 1000); }).find("guidance distilled in"), std::string::npos);
-  // The grid a caller who names none gets: the tuned one for a guidance-distilled model's
-  // DPM-Solver++ 2M SDE, the trailing grid a step-distilled one was trained on, else the
-  // sampler's own.
+  // The grid a caller who names none gets: the trailing grid a step-distilled model was
+  // trained on, else the sampler's own (tuned for DPM-Solver++ 2M SDE at 4 steps).
   EXPECT_EQ(ddpm::default_spacing(guided, ddpm::SamplerKind::DPMSolverPP2MSDE, 4), ddpm::Spacing::Tuned);
   EXPECT_EQ(ddpm::default_spacing(guided, ddpm::SamplerKind::DDIM, 4), ddpm::Spacing::Trailing);
   EXPECT_EQ(ddpm::default_spacing(four, ddpm::SamplerKind::DPMSolverPP2MSDE, 8), ddpm::Spacing::Trailing);
   EXPECT_EQ(ddpm::default_spacing(ddpm::testing::trained_sample_model().info, ddpm::SamplerKind::DPMSolverPP2MSDE, 4),
-            ddpm::Spacing::Trailing);
+            ddpm::Spacing::Tuned);
+  EXPECT_EQ(ddpm::default_spacing(ddpm::testing::trained_sample_model().info, ddpm::SamplerKind::DPMSolverPP2MSDE, 8),
+            ddpm::Spacing::LogSnr);
 
   ddpm::StreamOptions so;
   so.steps = 0;

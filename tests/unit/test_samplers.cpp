@@ -125,35 +125,47 @@ TEST(Samplers, LogSnrGridStepsEvenlyInTheLogSignalToNoiseRatio) {
   EXPECT_THROW(ddpm::spaced_timesteps(1000, 4, ddpm::Spacing::LogSnr), ddpm::Error);
   EXPECT_EQ(ddpm::spacing_from_string("logsnr"), ddpm::Spacing::LogSnr);
   EXPECT_EQ(ddpm::to_string(ddpm::Spacing::LogSnr), "logsnr");
-  // The product's choice: logsnr for DPM-Solver++ 2M SDE from 6 steps (measured).
+  // The product's choice: for DPM-Solver++ 2M SDE tuned up to 5 steps, logsnr from 6 (measured).
   EXPECT_EQ(ddpm::default_spacing(SamplerKind::DPMSolverPP2MSDE, 8), ddpm::Spacing::LogSnr);
-  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DPMSolverPP2MSDE, 4), ddpm::Spacing::Trailing);
+  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DPMSolverPP2MSDE, 6), ddpm::Spacing::LogSnr);
+  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DPMSolverPP2MSDE, 4), ddpm::Spacing::Tuned);
+  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DDIM, 4), ddpm::Spacing::Trailing);
   EXPECT_EQ(ddpm::default_spacing(SamplerKind::DDIM, 50), ddpm::Spacing::Trailing);
 }
 
-// tuned: the searched noise levels at 4 and 5 steps (on the linear schedule exactly the
-// timesteps the search visited), distinct on a short cosine schedule, and what default_spacing
-// picks at other counts.
-TEST(Samplers, TunedGridIsTheSearchedOneAtFourAndFiveSteps) {
+// tuned: the searched noise levels at 1 to 5 steps (on the linear schedule exactly the
+// timesteps the search visited, starting below T-1), logsnr at other counts, and distinct
+// timesteps of the nearest noise levels on a short cosine schedule.
+TEST(Samplers, TunedGridIsTheSearchedOneAtOneToFiveSteps) {
   const auto schedule = ddpm::make_schedule();
-  EXPECT_EQ(ddpm::visited_timesteps(schedule, 4, ddpm::Spacing::Tuned), (std::vector<int64_t>{140, 520, 700, 999}));
+  EXPECT_EQ(ddpm::visited_timesteps(schedule, 1, ddpm::Spacing::Tuned), (std::vector<int64_t>{700}));
+  EXPECT_EQ(ddpm::visited_timesteps(schedule, 2, ddpm::Spacing::Tuned), (std::vector<int64_t>{450, 700}));
+  EXPECT_EQ(ddpm::visited_timesteps(schedule, 3, ddpm::Spacing::Tuned), (std::vector<int64_t>{180, 550, 700}));
+  EXPECT_EQ(ddpm::visited_timesteps(schedule, 4, ddpm::Spacing::Tuned), (std::vector<int64_t>{140, 450, 650, 750}));
   EXPECT_EQ(ddpm::visited_timesteps(schedule, 5, ddpm::Spacing::Tuned),
-            (std::vector<int64_t>{140, 450, 600, 750, 999}));
-  EXPECT_EQ(ddpm::visited_timesteps(schedule, 3, ddpm::Spacing::Tuned),
-            ddpm::visited_timesteps(schedule, 3, ddpm::Spacing::Trailing));
+            (std::vector<int64_t>{140, 350, 450, 650, 750}));
   EXPECT_EQ(ddpm::visited_timesteps(schedule, 8, ddpm::Spacing::Tuned),
             ddpm::visited_timesteps(schedule, 8, ddpm::Spacing::LogSnr));
+  EXPECT_EQ(ddpm::visited_timesteps(schedule, 8, ddpm::Spacing::LogSnr).back(), 999);
   ddpm::ScheduleConfig cosine;
   cosine.kind = ddpm::ScheduleKind::Cosine;
   cosine.timesteps = 6;
   const auto short_cosine = ddpm::make_schedule(cosine);
-  for (int steps : {4, 5}) {
+  const torch::Tensor ab = short_cosine.alpha_bars.to(torch::kFloat64);
+  for (int steps : {1, 2, 3, 4, 5}) {
     const std::vector<int64_t> ts = ddpm::visited_timesteps(short_cosine, steps, ddpm::Spacing::Tuned);
     ASSERT_EQ(ts.size(), static_cast<size_t>(steps));
-    EXPECT_EQ(ts.back(), 5);
     for (int i = 1; i < steps; ++i) EXPECT_LT(ts[i - 1], ts[i]) << steps;
     EXPECT_GE(ts.front(), 0);
+    EXPECT_LE(ts.back(), 5);
   }
+  // One step: the timestep whose sigma is nearest 12.0 in log-SNR, wherever it lies.
+  const int64_t one = ddpm::visited_timesteps(short_cosine, 1, ddpm::Spacing::Tuned)[0];
+  const auto dist = [&](int64_t t) {
+    const double a = ab[t].item<double>();
+    return std::abs(0.5 * std::log(a / (1 - a)) + std::log(12.025));
+  };
+  for (int64_t t = 0; t < 6; ++t) EXPECT_LE(dist(one), dist(t)) << t;
   EXPECT_EQ(ddpm::spacing_from_string("tuned"), ddpm::Spacing::Tuned);
   EXPECT_EQ(ddpm::to_string(ddpm::Spacing::Tuned), "tuned");
   EXPECT_THROW(ddpm::spaced_timesteps(1000, 4, ddpm::Spacing::Tuned), ddpm::Error);

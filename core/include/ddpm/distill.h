@@ -12,7 +12,7 @@
 //     as the teacher's DDIM samples (tests/bench/NOTES.md: far below its stochastic samplers on
 //     the default model).
 //   - Stochastic step distillation (`stochastic`): the same for first-order DPM-Solver++ SDE
-//     steps on the tuned grid where there is one (4 and 5 steps; Spacing::Tuned, whose images
+//     steps on the tuned grid where there is one (1 to 5 steps; Spacing::Tuned, whose images
 //     at 4 steps score half the distance of trailing's before any step distillation),
 //     x' = c_x x + c_D D + s_n n (D the clean estimate, n fresh noise; with D fixed, k steps
 //     compose exactly into one). The teacher walks its substeps as the product samples,
@@ -57,7 +57,7 @@ struct DistillSpec {
 // stochastic steps, Trailing for DDIM (whose teacher walks the ODE, not searched for).
 Spacing default_student_spacing(bool stochastic);
 
-// The student's grid of `steps` steps from T - 1 (as the sampler visits it), in decreasing
+// The student's grid of `steps` steps (as the sampler visits it), in decreasing
 // order, followed by -1 (the clean image).
 std::vector<int64_t> student_grid(const NoiseSchedule& schedule, int steps, Spacing spacing);
 

@@ -26,9 +26,7 @@ std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& inf
 std::vector<std::string> fit_to_model(StreamOptions& o, const io::ModelInfo& info);
 
 // The grid a job or stream of this model takes when the caller names none: default_spacing
-// (sampler.h), except that a step-distilled model keeps the grid it was distilled on
-// and a guidance-distilled one samples DPM-Solver++ 2M SDE on the tuned grid (the same as
-// default_spacing's except at 4 and 5 steps).
+// (sampler.h), except that a step-distilled model keeps the grid it was distilled on.
 Spacing default_spacing(const io::ModelInfo& info, SamplerKind kind, int steps);
 
 // check_guidance (sampler.h) plus a guidance-input model's range.

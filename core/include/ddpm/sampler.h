@@ -36,18 +36,18 @@ std::vector<int64_t> spaced_timesteps(int timesteps, int steps, Spacing spacing 
 // spaced_timesteps, and LogSnr: from T-1, the timesteps nearest to equal steps of the
 // log signal-to-noise ratio lambda = log(alpha / sigma), the last step landing on lambda(0)
 // (DPM-Solver's logSNR grid; its authors' choice for low-resolution pixel models).
-// Tuned: from T-1, the noise levels searched best for DPM-Solver++ 2M SDE at 4 and 5 steps on
-// the guidance-distilled default student (sigma 12.0, 3.85, 0.485 and 17.4, 6.17, 2.64, 0.485:
-// timesteps 700, 520, 140 and 750, 600, 450, 140 of the linear schedule; the nearest timesteps
-// by log-SNR on another schedule, as logsnr picks its own); other step counts as
-// default_spacing picks them (trailing below 6, logsnr from 6). At 4 steps its images score FD 2.26 against trailing's 4.04 on
-// the 30-epoch judge, 1.83 against 2.56 on the 60-epoch one (tests/bench/NOTES.md): steps in
-// the middle of the noise range and a last step from sigma 0.5.
+// Tuned: at 1 to 5 steps, the noise levels searched best for DPM-Solver++ 2M SDE on the
+// default model's guidance-distilled student, starting below T-1 (4 steps: sigma 17.4, 8.52,
+// 2.64, 0.485, timesteps 750, 650, 450, 140 of the linear schedule; the nearest timesteps by
+// log-SNR on another schedule, as logsnr picks its own); logsnr at other counts. A step at T-1
+// is where an eps-predicting network's clean estimate is worst (its noise error times
+// 1 / sqrt(ab)); starting at sigma 12-17 from the unit Gaussian halved the 4-step distance of
+// the student (1.78 -> 1.14) and of the model (2.54 -> 1.45) against trailing (tests/bench/NOTES.md).
 std::vector<int64_t> visited_timesteps(const NoiseSchedule& schedule, int steps, Spacing spacing);
-// The spacing the product uses when the caller names none: logsnr for DPM-Solver++ 2M SDE at 6
-// steps or more, trailing otherwise. Measured on the default model (tests/bench/NOTES.md): at
-// 8 steps logsnr scores 0.907 accuracy / FD 1.57 against trailing's 0.888 / 2.58 (and 20
-// trailing steps' 0.895 / 2.10); at 4 steps it loses accuracy (0.73 against 0.84).
+// The spacing the product uses when the caller names none: for DPM-Solver++ 2M SDE tuned up to
+// 5 steps and logsnr from 6, trailing for the other samplers. Measured on the default model
+// (tests/bench/NOTES.md): at 8 steps logsnr scores 0.907 accuracy / FD 1.57 against trailing's
+// 0.888 / 2.58; at 4 steps tuned 0.86 / 1.45 against trailing's 0.81 / 2.54.
 Spacing default_spacing(SamplerKind kind, int steps);
 // The guidance interval the product uses when the caller names none (the core's own default is
 // every step): [0.2, 20] for DPM-Solver++ 2M SDE, where it raised the default model's accuracy

@@ -40,7 +40,9 @@ struct ModelInfo {
   int distilled_steps = 0;
   std::string distilled_sampler = "ddim";  // "ddim" (deterministic) or "dpmpp2m_sde" (first order)
   // The grid of those steps: "trailing", or "tuned" (ddpm::Spacing::Tuned, the noise levels
-  // searched best at 4 and 5 steps). Files written before it were distilled on the trailing one.
+  // searched best at 1 to 5 steps; the name means today's table, so a student distilled on an
+  // older one, which started at T-1, samples the new one). Files without the field were
+  // distilled on the trailing grid.
   std::string distilled_spacing = "trailing";
   float guidance_min = 0, guidance_max = 0;
 
