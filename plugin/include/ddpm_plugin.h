@@ -196,7 +196,9 @@ typedef struct ddpm_generate_params {
   const float* init_image_f32;
   const uint8_t* init_image_rgba8;
   int init_width, init_height;
-  float strength;          /* 0..1: 1 starts from pure noise (default 0.75) */
+  float strength;          /* 0..1: 1 starts from the grid's noisiest level (pure noise but
+                              for the few-step tuned grid's 6-8 % of the image), 0 returns the
+                              image (default 0.75) */
   /* Optional inpainting mask, init_width x init_height bytes: 255 where the init image is
    * kept, 0 where new pixels are generated. Needs an init image. */
   const uint8_t* mask;
