@@ -224,7 +224,7 @@ typedef struct ddpm_generate_params {
                                (default): for dpmpp2m_sde tuned up to 5 steps and logsnr from 6,
                                trailing for the others (measured best: at 8 logsnr steps the
                                default model's images beat 20 trailing ones; at 4 tuned steps
-                               its distance 2.54 -> 1.45, the student's 2.9 -> 1.14); a
+                               its distance 2.54 -> 1.45, the student's 2.52 -> 1.14); a
                                step-distilled model always takes the grid it was distilled on
                                (its file's distilled.spacing; another is replaced, with a
                                warning) */
