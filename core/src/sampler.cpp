@@ -181,8 +181,13 @@ std::vector<int64_t> visited_timesteps(const NoiseSchedule& schedule, int steps,
 }
 
 Spacing default_spacing(SamplerKind kind, int steps) {
-  if (kind != SamplerKind::DPMSolverPP2MSDE) return Spacing::Trailing;
-  return steps >= 6 ? Spacing::LogSnr : Spacing::Tuned;
+  switch (kind) {
+    case SamplerKind::DPMSolverPP2MSDE: return steps >= 6 ? Spacing::LogSnr : Spacing::Tuned;
+    // Deterministic samplers cannot forget a first step from T-1 at all (tests/bench/NOTES.md).
+    case SamplerKind::DPMSolverPP2M:
+    case SamplerKind::DDIM: return steps >= 6 ? Spacing::Trailing : Spacing::Tuned;
+    default: return Spacing::Trailing;
+  }
 }
 
 namespace {

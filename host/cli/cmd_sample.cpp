@@ -186,8 +186,8 @@ Command add_sample_command(CLI::App& app) {
   cmd->add_option("--steps", o->steps, "denoising steps (default 8 for dpmpp2m_sde, else 20; a distilled model's own count)");
   cmd->add_option("--spacing", o->spacing,
                   "timesteps the steps visit: trailing, logsnr, tuned, uniform or leading "
-                  "(default for dpmpp2m_sde: tuned, the noise levels searched best at 1 to 5 steps, "
-                  "and logsnr from 6; trailing for the others)");
+                  "(default: tuned, the noise levels searched best at 1 to 5 steps, for dpmpp2m_sde, "
+                  "dpmpp2m and ddim; from 6 steps logsnr for dpmpp2m_sde, else trailing)");
   cmd->add_option("--threads", o->threads, "CPU threads of the job (default 0: automatic, all cores while no other thread keeps one busy)");
   cmd->add_option("--precision", o->precision, kPrecisionHelp);
   cmd->add_option("--device", o->device, kDeviceHelp);

@@ -220,11 +220,12 @@ typedef struct ddpm_generate_params {
   const char* spacing;      /* which timesteps the steps visit: "trailing" (T-1 down in equal
                                steps), "logsnr" (equal steps of the log signal-to-noise ratio),
                                "tuned" (noise levels searched best at 1 to 5 steps, starting
-                               below T-1, else as NULL picks), "uniform" or "leading"; NULL
-                               (default): for dpmpp2m_sde tuned up to 5 steps and logsnr from 6,
-                               trailing for the others (measured best: at 8 logsnr steps the
-                               default model's images beat 20 trailing ones; at 4 tuned steps
-                               its distance 2.54 -> 1.45, the student's 2.52 -> 1.14); a
+                               below T-1; logsnr at other counts), "uniform" or "leading"; NULL
+                               (default): tuned up to 5 steps for dpmpp2m_sde, dpmpp2m and ddim,
+                               then logsnr for dpmpp2m_sde and trailing for the others; ddpm and
+                               euler_a trailing (measured best: at 8 logsnr steps the default
+                               model's images beat 20 trailing ones; at 4 tuned steps its
+                               distance 2.54 -> 1.45, the student's 2.52 -> 1.14); a
                                step-distilled model always takes the grid it was distilled on
                                (its file's distilled.spacing; another is replaced, with a
                                warning) */

@@ -236,7 +236,8 @@ TEST(Distill, DistilledModelsAreSampledAsTheyWereTrained) {
   // The grid a caller who names none gets: the trailing grid a step-distilled model was
   // trained on, else the sampler's own (tuned for DPM-Solver++ 2M SDE at 4 steps).
   EXPECT_EQ(ddpm::default_spacing(guided, ddpm::SamplerKind::DPMSolverPP2MSDE, 4), ddpm::Spacing::Tuned);
-  EXPECT_EQ(ddpm::default_spacing(guided, ddpm::SamplerKind::DDIM, 4), ddpm::Spacing::Trailing);
+  EXPECT_EQ(ddpm::default_spacing(guided, ddpm::SamplerKind::DDIM, 4), ddpm::Spacing::Tuned);
+  EXPECT_EQ(ddpm::default_spacing(guided, ddpm::SamplerKind::EulerAncestral, 4), ddpm::Spacing::Trailing);
   EXPECT_EQ(ddpm::default_spacing(four, ddpm::SamplerKind::DPMSolverPP2MSDE, 8), ddpm::Spacing::Trailing);
   EXPECT_EQ(ddpm::default_spacing(ddpm::testing::trained_sample_model().info, ddpm::SamplerKind::DPMSolverPP2MSDE, 4),
             ddpm::Spacing::Tuned);

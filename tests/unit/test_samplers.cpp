@@ -125,12 +125,17 @@ TEST(Samplers, LogSnrGridStepsEvenlyInTheLogSignalToNoiseRatio) {
   EXPECT_THROW(ddpm::spaced_timesteps(1000, 4, ddpm::Spacing::LogSnr), ddpm::Error);
   EXPECT_EQ(ddpm::spacing_from_string("logsnr"), ddpm::Spacing::LogSnr);
   EXPECT_EQ(ddpm::to_string(ddpm::Spacing::LogSnr), "logsnr");
-  // The product's choice: for DPM-Solver++ 2M SDE tuned up to 5 steps, logsnr from 6 (measured).
+  // The product's choice (measured): tuned up to 5 steps for DPM-Solver++ 2M and DDIM, then
+  // logsnr for the SDE and trailing for the others; DDPM and Euler a always trailing.
   EXPECT_EQ(ddpm::default_spacing(SamplerKind::DPMSolverPP2MSDE, 8), ddpm::Spacing::LogSnr);
   EXPECT_EQ(ddpm::default_spacing(SamplerKind::DPMSolverPP2MSDE, 6), ddpm::Spacing::LogSnr);
   EXPECT_EQ(ddpm::default_spacing(SamplerKind::DPMSolverPP2MSDE, 4), ddpm::Spacing::Tuned);
-  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DDIM, 4), ddpm::Spacing::Trailing);
+  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DPMSolverPP2M, 5), ddpm::Spacing::Tuned);
+  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DPMSolverPP2M, 20), ddpm::Spacing::Trailing);
+  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DDIM, 4), ddpm::Spacing::Tuned);
   EXPECT_EQ(ddpm::default_spacing(SamplerKind::DDIM, 50), ddpm::Spacing::Trailing);
+  EXPECT_EQ(ddpm::default_spacing(SamplerKind::EulerAncestral, 4), ddpm::Spacing::Trailing);
+  EXPECT_EQ(ddpm::default_spacing(SamplerKind::DDPM, 4), ddpm::Spacing::Trailing);
 }
 
 // tuned: the searched noise levels at 1 to 5 steps (on the linear schedule exactly the

@@ -45,10 +45,13 @@ std::vector<int64_t> spaced_timesteps(int timesteps, int steps, Spacing spacing 
 // distance 1.78 -> 1.14 (against the tuned grid from T-1) and the model's 2.54 -> 1.45 (against
 // trailing; tests/bench/NOTES.md).
 std::vector<int64_t> visited_timesteps(const NoiseSchedule& schedule, int steps, Spacing spacing);
-// The spacing the product uses when the caller names none: for DPM-Solver++ 2M SDE tuned up to
-// 5 steps and logsnr from 6, trailing for the other samplers. Measured on the default model
-// (tests/bench/NOTES.md): at 8 steps logsnr scores 0.907 accuracy / FD 1.57 against trailing's
-// 0.888 / 2.58; at 4 steps tuned 0.86 / 1.45 against trailing's 0.81 / 2.54.
+// The spacing the product uses when the caller names none: tuned up to 5 steps for DPM-Solver++
+// 2M (both variants) and DDIM, then logsnr for the SDE and trailing for the others; trailing
+// for DDPM and Euler a at any count. Measured on the default model (tests/bench/NOTES.md): at 8
+// steps the SDE on logsnr scores 0.907 accuracy / FD 1.57 against trailing's 0.888 / 2.58; at
+// 4 steps tuned against trailing: the SDE 0.86 / 1.45 against 0.81 / 2.54, DPM-Solver++ 2M
+// 0.81 / 2.08 against 0.64 / 5.62, DDIM 0.63 / 5.18 against 0.59 / 7.30 (Euler a lost: 4.37
+// against 4.20).
 Spacing default_spacing(SamplerKind kind, int steps);
 // The guidance interval the product uses when the caller names none (the core's own default is
 // every step): [0.2, 20] for DPM-Solver++ 2M SDE, where it raised the default model's accuracy
