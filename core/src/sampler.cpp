@@ -167,7 +167,8 @@ std::vector<int64_t> visited_timesteps(const NoiseSchedule& schedule, int steps,
   if (spacing != Spacing::LogSnr && spacing != Spacing::Tuned) return spaced_timesteps(T, steps, spacing);
   if (steps < 1) return {};
   const std::vector<double> sigmas = spacing == Spacing::Tuned ? tuned_sigmas(steps) : std::vector<double>{};
-  if (spacing == Spacing::Tuned && (sigmas.empty() || T < steps)) {  // no tuned grid: the product's other choice
+  // No tuned grid at this count: logsnr (and trailing where the schedule has too few timesteps).
+  if (spacing == Spacing::Tuned && (sigmas.empty() || T < steps)) {
     return visited_timesteps(schedule, steps, sigmas.empty() ? Spacing::LogSnr : Spacing::Trailing);
   }
   const std::vector<double> lambda = log_snrs(schedule);
