@@ -30,6 +30,7 @@ recipe() {
     default-r64) echo "--lora 64" ;;  # wider adapters (0.85x the speed of rank 16, merged weights or not)
     default-full) echo "--lora 0" ;;  # the automatic recipe training every weight (its own rate, 1e-3)
     default-b16) echo "--batch 16" ;;  # the automatic recipe, twice the steps of half the images
+    default-b64) echo "--batch 64" ;;  # the automatic recipe, half the steps of twice the images
     default-ema999) echo "--ema-decay 0.999" ;;  # the automatic recipe averaging ~1000 steps, not ~200
     default-lr3) echo "--lr 3e-3" ;;  # the automatic recipe at 1.5x its adapters' rate
     default-flip) echo "--flip" ;;  # the automatic recipe with mirrored images too
