@@ -234,7 +234,8 @@ TEST(Distill, DistilledModelsAreSampledAsTheyWereTrained) {
   g.guidance_rescale = 0.5f;
   EXPECT_NE(error_of([&] { ddpm::validate(g, guided.unet, 1000); }).find("guidance distilled in"), std::string::npos);
   // The grid a caller who names none gets: the trailing grid a step-distilled model was
-  // trained on, else the sampler's own (tuned for DPM-Solver++ 2M SDE at 4 steps).
+  // trained on, else the sampler's own (tuned at 4 steps for DPM-Solver++ 2M, both variants,
+  // and DDIM; trailing for Euler a).
   EXPECT_EQ(ddpm::default_spacing(guided, ddpm::SamplerKind::DPMSolverPP2MSDE, 4), ddpm::Spacing::Tuned);
   EXPECT_EQ(ddpm::default_spacing(guided, ddpm::SamplerKind::DDIM, 4), ddpm::Spacing::Tuned);
   EXPECT_EQ(ddpm::default_spacing(guided, ddpm::SamplerKind::EulerAncestral, 4), ddpm::Spacing::Trailing);
