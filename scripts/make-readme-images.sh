@@ -53,7 +53,7 @@ fi
 
 # The fine-tuning section's before/after: real OpenMoji images, the default model, and the
 # default model fine-tuned on OpenMoji (tests/bench/bench_finetune.sh leaves it), same seeds.
-tuned=${TUNED:-out/finetune/full/default-stage4/model.safetensors}
+tuned=${TUNED:-out/finetune/full/default/model.safetensors}
 folder=${TUNED_FOLDER:-out/openmoji/full}
 if [ -f "$tuned" ] && [ -d "$folder" ]; then
   for c in $classes; do

@@ -10,6 +10,7 @@
 #include "ddpm/overlapped_average.h"
 #include "ddpm/io/atomic_file.h"
 #include "ddpm/io/error.h"
+#include "ddpm/fine_tune_blend.h"
 #include "ddpm/lora.h"
 #include "ddpm/loss.h"
 #include "ddpm/model_file.h"
@@ -77,27 +78,20 @@ void copy_for_fine_tuning(TrainingState& s, const Model& source, const std::vect
 }
 
 // A fine-tune's Live student (TrainOptions::live_student): its base's student moved by the
-// fine-tune's change, written beside the model. `base` is the init model as loaded at the start
-// (null for a resumed run: read again, unless the run wrote over it). Not having one is no
-// error: the run's model is what was asked for, so a mismatch is only said.
-std::string write_live_student(const TrainOptions& o, const Model* base, const io::ModelInfo& info,
-                               const UNet& tuned_unet, torch::Device device,
+// change of `written` (the model written) from `base` (the init model; null when a resumed run
+// wrote over it). Not having one is no error: the run's model is what was asked for, so a
+// mismatch is only said.
+std::string write_live_student(const TrainOptions& o, const Model* base, const Model& written, torch::Device device,
                                const std::function<void(const std::string&)>& say) {
   const std::string from = find_student(o.init_model);
   if (from.empty()) return "";
-  std::error_code ec;
-  if (!base && std::filesystem::equivalent(o.init_model, o.out_model, ec)) {
+  if (!base) {
     say("no Live student for " + o.out_model + ": this resumed run wrote over its init model, the base it needs");
     return "";
   }
   try {
-    std::optional<Model> reloaded;
-    if (!base) base = &reloaded.emplace(load_model(o.init_model, device));
     const Model student = load_model(from, device);
-    Model tuned;
-    tuned.info = info;
-    tuned.unet = tuned_unet;
-    Model out = transfer_student(*base, tuned, student);
+    Model out = transfer_student(*base, written, student);
     const std::string path = student_path_for(o.out_model);
     save_model(path, out.unet, out.info);
     say("wrote " + path + ": the Live student of this model (" + from +
@@ -151,6 +145,7 @@ void update_ema(UNet& ema, UNet& model, const LoraAdapter* lora, double decay) {
 
 // The fine-tuning recipe measured best per CPU minute (tests/bench/NOTES.md).
 constexpr int kFineTuneLoraRank = 16;
+constexpr double kFineTuneStrength = 0.85;
 
 TrainOptions resolved(const TrainOptions& options) {
   TrainOptions o = options;
@@ -160,6 +155,7 @@ TrainOptions resolved(const TrainOptions& options) {
   // (scripts/distill-default-model.sh), and a 3-minute student of an OpenMoji fine-tune scored
   // as its teacher with them (tests/bench/NOTES.md).
   if (o.batch == 0) o.batch = fine_tune || o.distill ? 32 : 16;
+  if (o.strength < 0) o.strength = fine_tune && o.lora_rank > 0 ? kFineTuneStrength : 1.0;
   if (o.lr == 0) o.lr = o.distill ? 5e-5 : !fine_tune ? 3e-4 : o.lora_rank > 0 ? 2e-3 : 1e-3;
   if (o.decay_from < 0) o.decay_from = fine_tune ? 0.5 : 1.0;
   if (o.grad_clip < 0) o.grad_clip = fine_tune ? 1.0 : 0.0;
@@ -224,6 +220,12 @@ void TrainOptions::validate() const {
     if (init_model.empty()) bad("lora_rank", std::to_string(lora_rank), "adapters fine-tune a model: give the init model");
     if (distill || freeze) bad("lora_rank", std::to_string(lora_rank), distill ? "distillation trains the whole student" : "use either freeze or adapters");
     if (distributed.enabled()) bad("lora_rank", std::to_string(lora_rank), "adapters train in one process");
+  }
+  if (!(strength == -1 || (strength > 0 && strength <= 2))) {
+    bad("strength", number_text(strength), "allowed -1 (auto) or more than 0 up to 2 (1 = the tuned weights)");
+  }
+  if (strength != -1 && strength != 1 && (init_model.empty() || distill)) {
+    bad("strength", number_text(strength), "it blends a fine-tune with its init model: give the init model (not for distillation)");
   }
   if (distill_steps != 0 && !distill) bad("distill_steps", std::to_string(distill_steps), "needs distill on");
   if (distill) {
@@ -290,7 +292,12 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   const bool distill = o.distill;
   DistillSpec spec{o.distill_steps, o.distill_substeps, o.distill_guidance_min, o.distill_guidance_max,
                    o.distill_stochastic, default_student_spacing(o.distill_stochastic)};
-  if (distill || (!resume && !o.init_model.empty())) {  // a resumed distillation needs its teacher again
+  // A fine-tune's base, for the blend and the Live student, and a distillation's teacher: a
+  // resumed run loads it again, unless that run wrote its model over it.
+  const bool fine_tune = !distill && !o.init_model.empty();
+  std::error_code same_ec;
+  const bool init_overwritten = resume && fine_tune && std::filesystem::equivalent(o.init_model, o.out_model, same_ec);
+  if (distill || (fine_tune && !init_overwritten)) {
     source = std::make_unique<Model>(load_model(o.init_model, device));
     if (!distill && source->info.unet.guidance_input) {
       throw Error("'" + o.init_model + "' is a distilled model: fine-tune its teacher and distil again");
@@ -311,7 +318,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
         (o.distill_steps > 0 ? ", " + std::to_string(o.distill_steps) + (o.distill_stochastic ? " SDE" : " DDIM") +
                                    " steps on the " + to_string(spec.spacing) + " grid (the teacher takes " +
                                    std::to_string(o.distill_substeps) + " for each)" : std::string()));
-  } else if (source) {
+  } else if (source && !resume) {
     info = source->info;
   } else if (o.architecture) {
     info.unet = *o.architecture;
@@ -413,6 +420,17 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   // too). Data-parallel ranks (one thread each) run the whole batch.
   const int split_parts = !group && device.is_cpu() ? std::min(calling_thread_threads(), local_batch) : 1;
 
+  // What a run writes and shows: the EMA, for a fine-tune blended with its base
+  // (TrainOptions::strength); the checkpoint keeps the EMA itself.
+  const bool blend = fine_tune && o.strength != 1;
+  if (blend && !source) say("the model is not blended with " + o.init_model + ": this resumed run wrote over it");
+  if (blend && source) say("the model written is blended with " + o.init_model + " at strength " + number_text(o.strength) + " (1: the tuned weights alone)");
+  const auto written = [&](const io::ModelInfo& info) {
+    Model tuned;
+    tuned.info = info;
+    tuned.unet = s.ema;
+    return blend && source ? blend_fine_tune(*source, tuned, o.strength) : tuned;
+  };
   const auto save_checkpoint = [&] {
     if (writer && !o.checkpoint.empty()) save_training_checkpoint(o.checkpoint, s);
   };
@@ -438,7 +456,8 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     const NoiseSchedule sched = make_schedule(s.info.schedule).to(device);
     const std::string path = o.sample_dir + "/step_" + std::to_string(step) + ".png";
     try {
-      save_grid_png(path, sample(s.ema, sched, so).images, 4);
+      Model shown = written(s.info);
+      save_grid_png(path, sample(shown.unet, sched, so).images, 4);
       progress.sample_grid = path;
       say("sample grid: " + path);  // the prefix is documented in the C ABI
     } catch (const Error& e) {  // a grid is a view of the run: losing one must not lose the run
@@ -585,10 +604,9 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   if (writer && !o.out_model.empty()) {
     io::ModelInfo out = s.info;
     out.weights = "ema";
-    save_model(o.out_model, s.ema, out);
-    if (o.live_student && !distill && !o.init_model.empty()) {
-      result.student = write_live_student(o, source.get(), out, s.ema, device, say);
-    }
+    Model model = written(out);
+    save_model(o.out_model, model.unet, out);
+    if (o.live_student && fine_tune) result.student = write_live_student(o, source.get(), model, device, say);
   }
   result.steps_done = s.info.training_step;
   result.info = s.info;

@@ -204,6 +204,7 @@ typedef struct ddpm_train_params {
 
   int bf16;
   int live_student;
+  double strength;
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

@@ -224,6 +224,10 @@ Command add_train_command(CLI::App& app) {
   schedule_option(cmd, to, "--student", &ddpm_train_params::live_student,
                   "fine-tuning: 1 (default) also writes OUT.student.safetensors beside the model when the --init model "
                   "has a Live student (its student moved by this fine-tune, for streams at one forward a stage); 0 none");
+  schedule_option(cmd, to, "--strength", &ddpm_train_params::strength,
+                  "fine-tuning: the model written is INIT + S x (tuned - INIT), the tuned weights blended with the "
+                  "--init model's; 1 the tuned weights, lower keeps more of INIT, up to 2 extrapolates (default: 0.85 "
+                  "for fine-tunes through adapters, measured best; 1 otherwise)");
   schedule_flag(cmd, to, "--freeze", &ddpm_train_params::freeze,
                 "fine-tuning: train only the class embedding and the last layers");
   schedule_option(cmd, to, "--lora", &ddpm_train_params::lora_rank,

@@ -180,6 +180,7 @@ class Studio {
   int train_crop_ = 0;  // the Crops combo: 0 auto, 1 off, 2 on (random_crop + 1)
   int train_precision_ = 0;  // the Precision combo: 0 auto, 1 float32, 2 bf16 (bf16 + 1)
   int train_lora_rank_ = 16;  // the plugin's fine-tuning default
+  float train_strength_ = 0;  // fine-tunes: 0 the plugin's choice (strength -1)
   std::string shown_grid_;  // the sample grid in sample_tex_ (beside the first, when there is one)
   ddpm::io::Image first_grid_;  // the run's first grid: a fine-tune's is the model before it
   std::string first_grid_name_;  // its name (step_0), "" until the run has one

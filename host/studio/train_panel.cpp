@@ -44,6 +44,7 @@ void Studio::start_training() {
   r.bf16 = train_precision_ - 1;
   r.freeze = train_mode_ == 1 && train_freeze_;
   r.lora_rank = train_mode_ == 1 && !train_freeze_ && train_processes_ == 1 ? std::max(0, train_lora_rank_) : 0;
+  r.strength = train_mode_ == 1 && train_strength_ > 0 ? train_strength_ : -1;
   r.processes = r.distill ? 1 : train_processes_;  // distillation runs in one process
   std::error_code ec;
   if (!dir.empty()) fs::create_directories(dir, ec);
@@ -91,6 +92,14 @@ void Studio::draw_train_panel() {
       ImGui::SetTooltip("Above 0: train low-rank adapters of this rank beside the frozen\n"
                         "convolution and attention weights (the saved model holds the merged\n"
                         "weights). 0: train every weight.");
+    }
+    ImGui::InputFloat("Strength", &train_strength_, 0.05f, 0.25f, train_strength_ <= 0 ? "auto" : "%.2f");
+    train_strength_ = std::min(train_strength_, 2.0f);
+    if (ImGui::IsItemHovered()) {
+      ImGui::SetTooltip("The model saved is the loaded one + strength x (tuned - loaded):\n"
+                        "1 the tuned weights, lower keeps more of the loaded model, up to 2\n"
+                        "extrapolates. 0 (auto): 0.85 with LoRA adapters, measured best on a\n"
+                        "10-minute fine-tune (tests/bench/NOTES.md); 1 otherwise.");
     }
   }
   ImGui::InputFloat("Minutes", &train_minutes_, 1, 5, "%.1f");

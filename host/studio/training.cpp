@@ -33,6 +33,7 @@ bool TrainingController::start(const TrainRequest& r, std::string& error) {
   p.pixel_art = r.pixel_art;
   p.freeze = r.freeze;
   p.lora_rank = r.lora_rank;
+  p.strength = r.strength;
   p.random_crop = r.random_crop;
   p.bf16 = r.bf16;
   p.local_processes = r.processes;

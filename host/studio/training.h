@@ -21,6 +21,7 @@ struct TrainRequest {
   int random_crop = -1;  // -1: the plugin's choice (off for fine-tunes), 0 off, 1 on
   int bf16 = -1;         // -1: the plugin's choice (on where the CPU has it), 0 float32, 1 bf16
   int lora_rank = 0;  // fine-tunes: > 0 trains low-rank adapters instead of every weight, 0 every weight
+  double strength = -1;  // fine-tunes: the model is init + strength * (tuned - init); -1 the plugin's choice
   int processes = 1;  // > 1: a local multi-process run (the plugin starts ranks 1..)
   bool distill = false;  // a guidance-distilled student of init_model (the Live tab's model)
 };

@@ -196,6 +196,9 @@ namespace Ddpm
         // Fine-tunes: non-zero (default) writes OUT.student.safetensors, the init model's Live
         // student moved by the fine-tune, when it has one; 0: none.
         public int live_student;
+        // Fine-tunes: the model written is init + strength * (tuned - init), (0, 2]; 1 the tuned
+        // weights; -1 (default): 0.85 for fine-tunes through adapters, 1 otherwise.
+        public double strength;
     }
 
     /// <summary>ddpm_train_status (no struct_size: filled by ddpm_train_poll).</summary>

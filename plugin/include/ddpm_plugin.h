@@ -441,6 +441,14 @@ typedef struct ddpm_train_params {
                                  where the base's student gave 14.4 and the model 1.9 on an
                                  OpenMoji fine-tune; `distill` for 3 minutes reaches the model's,
                                  tests/bench/NOTES.md). Announced by a message; 0: none */
+  double strength;            /* fine-tunes: out_model (and the sample grids) hold init_model +
+                                 strength * (tuned - init_model), the tuned EMA weights blended
+                                 with the init model's, (0, 2]; 1: the tuned weights; below 1 keeps
+                                 more of the init model, above 1 extrapolates. The checkpoint
+                                 keeps the tuned weights. -1 (default): 0.85 for fine-tunes through
+                                 adapters (FD 1.84 -> 1.63 on a 10-minute OpenMoji fine-tune,
+                                 tests/bench/NOTES.md), 1 otherwise. Must be -1 or 1 unless
+                                 init_model is given and distill is off */
 } ddpm_train_params;
 
 typedef struct ddpm_train_status {

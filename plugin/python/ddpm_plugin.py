@@ -158,6 +158,7 @@ class TrainParams(ctypes.Structure):
         ("distill_guidance_min", ctypes.c_double), ("distill_guidance_max", ctypes.c_double),
         ("distill_stochastic", ctypes.c_int), ("lora_rank", ctypes.c_int),
         ("random_crop", ctypes.c_int), ("bf16", ctypes.c_int), ("live_student", ctypes.c_int),
+        ("strength", ctypes.c_double),
     ]
 
 
@@ -286,7 +287,7 @@ class Library:
         ema_decay, ema_start, checkpoint_every, flip, pixel_art, freeze, world_size, rank,
         master_addr, master_port, dist_timeout, local_processes, worker_path, snr_gamma,
         ema_warmup, minutes, device, distill, distill_steps, distill_substeps, distill_guidance_min,
-        distill_guidance_max, distill_stochastic, lora_rank, random_crop, bf16, live_student);
+        distill_guidance_max, distill_stochastic, lora_rank, random_crop, bf16, live_student, strength);
         local_processes=N trains with N local processes (this job is rank 0).
         on_progress(step, total, loss, images_per_second, eta_seconds, message_or_None) runs on
         the worker thread."""

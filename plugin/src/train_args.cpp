@@ -54,6 +54,7 @@ void visit_fields(ddpm_train_params& p, Visitor&& v) {
   v("random-crop", p.random_crop);
   v("bf16", p.bf16);
   v("live-student", p.live_student);
+  v("strength", p.strength);
 }
 
 // %.17g: a double survives the round trip bit for bit.

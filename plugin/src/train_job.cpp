@@ -80,6 +80,7 @@ void fill_train_defaults(ddpm_train_params& p) {
   p.random_crop = d.random_crop;
   p.bf16 = d.bf16;
   p.live_student = d.live_student ? 1 : 0;
+  p.strength = d.strength;
 }
 
 constexpr int kMaxLocalProcesses = 64;
@@ -265,6 +266,7 @@ DDPM_API ddpm_status ddpm_train_start(const ddpm_train_params* params, ddpm_trai
     o.random_crop = p.random_crop;
     o.bf16 = p.bf16;
     o.live_student = p.live_student != 0;
+    o.strength = p.strength;
     o.distributed.world_size = p.world_size;
     o.distributed.rank = p.rank;
     if (p.master_addr) o.distributed.master_addr = p.master_addr;

@@ -26,6 +26,7 @@ recipe() {
   case "$1" in
     default) echo "" ;;  # the trainer's automatic fine-tuning recipe (what `ddpm train --init` does)
     default-rerun) echo "" ;;  # the automatic recipe again, beside others in one period
+    default-strength1) echo "--strength 1" ;;  # the automatic recipe writing its tuned weights, not blended with the base (before 2026-12-07)
     default-r32) echo "--lora 32" ;;  # the automatic recipe with wider adapters
     default-r64) echo "--lora 64" ;;  # wider adapters (0.85x the speed of rank 16, merged weights or not)
     default-full) echo "--lora 0" ;;  # the automatic recipe training every weight (its own rate, 1e-3)

@@ -521,7 +521,7 @@ static void test_train(const char* scratch) {
   tp.image_size = 16;
   tp.steps = 4;
   tp.batch = 4;
-  CHECK(tp.decay_from == -1.0 && tp.grad_clip == -1.0 && tp.lora_rank == -1 && tp.label_drop > 0 && tp.checkpoint_every > 0 && !tp.flip);
+  CHECK(tp.decay_from == -1.0 && tp.grad_clip == -1.0 && tp.lora_rank == -1 && tp.strength == -1.0 && tp.label_drop > 0 && tp.checkpoint_every > 0 && !tp.flip);
   tp.warmup = 2;
   tp.decay_from = 0.5;
   tp.grad_clip = 1.0;

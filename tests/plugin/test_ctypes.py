@@ -304,6 +304,8 @@ def main():
                            batch=4, seed=1, sample_dir=grids, **extra) as job:
                 assert job.wait()
             assert any(a[5] and said in a[5] for a in seen), seen
+            # ... and is written blended with the model it started from (strength 0.85).
+            assert any(a[5] and "blended with %s at strength 0.85" % out in a[5] for a in seen), seen
             assert sorted(os.listdir(grids)) == ["step_0.png", "step_2.png"], os.listdir(grids)
             with lib.load_model(tuned) as model:
                 assert model.info()["class_names"] == ["animals", "smileys", "travel"], model.info()
@@ -312,6 +314,11 @@ def main():
             raise AssertionError("adapters without a model to fine-tune were accepted")
         except ddpm_plugin.DDPMError as e:
             assert e.name == "INVALID_ARGUMENT" and "give the init model" in str(e), e
+        try:
+            lib.train(samples, os.path.join(tmp, "x.safetensors"), strength=0.5)
+            raise AssertionError("a blend without a model to fine-tune was accepted")
+        except ddpm_plugin.DDPMError as e:
+            assert e.name == "INVALID_ARGUMENT" and "strength = 0.5" in str(e) and "init model" in str(e), e
         # A time budget instead of steps (2 s): the job plans its steps and ends on time with
         # the model and the final model's grid of the folder's classes.
         budget = os.path.join(tmp, "budget.safetensors")

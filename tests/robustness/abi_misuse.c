@@ -334,6 +334,7 @@ int main(int argc, char** argv) {
   TBAD(tp.lora_rank = 300, DDPM_ERR_INVALID_ARGUMENT, "train lora_rank 300");
   TBAD(tp.random_crop = 2, DDPM_ERR_INVALID_ARGUMENT, "train random_crop 2");
   TBAD(tp.bf16 = 2, DDPM_ERR_INVALID_ARGUMENT, "train bf16 2");
+  TBAD(tp.strength = 3.0, DDPM_ERR_INVALID_ARGUMENT, "train strength 3");
   TBAD(tp.steps = 0, DDPM_ERR_INVALID_ARGUMENT, "train steps 0");
   TBAD(tp.lr = 2.0, DDPM_ERR_INVALID_ARGUMENT, "train lr 2");
   TBAD(tp.decay_from = 1.5, DDPM_ERR_INVALID_ARGUMENT, "train decay_from 1.5");

@@ -35,6 +35,13 @@ struct TrainOptions {
   // write student_path_for(out_model) from it moved by this fine-tune's change, so hosts stream
   // the new style at one forward a stage at once (`distill` for minutes gives a closer one).
   bool live_student = true;
+  // Fine-tunes: the model written (and the grids shown) is init + strength * (tuned - init), a
+  // blend of the tuned EMA weights with the init model's (ddpm/fine_tune_blend.h); 1 = the tuned
+  // weights, below 1 keeps more of the init model, above 1 extrapolates. The checkpoint keeps
+  // the tuned weights, so a resumed run continues them. -1 (auto): 0.85 for fine-tunes through
+  // adapters (measured: FD 1.84 -> 1.63 on a 10-minute OpenMoji fine-tune, tests/bench/NOTES.md),
+  // 1 otherwise.
+  double strength = -1;
   bool freeze = false;                // fine-tuning: train only the class embedding and the
                                       // last Up block and output convolution
   int lora_rank = -1;                 // fine-tuning: > 0 trains low-rank adapters of this rank

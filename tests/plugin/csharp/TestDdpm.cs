@@ -461,7 +461,8 @@ static class TestDdpm
                    Near(tp.label_drop, 0.1) && Near(tp.ema_decay, 0.995) && tp.ema_start == -1 && tp.warmup == -1 && tp.minutes == 0 &&
                    tp.checkpoint_every == 500 && tp.world_size == 1 && tp.rank == 0 &&
                    tp.master_addr == IntPtr.Zero && tp.master_port == 29500 && tp.dist_timeout == 60 &&
-                   tp.local_processes == 0 && tp.worker_path == IntPtr.Zero && tp.random_crop == -1 && tp.bf16 == -1 && tp.live_student == 1,
+                   tp.local_processes == 0 && tp.worker_path == IntPtr.Zero && tp.random_crop == -1 && tp.bf16 == -1 && tp.live_student == 1 &&
+                   Near(tp.strength, -1.0),
                "ddpm_train_params defaults read back field by field");
         var sp = (DdpmStreamParams)LibraryDefaults(typeof(DdpmStreamParams), DdpmNative.ddpm_stream_params_init,
                                                    "ddpm_stream_params_init");

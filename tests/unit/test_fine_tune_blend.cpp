@@ -1,0 +1,148 @@
+// A fine-tune blended with its base (ddpm/fine_tune_blend.h): base + strength * (tuned -
+// base) over every shared weight, new class rows kept, refused by name where the models do not
+// belong together; and train()'s strength option, which writes that blend of its own result.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ddpm/fine_tune_blend.h"
+#include "ddpm/model_file.h"
+#include "ddpm/trainer.h"
+#include "ddpm/training_checkpoint.h"
+#include "error_of.h"
+#include "temp_dir.h"
+#include "trained_model.h"
+
+namespace {
+
+using ddpm::testing::error_of;
+using ddpm::testing::TempDir;
+
+const std::string kAssets = DDPM_SOURCE_DIR "/assets/samples";
+
+ddpm::io::ModelInfo tiny_info(std::vector<std::string> classes) {
+  ddpm::io::ModelInfo info;
+  info.unet = ddpm::testing::tiny16_architecture();
+  info.unet.num_classes = static_cast<int>(classes.size());
+  info.class_names = std::move(classes);
+  info.schedule.timesteps = 100;
+  return info;
+}
+
+// Every weight drawn from the seed, so that every difference below is a real one.
+ddpm::Model random_model(const ddpm::io::ModelInfo& info, uint64_t seed) {
+  torch::manual_seed(seed);
+  ddpm::Model m = ddpm::make_model(info);
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.unet->parameters()) p.normal_(0, 0.1);
+  return m;
+}
+
+// Every weight of `got` is base + strength * (tuned - base) to float rounding.
+void expect_blend(const ddpm::Model& got, const ddpm::Model& base, const ddpm::Model& tuned, double strength) {
+  const auto b = ddpm::state_dict(*base.unet), t = ddpm::state_dict(*tuned.unet);
+  int checked = 0;
+  for (const auto& [name, w] : ddpm::state_dict(*got.unet)) {
+    const torch::Tensor expected = b.at(name) + (t.at(name) - b.at(name)) * strength;
+    EXPECT_TRUE(torch::allclose(w, expected, 1e-5, 1e-6)) << name << " at strength " << strength;
+    ++checked;
+  }
+  EXPECT_GT(checked, 20);
+}
+
+}  // namespace
+
+TEST(FineTuneBlend, MovesEveryWeightPartWayAndKeepsNewClassRows) {
+  const ddpm::Model base = random_model(tiny_info({"a", "b"}), 1);
+  const ddpm::Model tuned = random_model(tiny_info({"a", "b", "new"}), 2);  // one class added
+  const ddpm::Model out = ddpm::blend_fine_tune(base, tuned, 0.6);
+  EXPECT_EQ(out.info.class_names, tuned.info.class_names);
+  const auto b = ddpm::state_dict(*base.unet), t = ddpm::state_dict(*tuned.unet);
+  int moved = 0;
+  for (const auto& [name, w] : ddpm::state_dict(*out.unet)) {
+    const int64_t known = b.at(name).size(0);
+    const torch::Tensor tw = t.at(name).narrow(0, 0, known);
+    EXPECT_TRUE(torch::allclose(w.narrow(0, 0, known), b.at(name) + (tw - b.at(name)) * 0.6, 1e-5, 1e-6)) << name;
+    EXPECT_FALSE(torch::allclose(w.narrow(0, 0, known), tw)) << name << " was not moved";
+    if (name == "label_emb.weight") EXPECT_TRUE(torch::equal(w[2], t.at(name)[2])) << "the added class's row is the fine-tune's";
+    ++moved;
+  }
+  EXPECT_GT(moved, 20);
+  // Strength 1 is the fine-tune; 2 extrapolates as far past it as the base is behind.
+  const ddpm::Model same = ddpm::blend_fine_tune(base, base, 1.7);
+  for (const auto& [name, w] : ddpm::state_dict(*same.unet)) EXPECT_TRUE(torch::equal(w, b.at(name))) << name;
+  const ddpm::Model twice = ddpm::blend_fine_tune(base, random_model(tiny_info({"a", "b"}), 2), 2);
+  const auto t2 = ddpm::state_dict(*random_model(tiny_info({"a", "b"}), 2).unet);
+  for (const auto& [name, w] : ddpm::state_dict(*twice.unet)) {
+    EXPECT_TRUE(torch::allclose(w - t2.at(name), t2.at(name) - b.at(name), 1e-5, 1e-6)) << name;
+  }
+}
+
+TEST(FineTuneBlend, ModelsThatDoNotBelongTogetherAreRefusedByName) {
+  const ddpm::Model base = random_model(tiny_info({"a", "b"}), 1);
+  const ddpm::Model renamed = random_model(tiny_info({"b", "a"}), 2);
+  EXPECT_NE(error_of([&] { ddpm::blend_fine_tune(base, renamed, 0.5); }).find("do not start with its base's (a, b)"),
+            std::string::npos);
+  auto wide = tiny_info({"a", "b"});
+  wide.unet.base_channels *= 2;
+  EXPECT_NE(error_of([&] { ddpm::blend_fine_tune(base, random_model(wide, 4), 0.5); }).find("not one architecture"),
+            std::string::npos);
+}
+
+TEST(FineTuneBlend, TrainWritesItsResultBlendedWithItsBase) {
+  TempDir dir;
+  ddpm::Model base = ddpm::testing::trained_sample_model();
+  const std::string base_path = dir / "base.safetensors";
+  ddpm::save_model(base_path, base.unet, base.info);
+  ddpm::TrainOptions o;
+  o.assets = kAssets;
+  o.init_model = base_path;
+  o.steps = 3;
+  o.seed = 7;
+  o.threads = 1;
+  o.strength = 1;
+  o.out_model = dir / "tuned.safetensors";
+  o.checkpoint = dir / "tuned.checkpoint.pt";
+  ddpm::train(o);
+  const ddpm::Model tuned = ddpm::load_model(o.out_model);
+  std::filesystem::remove(o.checkpoint);
+  o.strength = 0.5;
+  o.out_model = dir / "half.safetensors";
+  ddpm::train(o);
+  expect_blend(ddpm::load_model(o.out_model), base, tuned, 0.5);
+  // The checkpoint keeps the tuned weights, so a resumed run continues them.
+  const auto ema = ddpm::state_dict(*ddpm::load_training_checkpoint(o.checkpoint).ema);
+  for (const auto& [name, w] : ddpm::state_dict(*tuned.unet)) EXPECT_TRUE(torch::equal(w, ema.at(name))) << name;
+
+  // The automatic strength: 0.85 for fine-tunes through adapters (the default), 1 for those of
+  // every weight and for new models.
+  o.strength = -1;
+  EXPECT_EQ(ddpm::resolved(o).strength, 0.85);
+  ddpm::TrainOptions every = o;
+  every.lora_rank = 0;
+  EXPECT_EQ(ddpm::resolved(every).strength, 1);
+  ddpm::TrainOptions fresh = o;
+  fresh.init_model.clear();
+  EXPECT_EQ(ddpm::resolved(fresh).strength, 1);
+  std::filesystem::remove(o.checkpoint);
+  o.out_model = dir / "auto.safetensors";
+  ddpm::train(o);
+  expect_blend(ddpm::load_model(o.out_model), base, tuned, 0.85);
+}
+
+TEST(FineTuneBlend, StrengthIsCheckedByName) {
+  ddpm::TrainOptions o;
+  o.assets = kAssets;
+  o.init_model = "base.safetensors";
+  o.out_model = "x.safetensors";
+  for (double bad : {0.0, -0.5, 2.5, std::nan("")}) {
+    o.strength = bad;
+    EXPECT_NE(error_of([&] { o.validate(); }).find("training option strength = "), std::string::npos) << bad;
+  }
+  o.strength = 0.5;
+  EXPECT_NO_THROW(o.validate());
+  o.init_model.clear();
+  EXPECT_NE(error_of([&] { o.validate(); }).find("blends a fine-tune with its init model"), std::string::npos);
+  o.strength = 1;
+  EXPECT_NO_THROW(o.validate());
+}
