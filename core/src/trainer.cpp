@@ -79,14 +79,15 @@ void copy_for_fine_tuning(TrainingState& s, const Model& source, const std::vect
 
 // A fine-tune's Live student (TrainOptions::live_student): its base's student moved by the
 // change of `written` (the model written) from `base` (the init model; null when a resumed run
-// wrote over it). Not having one is no error: the run's model is what was asked for, so a
-// mismatch is only said.
-std::string write_live_student(const TrainOptions& o, const Model* base, const Model& written, torch::Device device,
+// has none, for the reason `no_base`). Not having one is no error: the run's model is what was
+// asked for, so a mismatch is only said.
+std::string write_live_student(const TrainOptions& o, const Model* base, const std::string& no_base,
+                               const Model& written, torch::Device device,
                                const std::function<void(const std::string&)>& say) {
   const std::string from = find_student(o.init_model);
   if (from.empty()) return "";
   if (!base) {
-    say("no Live student for " + o.out_model + ": this resumed run wrote over its init model, the base it needs");
+    say("no Live student for " + o.out_model + ": " + no_base);
     return "";
   }
   try {
@@ -292,14 +293,26 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   const bool distill = o.distill;
   DistillSpec spec{o.distill_steps, o.distill_substeps, o.distill_guidance_min, o.distill_guidance_max,
                    o.distill_stochastic, default_student_spacing(o.distill_stochastic)};
-  // A fine-tune's base, for the blend and the Live student, and a distillation's teacher: a
-  // resumed run loads it again, unless that run wrote its model over it.
+  // A fine-tune's base, for the blend and the Live student, and a distillation's teacher. A
+  // resumed fine-tune loads it again, unless that run wrote its model over it; it fails when
+  // the base is unreadable only if it blends (a Live student is only said to be missing).
   const bool fine_tune = !distill && !o.init_model.empty();
   std::error_code same_ec;
-  const bool init_overwritten = resume && fine_tune && std::filesystem::equivalent(o.init_model, o.out_model, same_ec);
-  if (distill || (fine_tune && !init_overwritten)) {
-    source = std::make_unique<Model>(load_model(o.init_model, device));
-    if (!distill && source->info.unet.guidance_input) {
+  std::string no_base;  // why a resumed fine-tune has no base
+  if (resume && fine_tune && std::filesystem::equivalent(o.init_model, o.out_model, same_ec)) {
+    no_base = "this resumed run wrote over its init model, the base it needs";
+  } else if (distill || fine_tune) {
+    try {
+      source = std::make_unique<Model>(load_model(o.init_model, device));
+    } catch (const Error& e) {
+      if (!resume || distill) throw;
+      if (o.strength != 1) {
+        throw Error(std::string(e.what()) + " (the resumed fine-tune blends its model with this base at strength " +
+                    number_text(o.strength) + "; strength 1 writes the tuned weights alone)");
+      }
+      no_base = e.what();
+    }
+    if (!distill && source && source->info.unet.guidance_input) {
       throw Error("'" + o.init_model + "' is a distilled model: fine-tune its teacher and distil again");
     }
   }
@@ -423,7 +436,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   // What a run writes and shows: the EMA, for a fine-tune blended with its base
   // (TrainOptions::strength); the checkpoint keeps the EMA itself.
   const bool blend = fine_tune && o.strength != 1;
-  if (blend && !source) say("the model is not blended with " + o.init_model + ": this resumed run wrote over it");
+  if (blend && !source) say("the model is not blended with " + o.init_model + ": " + no_base);
   if (blend && source) say("the model written is blended with " + o.init_model + " at strength " + number_text(o.strength) + " (1: the tuned weights alone)");
   const auto written = [&](const io::ModelInfo& info) {
     Model tuned;
@@ -606,7 +619,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     out.weights = "ema";
     Model model = written(out);
     save_model(o.out_model, model.unet, out);
-    if (o.live_student && fine_tune) result.student = write_live_student(o, source.get(), model, device, say);
+    if (o.live_student && fine_tune) result.student = write_live_student(o, source.get(), no_base, model, device, say);
   }
   result.steps_done = s.info.training_step;
   result.info = s.info;

@@ -3,7 +3,9 @@
 // belong together; and train()'s strength option, which writes that blend of its own result.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "ddpm/fine_tune_blend.h"
 #include "ddpm/model_file.h"
@@ -145,4 +147,53 @@ TEST(FineTuneBlend, StrengthIsCheckedByName) {
   EXPECT_NE(error_of([&] { o.validate(); }).find("blends a fine-tune with its init model"), std::string::npos);
   o.strength = 1;
   EXPECT_NO_THROW(o.validate());
+}
+
+TEST(FineTuneBlend, AResumedRunNeedsItsBaseOnlyToBlend) {
+  TempDir dir;
+  ddpm::Model base = ddpm::testing::trained_sample_model();
+  ddpm::TrainOptions o;
+  o.assets = kAssets;
+  o.init_model = dir / "base.safetensors";
+  ddpm::save_model(o.init_model, base.unet, base.info);
+  o.steps = 2;
+  o.threads = 1;
+  o.checkpoint = dir / "tuned.checkpoint.pt";
+  o.out_model = dir / "tuned.safetensors";
+  ddpm::train(o);
+  std::filesystem::remove(o.init_model);
+  o.steps = 3;
+  // Blending (the default for this fine-tune) needs the base: refused before any step.
+  const std::string error = error_of([&] { ddpm::train(o); });
+  EXPECT_NE(error.find("base.safetensors"), std::string::npos) << error;
+  EXPECT_NE(error.find("blends its model with this base at strength 0.85; strength 1 writes the tuned weights alone"),
+            std::string::npos) << error;
+  EXPECT_EQ(ddpm::load_training_checkpoint(o.checkpoint).info.training_step, 2) << "the checkpoint is untouched";
+  o.strength = 1;
+  EXPECT_EQ(ddpm::train(o).steps_done, 3);
+
+  // A run that writes over its init model: resumed, it has no base left and says so.
+  ddpm::TrainOptions in_place = o;
+  in_place.strength = -1;
+  in_place.init_model = in_place.out_model = dir / "in_place.safetensors";
+  in_place.checkpoint = dir / "in_place.checkpoint.pt";
+  in_place.steps = 2;
+  ddpm::save_model(in_place.init_model, base.unet, base.info);
+  ddpm::train(in_place);
+  expect_blend(ddpm::load_model(in_place.out_model), base, [&] {
+    ddpm::Model tuned = ddpm::load_model(in_place.out_model);
+    tuned.unet = ddpm::load_training_checkpoint(in_place.checkpoint).ema;
+    return tuned;
+  }(), 0.85);
+  in_place.steps = 3;
+  std::vector<std::string> said;
+  ddpm::train(in_place, [&](const ddpm::TrainProgress& p) { if (!p.message.empty()) said.push_back(p.message); });
+  EXPECT_NE(std::find(said.begin(), said.end(),
+                      "the model is not blended with " + in_place.init_model +
+                          ": this resumed run wrote over its init model, the base it needs"),
+            said.end());
+  const auto ema = ddpm::state_dict(*ddpm::load_training_checkpoint(in_place.checkpoint).ema);
+  for (const auto& [name, w] : ddpm::state_dict(*ddpm::load_model(in_place.out_model).unet)) {
+    EXPECT_TRUE(torch::equal(w, ema.at(name))) << name << ": the tuned weights are written";
+  }
 }
