@@ -148,6 +148,9 @@ ddpm_status ddpm_import_params_init(ddpm_import_params* params, size_t struct_si
 ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out_path,
                                             const ddpm_import_params* params);
 
+ddpm_status ddpm_blend_models(const char* base_path, const char* tuned_path, double strength,
+                                       const char* out_path);
+
 typedef struct ddpm_train_job ddpm_train_job;
 
 typedef struct ddpm_train_params {

@@ -35,6 +35,7 @@ namespace ddpm_host {
   X(ddpm_job_free)                   \
   X(ddpm_import_params_init)         \
   X(ddpm_import_checkpoint)          \
+  X(ddpm_blend_models)               \
   X(ddpm_train_params_init)          \
   X(ddpm_train_start)                \
   X(ddpm_train_poll)                 \

@@ -153,6 +153,16 @@ run 1 "no_dir" sample "$REF" --out "$DIR/no_dir/x.png"
 run 1 ".png" sample "$REF" --out "$DIR/x" --grid "$DIR/grid.jpg"
 run 1 "class" import "$REF" "$DIR/bad.safetensors" --classes "a,b" --image-size 16
 run 1 "nothing.pt" import "$DIR/nothing.pt" "$DIR/bad.safetensors"
+# --- blend: a model with itself is itself (any strength); the checks name what is wrong
+run 0 "" blend "$M" "$M" --strength 0.5 --out "$DIR/blend.safetensors"
+run 0 "0=cat 1=dog 2=fox" info "$DIR/blend.safetensors"
+run 0 "" sample "$DIR/blend.safetensors" --out "$DIR/blend.png" --class dog --steps 3 --seed 4
+run 0 "" sample "$M" --out "$DIR/same.png" --class dog --steps 3 --seed 4
+cmp -s "$DIR/blend.png" "$DIR/same.png" || fail "a model blended with itself draws other images"
+run 1 "strength 3 is out of range" blend "$M" "$M" --strength 3 --out "$DIR/x.safetensors"
+run 1 "missing.safetensors" blend "$DIR/missing.safetensors" "$M" --strength 1 --out "$DIR/x.safetensors"
+run 1 "do not start with its base" blend "$REF" "$M" --strength 1 --out "$DIR/x.safetensors"
+run 1 "strength" blend "$M" "$M" --out "$DIR/x.safetensors"
 run 1 "" sample
 run 1 "" frobnicate
 run 0 "sample" --help

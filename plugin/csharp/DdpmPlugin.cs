@@ -375,6 +375,13 @@ namespace Ddpm
                                                                [MarshalAs(UnmanagedType.LPStr)] string outPath,
                                                                IntPtr p);
 
+        /// <summary>base + strength * (tuned - base), written to outPath; strength in (0, 2].</summary>
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_blend_models([MarshalAs(UnmanagedType.LPStr)] string basePath,
+                                                          [MarshalAs(UnmanagedType.LPStr)] string tunedPath,
+                                                          double strength,
+                                                          [MarshalAs(UnmanagedType.LPStr)] string outPath);
+
         [DllImport(Library, CallingConvention = Cdecl)]
         public static extern DdpmStatus ddpm_train_params_init(ref DdpmTrainParams p, UIntPtr structSize);
         [DllImport(Library, CallingConvention = Cdecl)]

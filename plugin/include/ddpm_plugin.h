@@ -318,6 +318,19 @@ static inline ddpm_status ddpm_import_default_params(ddpm_import_params* params)
 DDPM_API ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out_path,
                                             const ddpm_import_params* params);
 
+/* Thread-safe (distinct output paths). Writes `out_path` (atomically): the fine-tune in
+ * `tuned_path` blended with its base `base_path` in weight space, base + strength * (tuned -
+ * base), strength in (0, 2]: 1 copies the fine-tune, lower keeps more of the base, above 1
+ * extrapolates. Rows of classes the base lacks stay the fine-tune's. A fine-tune written by a
+ * training job at ddpm_train_params.strength a (0.85 by default for fine-tunes through adapters)
+ * holds base + a * change, so blending it again at s gives base + s * a * change: 1 / a gives
+ * back the run's unblended weights. Errors: INVALID_ARGUMENT (NULL path; models that are not a
+ * fine-tune and its base: another architecture, or classes that do not start with the base's),
+ * OUT_OF_RANGE (strength), NOT_FOUND, BAD_MODEL (not a model file), IO (an input is a folder or
+ * unreadable, or the output folder is missing or cannot be written). */
+DDPM_API ddpm_status ddpm_blend_models(const char* base_path, const char* tuned_path, double strength,
+                                       const char* out_path);
+
 /* ---- Training ---------------------------------------------------------------------------- */
 
 typedef struct ddpm_train_job ddpm_train_job;

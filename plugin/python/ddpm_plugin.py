@@ -207,6 +207,7 @@ class Library:
             "ddpm_import_params_init": (st, [ctypes.POINTER(ImportParams), ctypes.c_size_t]),
             "ddpm_import_checkpoint": (st, [ctypes.c_char_p, ctypes.c_char_p,
                                             ctypes.POINTER(ImportParams)]),
+            "ddpm_blend_models": (st, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_char_p]),
             "ddpm_train_params_init": (st, [ctypes.POINTER(TrainParams), ctypes.c_size_t]),
             "ddpm_train_start": (st, [ctypes.POINTER(TrainParams), TRAIN_FN, vp, ctypes.POINTER(vp)]),
             "ddpm_train_poll": (st, [vp, ctypes.POINTER(TrainStatus)]),
@@ -279,6 +280,12 @@ class Library:
         self.check(self.lib.ddpm_import_checkpoint(os.fsencode(pt_path), os.fsencode(out_path),
                                                    ctypes.byref(p)))
         del names
+
+    def blend_models(self, base_path, tuned_path, strength, out_path):
+        """Writes out_path: the fine-tune tuned_path blended with its base base_path,
+        base + strength * (tuned - base), strength in (0, 2] (1: the fine-tune itself)."""
+        self.check(self.lib.ddpm_blend_models(os.fsencode(base_path), os.fsencode(tuned_path),
+                                              float(strength), os.fsencode(out_path)))
 
     def train(self, assets, out_model, on_progress=None, **options):
         """Starts a training job on the folder `assets`, writing `out_model`. options: the other

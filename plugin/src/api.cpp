@@ -182,6 +182,22 @@ void ensure_runtime() {
   }
 }
 
+ddpm_status check_model_file(const char* path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!fs::exists(st)) {
+    return fail(DDPM_ERR_NOT_FOUND, std::string("model file '") + path + "' does not exist");
+  }
+  if (fs::is_directory(st)) {
+    return fail(DDPM_ERR_IO, std::string("model file '") + path + "' is a directory");
+  }
+  if (!std::ifstream(path, std::ios::binary)) {
+    return fail(DDPM_ERR_IO, std::string("model file '") + path + "' cannot be opened for reading");
+  }
+  return DDPM_OK;
+}
+
 namespace {
 // ddpm_model_load and ddpm_model_load_ex (`params` NULL: the defaults); `what` names the call.
 ddpm_status load_model(const char* path, const ddpm_model_params* params, ddpm_model** out, const char* what) {
@@ -204,18 +220,7 @@ ddpm_status load_model(const char* path, const ddpm_model_params* params, ddpm_m
     } catch (const ddpm::Error& e) {
       return fail(DDPM_ERR_INVALID_ARGUMENT, e.what());
     }
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::file_status st = fs::status(path, ec);
-    if (!fs::exists(st)) {
-      return fail(DDPM_ERR_NOT_FOUND, std::string("model file '") + path + "' does not exist");
-    }
-    if (fs::is_directory(st)) {
-      return fail(DDPM_ERR_IO, std::string("model file '") + path + "' is a directory");
-    }
-    if (!std::ifstream(path, std::ios::binary)) {
-      return fail(DDPM_ERR_IO, std::string("model file '") + path + "' cannot be opened for reading");
-    }
+    if (const ddpm_status s = check_model_file(path); s != DDPM_OK) return s;
     ensure_runtime();
     std::shared_ptr<ddpm::Model> model;
     on_own_thread([&] {

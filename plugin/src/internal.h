@@ -32,6 +32,9 @@ void set_error(const std::string& message) noexcept;
 void clear_error() noexcept;
 // Sets the message and returns `status`.
 ddpm_status fail(ddpm_status status, const std::string& message) noexcept;
+// DDPM_OK when `path` names a readable file; else NOT_FOUND or IO (set as the last error),
+// naming it a model file.
+ddpm_status check_model_file(const char* path);
 // Inside a catch block: maps the exception in flight to a status (ddpm::Error becomes
 // `user_error`), fills `message` (or the thread's last error when message is null).
 ddpm_status status_from_exception(ddpm_status user_error, std::string* message = nullptr) noexcept;

@@ -44,6 +44,7 @@ static void mkdir_p(const char* path) { (void)mkdir(path, 0755); }
   X(void, ddpm_job_free, (ddpm_job*))                                                         \
   X(ddpm_status, ddpm_import_params_init, (ddpm_import_params*, size_t))                     \
   X(ddpm_status, ddpm_import_checkpoint, (const char*, const char*, const ddpm_import_params*)) \
+  X(ddpm_status, ddpm_blend_models, (const char*, const char*, double, const char*))          \
   X(ddpm_status, ddpm_train_params_init, (ddpm_train_params*, size_t))                       \
   X(ddpm_status, ddpm_train_start,                                                           \
     (const ddpm_train_params*, ddpm_train_callback, void*, ddpm_train_job**))                \
@@ -469,6 +470,20 @@ static void test_import(const char* scratch) {
   p_ddpm_string_free(json);
   p_ddpm_model_free(m);
   printf("  import of %s -> %s: ok\n", DDPM_REF_FIXTURE, out);
+  /* ddpm_blend_models: a model with itself (a fine-tune of no change) loads with its classes;
+   * NULL paths, strength and a missing file are refused by status. */
+  snprintf(bad, sizeof bad, "%s/blended.safetensors", scratch);
+  CHECK(p_ddpm_blend_models(out, out, 0.5, bad) == DDPM_OK);
+  CHECK(p_ddpm_model_load(bad, &m) == DDPM_OK);
+  if (m) {
+    CHECK(p_ddpm_model_get_shape(m, &w, &h, &c, &classes, NULL) == DDPM_OK && classes == 3);
+    p_ddpm_model_free(m);
+  }
+  EXPECT_ERROR(p_ddpm_blend_models(NULL, out, 0.5, bad), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_blend_models(out, out, 0.5, NULL), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_blend_models(out, out, 0, bad), DDPM_ERR_OUT_OF_RANGE);
+  EXPECT_ERROR(p_ddpm_blend_models(out, out, 2.5, bad), DDPM_ERR_OUT_OF_RANGE);
+  EXPECT_ERROR(p_ddpm_blend_models(DDPM_REF_FIXTURE ".missing", out, 1, bad), DDPM_ERR_NOT_FOUND);
 #else
   (void)scratch;
   printf("  import: skipped (no DDPM_REF_FIXTURE)\n");

@@ -314,6 +314,33 @@ def main():
             raise AssertionError("adapters without a model to fine-tune were accepted")
         except ddpm_plugin.DDPMError as e:
             assert e.name == "INVALID_ARGUMENT" and "give the init model" in str(e), e
+        # ddpm_blend_models: the fine-tune turned down to half, then doubled, draws its own images;
+        # the half one draws others. Pairs that do not belong together are refused by name.
+        tuned = os.path.join(tmp, "tunedNone.safetensors")
+        half, back = os.path.join(tmp, "half.safetensors"), os.path.join(tmp, "back.safetensors")
+        lib.blend_models(out, tuned, 0.5, half)
+        lib.blend_models(out, half, 2, back)
+
+        def image(path):
+            with lib.load_model(path) as model:
+                with model.generate(batch=2, classes=[0, 2], sampler="dpmpp2m", steps=5, seed=3) as job:
+                    return job.result_f32()
+        lib.set_precision("float32")  # bf16 would round the two copies' weights apart
+        mine, doubled, halved = image(tuned), image(back), image(half)
+        lib.set_precision("auto")
+        emoji = os.path.join(sys.argv[3], "..", "..", "assets", "emoji32", "model.safetensors")
+        assert max(abs(a - b) for a, b in zip(mine, doubled)) < 1e-3
+        assert max(abs(a - b) for a, b in zip(mine, halved)) > 0.05
+        for args, status, said in (((out, tuned, 0, half), "OUT_OF_RANGE", "strength 0 is out of range"),
+                                   ((out, tuned, 2.5, half), "OUT_OF_RANGE", "allowed more than 0 up to 2"),
+                                   ((os.path.join(tmp, "none.safetensors"), tuned, 1, half), "NOT_FOUND", "does not exist"),
+                                   ((emoji, tuned, 1, half), "INVALID_ARGUMENT", "do not start with its base's"),
+                                   ((out, tuned, 1, os.path.join(tmp, "no", "x.safetensors")), "IO", "x.safetensors")):
+            try:
+                lib.blend_models(*args)
+                raise AssertionError("blend_models%r was accepted" % (args,))
+            except ddpm_plugin.DDPMError as e:
+                assert e.name == status and said in str(e), (args, e)
         try:
             lib.train(samples, os.path.join(tmp, "x.safetensors"), strength=0.5)
             raise AssertionError("a blend without a model to fine-tune was accepted")

@@ -54,6 +54,7 @@ cli 1 sample "$REF" --out "$WORK/x" --grid "$WORK/grid.jpg"
 cli 1 import "$REF" "$WORK/bad.safetensors" --classes "a,b" --image-size 16
 cli 1 import "$WORK/nothing.pt" "$WORK/bad.safetensors"
 cli 1 import "$M" "$WORK/bad.safetensors"
+cli 1 blend "$REF" "$M" --strength 0.5 --out "$WORK/blend.safetensors"
 cli 1 train "$WORK/no_such_assets" --out "$WORK/t.safetensors" --steps 2
 cli 1 train assets/samples --out "$WORK/no_dir/t.safetensors" --steps 2
 cli 1 train assets/samples --out "$WORK/t.safetensors" --samples "$M" --steps 2

@@ -7,38 +7,24 @@
 #include <cmath>
 #include <filesystem>
 
+#include "ddpm/distill.h"
 #include "ddpm/fine_tune_blend.h"
 #include "ddpm/model_file.h"
 #include "ddpm/trainer.h"
 #include "ddpm/training_checkpoint.h"
 #include "error_of.h"
 #include "temp_dir.h"
+#include "random_model.h"
 #include "trained_model.h"
 
 namespace {
 
 using ddpm::testing::error_of;
+using ddpm::testing::random_model;
 using ddpm::testing::TempDir;
+using ddpm::testing::tiny_info;
 
 const std::string kAssets = DDPM_SOURCE_DIR "/assets/samples";
-
-ddpm::io::ModelInfo tiny_info(std::vector<std::string> classes) {
-  ddpm::io::ModelInfo info;
-  info.unet = ddpm::testing::tiny16_architecture();
-  info.unet.num_classes = static_cast<int>(classes.size());
-  info.class_names = std::move(classes);
-  info.schedule.timesteps = 100;
-  return info;
-}
-
-// Every weight drawn from the seed, so that every difference below is a real one.
-ddpm::Model random_model(const ddpm::io::ModelInfo& info, uint64_t seed) {
-  torch::manual_seed(seed);
-  ddpm::Model m = ddpm::make_model(info);
-  torch::NoGradGuard no_grad;
-  for (auto& p : m.unet->parameters()) p.normal_(0, 0.1);
-  return m;
-}
 
 // Every weight of `got` is base + strength * (tuned - base) to float rounding.
 void expect_blend(const ddpm::Model& got, const ddpm::Model& base, const ddpm::Model& tuned, double strength) {
@@ -88,6 +74,9 @@ TEST(FineTuneBlend, ModelsThatDoNotBelongTogetherAreRefusedByName) {
   auto wide = tiny_info({"a", "b"});
   wide.unet.base_channels *= 2;
   EXPECT_NE(error_of([&] { ddpm::blend_fine_tune(base, random_model(wide, 4), 0.5); }).find("not one architecture"),
+            std::string::npos);
+  const ddpm::Model student = random_model(ddpm::student_info(base.info, ddpm::DistillSpec{}), 3);
+  EXPECT_NE(error_of([&] { ddpm::blend_fine_tune(student, base, 0.5); }).find("that the fine-tune lacks: not one architecture"),
             std::string::npos);
 }
 

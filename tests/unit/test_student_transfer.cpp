@@ -11,33 +11,17 @@
 #include "ddpm/trainer.h"
 #include "error_of.h"
 #include "temp_dir.h"
+#include "random_model.h"
 #include "trained_model.h"
 
 namespace {
 
 using ddpm::testing::error_of;
+using ddpm::testing::random_model;
 using ddpm::testing::TempDir;
+using ddpm::testing::tiny_info;
 
 const std::string kAssets = DDPM_SOURCE_DIR "/assets/samples";
-
-ddpm::io::ModelInfo tiny_info(std::vector<std::string> classes) {
-  ddpm::io::ModelInfo info;
-  info.unet = ddpm::testing::tiny16_architecture();
-  info.unet.num_classes = static_cast<int>(classes.size());
-  info.class_names = std::move(classes);
-  info.schedule.timesteps = 100;
-  return info;
-}
-
-// A model of `info` whose every weight is drawn from the seed (not the zero-initialised
-// layers of a fresh network, so that every difference below is a real one).
-ddpm::Model random_model(const ddpm::io::ModelInfo& info, uint64_t seed) {
-  torch::manual_seed(seed);
-  ddpm::Model m = ddpm::make_model(info);
-  torch::NoGradGuard no_grad;
-  for (auto& p : m.unet->parameters()) p.normal_(0, 0.1);
-  return m;
-}
 
 }  // namespace
 

@@ -659,6 +659,13 @@ static class TestDdpm
                                                  IntPtr.Zero) == DdpmStatus.NotFound &&
                    DdpmLibrary.LastError.Contains("missing.pt"), "import of a missing checkpoint");
 
+        // A model blended with itself at half strength is written; strength 3 is out of range.
+        string blended = Path.Combine(scratch, "csharp_blended.safetensors");
+        Expect(DdpmNative.ddpm_blend_models(modelPath, modelPath, 0.5, blended) == DdpmStatus.Ok && File.Exists(blended),
+               "a model blended with itself");
+        Expect(DdpmNative.ddpm_blend_models(modelPath, modelPath, 3.0, blended) == DdpmStatus.OutOfRange &&
+                   DdpmLibrary.LastError.Contains("strength 3"), "a blend at strength 3");
+
         DdpmLibrary.SetLogCallback(null);
     }
 }
