@@ -39,6 +39,7 @@ void add_fine_tune_change(UNet& out, const Model& onto, const Model& base, const
       throw Error("tensor '" + name + "' has shape " + c10::str(bw.sizes()) + " in the base, " + c10::str(tw.sizes()) +
                   " in the fine-tune and " + c10::str(ow.sizes()) + " in the " + onto_name + ": not one architecture");
     }
+    // Scale 1 (a Live student) computes onto + (tuned - base) with no rounding of its own.
     const auto moved = [&](const torch::Tensor& on, const torch::Tensor& tu) {
       return scale == 1 ? on + (tu - bw) : on + (tu - bw) * scale;
     };

@@ -21,6 +21,7 @@ void check_fine_tune_classes(const Model& base, const Model& tuned);
 void add_fine_tune_change(UNet& out, const Model& onto, const Model& base, const Model& tuned, double scale,
                           const std::string& onto_name);
 
+// "a, b, c": class names in messages.
 std::string names_text(const std::vector<std::string>& names);
 
 }  // namespace ddpm
