@@ -21,6 +21,7 @@
 #include "ddpm/student_transfer.h"
 #include "ddpm/tensor_image.h"
 #include "ddpm/training_checkpoint.h"
+#include "fine_tune_change.h"
 #include "mixed_precision.h"
 #include "split_backward.h"
 
@@ -369,11 +370,11 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   const std::vector<int64_t> label_map = merge_classes(names, data.class_names());
   if (distill && names.size() != info.class_names.size()) {
     throw Error("the folder has classes the teacher does not know (distillation cannot add classes): " +
-                [&] { std::string s; for (size_t i = info.class_names.size(); i < names.size(); ++i) s += (s.empty() ? "" : ", ") + names[i]; return s; }());
+                names_text({names.begin() + static_cast<std::ptrdiff_t>(info.class_names.size()), names.end()}));
   }
   if (resume && names.size() != info.class_names.size()) {
     throw Error("checkpoint '" + o.checkpoint + "' does not know the folder's classes; it has: " +
-                [&] { std::string s; for (auto& n : info.class_names) s += (s.empty() ? "" : ", ") + n; return s; }());
+                names_text(info.class_names));
   }
   info.class_names = names;
   info.unet.num_classes = static_cast<int>(names.size());
