@@ -143,22 +143,36 @@ void update_ema(UNet& ema, UNet& model, const LoraAdapter* lora, double decay) {
   }
 }
 
+// A resumed run with the automatic lora_rank continues as it began: through the adapters its
+// checkpoint holds (fine-tunes took them by default until 2026-12-07), or of every weight.
+// A checkpoint that cannot be read is left to the resume itself, which names the problem after
+// the checks of the other paths.
+TrainOptions with_checkpoint_lora_rank(TrainOptions o) {
+  if (o.lora_rank != -1 || o.checkpoint.empty() || !std::filesystem::is_regular_file(o.checkpoint)) return o;
+  try {
+    const TrainingState s = load_training_checkpoint(o.checkpoint);
+    o.lora_rank = s.lora ? s.lora->rank() : 0;
+  } catch (const std::exception&) {
+  }
+  return o;
+}
+
 }  // namespace
 
-// The fine-tuning recipe measured best per CPU minute (tests/bench/NOTES.md).
-constexpr int kFineTuneLoraRank = 16;
-constexpr double kFineTuneStrength = 0.85;
+// The fine-tuning recipe measured best per CPU minute (tests/bench/NOTES.md): every weight at
+// 5e-4 by default; adapters, when asked for, at 2e-3 and written blended at 0.85.
+constexpr double kAdapterStrength = 0.85;
 
 TrainOptions resolved(const TrainOptions& options) {
   TrainOptions o = options;
   const bool fine_tune = !o.init_model.empty() && !o.distill;
-  if (o.lora_rank < 0) o.lora_rank = fine_tune && !o.freeze && !o.distributed.enabled() ? kFineTuneLoraRank : 0;
+  if (o.lora_rank < 0) o.lora_rank = 0;
   // Distillation takes a fine-tune's batch and whole images: the shipped student's recipe
   // (scripts/distill-default-model.sh), and a 3-minute student of an OpenMoji fine-tune scored
   // as its teacher with them (tests/bench/NOTES.md).
   if (o.batch == 0) o.batch = fine_tune || o.distill ? 32 : 16;
-  if (o.strength < 0) o.strength = fine_tune && o.lora_rank > 0 ? kFineTuneStrength : 1.0;
-  if (o.lr == 0) o.lr = o.distill ? 5e-5 : !fine_tune ? 3e-4 : o.lora_rank > 0 ? 2e-3 : 1e-3;
+  if (o.strength < 0) o.strength = fine_tune && o.lora_rank > 0 ? kAdapterStrength : 1.0;
+  if (o.lr == 0) o.lr = o.distill ? 5e-5 : !fine_tune ? 3e-4 : o.lora_rank > 0 ? 2e-3 : 5e-4;
   if (o.decay_from < 0) o.decay_from = fine_tune ? 0.5 : 1.0;
   if (o.grad_clip < 0) o.grad_clip = fine_tune ? 1.0 : 0.0;
   if (o.random_crop < 0) o.random_crop = fine_tune || o.distill ? 0 : 1;
@@ -252,7 +266,7 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
                   const std::atomic<bool>* cancel) {
   const auto entered = clk::now();  // a time budget counts image loading too
   options.validate();
-  const TrainOptions o = resolved(options);
+  const TrainOptions o = resolved(with_checkpoint_lora_rank(options));
   o.validate();  // the automatic batch, too, must divide among the ranks
   init_runtime(o.threads);
   TrainProgress progress;
@@ -405,6 +419,9 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
     say("fine-tuning through LoRA adapters of rank " + std::to_string(s.lora->rank()) + ": " +
         std::to_string(trainable_count) + " trainable parameters (the model has " +
         std::to_string(s.model->parameter_count()) + ")");
+  } else if (fine_tune) {
+    say(std::string("fine-tuning ") + (o.freeze ? "the class embedding and the last block" : "every weight") + ": " +
+        std::to_string(trainable_count) + " trainable parameters (lora_rank > 0: low-rank adapters instead)");
   }
   const torch::Tensor label_lut = torch::tensor(label_map);
   s.model->train();

@@ -184,8 +184,8 @@ Command add_train_command(CLI::App& app) {
                   "cpu, cuda or cuda:N (default auto: CUDA when the plugin has it and a GPU is present)");
   cmd->add_option("--batch", o->batch, "batch size (default: 32 for --init fine-tunes and --distill, 16 otherwise)");
   cmd->add_option("--lr", o->lr,
-                  "learning rate (default: 3e-4 for a new model, 2e-3 for --init fine-tunes through adapters, "
-                  "1e-3 with --lora 0, 5e-5 with --distill)");
+                  "learning rate (default: 3e-4 for a new model, 5e-4 for --init fine-tunes, 2e-3 for those "
+                  "through adapters (--lora R), 5e-5 with --distill)");
   cmd->add_option("--seed", o->seed, "random seed (default 0)");
   cmd->add_option("--init", o->init, "fine-tune this model file instead of a new model");
   cmd->add_option("--checkpoint", o->checkpoint, "training checkpoint, resumed when it exists");
@@ -227,13 +227,13 @@ Command add_train_command(CLI::App& app) {
   schedule_option(cmd, to, "--strength", &ddpm_train_params::strength,
                   "fine-tuning: the model written is INIT + S x (tuned - INIT), the tuned weights blended with the "
                   "--init model's; 1 the tuned weights, lower keeps more of INIT, up to 2 extrapolates (default: 0.85 "
-                  "for fine-tunes through adapters, measured best; 1 otherwise)");
+                  "for fine-tunes through adapters (--lora R), measured best for them; 1 otherwise)");
   schedule_flag(cmd, to, "--freeze", &ddpm_train_params::freeze,
                 "fine-tuning: train only the class embedding and the last layers");
   schedule_option(cmd, to, "--lora", &ddpm_train_params::lora_rank,
                   "fine-tuning: train low-rank adapters of this rank beside the frozen convolution and attention "
-                  "weights; the model file holds the merged weights (default: 16 for --init fine-tunes, measured "
-                  "best per CPU minute; 0 trains every weight)");
+                  "weights; the model file holds the merged weights (default 0: every weight, measured level or "
+                  "better per CPU minute; a resumed run keeps its checkpoint's rank)");
   schedule_flag(cmd, to, "--distill", &ddpm_train_params::distill,
                 "distil the --init model (the teacher) into a student that takes the guidance scale as an input: "
                 "a guided step costs one forward instead of two, with any sampler");

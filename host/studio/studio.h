@@ -179,7 +179,7 @@ class Studio {
   bool train_flip_ = true, train_pixel_art_ = false, train_freeze_ = false;
   int train_crop_ = 0;  // the Crops combo: 0 auto, 1 off, 2 on (random_crop + 1)
   int train_precision_ = 0;  // the Precision combo: 0 auto, 1 float32, 2 bf16 (bf16 + 1)
-  int train_lora_rank_ = 16;  // the plugin's fine-tuning default
+  int train_lora_rank_ = 0;  // 0: the plugin's choice (every weight, or a resumed run's adapters)
   float train_strength_ = 0;  // fine-tunes: 0 the plugin's choice (strength -1)
   std::string shown_grid_;  // the sample grid in sample_tex_ (beside the first, when there is one)
   ddpm::io::Image first_grid_;  // the run's first grid: a fine-tune's is the model before it

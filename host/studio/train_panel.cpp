@@ -43,7 +43,9 @@ void Studio::start_training() {
   r.random_crop = train_crop_ - 1;
   r.bf16 = train_precision_ - 1;
   r.freeze = train_mode_ == 1 && train_freeze_;
-  r.lora_rank = train_mode_ == 1 && !train_freeze_ && train_processes_ == 1 ? std::max(0, train_lora_rank_) : 0;
+  // 0 in the field is the plugin's choice (-1): every weight, or the adapters of a resumed run.
+  const bool adapters_allowed = train_mode_ == 1 && !train_freeze_ && train_processes_ == 1;
+  r.lora_rank = adapters_allowed ? (train_lora_rank_ > 0 ? train_lora_rank_ : -1) : 0;
   r.strength = train_mode_ == 1 && train_strength_ > 0 ? train_strength_ : -1;
   r.processes = r.distill ? 1 : train_processes_;  // distillation runs in one process
   std::error_code ec;
@@ -91,15 +93,16 @@ void Studio::draw_train_panel() {
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
       ImGui::SetTooltip("Above 0: train low-rank adapters of this rank beside the frozen\n"
                         "convolution and attention weights (the saved model holds the merged\n"
-                        "weights). 0: train every weight.");
+                        "weights). 0: train every weight (the default, measured level or better\n"
+                        "per minute), or continue a resumed run's adapters.");
     }
     ImGui::InputFloat("Strength", &train_strength_, 0.05f, 0.25f, train_strength_ <= 0 ? "auto" : "%.2f");
     train_strength_ = std::min(train_strength_, 2.0f);
     if (ImGui::IsItemHovered()) {
       ImGui::SetTooltip("The model saved is the loaded one + strength x (tuned - loaded):\n"
                         "1 the tuned weights, lower keeps more of the loaded model, up to 2\n"
-                        "extrapolates. 0 (auto): 0.85 with LoRA adapters, measured best on a\n"
-                        "10-minute fine-tune (tests/bench/NOTES.md); 1 otherwise.");
+                        "extrapolates. 0 (auto): 0.85 with LoRA adapters, measured best for\n"
+                        "them (tests/bench/NOTES.md); 1 for every weight.");
     }
   }
   ImGui::InputFloat("Minutes", &train_minutes_, 1, 5, "%.1f");
@@ -122,8 +125,8 @@ void Studio::draw_train_panel() {
   }
   ImGui::InputFloat("Learning rate", &train_lr_, 0, 0, train_lr_ == 0 ? "auto" : "%.1e");
   if (ImGui::IsItemHovered()) {
-    ImGui::SetTooltip("0 (auto): 3e-4 for a new model, 2e-3 for a fine-tune through LoRA\n"
-                      "adapters, 1e-3 for one of every weight, 5e-5 for a student\n"
+    ImGui::SetTooltip("0 (auto): 3e-4 for a new model, 5e-4 for a fine-tune of every\n"
+                      "weight, 2e-3 for one through LoRA adapters, 5e-5 for a student\n"
                       "(measured best per minute, tests/bench/NOTES.md)");
   }
   ImGui::InputInt("Sample every", &sample_every_, 50, 500);

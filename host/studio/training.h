@@ -15,12 +15,12 @@ struct TrainRequest {
   int64_t steps = 2000;
   double minutes = 0;  // > 0: a time budget; the plugin picks the steps
   int batch = 32;
-  double lr = 0;  // 0: the plugin's recipe (3e-4 for a new model, 2e-3 for a LoRA fine-tune)
+  double lr = 0;  // 0: the plugin's recipe (3e-4 for a new model, 5e-4 for a fine-tune)
   int64_t sample_every = 250;
   bool flip = true, pixel_art = false, freeze = false;
   int random_crop = -1;  // -1: the plugin's choice (off for fine-tunes), 0 off, 1 on
   int bf16 = -1;         // -1: the plugin's choice (on where the CPU has it), 0 float32, 1 bf16
-  int lora_rank = 0;  // fine-tunes: > 0 trains low-rank adapters instead of every weight, 0 every weight
+  int lora_rank = 0;  // fine-tunes: > 0 low-rank adapters, 0 every weight, -1 the plugin's choice
   double strength = -1;  // fine-tunes: the model is init + strength * (tuned - init); -1 the plugin's choice
   int processes = 1;  // > 1: a local multi-process run (the plugin starts ranks 1..)
   bool distill = false;  // a guidance-distilled student of init_model (the Live tab's model)

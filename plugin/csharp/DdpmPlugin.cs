@@ -186,7 +186,7 @@ namespace Ddpm
         public double distill_guidance_max;
         public int distill_stochastic;  // non-zero: SDE steps instead of DDIM
         // > 0: fine-tune through low-rank adapters of this rank (the model file holds the merged
-        // weights); 0: every weight.
+        // weights); 0: every weight; -1 (default): 0, or a resumed checkpoint's rank.
         public int lora_rank;
         // Random resized crops: -1 (default) off for fine-tunes, on otherwise; 0 off; 1 on.
         public int random_crop;

@@ -347,9 +347,9 @@ typedef struct ddpm_train_params {
    * model, a fine-tune (init_model), a LoRA fine-tune, a distillation (tests/bench/NOTES.md). */
   int batch;               /* 1..4096; 0 (default): 32 for fine-tunes and distillation, 16
                               otherwise */
-  double lr;               /* learning rate, (0, 1); 0 (default): 3e-4 for a new model, 2e-3 for
-                              fine-tunes through LoRA adapters, 1e-3 for fine-tunes of every
-                              weight, 5e-5 for distillation */
+  double lr;               /* learning rate, (0, 1); 0 (default): 3e-4 for a new model, 5e-4 for
+                              fine-tunes of every weight, 2e-3 for fine-tunes through LoRA
+                              adapters, 5e-5 for distillation */
   uint64_t seed;           /* default 0 */
   const char* checkpoint;  /* optional: training checkpoint, resumed from when it exists */
   const char* out_model;   /* required: the model file written at the end (EMA weights) */
@@ -429,11 +429,12 @@ typedef struct ddpm_train_params {
   /* Fine-tuning through low-rank adapters (LoRA): every 3x3 convolution and attention
    * projection W of init_model trains as W + up * down of this rank while W stays frozen (its
    * weight gradients are skipped); the out_model holds the merged weights, an ordinary model.
-   * Measured best per CPU minute (tests/bench/NOTES.md), so fine-tunes use it by default.
-   * (This int sits where older structs had padding, which ddpm_train_params_init zeroed: their
-   * callers train every weight.) */
-  int lora_rank;              /* -1 (default): 16 for fine-tunes (not frozen, one process), 0
-                                 otherwise; 0: train every weight; 1..256 */
+   * Fine-tunes of every weight now score level or better per CPU minute and run 1.1x the
+   * images a second (tests/bench/NOTES.md), so they are the default; adapters train fewer
+   * parameters and are blended at 0.85. (This int sits where older structs had padding, which
+   * ddpm_train_params_init zeroed: their callers train every weight.) */
+  int lora_rank;              /* -1 (default): 0, or a resumed checkpoint's rank; 0: train
+                                 every weight; 1..256 */
   /* Augmentation: the reference's random resized crops (scale 0.8-1, aspect 3/4-4/3) zoom and
    * stretch the images, and a fine-tune's samples copy that (tests/bench/NOTES.md). */
   int random_crop;            /* -1 (default): off for fine-tunes and distillation (each image

@@ -22,14 +22,19 @@ if [ ! -d "$folder" ]; then
   /usr/bin/python3 scripts/make-openmoji-assets.py "$tgz" out/openmoji
 fi
 
+# Until 2026-12-07 the automatic recipe trained rank-16 adapters at 2e-3, written blended at 0.85
+# (`adapters`); the default-* variants below measured before then ran on it.
 recipe() {
   case "$1" in
     default) echo "" ;;  # the trainer's automatic fine-tuning recipe (what `ddpm train --init` does)
+    adapters) echo "--lora 16" ;;  # the automatic recipe until 2026-12-07 (its rate 2e-3 and strength 0.85 follow)
+    full-lr1) echo "--lora 0 --lr 1e-3" ;;  # every weight (the default since 2026-12-07) at twice its rate
+    full-lr2) echo "--lora 0 --lr 2e-3" ;;  # every weight at 4x its rate
     default-rerun) echo "" ;;  # the automatic recipe again, beside others in one period
     default-strength1) echo "--strength 1" ;;  # the automatic recipe writing its tuned weights, not blended with the base (before 2026-12-07)
     default-r32) echo "--lora 32" ;;  # the automatic recipe with wider adapters
     default-r64) echo "--lora 64" ;;  # wider adapters (0.85x the speed of rank 16, merged weights or not)
-    default-full) echo "--lora 0" ;;  # the automatic recipe training every weight (its own rate, 1e-3)
+    default-full) echo "--lora 0" ;;  # the automatic recipe training every weight (its own rate: 1e-3 then, 5e-4 now)
     default-b16) echo "--batch 16" ;;  # the automatic recipe, twice the steps of half the images
     default-b64) echo "--batch 64" ;;  # the automatic recipe, half the steps of twice the images
     default-ema999) echo "--ema-decay 0.999" ;;  # the automatic recipe averaging ~1000 steps, not ~200

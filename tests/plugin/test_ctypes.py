@@ -293,9 +293,9 @@ def main():
                                                  "sampler": "dpmpp2m_sde", "spacing": "tuned"}, model.info()
             with model.generate(class_index=0) as job:
                 assert job.wait(60000) and job.poll()[1] == 2
-        # A fine-tune takes LoRA adapters by default (rank 16) and lora_rank picks another; its
+        # A fine-tune trains every weight by default and lora_rank picks adapters instead; its
         # grids start with the model before it (step_0.png); the file is an ordinary model.
-        for rank, said in ((None, "LoRA adapters of rank 16"), (2, "LoRA adapters of rank 2")):
+        for rank, said in ((None, "fine-tuning every weight"), (2, "LoRA adapters of rank 2")):
             tuned = os.path.join(tmp, "tuned%s.safetensors" % rank)
             grids = os.path.join(tmp, "tune-grids%s" % rank)
             seen.clear()
@@ -304,8 +304,9 @@ def main():
                            batch=4, seed=1, sample_dir=grids, **extra) as job:
                 assert job.wait()
             assert any(a[5] and said in a[5] for a in seen), seen
-            # ... and is written blended with the model it started from (strength 0.85).
-            assert any(a[5] and "blended with %s at strength 0.85" % out in a[5] for a in seen), seen
+            # ... and one through adapters is written blended with the model it started from (0.85).
+            blended = any(a[5] and "blended with %s at strength 0.85" % out in a[5] for a in seen)
+            assert blended == (rank is not None), seen
             assert sorted(os.listdir(grids)) == ["step_0.png", "step_2.png"], os.listdir(grids)
             with lib.load_model(tuned) as model:
                 assert model.info()["class_names"] == ["animals", "smileys", "travel"], model.info()

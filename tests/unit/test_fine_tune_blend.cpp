@@ -88,6 +88,7 @@ TEST(FineTuneBlend, TrainWritesItsResultBlendedWithItsBase) {
   ddpm::TrainOptions o;
   o.assets = kAssets;
   o.init_model = base_path;
+  o.lora_rank = 4;  // through adapters, whose automatic strength blends
   o.steps = 3;
   o.seed = 7;
   o.threads = 1;
@@ -105,12 +106,12 @@ TEST(FineTuneBlend, TrainWritesItsResultBlendedWithItsBase) {
   const auto ema = ddpm::state_dict(*ddpm::load_training_checkpoint(o.checkpoint).ema);
   for (const auto& [name, w] : ddpm::state_dict(*tuned.unet)) EXPECT_TRUE(torch::equal(w, ema.at(name))) << name;
 
-  // The automatic strength: 0.85 for fine-tunes through adapters (the default), 1 for those of
-  // every weight and for new models.
+  // The automatic strength: 0.85 for fine-tunes through adapters, 1 for those of every weight
+  // (the default) and for new models.
   o.strength = -1;
   EXPECT_EQ(ddpm::resolved(o).strength, 0.85);
   ddpm::TrainOptions every = o;
-  every.lora_rank = 0;
+  every.lora_rank = -1;  // auto: every weight
   EXPECT_EQ(ddpm::resolved(every).strength, 1);
   ddpm::TrainOptions fresh = o;
   fresh.init_model.clear();
@@ -145,6 +146,7 @@ TEST(FineTuneBlend, AResumedRunNeedsItsBaseOnlyToBlend) {
   o.assets = kAssets;
   o.init_model = dir / "base.safetensors";
   ddpm::save_model(o.init_model, base.unet, base.info);
+  o.lora_rank = 4;
   o.steps = 2;
   o.threads = 1;
   o.checkpoint = dir / "tuned.checkpoint.pt";
@@ -152,7 +154,7 @@ TEST(FineTuneBlend, AResumedRunNeedsItsBaseOnlyToBlend) {
   ddpm::train(o);
   std::filesystem::remove(o.init_model);
   o.steps = 3;
-  // Blending (the default for this fine-tune) needs the base: refused before any step.
+  // Blending (the default for fine-tunes through adapters) needs the base: refused before any step.
   const std::string error = error_of([&] { ddpm::train(o); });
   EXPECT_NE(error.find("base.safetensors"), std::string::npos) << error;
   EXPECT_NE(error.find("blends its model with this base at strength 0.85; strength 1 writes the tuned weights alone"),

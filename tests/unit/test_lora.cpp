@@ -212,6 +212,13 @@ TEST(Lora, FineTuneLearnsANewStyleWithLowRankChangesAndResumesExactly) {
   for (int i = 0; i < 6; ++i) EXPECT_EQ(parts[i], straight[i]) << "step " << i + 1;
   o.lora_rank = 3;  // another setting cannot resume it
   EXPECT_NE(ddpm::testing::error_of([&] { ddpm::train(o); }).find("of a run with LoRA rank 2"), std::string::npos);
+  o.lora_rank = -1;  // the automatic choice (every weight for a new run) resumes the adapters
+  o.steps = 7;
+  messages.clear();
+  const ddpm::TrainResult more =
+      ddpm::train(o, [&](const ddpm::TrainProgress& p) { if (!p.message.empty()) messages.push_back(p.message); });
+  EXPECT_EQ(more.steps_done, 7);
+  EXPECT_TRUE(any_contains(messages, "LoRA adapters of rank 2"));
 }
 
 TEST(Lora, Bf16FineTuneFollowsFloat32OrIsRefusedByName) {

@@ -210,28 +210,23 @@ TEST(Recipe, AutoValuesFollowTheKindOfRun) {
   EXPECT_EQ(r.lora_rank, 0);
   EXPECT_EQ(r.random_crop, 1);  // the reference's crops
   EXPECT_EQ(r.bf16, ddpm::bf16_native() ? 1 : 0);  // mixed precision where the CPU has it
-  o.init_model = "base.safetensors";  // a fine-tune of every weight
-  o.lora_rank = 0;
+  o.init_model = "base.safetensors";  // a fine-tune: of every weight by default
   r = ddpm::resolved(o);
   EXPECT_EQ(r.batch, 32);
-  EXPECT_DOUBLE_EQ(r.lr, 1e-3);
+  EXPECT_DOUBLE_EQ(r.lr, 5e-4);
   EXPECT_EQ(r.decay_from, 0.5);
   EXPECT_EQ(r.grad_clip, 1.0);
-  EXPECT_EQ(r.lora_rank, 0);  // every weight, as asked
+  EXPECT_EQ(r.lora_rank, 0);
   EXPECT_EQ(r.random_crop, 0);  // whole images: a short run's samples copy the crops' zoom
   EXPECT_EQ(r.bf16, ddpm::bf16_native() ? 1 : 0);
-  o.lora_rank = -1;  // auto: adapters of rank 16, which move slower per step at one rate
+  o.lora_rank = 16;  // adapters, asked for: they move slower per step at one rate
   r = ddpm::resolved(o);
   EXPECT_EQ(r.lora_rank, 16);
   EXPECT_DOUBLE_EQ(r.lr, 2e-3);
-  o.freeze = true;  // freezing is the other choice
-  EXPECT_EQ(ddpm::resolved(o).lora_rank, 0);
-  o.freeze = false;
-  o.distributed.world_size = 2;  // adapters train in one process
-  EXPECT_EQ(ddpm::resolved(o).lora_rank, 0);
-  EXPECT_EQ(ddpm::resolved(o).bf16, 0);  // and data-parallel runs match one process in float32
+  o.lora_rank = -1;
+  o.distributed.world_size = 2;  // data-parallel runs match one process in float32
+  EXPECT_EQ(ddpm::resolved(o).bf16, 0);
   o.distributed.world_size = 1;
-  o.lora_rank = 0;
   o.distill = true;  // a student fits an exact target from its teacher: a low rate
   r = ddpm::resolved(o);
   EXPECT_DOUBLE_EQ(r.lr, 5e-5);

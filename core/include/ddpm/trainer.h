@@ -40,15 +40,16 @@ struct TrainOptions {
   // weights, below 1 keeps more of the init model, above 1 extrapolates. The checkpoint keeps
   // the tuned weights, so a resumed run continues them. -1 (auto): 0.85 for fine-tunes through
   // adapters (measured: FD 1.84 -> 1.63 on a 10-minute OpenMoji fine-tune, tests/bench/NOTES.md),
-  // 1 otherwise.
+  // 1 otherwise (a fine-tune of every weight blended at 0.85 doubled its distance).
   double strength = -1;
   bool freeze = false;                // fine-tuning: train only the class embedding and the
                                       // last Up block and output convolution
   int lora_rank = -1;                 // fine-tuning: > 0 trains low-rank adapters of this rank
                                       // (ddpm/lora.h) instead of the large weights; the model
                                       // file holds the merged weights. 0 = every weight. -1
-                                      // (auto): 16 for fine-tunes (not frozen, one process), 0
-                                      // otherwise
+                                      // (auto): 0, measured level or better per CPU minute
+                                      // (tests/bench/NOTES.md); a resumed run keeps its
+                                      // checkpoint's
   int64_t steps = 1000;               // optimizer steps in all (a resumed run continues to it)
   double minutes = 0;                 // > 0: a time budget instead of `steps`: the run measures its
                                       // own speed and picks the step count so that it ends, model
@@ -59,9 +60,9 @@ struct TrainOptions {
   // The fine-tune values are the ones measured best per CPU minute on a style the model never
   // saw (tests/bench/NOTES.md, "Fine-tuning per CPU minute").
   int batch = 0;                      // 0 (auto): 32 for fine-tunes and distillation, 16 otherwise
-  double lr = 0;                      // 0 (auto): 3e-4 for a new model, 2e-3 for fine-tunes
-                                      // through LoRA adapters (the default), 1e-3 for those of
-                                      // every weight, 5e-5 for distillation
+  double lr = 0;                      // 0 (auto): 3e-4 for a new model, 5e-4 for fine-tunes of
+                                      // every weight (the default), 2e-3 for those through LoRA
+                                      // adapters, 5e-5 for distillation
   int64_t warmup = -1;                // linear learning-rate warm-up steps. -1 (auto): 0 for a new
                                       // model trained for `steps`; 50 (at most a quarter of the
                                       // steps) for fine-tunes and time budgets: a fresh AdamW moves

@@ -58,12 +58,12 @@ class DDPMSettings(bpy.types.PropertyGroup):
         name="Output", subtype="FILE_PATH",
         description="Model file to write; empty: <folder>.safetensors beside the folder")
     train_steps: bpy.props.IntProperty(name="Steps", default=500, min=1, max=1000000)
-    # 0: the plugin's fine-tuning recipe (LoRA adapters of rank 16, batch 32, learning rate 2e-3:
-    # measured best per CPU minute)
+    # 0: the plugin's fine-tuning recipe (every weight, batch 32, learning rate 5e-4: measured
+    # best per CPU minute)
     train_batch: bpy.props.IntProperty(name="Batch", default=0, min=0, max=256,
                                        description="Images per step; 0: automatic (32)")
     train_lr: bpy.props.FloatProperty(name="Learning rate", default=0, min=0, max=0.1,
-                                      precision=5, description="0: automatic (2e-3 for a fine-tune through adapters)")
+                                      precision=5, description="0: automatic (5e-4 for a fine-tune)")
     # Shown while a job runs (set by the operators, not by the user)
     running: bpy.props.BoolProperty(default=False, options={"SKIP_SAVE"})
     progress: bpy.props.FloatProperty(name="Progress", subtype="PERCENTAGE", min=0, max=100,
