@@ -145,13 +145,14 @@ void update_ema(UNet& ema, UNet& model, const LoraAdapter* lora, double decay) {
 
 // A resumed run with the automatic lora_rank continues as it began: through the adapters its
 // checkpoint holds (fine-tunes took them by default until 2026-12-07), or of every weight.
-// A checkpoint that cannot be read is left to the resume itself, which names the problem after
-// the checks of the other paths.
+// A checkpoint that cannot be read, or whose rank the adapters refuse, is left to the resume
+// itself, which names the problem after the checks of the other paths.
 TrainOptions with_checkpoint_lora_rank(TrainOptions o) {
   if (o.lora_rank != -1 || o.checkpoint.empty() || !std::filesystem::is_regular_file(o.checkpoint)) return o;
   try {
-    const TrainingState s = load_training_checkpoint(o.checkpoint);
-    o.lora_rank = s.lora ? s.lora->rank() : 0;
+    const std::optional<int> rank = training_checkpoint_lora_rank(o.checkpoint);
+    if (!rank) o.lora_rank = 0;
+    else if (*rank >= 1 && *rank <= LoraAdapter::kMaxRank) o.lora_rank = *rank;
   } catch (const std::exception&) {
   }
   return o;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <mutex>
+#include <optional>
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -105,8 +106,10 @@ void save_training_checkpoint(const std::string& path, TrainingState& s) {
   io::write_file_atomic(path, encode_tensors(tensors, metadata));
 }
 
-TrainingState load_training_checkpoint(const std::string& path, torch::Device device) {
-  const auto bytes = io::read_file(path, kMaxCheckpointSize);
+namespace {
+
+// The view of a checkpoint's bytes, refused by name when they are not a training checkpoint.
+io::SafetensorsView checkpoint_view(const std::vector<std::uint8_t>& bytes, const std::string& path) {
   io::SafetensorsView view;
   try {
     view = io::parse_safetensors(bytes.data(), bytes.size(), path);
@@ -118,6 +121,30 @@ TrainingState load_training_checkpoint(const std::string& path, torch::Device de
     throw Error("'" + path + "' is a model file, not a training checkpoint: start a fine-tuning "
                 "run from it instead of resuming");
   }
+  return view;
+}
+
+// A LoRA run's rank as written (unchecked: the adapters check it), none for a run of every weight.
+std::optional<int> lora_rank_of(const io::SafetensorsView& view, const std::string& path) {
+  const auto rank = view.metadata.find(kLoraRankKey);
+  if (rank == view.metadata.end()) return std::nullopt;
+  int r = 0;
+  if (std::sscanf(rank->second.c_str(), "%d", &r) != 1 || std::to_string(r) != rank->second) {
+    throw Error("'" + path + "': LoRA rank '" + rank->second + "' is not a number");
+  }
+  return r;
+}
+
+}  // namespace
+
+std::optional<int> training_checkpoint_lora_rank(const std::string& path) {
+  const auto bytes = io::read_file(path, kMaxCheckpointSize);
+  return lora_rank_of(checkpoint_view(bytes, path), path);
+}
+
+TrainingState load_training_checkpoint(const std::string& path, torch::Device device) {
+  const auto bytes = io::read_file(path, kMaxCheckpointSize);
+  const io::SafetensorsView view = checkpoint_view(bytes, path);
   const io::ModelInfo info = io::model_info_from_metadata(view.metadata, path);
   nlohmann::json o;
   try {
@@ -133,13 +160,8 @@ TrainingState load_training_checkpoint(const std::string& path, torch::Device de
     load_state_dict(*s.ema, tensors, path, "ema.");
     s.model->to(device);
     s.ema->to(device);
-    if (const auto rank = view.metadata.find(kLoraRankKey); rank != view.metadata.end()) {
-      int r = 0;
-      const char* text = rank->second.c_str();
-      if (std::sscanf(text, "%d", &r) != 1 || std::to_string(r) != rank->second) {
-        throw Error("'" + path + "': LoRA rank '" + rank->second + "' is not a number");
-      }
-      s.lora = std::make_unique<LoraAdapter>(s.model, r, s.generator);
+    if (const std::optional<int> rank = lora_rank_of(view, path)) {
+      s.lora = std::make_unique<LoraAdapter>(s.model, *rank, s.generator);
       torch::NoGradGuard no_grad;
       for (auto& [name, value] : s.lora->named_parameters()) {
         const auto it = tensors.find("lora." + name);

@@ -17,6 +17,7 @@
 #include "ddpm/model_file.h"
 #include "ddpm/precision.h"
 #include "ddpm/trainer.h"
+#include "ddpm/training_checkpoint.h"
 #include "error_of.h"
 #include "temp_dir.h"
 #include "trained_model.h"
@@ -212,6 +213,7 @@ TEST(Lora, FineTuneLearnsANewStyleWithLowRankChangesAndResumesExactly) {
   for (int i = 0; i < 6; ++i) EXPECT_EQ(parts[i], straight[i]) << "step " << i + 1;
   o.lora_rank = 3;  // another setting cannot resume it
   EXPECT_NE(ddpm::testing::error_of([&] { ddpm::train(o); }).find("of a run with LoRA rank 2"), std::string::npos);
+  EXPECT_EQ(ddpm::training_checkpoint_lora_rank(o.checkpoint), 2);
   o.lora_rank = -1;  // the automatic choice (every weight for a new run) resumes the adapters
   o.steps = 7;
   messages.clear();

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
+#include <vector>
 
 #include "ddpm/io/error.h"
 #include "ddpm/loss.h"
@@ -55,6 +57,7 @@ TEST(TrainingCheckpoint, ResumesWithTheSameLosses) {
   ddpm::TrainingState loaded = ddpm::load_training_checkpoint(p.string());
   EXPECT_EQ(loaded.info.training_step, 3);
   EXPECT_EQ(loaded.trainer_json, R"({"batch": 4})");
+  EXPECT_FALSE(ddpm::training_checkpoint_lora_rank(p.string()).has_value()) << "a run of every weight";
   const auto rest = train(loaded, sched, 3);
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(first[i], all[i]);
@@ -62,11 +65,14 @@ TEST(TrainingCheckpoint, ResumesWithTheSameLosses) {
   }
   // A model file is not a training checkpoint, and says so.
   ddpm::save_model(p.string(), loaded.ema, loaded.info);
-  try {
-    ddpm::load_training_checkpoint(p.string());
-    FAIL();
-  } catch (const ddpm::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not a training checkpoint"), std::string::npos) << e.what();
+  for (const auto& read : std::vector<std::function<void()>>{[&] { ddpm::load_training_checkpoint(p.string()); },
+                                                            [&] { ddpm::training_checkpoint_lora_rank(p.string()); }}) {
+    try {
+      read();
+      FAIL();
+    } catch (const ddpm::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("not a training checkpoint"), std::string::npos) << e.what();
+    }
   }
   fs::remove(p);
 }

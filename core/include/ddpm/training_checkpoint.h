@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ddpm/io/model_info.h"
@@ -37,5 +38,10 @@ TrainingState make_training_state(const io::ModelInfo& info, const torch::optim:
 // Atomic, like model files.
 void save_training_checkpoint(const std::string& path, TrainingState& state);
 TrainingState load_training_checkpoint(const std::string& path, torch::Device device = torch::kCPU);
+
+// A LoRA run's adapter rank as its checkpoint's header gives it (unchecked), none for a run of
+// every weight, without building the state. Throws as load_training_checkpoint does for a file
+// that is not a training checkpoint.
+std::optional<int> training_checkpoint_lora_rank(const std::string& path);
 
 }  // namespace ddpm
