@@ -151,6 +151,10 @@ ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out_path,
 ddpm_status ddpm_blend_models(const char* base_path, const char* tuned_path, double strength,
                                        const char* out_path);
 
+ddpm_status ddpm_widen_model(const char* model_path, uint64_t seed, const char* out_path);
+
+ddpm_status ddpm_convert_model(const char* model_path, int float16, const char* out_path);
+
 typedef struct ddpm_train_job ddpm_train_job;
 
 typedef struct ddpm_train_params {

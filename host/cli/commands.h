@@ -15,6 +15,8 @@ Command add_info_command(CLI::App& app);
 Command add_sample_command(CLI::App& app);
 Command add_import_command(CLI::App& app);
 Command add_blend_command(CLI::App& app);
+Command add_widen_command(CLI::App& app);
+Command add_convert_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
 Command add_stream_command(CLI::App& app);
 

@@ -3,6 +3,8 @@
 //   ddpm sample [MODEL] --out DIR|FILE.png [--class C] [--count N] [--sampler S] [--steps N] ...
 //   ddpm import PT OUT [--classes a,b,c] [--image-size N] [--float16]
 //   ddpm blend BASE TUNED --strength S --out OUT
+//   ddpm widen MODEL --out OUT [--seed N]
+//   ddpm convert MODEL --out OUT [--float16]
 //   ddpm train ASSETS --out MODEL [--preset P] [--size N] [--steps N] [--batch N] [--lr X] ...
 //   ddpm stream [MODEL] --frames N --out DIR|--sheet S.png [--class C] [--class-at CALL:C] ...
 // Exit codes: 0 ok, 1 user error (the message names the problem), 2 internal error.
@@ -29,7 +31,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("ddpm tool, C ABI ") + std::to_string(DDPM_ABI_VERSION));
   const Command commands[] = {add_info_command(app), add_sample_command(app), add_import_command(app),
-                              add_blend_command(app), add_train_command(app), add_stream_command(app)};
+                              add_blend_command(app), add_widen_command(app), add_convert_command(app),
+                              add_train_command(app), add_stream_command(app)};
 
   try {
     app.parse(argc, argv);

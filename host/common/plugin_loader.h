@@ -36,6 +36,8 @@ namespace ddpm_host {
   X(ddpm_import_params_init)         \
   X(ddpm_import_checkpoint)          \
   X(ddpm_blend_models)               \
+  X(ddpm_widen_model)                \
+  X(ddpm_convert_model)              \
   X(ddpm_train_params_init)          \
   X(ddpm_train_start)                \
   X(ddpm_train_poll)                 \

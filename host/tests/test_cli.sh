@@ -163,6 +163,14 @@ run 1 "strength 3 is out of range" blend "$M" "$M" --strength 3 --out "$DIR/x.sa
 run 1 "missing.safetensors" blend "$DIR/missing.safetensors" "$M" --strength 1 --out "$DIR/x.safetensors"
 run 1 "do not start with its base" blend "$REF" "$M" --strength 1 --out "$DIR/x.safetensors"
 run 1 "strength" blend "$M" "$M" --out "$DIR/x.safetensors"
+# --- widen and convert: twice the width (the ctypes test checks its images), float16 half the file
+run 0 "" widen "$M" --out "$DIR/wide.safetensors" --seed 3
+run 0 "base width 8" info "$DIR/wide.safetensors"
+run 0 "" convert "$DIR/wide.safetensors" --float16 --out "$DIR/wide16.safetensors"
+run 0 "" sample "$DIR/wide16.safetensors" --out "$DIR/wide16.png" --class dog --steps 3 --seed 4
+[ "$(wc -c < "$DIR/wide16.safetensors")" -lt "$(wc -c < "$DIR/wide.safetensors")" ] || fail "float16 is not smaller"
+run 1 "missing.safetensors" widen "$DIR/missing.safetensors" --out "$DIR/x.safetensors"
+run 1 "no_dir" convert "$M" --out "$DIR/no_dir/x.safetensors"
 run 1 "" sample
 run 1 "" frobnicate
 run 0 "sample" --help

@@ -382,6 +382,16 @@ namespace Ddpm
                                                           double strength,
                                                           [MarshalAs(UnmanagedType.LPStr)] string outPath);
 
+        /// <summary>The model grown to twice its width, drawing the same images, written to outPath.</summary>
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_widen_model([MarshalAs(UnmanagedType.LPStr)] string modelPath, ulong seed,
+                                                         [MarshalAs(UnmanagedType.LPStr)] string outPath);
+
+        /// <summary>The model with its weights stored in float16 (float16 != 0) or float32, written to outPath.</summary>
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern DdpmStatus ddpm_convert_model([MarshalAs(UnmanagedType.LPStr)] string modelPath, int float16,
+                                                           [MarshalAs(UnmanagedType.LPStr)] string outPath);
+
         [DllImport(Library, CallingConvention = Cdecl)]
         public static extern DdpmStatus ddpm_train_params_init(ref DdpmTrainParams p, UIntPtr structSize);
         [DllImport(Library, CallingConvention = Cdecl)]

@@ -331,6 +331,23 @@ DDPM_API ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out
 DDPM_API ddpm_status ddpm_blend_models(const char* base_path, const char* tuned_path, double strength,
                                        const char* out_path);
 
+/* Thread-safe (distinct output paths). Writes `out_path` (atomically): the model in
+ * `model_path` grown to twice its width (base_channels doubled: about four times the weights,
+ * 2.6x the time of an image and 3.6x that of a training step for the default model) that draws
+ * the same images to float rounding, to train further from what the model already draws
+ * (`ddpm train FOLDER --init OUT`) rather than from noise. Every channel becomes two copies whose
+ * weights on the layer below split the original unevenly (drawn from `seed`), so that training
+ * separates them. Errors: INVALID_ARGUMENT (NULL path), NOT_FOUND, BAD_MODEL (not a model file),
+ * OUT_OF_RANGE (the doubled width is past the architecture's limit, 1024), IO (the input is a
+ * folder or unreadable, or the output folder is missing or cannot be written). */
+DDPM_API ddpm_status ddpm_widen_model(const char* model_path, uint64_t seed, const char* out_path);
+
+/* Thread-safe (distinct output paths). Writes `out_path` (atomically): the model in
+ * `model_path` with its weights stored in float16 (`float16` non-zero: half the file; loading
+ * converts them back to float32, images differ by float16's rounding) or float32. Errors: as
+ * ddpm_widen_model's, without OUT_OF_RANGE. */
+DDPM_API ddpm_status ddpm_convert_model(const char* model_path, int float16, const char* out_path);
+
 /* ---- Training ---------------------------------------------------------------------------- */
 
 typedef struct ddpm_train_job ddpm_train_job;

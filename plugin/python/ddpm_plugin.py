@@ -208,6 +208,8 @@ class Library:
             "ddpm_import_checkpoint": (st, [ctypes.c_char_p, ctypes.c_char_p,
                                             ctypes.POINTER(ImportParams)]),
             "ddpm_blend_models": (st, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_char_p]),
+            "ddpm_widen_model": (st, [ctypes.c_char_p, ctypes.c_uint64, ctypes.c_char_p]),
+            "ddpm_convert_model": (st, [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]),
             "ddpm_train_params_init": (st, [ctypes.POINTER(TrainParams), ctypes.c_size_t]),
             "ddpm_train_start": (st, [ctypes.POINTER(TrainParams), TRAIN_FN, vp, ctypes.POINTER(vp)]),
             "ddpm_train_poll": (st, [vp, ctypes.POINTER(TrainStatus)]),
@@ -286,6 +288,18 @@ class Library:
         base + strength * (tuned - base), strength in (0, 2] (1: the fine-tune itself)."""
         self.check(self.lib.ddpm_blend_models(os.fsencode(base_path), os.fsencode(tuned_path),
                                               float(strength), os.fsencode(out_path)))
+
+    def widen_model(self, model_path, out_path, seed=1):
+        """Writes out_path: the model grown to twice its width, drawing the same images (to
+        train further with more capacity); seed draws the split that lets training separate
+        each channel's two copies."""
+        self.check(self.lib.ddpm_widen_model(os.fsencode(model_path), int(seed), os.fsencode(out_path)))
+
+    def convert_model(self, model_path, out_path, float16=True):
+        """Writes out_path: the same model with its weights stored in float16 (half the file)
+        or float32."""
+        self.check(self.lib.ddpm_convert_model(os.fsencode(model_path), 1 if float16 else 0,
+                                               os.fsencode(out_path)))
 
     def train(self, assets, out_model, on_progress=None, **options):
         """Starts a training job on the folder `assets`, writing `out_model`. options: the other

@@ -45,6 +45,8 @@ static void mkdir_p(const char* path) { (void)mkdir(path, 0755); }
   X(ddpm_status, ddpm_import_params_init, (ddpm_import_params*, size_t))                     \
   X(ddpm_status, ddpm_import_checkpoint, (const char*, const char*, const ddpm_import_params*)) \
   X(ddpm_status, ddpm_blend_models, (const char*, const char*, double, const char*))          \
+  X(ddpm_status, ddpm_widen_model, (const char*, uint64_t, const char*))                     \
+  X(ddpm_status, ddpm_convert_model, (const char*, int, const char*))                        \
   X(ddpm_status, ddpm_train_params_init, (ddpm_train_params*, size_t))                       \
   X(ddpm_status, ddpm_train_start,                                                           \
     (const ddpm_train_params*, ddpm_train_callback, void*, ddpm_train_job**))                \
@@ -484,6 +486,18 @@ static void test_import(const char* scratch) {
   EXPECT_ERROR(p_ddpm_blend_models(out, out, 0, bad), DDPM_ERR_OUT_OF_RANGE);
   EXPECT_ERROR(p_ddpm_blend_models(out, out, 2.5, bad), DDPM_ERR_OUT_OF_RANGE);
   EXPECT_ERROR(p_ddpm_blend_models(DDPM_REF_FIXTURE ".missing", out, 1, bad), DDPM_ERR_NOT_FOUND);
+  /* ddpm_convert_model: the imported model in float16 loads with its classes; ddpm_widen_model
+   * (whose results the ctypes test checks) and it refuse NULL paths and a missing file. */
+  snprintf(bad, sizeof bad, "%s/half.safetensors", scratch);
+  CHECK(p_ddpm_convert_model(out, 1, bad) == DDPM_OK);
+  CHECK(p_ddpm_model_load(bad, &m) == DDPM_OK);
+  if (m) {
+    CHECK(p_ddpm_model_get_shape(m, &w, &h, &c, &classes, NULL) == DDPM_OK && classes == 3);
+    p_ddpm_model_free(m);
+  }
+  EXPECT_ERROR(p_ddpm_convert_model(out, 1, NULL), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_widen_model(NULL, 1, bad), DDPM_ERR_INVALID_ARGUMENT);
+  EXPECT_ERROR(p_ddpm_widen_model(DDPM_REF_FIXTURE ".missing", 1, bad), DDPM_ERR_NOT_FOUND);
 #else
   (void)scratch;
   printf("  import: skipped (no DDPM_REF_FIXTURE)\n");

@@ -342,6 +342,33 @@ def main():
                 raise AssertionError("blend_models%r was accepted" % (args,))
             except ddpm_plugin.DDPMError as e:
                 assert e.name == status and said in str(e), (args, e)
+        # ddpm_widen_model: twice the width, four times the weights, the same images; then
+        # ddpm_convert_model: the wide model in float16 is about half the file and draws them to
+        # float16's rounding.
+        wide, wide16 = os.path.join(tmp, "wide.safetensors"), os.path.join(tmp, "wide16.safetensors")
+        lib.widen_model(tuned, wide, seed=5)
+        lib.convert_model(wide, wide16)
+        with lib.load_model(tuned) as narrow_model, lib.load_model(wide16) as wide_model:
+            narrow_info, wide_info = narrow_model.info(), wide_model.info()
+        assert wide_info["unet"]["base_channels"] == 2 * narrow_info["unet"]["base_channels"], wide_info
+        assert wide_info["class_names"] == narrow_info["class_names"], wide_info
+        assert 3.5 < os.path.getsize(wide) / os.path.getsize(tuned) < 4.5
+        assert 0.45 < os.path.getsize(wide16) / os.path.getsize(wide) < 0.55
+        lib.set_precision("float32")
+        widened, halved_bits = image(wide), image(wide16)
+        lib.set_precision("auto")
+        assert max(abs(a - b) for a, b in zip(mine, widened)) < 1e-3
+        assert 0 < max(abs(a - b) for a, b in zip(widened, halved_bits)) < 0.05
+        for call, args, status, said in (
+                (lib.widen_model, (os.path.join(tmp, "none.safetensors"), wide), "NOT_FOUND", "does not exist"),
+                (lib.widen_model, (tuned, os.path.join(tmp, "no", "x.safetensors")), "IO", "x.safetensors"),
+                (lib.convert_model, (samples, wide16), "IO", "is a directory"),
+                (lib.convert_model, (os.path.join(tmp, "tune-gridsNone", "step_0.png"), wide16), "BAD_MODEL", "step_0.png")):
+            try:
+                call(*args)
+                raise AssertionError("%s%r was accepted" % (call.__name__, args))
+            except ddpm_plugin.DDPMError as e:
+                assert e.name == status and said in str(e), (args, e)
         try:
             lib.train(samples, os.path.join(tmp, "x.safetensors"), strength=0.5)
             raise AssertionError("a blend without a model to fine-tune was accepted")

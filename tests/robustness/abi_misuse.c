@@ -297,9 +297,11 @@ int main(int argc, char** argv) {
   snprintf(path, sizeof path, "%s/noise.safetensors", scratch);
   ROW(ddpm_import_checkpoint(path, out, &ip), DDPM_ERR_BAD_MODEL, "import 4 KiB of random bytes");
   ROW(ddpm_blend_models(argv[1], path, 1, out), DDPM_ERR_BAD_MODEL, "blend 4 KiB of random bytes as a fine-tune");
+  ROW(ddpm_widen_model(path, 1, out), DDPM_ERR_BAD_MODEL, "widen 4 KiB of random bytes");
   ROW(ddpm_blend_models(argv[1], argv[1], 0, out), DDPM_ERR_OUT_OF_RANGE, "blend at strength 0");
   snprintf(path, sizeof path, "%s/no_such_dir/blend.safetensors", scratch);
   ROW(ddpm_blend_models(argv[1], argv[1], 1, path), DDPM_ERR_IO, "blend into a missing folder");
+  ROW(ddpm_convert_model(argv[1], 1, path), DDPM_ERR_IO, "convert into a missing folder");
   ip.class_names = two_names;
   ip.class_count = 2;
   ROW(ddpm_import_checkpoint(argv[1], out, &ip), DDPM_ERR_INVALID_ARGUMENT, "class_names holding NULL");

@@ -665,6 +665,12 @@ static class TestDdpm
                "a model blended with itself");
         Expect(DdpmNative.ddpm_blend_models(modelPath, modelPath, 3.0, blended) == DdpmStatus.OutOfRange &&
                    DdpmLibrary.LastError.Contains("strength 3"), "a blend at strength 3");
+        // The model in float16 is about half the file; a missing one is refused by name.
+        string half = Path.Combine(scratch, "csharp_half.safetensors");
+        Expect(DdpmNative.ddpm_convert_model(modelPath, 1, half) == DdpmStatus.Ok &&
+                   new FileInfo(half).Length < 0.6 * new FileInfo(modelPath).Length, "a model in float16");
+        Expect(DdpmNative.ddpm_widen_model(half + ".missing", 1, blended) == DdpmStatus.NotFound &&
+                   DdpmLibrary.LastError.Contains(".missing"), "a missing model widened");
 
         DdpmLibrary.SetLogCallback(null);
     }
