@@ -28,13 +28,12 @@ torch::Tensor grown(const std::string& name, torch::Tensor from, at::IntArrayRef
   if (from.dim() >= 1 && doubles(0)) from = from.repeat_interleave(2, 0);
   if (from.dim() >= 2 && doubles(1)) {
     const torch::Tensor u = torch::rand(from.sizes(), gen, from.options()) * 0.5 - 0.25;
-    const torch::Tensor half = from.repeat_interleave(2, 1) * 0.5;
     // (1/2 + u, 1/2 - u) on the pair (2i, 2i + 1): the sign alternates along dimension 1.
     std::vector<int64_t> sign_shape(from.dim(), 1);
     sign_shape[1] = from.size(1) * 2;
     const torch::Tensor sign =
         (1 - 2 * (torch::arange(sign_shape[1], from.options()).remainder(2))).view(sign_shape);
-    from = half + from.repeat_interleave(2, 1) * u.repeat_interleave(2, 1) * sign;
+    from = from.repeat_interleave(2, 1) * (0.5 + u.repeat_interleave(2, 1) * sign);
   }
   return from;
 }
