@@ -8,6 +8,7 @@
 #include <mutex>
 #include <new>
 
+#include "ddpm/io/atomic_file.h"
 #include "ddpm/io/error.h"
 #include "ddpm/import.h"
 #include "ddpm/io/model_info.h"
@@ -194,6 +195,18 @@ ddpm_status check_model_file(const char* path) {
   }
   if (!std::ifstream(path, std::ios::binary)) {
     return fail(DDPM_ERR_IO, std::string("model file '") + path + "' cannot be opened for reading");
+  }
+  return DDPM_OK;
+}
+
+ddpm_status check_model_rewrite(std::initializer_list<const char*> inputs, const char* out_path) {
+  for (const char* path : inputs) {
+    if (const ddpm_status s = check_model_file(path); s != DDPM_OK) return s;
+  }
+  try {
+    ddpm::io::check_output_path(out_path, "model file");
+  } catch (const ddpm::Error& e) {
+    return fail(DDPM_ERR_IO, e.what());
   }
   return DDPM_OK;
 }

@@ -1,6 +1,5 @@
 // ddpm_blend_models: a fine-tune and its base blended in weight space, file to file.
 #include "ddpm/fine_tune_blend.h"
-#include "ddpm/io/atomic_file.h"
 #include "ddpm/io/error.h"
 #include "ddpm/model_file.h"
 #include "ddpm/runtime.h"
@@ -22,14 +21,7 @@ DDPM_API ddpm_status ddpm_blend_models(const char* base_path, const char* tuned_
       return fail(DDPM_ERR_OUT_OF_RANGE, "strength " + ddpm::number_text(strength) +
                                              " is out of range: allowed more than 0 up to 2 (1 = the fine-tune)");
     }
-    for (const char* path : {base_path, tuned_path}) {
-      if (const ddpm_status s = check_model_file(path); s != DDPM_OK) return s;
-    }
-    try {
-      ddpm::io::check_output_path(out_path, "model file");
-    } catch (const ddpm::Error& e) {
-      return fail(DDPM_ERR_IO, e.what());
-    }
+    if (const ddpm_status s = check_model_rewrite({base_path, tuned_path}, out_path); s != DDPM_OK) return s;
     ensure_runtime();
     std::string mismatch;  // two good files that do not belong together: the caller's pairing
     on_own_thread([&] {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +36,9 @@ ddpm_status fail(ddpm_status status, const std::string& message) noexcept;
 // DDPM_OK when `path` names a readable file; else NOT_FOUND or IO (set as the last error),
 // naming it a model file.
 ddpm_status check_model_file(const char* path);
+// What every call that writes one model file from others checks first: each input a readable
+// file (check_model_file), and the output's folder there and writable (IO otherwise).
+ddpm_status check_model_rewrite(std::initializer_list<const char*> inputs, const char* out_path);
 // Inside a catch block: maps the exception in flight to a status (ddpm::Error becomes
 // `user_error`), fills `message` (or the thread's last error when message is null).
 ddpm_status status_from_exception(ddpm_status user_error, std::string* message = nullptr) noexcept;

@@ -1,6 +1,5 @@
 // Model files written from another: ddpm_widen_model (twice the width, the same images) and
 // ddpm_convert_model (the same weights stored in float16 or float32).
-#include "ddpm/io/atomic_file.h"
 #include "ddpm/io/error.h"
 #include "ddpm/model_file.h"
 #include "ddpm/runtime.h"
@@ -11,19 +10,12 @@ using namespace ddpm_plugin;
 
 namespace {
 
-// The checks both functions share: the input a readable file, the output's folder writable.
 ddpm_status check_paths(const char* function, const char* model_path, const char* out_path) {
   if (!model_path || !out_path) {
     return fail(DDPM_ERR_INVALID_ARGUMENT,
                 std::string(function) + ": " + (!model_path ? "model_path" : "out_path") + " is NULL");
   }
-  if (const ddpm_status s = check_model_file(model_path); s != DDPM_OK) return s;
-  try {
-    ddpm::io::check_output_path(out_path, "model file");
-  } catch (const ddpm::Error& e) {
-    return fail(DDPM_ERR_IO, e.what());
-  }
-  return DDPM_OK;
+  return check_model_rewrite({model_path}, out_path);
 }
 
 }  // namespace
