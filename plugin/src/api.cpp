@@ -183,25 +183,20 @@ void ensure_runtime() {
   }
 }
 
-ddpm_status check_model_file(const char* path) {
+ddpm_status check_input_file(const char* path, const char* what) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
-  if (!fs::exists(st)) {
-    return fail(DDPM_ERR_NOT_FOUND, std::string("model file '") + path + "' does not exist");
-  }
-  if (fs::is_directory(st)) {
-    return fail(DDPM_ERR_IO, std::string("model file '") + path + "' is a directory");
-  }
-  if (!std::ifstream(path, std::ios::binary)) {
-    return fail(DDPM_ERR_IO, std::string("model file '") + path + "' cannot be opened for reading");
-  }
+  const std::string named = std::string(what) + " '" + path + "'";
+  if (!fs::exists(st)) return fail(DDPM_ERR_NOT_FOUND, named + " does not exist");
+  if (fs::is_directory(st)) return fail(DDPM_ERR_IO, named + " is a directory");
+  if (!std::ifstream(path, std::ios::binary)) return fail(DDPM_ERR_IO, named + " cannot be opened for reading");
   return DDPM_OK;
 }
 
-ddpm_status check_model_rewrite(std::initializer_list<const char*> inputs, const char* out_path) {
+ddpm_status check_model_rewrite(std::initializer_list<const char*> inputs, const char* out_path, const char* what) {
   for (const char* path : inputs) {
-    if (const ddpm_status s = check_model_file(path); s != DDPM_OK) return s;
+    if (const ddpm_status s = check_input_file(path, what); s != DDPM_OK) return s;
   }
   try {
     ddpm::io::check_output_path(out_path, "model file");
@@ -233,7 +228,7 @@ ddpm_status load_model(const char* path, const ddpm_model_params* params, ddpm_m
     } catch (const ddpm::Error& e) {
       return fail(DDPM_ERR_INVALID_ARGUMENT, e.what());
     }
-    if (const ddpm_status s = check_model_file(path); s != DDPM_OK) return s;
+    if (const ddpm_status s = check_input_file(path); s != DDPM_OK) return s;
     ensure_runtime();
     std::shared_ptr<ddpm::Model> model;
     on_own_thread([&] {
@@ -414,20 +409,7 @@ DDPM_API ddpm_status ddpm_import_checkpoint(const char* pt_path, const char* out
       }
       options.class_names.emplace_back(name);
     }
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::file_status st = fs::status(pt_path, ec);
-    if (!fs::exists(st)) {
-      return fail(DDPM_ERR_NOT_FOUND, std::string("checkpoint '") + pt_path + "' does not exist");
-    }
-    if (fs::is_directory(st)) {
-      return fail(DDPM_ERR_IO, std::string("checkpoint '") + pt_path + "' is a directory");
-    }
-    const fs::path parent = fs::path(out_path).parent_path();
-    if (!parent.empty() && !fs::is_directory(parent, ec)) {
-      return fail(DDPM_ERR_IO, std::string("cannot write '") + out_path + "': folder '" +
-                                   parent.string() + "' does not exist");
-    }
+    if (const ddpm_status s = check_model_rewrite({pt_path}, out_path, "checkpoint"); s != DDPM_OK) return s;
     ensure_runtime();
     on_own_thread([&] {
       ddpm::import_to_model_file(pt_path, out_path, options,

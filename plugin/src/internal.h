@@ -34,11 +34,13 @@ void clear_error() noexcept;
 // Sets the message and returns `status`.
 ddpm_status fail(ddpm_status status, const std::string& message) noexcept;
 // DDPM_OK when `path` names a readable file; else NOT_FOUND or IO (set as the last error),
-// naming it a model file.
-ddpm_status check_model_file(const char* path);
+// naming it `what`.
+ddpm_status check_input_file(const char* path, const char* what = "model file");
 // What every call that writes one model file from others checks first: each input a readable
-// file (check_model_file), and the output's folder there and writable (IO otherwise).
-ddpm_status check_model_rewrite(std::initializer_list<const char*> inputs, const char* out_path);
+// file (check_input_file, naming it `what`), and the output's folder there and writable (IO
+// otherwise).
+ddpm_status check_model_rewrite(std::initializer_list<const char*> inputs, const char* out_path,
+                                const char* what = "model file");
 // Inside a catch block: maps the exception in flight to a status (ddpm::Error becomes
 // `user_error`), fills `message` (or the thread's last error when message is null).
 ddpm_status status_from_exception(ddpm_status user_error, std::string* message = nullptr) noexcept;

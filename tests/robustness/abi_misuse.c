@@ -302,6 +302,8 @@ int main(int argc, char** argv) {
   snprintf(path, sizeof path, "%s/no_such_dir/blend.safetensors", scratch);
   ROW(ddpm_blend_models(argv[1], argv[1], 1, path), DDPM_ERR_IO, "blend into a missing folder");
   ROW(ddpm_convert_model(argv[1], 1, path), DDPM_ERR_IO, "convert into a missing folder");
+  ROW(ddpm_import_checkpoint(argv[1], path, &ip), DDPM_ERR_IO, "import into a missing folder");
+  ROW(ddpm_import_checkpoint(argv[1], scratch, &ip), DDPM_ERR_IO, "import onto a folder");
   ip.class_names = two_names;
   ip.class_count = 2;
   ROW(ddpm_import_checkpoint(argv[1], out, &ip), DDPM_ERR_INVALID_ARGUMENT, "class_names holding NULL");
