@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the README's pictures from the default model: one row of samples per class
-# (CLI, DPM-Solver++ 2M SDE, 8 steps on the logsnr grid: the default), the three studio screenshots (scripted mode under Xvfb),
+# (CLI, DPM-Solver++ 2M SDE, 10 steps on the logsnr grid: the default), the three studio screenshots (scripted mode under Xvfb),
 # the LOVE game's (when `love` is installed),
 # when a fine-tune bench has run the fine-tuning before/after, and the distilled student
 # (assets/emoji32/student.safetensors) at 1 to 20 steps.
@@ -14,7 +14,7 @@ export XDG_CONFIG_HOME="$tmp/config"
 classes=$(./build/host/ddpm info "$model" --json | /usr/bin/python3 -c \
   'import json, sys; print(" ".join(json.load(sys.stdin)["class_names"]))')
 for c in $classes; do
-  ./build/host/ddpm sample "$model" --class "$c" --count 10 --sampler dpmpp2m_sde --steps 8 \
+  ./build/host/ddpm sample "$model" --class "$c" --count 10 --sampler dpmpp2m_sde --steps 10 \
     --seed 100 --out "$tmp/$c" >/dev/null 2>&1
 done
 /usr/bin/python3 - "$tmp" docs/classes.png $classes <<'PY'
@@ -34,7 +34,7 @@ for row, c in enumerate(classes):
 sheet.save(out)
 print(out)
 PY
-xvfb-run -a -s "-screen 0 1280x720x24" ./build/host/ddpm-studio --class smileys --steps 8 --seed 3 \
+xvfb-run -a -s "-screen 0 1280x720x24" ./build/host/ddpm-studio --class smileys --steps 10 --seed 3 \
   --batch 16 --sampler dpmpp2m_sde --frames 3 --screenshot docs/studio-generate.png
 # A relative output path: the screenshot shows it, and no machine's folders belong in the README.
 rm -rf out/readme
@@ -57,9 +57,9 @@ tuned=${TUNED:-out/finetune/full/default/model.safetensors}
 folder=${TUNED_FOLDER:-out/openmoji/full}
 if [ -f "$tuned" ] && [ -d "$folder" ]; then
   for c in $classes; do
-    ./build/host/ddpm sample "$model" --class "$c" --count 6 --sampler dpmpp2m_sde --steps 8 \
+    ./build/host/ddpm sample "$model" --class "$c" --count 6 --sampler dpmpp2m_sde --steps 10 \
       --seed 100 --out "$tmp/before/$c" >/dev/null 2>&1
-    ./build/host/ddpm sample "$tuned" --class "$c" --count 6 --sampler dpmpp2m_sde --steps 8 \
+    ./build/host/ddpm sample "$tuned" --class "$c" --count 6 --sampler dpmpp2m_sde --steps 10 \
       --seed 100 --out "$tmp/after/$c" >/dev/null 2>&1
   done
   /usr/bin/python3 - "$folder" "$tmp/before" "$tmp/after" docs/finetune-openmoji.png $classes <<'PY'

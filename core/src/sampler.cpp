@@ -65,7 +65,7 @@ int default_steps(SamplerKind k, int timesteps) {
     case SamplerKind::DDIM: return std::min(25, timesteps);
     case SamplerKind::DPMSolverPP2M: return std::min(20, timesteps);
     case SamplerKind::EulerAncestral: return std::min(30, timesteps);
-    case SamplerKind::DPMSolverPP2MSDE: return std::min(8, timesteps);
+    case SamplerKind::DPMSolverPP2MSDE: return std::min(10, timesteps);
   }
   return timesteps;
 }

@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct SampleOptions {
-  // Unset (empty, -1): DPM-Solver++ 2M SDE at 8 steps on the logsnr grid (the plugin's choice
+  // Unset (empty, -1): DPM-Solver++ 2M SDE at 10 steps on the logsnr grid (the plugin's choice
   // for it), which beats 20 trailing steps on the default model (tests/bench/NOTES.md, quality;
   // the deterministic samplers leave speckles there), or for a distilled model the plugin's
   // choice: DDIM at its own step count. Other samplers default to 20 steps.
@@ -100,7 +100,7 @@ int run_sample(const SampleOptions& o) {
   const auto names = class_names_of(m);
   const bool distilled = m.info.contains("distilled") && m.info["distilled"].value("steps", 0) > 0;
   const std::string sampler = !o.sampler.empty() ? o.sampler : distilled ? "ddim" : "dpmpp2m_sde";
-  const int steps = o.steps > 0 ? o.steps : distilled ? 0 : sampler == "dpmpp2m_sde" ? 8 : 20;  // 0: the model's own
+  const int steps = o.steps > 0 ? o.steps : distilled ? 0 : sampler == "dpmpp2m_sde" ? 10 : 20;  // 0: the model's own
 
   ddpm_generate_params p;
   check(g_plugin.ddpm_generate_params_init(&p, sizeof p), "default parameters");
@@ -183,7 +183,7 @@ Command add_sample_command(CLI::App& app) {
   cmd->add_option("--count,-n", o->count, "number of images (default 1)");
   cmd->add_option("--sampler", o->sampler, "dpmpp2m_sde, dpmpp2m, ddim, ddpm or euler_a (default dpmpp2m_sde; ddim for a distilled model)")
       ->check(CLI::IsMember(kSamplerNames));
-  cmd->add_option("--steps", o->steps, "denoising steps (default 8 for dpmpp2m_sde, else 20; a distilled model's own count)");
+  cmd->add_option("--steps", o->steps, "denoising steps (default 10 for dpmpp2m_sde, else 20; a distilled model's own count)");
   cmd->add_option("--spacing", o->spacing,
                   "timesteps the steps visit: trailing, logsnr, tuned, uniform or leading "
                   "(default: tuned, the noise levels searched best at 1 to 5 steps, for dpmpp2m_sde, "

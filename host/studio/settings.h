@@ -10,9 +10,9 @@ struct Settings {
   std::string last_folder;  // training asset folder
   std::string last_export_dir;
   int window_width = 1280, window_height = 800;
-  int sampler = 4;  // index in the sampler list: DPM-Solver++ 2M SDE, at 8 steps on the plugin's
-                    // logsnr grid better than at 20 trailing ones (tests/bench/NOTES.md)
-  int steps = 8;
+  int sampler = 4;  // index in the sampler list: DPM-Solver++ 2M SDE, at 10 steps on the
+                    // plugin's logsnr grid better than at 8 or 20 (tests/bench/NOTES.md)
+  int steps = 10;
   float guidance = 3.0f;
   bool guidance_interval = true;  // the sampler's guidance interval (off: guidance at every step)
   int batch = 4;

@@ -185,7 +185,7 @@ typedef struct ddpm_generate_params {
                               overrides `sampler` when not NULL */
   int steps;               /* 1..T denoising steps; 0 (default): the model's: the step count a
                               distilled model was distilled for, else the sampler's default:
-                              8 dpmpp2m_sde, 25 ddim, 20 dpmpp2m, 30 euler_a, T ddpm */
+                              10 dpmpp2m_sde, 25 ddim, 20 dpmpp2m, 30 euler_a, T ddpm */
   float eta;               /* DDIM: 0 deterministic .. 1 ancestral (default 0) */
   uint64_t seed;           /* image i uses seed + i (default 0) */
   int preview_every;       /* a frame every N steps (and at the last); 0: no frames (default 1) */

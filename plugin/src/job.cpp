@@ -88,8 +88,8 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
   }
   o.guidance = p.guidance;
   // The default, measured best on the default model (tests/bench/NOTES.md, "The logsnr
-  // timestep grid"): DPM-Solver++ 2M SDE, 8 steps on the logsnr grid beat 20 trailing steps,
-  // and DDIM's 25, in accuracy and distance.
+  // timestep grid"): DPM-Solver++ 2M SDE on the logsnr grid beat 20 trailing steps, and DDIM's
+  // 25, in accuracy and distance; its count (default_steps) is 10 since "Ten steps".
   o.sampler = sampler_kind(p.sampler, p.sampler_name, model.info, ddpm::SamplerKind::DPMSolverPP2MSDE);
   if (p.steps < 0 || p.steps > T) {
     return fail(DDPM_ERR_OUT_OF_RANGE, "steps " + std::to_string(p.steps) +

@@ -318,8 +318,8 @@ int main(int argc, char** argv) {
   const std::string automatic = ddpm_get_precision();
   const bool bf16 = automatic == "bf16";
   product_path(0, "default (" + automatic + ")");
-  // What an engine that names no sampler or steps gets (DPM-Solver++ 2M SDE, 8 logsnr steps).
-  rows.push_back({"job image, nothing named (SDE 8 logsnr)", median_job(model, DDPM_SAMPLER_AUTO, 0, 9, 0), "s"});
+  // What an engine that names no sampler or steps gets (DPM-Solver++ 2M SDE, 10 logsnr steps).
+  rows.push_back({"job image, nothing named (SDE 10 logsnr)", median_job(model, DDPM_SAMPLER_AUTO, 0, 9, 0), "s"});
   if (bf16) {
     check(ddpm_set_precision("float32"), "ddpm_set_precision");
     product_path(0, "float32");

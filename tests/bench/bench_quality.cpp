@@ -15,7 +15,7 @@
 //                      [--seed S] [--guidance G] [--guidance-sigmas MIN:MAX] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
 //                      [--no-clip-x0] [--judge-members N] [--judge-width W] [--judge-epochs E]
 //                      [--judge-cache DIR] [--precision float32|bf16] [--fine-assets DIR]
-// Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:8:logsnr), each sampler's
+// Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:10:logsnr), each sampler's
 // guidance interval as the plugin applies it (--guidance-sigmas 0:0 guides every step), 32 images
 // a class (or the held-out count, when larger), image i seeded S + i (S = 1000). A sampler's
 // third field is a spacing or the visited timesteps, highest first (a tuned few-step schedule).
@@ -153,7 +153,7 @@ Args parse(int argc, char** argv) {
     } else throw ddpm::Error("unknown option " + k + " (see the comment at the top of bench_quality.cpp)");
   }
   if (a.models.empty()) a.models.push_back("assets/emoji32/model.safetensors");
-  if (a.samplers.empty()) a.samplers.push_back({ddpm::SamplerKind::DPMSolverPP2MSDE, 8, ddpm::Spacing::LogSnr});
+  if (a.samplers.empty()) a.samplers.push_back({ddpm::SamplerKind::DPMSolverPP2MSDE, 10, ddpm::Spacing::LogSnr});
   return a;
 }
 

@@ -21,8 +21,9 @@ enum class SamplerKind { DDPM, DDIM, DPMSolverPP2M, EulerAncestral, DPMSolverPP2
 std::string to_string(SamplerKind kind);
 SamplerKind sampler_from_string(const std::string& name);  // "ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde"
 // Steps used when SampleOptions::steps is 0 (and by the plugin's jobs): T for DDPM, 25 DDIM,
-// 20 DPM-Solver++ 2M, 30 Euler a, 8 DPM-Solver++ 2M SDE (on default_spacing's logsnr grid it
-// beats 20 trailing steps of itself: tests/bench/NOTES.md).
+// 20 DPM-Solver++ 2M, 30 Euler a, 10 DPM-Solver++ 2M SDE (on default_spacing's logsnr grid it
+// beats 20 trailing steps of itself, and 10 steps beat 8 on the default model and on 10-minute
+// fine-tunes, 9 and 11 and 12 in between: tests/bench/NOTES.md, "Ten steps").
 int default_steps(SamplerKind kind, int timesteps);
 
 // Which of the T timesteps a shorter run visits.

@@ -34,7 +34,7 @@ class DDPMSettings(bpy.types.PropertyGroup):
     sampler: bpy.props.EnumProperty(
         name="Sampler", default="dpmpp2m_sde",
         items=[(k, SAMPLER_LABELS.get(k, k), "") for k in ddpm_plugin.SAMPLERS])
-    steps: bpy.props.IntProperty(name="Steps", default=8, min=1, max=1000,
+    steps: bpy.props.IntProperty(name="Steps", default=10, min=1, max=1000,
                                  description="Denoising steps (network calls per image)")
     seed: bpy.props.IntProperty(name="Seed", default=0, min=0,
                                 description="Image i of a batch uses seed + i")
