@@ -611,7 +611,7 @@ namespace Ddpm
         public int[] Classes;            // one per image, or one for all (-1: none)
         public float? Guidance;
         public string Sampler;           // "ddpm", "ddim", "dpmpp2m", "euler_a", "dpmpp2m_sde" (null: the model's, DPM-Solver++ 2M SDE)
-        public int? Steps;               // null: the model's (8 for dpmpp2m_sde)
+        public int? Steps;               // null: the model's (10 for dpmpp2m_sde)
         public float? Eta;
         public ulong? Seed;
         public int? PreviewEvery;        // 0: no frames
