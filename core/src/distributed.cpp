@@ -3,12 +3,43 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <signal.h>
+#include <time.h>
+
 #include <chrono>
 
 #include "ddpm/io/error.h"
 
 namespace ddpm {
 namespace {
+
+// Gloo writes to its sockets with writev, which raises SIGPIPE when the peer has gone: the
+// default action ends the process without a word (seen in CI: rank 0 gone, no message, after
+// its peer was killed), and in an engine that runs a local multi-process job the engine with
+// it. Threads inherit the signal mask of the thread that starts them, so the store's and
+// Gloo's threads are started with SIGPIPE blocked: their writes then fail with EPIPE, which
+// Gloo reports as an error and collective() names. The calling thread gets its own mask back,
+// after any SIGPIPE raised on it meanwhile has been taken off.
+class SigpipeBlockedForNewThreads {
+ public:
+  SigpipeBlockedForNewThreads() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeBlockedForNewThreads() {
+    if (sigismember(&old_, SIGPIPE) == 1) return;  // the caller had it blocked already
+    const timespec now{0, 0};
+    while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlockedForNewThreads(const SigpipeBlockedForNewThreads&) = delete;
+  SigpipeBlockedForNewThreads& operator=(const SigpipeBlockedForNewThreads&) = delete;
+
+ private:
+  sigset_t pipe_{}, old_{};
+};
 
 // Runs a collective; c10d's failures (a peer gone, a timeout) become one clear ddpm::Error.
 template <class F>
@@ -34,6 +65,7 @@ ProcessGroup::ProcessGroup(const DistributedOptions& o) : options_(o), impl_(std
   o.validate();
   const auto timeout = std::chrono::milliseconds(int64_t(o.timeout_seconds) * 1000);
   const std::string join = "joining the group at " + o.master_addr + ":" + std::to_string(o.master_port);
+  const SigpipeBlockedForNewThreads quiet_writes;
   collective(o, join.c_str(), [&] {
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(o.master_port);

@@ -2,9 +2,13 @@
 // process, each with its own process group) keep identical weights after every step and end
 // where one process with the same global batch and seed ends; bad settings are refused.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
 #include <thread>
 
 #include "error_of.h"
@@ -121,6 +125,71 @@ TEST(Distributed, ARankThatNeverComesIsReportedWithinTheTimeout) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_NE(e.find("did not answer within 2 s"), std::string::npos) << e;
   EXPECT_LT(s, 10);
+}
+
+// Gloo writes with writev, whose SIGPIPE would end the process once a peer has gone (a rank
+// killed mid-run: core/src/distributed.cpp). Every thread the two groups start blocks it, read
+// from the kernel's own record of each thread's mask; the threads that made the groups have
+// their masks back.
+TEST(Distributed, TheGroupsThreadsBlockSigpipeAndTheCallersDoNot) {
+  const auto threads_now = [] {
+    std::set<std::string> ids;
+    for (const auto& e : fs::directory_iterator("/proc/self/task")) ids.insert(e.path().filename().string());
+    return ids;
+  };
+  const auto blocks_sigpipe = [](const std::string& id) {  // -1: the thread has ended
+    std::ifstream status("/proc/self/task/" + id + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("SigBlk:", 0) == 0) return int((std::stoull(line.substr(7), nullptr, 16) >> (SIGPIPE - 1)) & 1);
+    }
+    return -1;
+  };
+  const std::set<std::string> before = threads_now();
+  std::unique_ptr<ddpm::ProcessGroup> groups[2];
+  int caller_blocks[2] = {-1, -1};
+  std::string errors[2];
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks.emplace_back([&, r] {
+      ddpm::DistributedOptions d;
+      d.world_size = 2;
+      d.rank = r;
+      d.master_port = test_port() + 100;
+      d.timeout_seconds = 30;
+      try {
+        groups[r] = std::make_unique<ddpm::ProcessGroup>(d);
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+      sigset_t mask;
+      pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+      caller_blocks[r] = sigismember(&mask, SIGPIPE);
+    });
+  }
+  for (auto& t : ranks) t.join();
+  ASSERT_TRUE(errors[0].empty() && errors[1].empty()) << errors[0] << errors[1];
+  EXPECT_EQ(caller_blocks[0], 0);
+  EXPECT_EQ(caller_blocks[1], 0);
+  int started = 0;
+  for (const std::string& id : threads_now()) {
+    if (before.count(id)) continue;
+    const int blocks = blocks_sigpipe(id);
+    if (blocks < 0) continue;
+    ++started;
+    EXPECT_EQ(blocks, 1) << "thread " << id << " started by a group takes SIGPIPE";
+  }
+  EXPECT_GT(started, 0);  // the stores' and Gloo's threads
+  std::string barrier_error;  // the groups still work
+  std::thread other([&] {
+    try {
+      groups[1]->barrier();
+    } catch (const std::exception& e) {
+      barrier_error = e.what();
+    }
+  });
+  EXPECT_NO_THROW(groups[0]->barrier());
+  other.join();
+  EXPECT_TRUE(barrier_error.empty()) << barrier_error;
 }
 
 }  // namespace
