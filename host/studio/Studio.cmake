@@ -44,5 +44,13 @@ install(TARGETS ddpm_studio RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/shaders/ DESTINATION ${CMAKE_INSTALL_DATADIR}/ddpm/shaders)
 
 if(DDPM_BUILD_TESTS)
+  # The settings file needs no display: a unit test of its own.
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+  add_executable(ddpm_studio_settings_tests studio/settings.cpp tests/test_settings.cpp)
+  target_include_directories(ddpm_studio_settings_tests PRIVATE studio)
+  target_link_libraries(ddpm_studio_settings_tests PRIVATE ddpm_io nlohmann_json::nlohmann_json PkgConfig::IMGUI
+                        GTest::gtest_main)
+  gtest_discover_tests(ddpm_studio_settings_tests DISCOVERY_TIMEOUT 60)
   include(studio/StudioTests.cmake)
 endif()

@@ -34,7 +34,8 @@ std::string default_settings_path();  // "" when there is no home folder
 // Missing or unreadable files give the defaults (a broken file is not worth refusing to start);
 // `warning` says what was wrong.
 Settings load_settings(const std::string& path, std::string& warning);
-// Returns false and fills `error` on failure; the previous file is then untouched.
+// Writes the settings that differ from the defaults (see settings.cpp). Returns false and fills
+// `error` on failure; the previous file is then untouched.
 bool save_settings(const std::string& path, const Settings& s, std::string& error);
 
 }  // namespace studio
