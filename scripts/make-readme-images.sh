@@ -89,7 +89,7 @@ PY
 fi
 
 # The distilled student at 1, 2, 4, 8 and 20 DPM-Solver++ 2M SDE steps (one row each, one
-# image of every class, seed 100), under a row of the model itself at its default 20 steps.
+# image of every class, seed 100), under a row of the model itself at 20 steps.
 student=assets/emoji32/student.safetensors
 rows=("model:$model:20")
 for n in 1 2 4 8 20; do rows+=("student:$student:$n"); done

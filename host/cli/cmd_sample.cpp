@@ -22,10 +22,10 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct SampleOptions {
-  // Unset (empty, -1): DPM-Solver++ 2M SDE at 10 steps on the logsnr grid (the plugin's choice
-  // for it), which beats 20 trailing steps on the default model (tests/bench/NOTES.md, quality;
-  // the deterministic samplers leave speckles there), or for a distilled model the plugin's
-  // choice: DDIM at its own step count. Other samplers default to 20 steps.
+  // Unset (empty, -1): DPM-Solver++ 2M SDE (the deterministic samplers leave speckles on the
+  // default model: tests/bench/NOTES.md, quality), or for a distilled model the plugin's choice,
+  // DDIM; the step count is the plugin's for the sampler (10 on the logsnr grid for DPM-Solver++
+  // 2M SDE) or the distilled model's own, so the tool and every engine agree.
   std::string model, out, class_arg, sampler, grid, sheet, spacing, precision, guidance_interval, device;
   int count = 1, steps = -1, threads = 0;
   float guidance = 3.0f;
@@ -100,7 +100,7 @@ int run_sample(const SampleOptions& o) {
   const auto names = class_names_of(m);
   const bool distilled = m.info.contains("distilled") && m.info["distilled"].value("steps", 0) > 0;
   const std::string sampler = !o.sampler.empty() ? o.sampler : distilled ? "ddim" : "dpmpp2m_sde";
-  const int steps = o.steps > 0 ? o.steps : distilled ? 0 : sampler == "dpmpp2m_sde" ? 10 : 20;  // 0: the model's own
+  const int steps = o.steps > 0 ? o.steps : 0;  // 0: the plugin's default for the sampler and model
 
   ddpm_generate_params p;
   check(g_plugin.ddpm_generate_params_init(&p, sizeof p), "default parameters");
@@ -123,12 +123,15 @@ int run_sample(const SampleOptions& o) {
   ddpm_job* job = nullptr;
   std::vector<uint8_t> rgba(size_t(o.count) * m.width * m.height * 4);
   ddpm_status got;
+  int step = 0, steps_taken = 0;
   {
     SigintCatcher sigint;
     apply_precision(o.precision);
     check(g_plugin.ddpm_generate_start(m.handle, &p, on_step, &progress, &job), "cannot start sampling");
     got = g_plugin.ddpm_job_wait(job, -1);
     if (got == DDPM_OK) got = g_plugin.ddpm_job_result_rgba8(job, rgba.data(), rgba.size());
+    // The steps the job took (the sheet records them): the plugin chose them when `steps` is 0.
+    if (got == DDPM_OK) got = g_plugin.ddpm_job_poll(job, nullptr, 0, &step, &steps_taken);
   }
   if (got != DDPM_OK) {
     const std::string msg = g_plugin.ddpm_last_error();
@@ -165,7 +168,7 @@ int run_sample(const SampleOptions& o) {
     for (int i = 0; i < o.count; ++i) {
       frames.push_back({frame_names[i], class_index >= 0 ? names[class_index] : std::string(), o.seed + i});
     }
-    const json meta = {{"model", o.model}, {"sampler", sampler}, {"steps", steps > 0 ? steps : m.info["distilled"].value("steps", 0)}};
+    const json meta = {{"model", o.model}, {"sampler", sampler}, {"steps", steps_taken}};
     const std::string atlas_path = ddpm_host::write_sprite_sheet(o.sheet, images, frames, meta);
     std::cout << o.sheet << "\n" << atlas_path << "\n";
   }
@@ -183,7 +186,9 @@ Command add_sample_command(CLI::App& app) {
   cmd->add_option("--count,-n", o->count, "number of images (default 1)");
   cmd->add_option("--sampler", o->sampler, "dpmpp2m_sde, dpmpp2m, ddim, ddpm or euler_a (default dpmpp2m_sde; ddim for a distilled model)")
       ->check(CLI::IsMember(kSamplerNames));
-  cmd->add_option("--steps", o->steps, "denoising steps (default 10 for dpmpp2m_sde, else 20; a distilled model's own count)");
+  cmd->add_option("--steps", o->steps,
+                  "denoising steps (default: the sampler's own, 10 dpmpp2m_sde, 20 dpmpp2m, 25 ddim, 30 euler_a, "
+                  "T ddpm; a distilled model's own count)");
   cmd->add_option("--spacing", o->spacing,
                   "timesteps the steps visit: trailing, logsnr, tuned, uniform or leading "
                   "(default: tuned, the noise levels searched best at 1 to 5 steps, for dpmpp2m_sde, "

@@ -71,6 +71,14 @@ assert len(fr) == 3, fr
 assert [(f["x"], f["y"], f["w"], f["h"]) for f in fr] == [(0, 0, 16, 16), (16, 0, 16, 16), (0, 16, 16, 16)], fr
 assert all(f["name"].startswith("dog_") and f["class"] == "dog" for f in fr), fr
 assert [f["seed"] for f in fr] == [4, 5, 6], fr
+assert (a["sampler"], a["steps"]) == ("dpmpp2m_sde", 5), a
+PY
+# no --steps: the plugin's count for the sampler (DDIM 25), in the progress and the sheet
+run 0 "step 25/25" sample "$M" --out "$DIR/ddim" --class dog --count 1 --sampler ddim --sheet "$DIR/ddim.png"
+python3 - "$DIR/ddim.json" <<'PY' || fail "the sheet of a DDIM run without --steps does not record 25 steps"
+import json, sys
+a = json.load(open(sys.argv[1]))
+assert (a["sampler"], a["steps"]) == ("ddim", 25), a
 PY
 
 # --- one file, by class index, another sampler, tiling
