@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "ddpm/dataset.h"
 #include "ddpm/distill.h"
@@ -332,8 +333,10 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
       throw Error("'" + o.init_model + "' is a distilled model: fine-tune its teacher and distil again");
     }
   }
+  std::optional<TrainingState> resumed;  // read once, checked here, trained below
   if (resume) {
-    info = load_training_checkpoint(o.checkpoint).info;  // read twice; these files are small
+    resumed = load_training_checkpoint(o.checkpoint, device);
+    info = resumed->info;
     if (distill != info.unet.guidance_input || (distill && info.distilled_steps != o.distill_steps)) {
       throw Error("checkpoint '" + o.checkpoint + "' is of " +
                   (info.unet.guidance_input ? "a distillation for " + std::to_string(info.distilled_steps) + " steps" : "ordinary training") +
@@ -396,8 +399,8 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
 
   torch::optim::AdamWOptions adam(o.lr);
   adam.weight_decay(0.01);
-  TrainingState s = resume ? load_training_checkpoint(o.checkpoint, device)
-                           : make_training_state(info, adam, o.seed, device);
+  TrainingState s = resume ? std::move(*resumed) : make_training_state(info, adam, o.seed, device);
+  resumed.reset();
   if (!resume && source) copy_for_fine_tuning(s, *source, names);
   if (distill) source->unet->eval();
   if (o.freeze) freeze_all_but_head(s.model);
