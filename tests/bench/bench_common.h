@@ -92,6 +92,14 @@ inline void report(const std::vector<Row>& rows, const std::string& json_path) {
 
 // DDPM_DEVICE=cuda (or cpu, the default) picks the device.
 inline void init(int argc, char** argv, std::string& json_path, const std::string& default_json) {
+  // The first argument is the JSON file (a bench's own options follow it): an option there
+  // (--help too) gets the usage, not a run that writes its results to a file named after it.
+  if (argc > 1 && argv[1][0] == '-') {
+    const bool help = std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h";
+    std::fprintf(help ? stdout : stderr, "usage: %s [OUT.json [OPTIONS]]  (default %s; DDPM_DEVICE=cuda runs on a GPU)\n",
+                 argv[0], default_json.c_str());
+    std::exit(help ? 0 : 2);
+  }
   json_path = argc > 1 ? argv[1] : default_json;
   ddpm::init_runtime();
   const char* name = std::getenv("DDPM_DEVICE");
