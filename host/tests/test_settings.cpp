@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include <unistd.h>  // getpid
+
 #include "settings.h"
 
 namespace {
