@@ -48,6 +48,16 @@ torch::Tensor AssetDataset::plain_images() const {
   return x;
 }
 
+float AlphaCoverage::cutoff() const { return transparent >= 0.1 && faint < 0.05 ? kAlphaCutoff : 0.0f; }
+
+AlphaCoverage AssetDataset::alpha_coverage() const {
+  if (images_.size(1) != 4) return {};
+  const torch::Tensor alpha = images_.select(1, 3);
+  const auto limit = static_cast<int>(std::ceil(kAlphaCutoff * 255));  // 13: alpha 1..12 is faint
+  return {alpha.eq(0).to(torch::kDouble).mean().item<double>(),
+          (alpha.gt(0) & alpha.lt(limit)).to(torch::kDouble).mean().item<double>()};
+}
+
 std::pair<torch::Tensor, torch::Tensor> AssetDataset::batch(int batch, at::Generator& gen) const {
   return batch_rows(batch, 0, batch, gen);
 }

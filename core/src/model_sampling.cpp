@@ -49,6 +49,7 @@ std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& inf
     o.spacing = default_spacing(info, o.sampler, o.steps);
   }
   if (info.distilled() && o.steps == 0 && o.timesteps.empty()) o.steps = info.distilled_steps;
+  if (o.alpha_cutoff < 0) o.alpha_cutoff = info.alpha_cutoff;
   check_guidance(o.guidance, info);
   return warnings;
 }

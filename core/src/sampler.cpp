@@ -250,6 +250,9 @@ void validate(const SampleOptions& o, const UNetConfig& model, int timesteps) {
   check_steps(o, timesteps);
   check_guidance(o.guidance);
   check_guidance_interval(o.guidance_interval);
+  if (!(o.alpha_cutoff < 1)) {  // NaN too
+    throw Error("alpha cutoff " + number_text(o.alpha_cutoff) + " is invalid: allowed 0 to below 1 (negative: the model's)");
+  }
   if (!(o.guidance_rescale >= 0 && o.guidance_rescale <= 1)) {
     throw Error("guidance rescale " + number_text(o.guidance_rescale) + " is invalid: allowed 0 to 1");
   }
@@ -312,6 +315,12 @@ NoisePredictor guided_predictor(UNet& model, const NoiseSchedule& schedule, cons
     return predict_noise(model, x, t, classes, guidance_at(guidance, t, alpha_bars, interval, model->config()),
                          rescale, tiling);
   };
+}
+
+torch::Tensor clear_faint_alpha(const torch::Tensor& images, float cutoff) {
+  if (!(cutoff > 0) || images.dim() != 4 || images.size(1) != 4) return images;
+  const torch::Tensor faint = images.select(1, 3).lt(2 * cutoff - 1).unsqueeze(1);
+  return images.masked_fill(faint, -1.0);
 }
 
 SampleResult sample(UNet& model, const NoiseSchedule& schedule, const SampleOptions& o,
@@ -381,6 +390,7 @@ SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule
         x = std::sqrt(ab / ab_prev) * x + std::sqrt(1 - ab / ab_prev) * noise.draw();
       }
     }
+    if (i == 0) x = clear_faint_alpha(x, o.alpha_cutoff);
     if (mask.defined() && i == 0) x = mask * init + (1 - mask) * x;
     ++r.steps_done;
     if (observer) observer(StepView{r.steps_done, total, ts[i], x, x0});

@@ -19,6 +19,7 @@ Model transfer_student(const Model& base, const Model& tuned, const Model& stude
   info.class_names = now;
   info.unet.num_classes = static_cast<int>(now.size());
   info.training_step = tuned.info.training_step;
+  info.alpha_cutoff = tuned.info.alpha_cutoff;  // the fine-tune's images decide, as for its model
   Model out = make_model(info, student.unet->parameters().front().device());
   add_fine_tune_change(out.unet, student, base, tuned, 1, "student");
   return out;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 
@@ -28,6 +29,12 @@
 
 namespace ddpm {
 namespace {
+
+std::string percent_text(double fraction) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f %%", 100 * fraction);
+  return text;
+}
 
 using clk = std::chrono::steady_clock;
 
@@ -401,6 +408,14 @@ TrainResult train(const TrainOptions& options, const TrainObserver& observer,
   adam.weight_decay(0.01);
   TrainingState s = resume ? std::move(*resumed) : make_training_state(info, adam, o.seed, device);
   resumed.reset();
+  if (info.unet.in_channels == 4) {
+    const AlphaCoverage alpha = data.alpha_coverage();
+    s.info.alpha_cutoff = alpha.cutoff();
+    say("training images: " + percent_text(alpha.transparent) + " of pixels fully transparent, " +
+        percent_text(alpha.faint) + " faint (alpha below " + number_text(kAlphaCutoff) + "): " +
+        (s.info.alpha_cutoff > 0 ? "samples' alpha below " + number_text(s.info.alpha_cutoff) + " will be cleared"
+                                 : std::string("samples' alpha kept as drawn")));
+  }
   if (!resume && source) copy_for_fine_tuning(s, *source, names);
   if (distill) source->unet->eval();
   if (o.freeze) freeze_all_but_head(s.model);

@@ -34,6 +34,7 @@ struct SampleOptions {
   uint64_t seed = 0;
   bool tiling = false;
   bool no_clip = false;
+  float alpha_cutoff = -1;  // the model's
 };
 
 struct Progress {
@@ -116,6 +117,7 @@ int run_sample(const SampleOptions& o) {
   p.preview_every = 0;  // the tool needs no frames, only the progress
   p.tiling = o.tiling ? 1 : 0;
   p.clip_x0 = o.no_clip ? 0 : 1;
+  p.alpha_cutoff = o.alpha_cutoff;
   p.threads = o.threads;  // the plugin checks the range and names it
 
   Progress progress;
@@ -202,6 +204,10 @@ Command add_sample_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "seed of the first image; image i uses seed + i (default 0)");
   cmd->add_flag("--tiling", o->tiling, "seamless (tileable) textures");
   cmd->add_flag("--no-clip", o->no_clip, "do not clamp the clean-image estimate at each step");
+  cmd->add_option("--alpha-cutoff", o->alpha_cutoff,
+                  "make pixels whose alpha is below this (0..1) fully transparent; 0: none "
+                  "(default: the model's, set by training where its images have transparent backgrounds)")
+      ->check(CLI::Range(0.0f, 0.999f));
   cmd->add_option("--grid", o->grid, "also write all images as one grid PNG");
   cmd->add_option("--sheet", o->sheet, "also write a sprite sheet PNG and its JSON atlas");
   return {cmd, [o, guidance] {

@@ -112,6 +112,7 @@ namespace Ddpm
         public IntPtr spacing;          // const char*; null: the plugin's choice
         public float guidance_min_sigma;
         public float guidance_max_sigma;
+        public float alpha_cutoff;      // negative: the model's
     }
 
     /// <summary>ddpm_model_params. Initialise with DdpmLibrary.ModelDefaults().</summary>

@@ -238,6 +238,13 @@ typedef struct ddpm_generate_params {
    * (their 8-step images got worse). Ignored by models with guidance distilled in. */
   float guidance_min_sigma;
   float guidance_max_sigma;
+  /* The finished images' pixels whose alpha is below this (0..1) become fully transparent
+   * (colour and alpha 0); 0: none. Negative (default): the model's, "alpha_cutoff" in
+   * ddpm_model_info_json (absent: 0), which training sets to 0.05 where its images have exactly
+   * transparent backgrounds: a short fine-tune's samples otherwise keep a faint haze there
+   * (alpha 1-12 of 255 on a third of the pixels of a 10-minute OpenMoji fine-tune). Frames of
+   * earlier steps are not cut. Values of 1 or more: INVALID_ARGUMENT. */
+  float alpha_cutoff;
 } ddpm_generate_params;
 
 /* Thread-safe. Fills the first struct_size bytes of *params: the library's defaults for the

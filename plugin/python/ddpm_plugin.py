@@ -62,6 +62,7 @@ class GenerateParams(ctypes.Structure):
         ("spacing", ctypes.c_char_p),
         ("guidance_min_sigma", ctypes.c_float),
         ("guidance_max_sigma", ctypes.c_float),
+        ("alpha_cutoff", ctypes.c_float),
     ]
 
 

@@ -58,6 +58,7 @@ void fill_generate_defaults(ddpm_generate_params& p) {
   p.clip_x0 = 1;
   p.guidance_min_sigma = -1.0f;  // the sampler's (default_guidance_interval)
   p.guidance_max_sigma = -1.0f;
+  p.alpha_cutoff = -1.0f;  // the model's (ddpm_model_info_json "alpha_cutoff")
 }
 
 // Builds the options; returns OK or a status with its message set.
@@ -139,6 +140,7 @@ ddpm_status make_options(const ddpm::Model& model, const ddpm_generate_params& p
   o.guidance_rescale = p.guidance_rescale;
   o.guidance_interval = guidance_interval(p.guidance_min_sigma, p.guidance_max_sigma, o.sampler);
   o.clip_x0 = p.clip_x0 != 0;
+  o.alpha_cutoff = p.alpha_cutoff;
   // NULL: the measured best for the sampler and step count (fit_to_model warns when a named
   // one does not suit a distilled model).
   o.spacing = p.spacing ? ddpm::spacing_from_string(p.spacing)

@@ -11,12 +11,10 @@
 // error. The distance is biased by the sample count, so every distance in a run uses the same
 // count and class mix: the held-out split's (samples beyond it count for accuracy only).
 //
-//   ddpm_bench_quality [--model M]... [--sampler NAME:STEPS[:SPACING|T,T,...]]... [--assets DIR] [--per-class N]
-//                      [--seed S] [--guidance G] [--guidance-sigmas MIN:MAX] [--json OUT] [--grids DIR] [--threads N] [--chunk N]
-//                      [--no-clip-x0] [--judge-members N] [--judge-width W] [--judge-epochs E]
-//                      [--judge-cache DIR] [--precision float32|bf16] [--fine-assets DIR]
+//   ddpm_bench_quality OPTIONS (kUsage below; --help prints it)
 // Defaults: the default model, the CLI's default sampler (dpmpp2m_sde:10:logsnr), each sampler's
-// guidance interval as the plugin applies it (--guidance-sigmas 0:0 guides every step), 32 images
+// guidance interval and alpha cutoff as the plugin applies them (--guidance-sigmas 0:0 guides
+// every step, --alpha-cutoff 0 keeps every sample's alpha as drawn), 32 images
 // a class (or the held-out count, when larger), image i seeded S + i (S = 1000). A sampler's
 // third field is a spacing or the visited timesteps, highest first (a tuned few-step schedule).
 // --judge-cache none trains a fresh judge and keeps nothing. A model of finer classes
@@ -24,6 +22,7 @@
 // subclasses in proportion to their images in --fine-assets DIR (subclasses.h). DDPM_DEVICE=cuda runs the judge and the samplers on a GPU.
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 
@@ -75,13 +74,25 @@ struct Args {
   int chunk = 16;        // images per sample() call, bounds the memory of a run
   uint64_t seed = 1000;  // image i's seed is seed + i (another draw: tune on one, report on this)
   bool clip_x0 = true;   // as the plugin samples by default
+  float alpha_cutoff = -1;  // negative: each model's own, as the plugin uses it
   quality::JudgeOptions judge;
 };
+
+const char kUsage[] =
+    "usage: ddpm_bench_quality [--model M]... [--sampler NAME:STEPS[:SPACING|T,T,...]]... [--assets DIR]\n"
+    "         [--per-class N] [--seed S] [--guidance G] [--guidance-sigmas MIN:MAX] [--json OUT] [--grids DIR]\n"
+    "         [--threads N] [--chunk N] [--no-clip-x0] [--alpha-cutoff C] [--judge-members N] [--judge-width W] [--judge-epochs E]\n"
+    "         [--judge-cache DIR] [--precision float32|bf16] [--fine-assets DIR]\n"
+    "(the comment at the top of tests/bench/bench_quality.cpp says what each does)\n";
 
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
+    if (k == "--help" || k == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
     const auto value = [&]() -> std::string {
       if (i + 1 >= argc) throw ddpm::Error(k + " needs a value");
       return argv[++i];
@@ -144,13 +155,19 @@ Args parse(int argc, char** argv) {
       ddpm::set_inference_precision(ddpm::precision_from_string(value()));
     } else if (k == "--chunk") a.chunk = number(value(), 1);
     else if (k == "--no-clip-x0") a.clip_x0 = false;
+    else if (k == "--alpha-cutoff") {
+      const std::string v = value();
+      char* end = nullptr;
+      a.alpha_cutoff = std::strtof(v.c_str(), &end);
+      if (v.empty() || *end || !(a.alpha_cutoff < 1)) throw ddpm::Error("--alpha-cutoff " + v + " is invalid: allowed 0 to below 1");
+    }
     else if (k == "--judge-members") a.judge.members = number(value(), 1);
     else if (k == "--judge-width") a.judge.width = number(value(), 4);
     else if (k == "--judge-epochs") a.judge.epochs = number(value(), 1);
     else if (k == "--judge-cache") {
       a.judge.cache_dir = value();
       if (a.judge.cache_dir == "none") a.judge.cache_dir.clear();
-    } else throw ddpm::Error("unknown option " + k + " (see the comment at the top of bench_quality.cpp)");
+    } else throw ddpm::Error("unknown option " + k + "\n" + kUsage);
   }
   if (a.models.empty()) a.models.push_back("assets/emoji32/model.safetensors");
   if (a.samplers.empty()) a.samplers.push_back({ddpm::SamplerKind::DPMSolverPP2MSDE, 10, ddpm::Spacing::LogSnr});
@@ -356,6 +373,7 @@ int main(int argc, char** argv) try {
                                                           : ddpm::GuidanceInterval{args.guidance_sigmas[0], args.guidance_sigmas[1]};
         o.variance = model.info.variance;
         o.clip_x0 = args.clip_x0;
+        o.alpha_cutoff = args.alpha_cutoff;
         o.batch = std::min(args.chunk, n - first);
         for (int i = first; i < first + o.batch; ++i) {
           o.classes.push_back(model_class[i]);

@@ -223,6 +223,11 @@ static void test_bad_params(ddpm_model* model) {
   p.guidance_rescale = -0.5f;
   EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
   CHECK(strstr(p_ddpm_last_error(), "rescale") != NULL);
+  p_ddpm_generate_params_init(&p, sizeof p);
+  CHECK(p.alpha_cutoff < 0); /* the model's own by default */
+  p.alpha_cutoff = 1.0f;
+  EXPECT_ERROR(p_ddpm_generate_start(model, &p, NULL, NULL, &job), DDPM_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(p_ddpm_last_error(), "alpha cutoff") != NULL);
 
   /* NULL handles everywhere. */
   EXPECT_ERROR(p_ddpm_job_poll(NULL, NULL, 0, NULL, NULL), DDPM_ERR_INVALID_ARGUMENT);

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "ddpm/dataset.h"
+#include "ddpm/io/image.h"
+#include "ddpm/io/png.h"
+#include "temp_dir.h"
 
 namespace {
 
@@ -50,4 +53,29 @@ TEST(Dataset, FlipsMirrorWholeImagesAndRandomCropsResampleThem) {
   const ddpm::AssetDataset cropped = samples(true, false);
   const torch::Tensor c = cropped.batch(32, gen).first;
   EXPECT_GT(nearest_distance(c, whole, false).min().item<float>(), 0.05f);
+}
+
+TEST(Dataset, AlphaCutoffOnlyWhereTheImagesHaveClearBackgrounds) {
+  // The sample emoji: transparent around each icon, few faint pixels.
+  const ddpm::AlphaCoverage emoji = samples(false, false).alpha_coverage();
+  EXPECT_GT(emoji.transparent, 0.1);
+  EXPECT_LT(emoji.faint, 0.05);
+  EXPECT_FLOAT_EQ(emoji.cutoff(), ddpm::kAlphaCutoff);
+
+  // Soft content (a glow fading to alpha 4 over the whole tile, half of it clear): kept as drawn.
+  ddpm::testing::TempDir d;
+  std::filesystem::create_directories(d.path / "glow");
+  for (int k = 0; k < 2; ++k) {
+    ddpm::io::Image im(32, 32, 4);
+    for (int i = 0; i < 32 * 32; ++i) im.pixels[4 * i + 3] = i % 2 ? 0 : static_cast<uint8_t>(4 + k);
+    ddpm::io::write_png((d.path / "glow" / ("g" + std::to_string(k) + ".png")).string(), im);
+  }
+  ddpm::DatasetOptions o;
+  o.random_crop = false;
+  const ddpm::AlphaCoverage glow = ddpm::AssetDataset(d.path.string(), o).alpha_coverage();
+  EXPECT_GT(glow.faint, 0.3);
+  EXPECT_EQ(glow.cutoff(), 0.0f);
+
+  o.channels = 3;  // no alpha
+  EXPECT_EQ(ddpm::AssetDataset(DDPM_SOURCE_DIR "/assets/samples", o).alpha_coverage().cutoff(), 0.0f);
 }

@@ -69,6 +69,26 @@ TEST_F(ModelFile, Float32RoundTripIsBitIdentical) {
   EXPECT_EQ(back.info.schedule.kind, ddpm::ScheduleKind::Cosine);
 }
 
+TEST_F(ModelFile, AlphaCutoffRoundTripsAndOlderFilesHaveNone) {
+  ddpm::Model m = ddpm::make_model(small_info());
+  EXPECT_EQ(ddpm::io::to_json(m.info).find("alpha_cutoff"), std::string::npos);  // older builds read it alike
+  m.info.alpha_cutoff = 0.05f;
+  ddpm::save_model(path("cut.safetensors"), m.unet, m.info);
+  EXPECT_FLOAT_EQ(ddpm::load_model(path("cut.safetensors")).info.alpha_cutoff, 0.05f);
+
+  ddpm::io::ModelInfo bad = m.info;
+  bad.alpha_cutoff = 1.5f;
+  EXPECT_THROW(bad.validate(), ddpm::Error);
+  bad = m.info;
+  bad.unet.in_channels = bad.unet.out_channels = 3;  // no alpha to cut
+  try {
+    bad.validate();
+    ADD_FAILURE() << "a cutoff on a 3-channel model was accepted";
+  } catch (const ddpm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("alpha_cutoff"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(ModelFile, Float16HalvesTheFileWithinRounding) {
   torch::manual_seed(3);
   ddpm::Model m = ddpm::make_model(small_info());

@@ -8,6 +8,7 @@
 #include "ddpm/diffusion.h"
 #include "ddpm/guidance.h"
 #include "ddpm/io/error.h"
+#include "ddpm/model_sampling.h"
 #include "ddpm/runtime.h"
 #include "ddpm/sampler.h"
 
@@ -95,6 +96,35 @@ TEST_F(Fixture, LastStepEqualsTheX0Estimate) {
   EXPECT_LT((r.images - last_x0).abs().max().item<double>(), 1e-6 * scale + 1e-6);
 }
 
+TEST_F(Fixture, AlphaCutoffClearsOnlyTheFinishedImagesFaintPixels) {
+  ddpm::SampleOptions o;
+  o.steps = 5;
+  o.batch = 2;
+  o.alpha_cutoff = 0;
+  const torch::Tensor kept = ddpm::sample(model, schedule, o).images;
+  o.alpha_cutoff = 0.5f;  // alpha below 0.5: below 0 in [-1, 1], about half of a random model's pixels
+  torch::Tensor last_frame;
+  const torch::Tensor cut =
+      ddpm::sample(model, schedule, o, [&](const ddpm::StepView& v) { last_frame = v.x.clone(); }).images;
+  EXPECT_TRUE(torch::equal(last_frame, cut));  // the last preview is the image the caller gets
+  const torch::Tensor faint = kept.select(1, 3).lt(0).unsqueeze(1).expand_as(kept);
+  ASSERT_GT(faint.sum().item<int64_t>(), 0);
+  ASSERT_LT(faint.sum().item<int64_t>(), faint.numel());
+  EXPECT_TRUE(torch::all(cut.masked_select(faint) == -1).item<bool>());  // colour and alpha
+  EXPECT_TRUE(torch::equal(cut.masked_select(faint.logical_not()), kept.masked_select(faint.logical_not())));
+
+  // fit_to_model gives a negative cutoff the model's own; other channel counts pass through.
+  ddpm::io::ModelInfo info;
+  info.unet = model->config();
+  info.class_names = ddpm::io::default_class_names(info.unet.num_classes);
+  info.alpha_cutoff = 0.05f;
+  o.alpha_cutoff = -1;
+  ddpm::fit_to_model(o, info);
+  EXPECT_FLOAT_EQ(o.alpha_cutoff, 0.05f);
+  const torch::Tensor rgb = -torch::ones({1, 3, 4, 4});
+  EXPECT_TRUE(torch::equal(ddpm::clear_faint_alpha(rgb * 0.5, 0.9f), rgb * 0.5));
+}
+
 TEST_F(Fixture, GuidanceIsOneBatchedForwardOfBothBranches) {
   torch::NoGradGuard ng;
   model->eval();
@@ -128,6 +158,9 @@ TEST_F(Fixture, BadOptionsNameTheValueAndRange) {
   o = {};
   o.batch = 0;
   EXPECT_NE(message(o).find("batch size 0"), std::string::npos);
+  o = {};
+  o.alpha_cutoff = 1;
+  EXPECT_NE(message(o).find("alpha cutoff 1 is invalid"), std::string::npos) << message(o);
   o = {};
   o.batch = 2;
   o.classes = {0, 1, 2};

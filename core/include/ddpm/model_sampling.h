@@ -18,8 +18,8 @@
 namespace ddpm {
 
 // Adjusts `o` and returns a warning for each explicit request it changed (a sampler, eta or
-// spacing a distilled model cannot use). Throws ddpm::Error for a guidance scale the model
-// does not allow.
+// spacing a distilled model cannot use); a negative alpha cutoff becomes the model's. Throws
+// ddpm::Error for a guidance scale the model does not allow.
 std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& info);
 // The same for a stream; its `steps` 0 becomes the model's (8 for an undistilled one), and
 // its grid default_spacing's (below), the one a job of the same sampler and steps takes.

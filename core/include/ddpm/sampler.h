@@ -81,6 +81,10 @@ struct SampleOptions {
   float eta = 0.0f;                    // DDIM: 0 deterministic .. 1 ancestral
   Variance variance = Variance::Beta;  // DDPM's sigma_t^2
   bool clip_x0 = false;  // clamp the x0 estimate to [-1, 1] before each update
+  // The finished images' pixels whose alpha (channel 3 of 4, in [0, 1]) is below this become
+  // fully transparent, colour and alpha -1 as in training images; 0: none, negative: the
+  // model's own (io::ModelInfo::alpha_cutoff; fit_to_model resolves it).
+  float alpha_cutoff = -1.0f;
   // DPM-Solver++ 2M SDE at first order (each step from the current estimate alone): how a
   // model step-distilled for that sampler was trained (fit_to_model sets it).
   bool first_order = false;
@@ -117,6 +121,10 @@ struct StepView {
   const torch::Tensor& x0;  // the current estimate of the clean image
 };
 using StepObserver = std::function<void(const StepView&)>;
+
+// Pixels of [B, 4, H, W] images in [-1, 1] whose alpha is below `cutoff` (in [0, 1]) set to -1
+// in every channel; other channel counts and cutoff <= 0 pass through.
+torch::Tensor clear_faint_alpha(const torch::Tensor& images, float cutoff);
 
 struct SampleResult {
   torch::Tensor images;  // [B, C, H, W] in about [-1, 1] (the latest x when cancelled)

@@ -133,6 +133,13 @@ void ModelInfo::validate() const {
   if (!(snr_gamma >= 0 && snr_gamma <= 1e6)) {
     throw Error("field 'snr_gamma' = " + std::to_string(snr_gamma) + " is invalid: allowed 0 to 1e6");
   }
+  if (!(alpha_cutoff >= 0 && alpha_cutoff < 1)) {
+    throw Error("field 'alpha_cutoff' = " + std::to_string(alpha_cutoff) + " is invalid: allowed 0 to below 1");
+  }
+  if (alpha_cutoff > 0 && unet.in_channels != 4) {
+    throw Error("field 'alpha_cutoff' is set for a model of " + std::to_string(unet.in_channels) +
+                " channels: only 4-channel (RGBA) images have an alpha");
+  }
   if (distilled_steps < 0 || distilled_steps > schedule.timesteps) {
     throw Error("field 'distilled.steps' = " + std::to_string(distilled_steps) + " is invalid: allowed 0 (not distilled) to " +
                 std::to_string(schedule.timesteps) + " (the schedule's T)");
@@ -193,6 +200,7 @@ std::string to_json(const ModelInfo& m) {
   };
   // Written only where used, so files of undistilled models read the same in older builds.
   if (u.guidance_input) j["unet"]["guidance_input"] = true;
+  if (m.alpha_cutoff > 0) j["alpha_cutoff"] = m.alpha_cutoff;
   if (m.distilled() || u.guidance_input) {
     j["distilled"] = {{"steps", m.distilled_steps}, {"guidance_min", m.guidance_min}, {"guidance_max", m.guidance_max}};
     if (m.distilled()) j["distilled"]["sampler"] = m.distilled_sampler;
@@ -277,6 +285,10 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& file)
   // Newer fields; files written before them were trained on the plain noise MSE.
   if (j.contains("prediction")) m.prediction = string_field(j, "prediction", file, "");
   if (j.contains("snr_gamma")) m.snr_gamma = real_field(j, "snr_gamma", file, "");
+  if (j.contains("alpha_cutoff")) {
+    const double v = real_field(j, "alpha_cutoff", file, "");
+    m.alpha_cutoff = v >= -1e6 && v <= 1e6 ? static_cast<float>(v) : std::numeric_limits<float>::quiet_NaN();
+  }
   if (j.contains("distilled")) {
     const json& d = object_field(j, "distilled", file);
     m.distilled_steps = int_field(d, "steps", file, "distilled.");
