@@ -58,6 +58,7 @@ std::vector<std::string> fit_to_model(StreamOptions& o, const io::ModelInfo& inf
   std::vector<std::string> warnings = fit_sampler(o, info);
   if (o.steps == 0) o.steps = info.distilled() ? info.distilled_steps : kStreamStages;
   o.spacing = default_spacing(info, o.sampler, o.steps);  // a stream's caller names no grid
+  if (o.alpha_cutoff < 0) o.alpha_cutoff = info.alpha_cutoff;
   return warnings;
 }
 

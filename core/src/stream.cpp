@@ -121,6 +121,7 @@ std::optional<StreamFrame> Stream::advance(const StreamEntry& entry) {
   Slot done = std::move(slots_.front());
   slots_.erase(slots_.begin());
   StreamFrame f;
+  done.x = clear_faint_alpha(done.x, options_.alpha_cutoff);  // as a job's image of the same seed
   f.image = done.x;
   f.output = previous_output_.defined() && options_.blend > 0
                  ? options_.blend * previous_output_ + (1 - options_.blend) * done.x

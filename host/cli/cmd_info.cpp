@@ -47,6 +47,10 @@ int run_info(const std::string& path, bool raw) {
   if (m.info.contains("training_step")) std::cout << "trained:    " << m.info["training_step"] << " steps";
   if (m.info.contains("weights")) std::cout << ", " << m.info["weights"].get<std::string>() << " weights";
   std::cout << "\n";
+  if (m.info.contains("alpha_cutoff")) {
+    std::cout << "alpha:      below " << m.info["alpha_cutoff"]
+              << " cleared in finished images (the training images' backgrounds are clear)\n";
+  }
   if (m.info.contains("samplers")) {
     std::cout << "samplers:  ";
     for (const auto& n : m.info["samplers"]) std::cout << " " << n.get<std::string>();

@@ -34,6 +34,7 @@ ddpm::SampleOptions reference_options(const ddpm::StreamOptions& so, const ddpm:
   o.spacing = so.spacing;
   o.eta = so.eta;
   o.clip_x0 = so.clip_x0;
+  o.alpha_cutoff = so.alpha_cutoff;
   o.guidance_interval = so.guidance_interval;
   o.guidance = e.guidance;
   o.classes = {e.class_index};
@@ -209,6 +210,27 @@ TEST(Stream, BlendMixesThePreviousOutput) {
   EXPECT_LT(max_diff(frames[0].output, frames[0].image), 1e-7);
   EXPECT_LT(max_diff(frames[1].output, 0.75 * frames[0].output + 0.25 * frames[1].image), 1e-6);
   EXPECT_LT(max_diff(frames[2].output, 0.75 * frames[1].output + 0.25 * frames[2].image), 1e-6);
+}
+
+TEST(Stream, FinishedFramesClearFaintAlphaAsJobsDo) {
+  ddpm::Model m = ddpm::testing::trained_sample_model();
+  ddpm::StreamOptions so;
+  so.steps = 2;  // two stages: a rough image with alpha at every level
+  so.alpha_cutoff = 0.5f;
+  ddpm::Stream stream(m.unet, m.schedule, so);
+  ddpm::StreamEntry e;
+  int64_t cleared = 0;
+  for (int j = 0; j < 6; ++j) {
+    e.seed = static_cast<uint64_t>(j);
+    const auto f = stream.advance(e);
+    if (!f) continue;
+    const torch::Tensor alpha = f->image.select(1, 3);
+    const torch::Tensor clear = alpha.eq(-1).unsqueeze(1).expand_as(f->image);
+    EXPECT_FALSE(torch::any(alpha.lt(0) & alpha.ne(-1)).item<bool>()) << "frame " << f->number;
+    EXPECT_TRUE(torch::all(f->image.masked_select(clear) == -1).item<bool>());  // colour too
+    cleared += clear.sum().item<int64_t>();
+  }
+  EXPECT_GT(cleared, 0);
 }
 
 TEST(Stream, BadInputIsRefusedByName) {

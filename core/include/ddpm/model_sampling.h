@@ -21,8 +21,9 @@ namespace ddpm {
 // spacing a distilled model cannot use); a negative alpha cutoff becomes the model's. Throws
 // ddpm::Error for a guidance scale the model does not allow.
 std::vector<std::string> fit_to_model(SampleOptions& o, const io::ModelInfo& info);
-// The same for a stream; its `steps` 0 becomes the model's (8 for an undistilled one), and
-// its grid default_spacing's (below), the one a job of the same sampler and steps takes.
+// The same for a stream; its `steps` 0 becomes the model's (8 for an undistilled one), its
+// grid default_spacing's (below), the one a job of the same sampler and steps takes, and its
+// alpha cutoff the model's.
 std::vector<std::string> fit_to_model(StreamOptions& o, const io::ModelInfo& info);
 
 // The grid a job or stream of this model takes when the caller names none: default_spacing

@@ -36,6 +36,7 @@ struct StreamOptions {
   bool image_input = false;
   float strength = 1.0f;
   float blend = 0.0f;  // output = blend * previous output + (1 - blend) * finished image
+  float alpha_cutoff = -1.0f;  // as SampleOptions::alpha_cutoff, on each finished image
 };
 
 // What an entering image gets: its starting noise is

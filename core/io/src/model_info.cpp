@@ -200,7 +200,8 @@ std::string to_json(const ModelInfo& m) {
   };
   // Written only where used, so files of undistilled models read the same in older builds.
   if (u.guidance_input) j["unet"]["guidance_input"] = true;
-  if (m.alpha_cutoff > 0) j["alpha_cutoff"] = m.alpha_cutoff;
+  // As printed (0.05, not the float's 0.05000000074505806); reads back as the same float.
+  if (m.alpha_cutoff > 0) j["alpha_cutoff"] = std::stod(number_text(m.alpha_cutoff));
   if (m.distilled() || u.guidance_input) {
     j["distilled"] = {{"steps", m.distilled_steps}, {"guidance_min", m.guidance_min}, {"guidance_max", m.guidance_max}};
     if (m.distilled()) j["distilled"]["sampler"] = m.distilled_sampler;
