@@ -47,7 +47,7 @@ struct ModelInfo {
   float guidance_min = 0, guidance_max = 0;
   // Sampled images' alpha below this becomes fully transparent (0: none; 4-channel models).
   // The trainer sets it where its training images have exactly transparent backgrounds
-  // (AssetDataset::alpha_cutoff): a short fine-tune leaves a faint haze there otherwise.
+  // (AssetDataset::alpha_coverage): a short fine-tune leaves a faint haze there otherwise.
   float alpha_cutoff = 0;
 
   bool distilled() const { return distilled_steps > 0; }
