@@ -109,6 +109,8 @@ typedef struct ddpm_generate_params {
 
   float guidance_min_sigma;
   float guidance_max_sigma;
+
+  float alpha_cutoff;
 } ddpm_generate_params;
 
 ddpm_status ddpm_generate_params_init(ddpm_generate_params* params, size_t struct_size);

@@ -143,6 +143,13 @@ def main():
         with model.generate(class_index=1, sampler="ddim", steps=8, seed=4) as a, \
                 model.generate(class_index=1, sampler="ddim", steps=8, seed=4, spacing="trailing") as b:
             assert a.result_rgba8() == b.result_rgba8()
+        # An alpha cutoff clears the finished pixels below it (colour too) and keeps the others.
+        with model.generate(class_index=1, seed=4, alpha_cutoff=0) as a, \
+                model.generate(class_index=1, seed=4, alpha_cutoff=0.5) as b:
+            kept, cut = a.result_rgba8(), b.result_rgba8()
+        faint = [i for i in range(0, len(kept), 4) if kept[i + 3] < 127]
+        assert faint and all(cut[i:i + 4] == bytes(4) for i in faint), "faint pixels not cleared"
+        assert all(cut[i:i + 4] == kept[i:i + 4] for i in range(0, len(kept), 4) if kept[i + 3] > 128)
         # Guidance in an interval of noise levels: DPM-Solver++ 2M SDE guides only at sigma in
         # [0.2, 20] unless told; every step when both bounds are 0; bad bounds are named.
         guided = dict(class_index=1, sampler="dpmpp2m_sde", steps=8, seed=4, guidance=3.0)

@@ -443,7 +443,8 @@ static class TestDdpm
                    g.tiling == 0 && g.init_image_f32 == IntPtr.Zero && g.init_image_rgba8 == IntPtr.Zero &&
                    g.init_width == 0 && g.init_height == 0 && g.strength == 0.75f && g.mask == IntPtr.Zero &&
                    g.variation_seed == 0 && g.variation_strength == 0f && g.guidance_rescale == 0f && g.clip_x0 == 1 &&
-                   g.threads == 0 && g.spacing == IntPtr.Zero && g.guidance_min_sigma == -1f && g.guidance_max_sigma == -1f,
+                   g.threads == 0 && g.spacing == IntPtr.Zero && g.guidance_min_sigma == -1f && g.guidance_max_sigma == -1f &&
+                   g.alpha_cutoff == -1f,
                "ddpm_generate_params defaults read back field by field");
         var mp = (DdpmModelParams)LibraryDefaults(typeof(DdpmModelParams), DdpmNative.ddpm_model_params_init,
                                                   "ddpm_model_params_init");
