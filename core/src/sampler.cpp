@@ -390,8 +390,10 @@ SampleResult sample(const NoisePredictor& predict, const NoiseSchedule& schedule
         x = std::sqrt(ab / ab_prev) * x + std::sqrt(1 - ab / ab_prev) * noise.draw();
       }
     }
-    if (i == 0) x = clear_faint_alpha(x, o.alpha_cutoff);
-    if (mask.defined() && i == 0) x = mask * init + (1 - mask) * x;
+    if (i == 0) {  // the finished image: faint alpha cleared, then inpainting's known pixels back
+      x = clear_faint_alpha(x, o.alpha_cutoff);
+      if (mask.defined()) x = mask * init + (1 - mask) * x;
+    }
     ++r.steps_done;
     if (observer) observer(StepView{r.steps_done, total, ts[i], x, x0});
   }

@@ -71,6 +71,13 @@ double real_field(const json& j, const char* key, const std::string& file, const
   return v.get<double>();
 }
 
+// A float field: out-of-range values become NaN here, which validate() refuses by name;
+// converting them to float directly would be undefined.
+float float_field(const json& j, const char* key, const std::string& file, const std::string& where) {
+  const double v = real_field(j, key, file, where);
+  return v >= -1e6 && v <= 1e6 ? static_cast<float>(v) : std::numeric_limits<float>::quiet_NaN();
+}
+
 std::string string_field(const json& j, const char* key, const std::string& file,
                          const std::string& where) {
   const json& v = member(j, key, file, where);
@@ -274,11 +281,7 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& file)
     if (!n.is_string()) bad(file, "field 'class_names' holds a " + std::string(n.type_name()) + ", not a name");
     m.class_names.push_back(n.get<std::string>());
   }
-  const double guidance = real_field(j, "guidance", file, "");
-  // Out-of-range values become NaN here, which validate() refuses by name; converting them
-  // to float directly would be undefined.
-  m.guidance = guidance >= -1e6 && guidance <= 1e6 ? static_cast<float>(guidance)
-                                                  : std::numeric_limits<float>::quiet_NaN();
+  m.guidance = float_field(j, "guidance", file, "");
   m.training_step = integer(member(j, "training_step", file, ""), file, "training_step",
                             std::numeric_limits<std::int64_t>::min(),
                             std::numeric_limits<std::int64_t>::max());
@@ -286,21 +289,14 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& file)
   // Newer fields; files written before them were trained on the plain noise MSE.
   if (j.contains("prediction")) m.prediction = string_field(j, "prediction", file, "");
   if (j.contains("snr_gamma")) m.snr_gamma = real_field(j, "snr_gamma", file, "");
-  if (j.contains("alpha_cutoff")) {
-    const double v = real_field(j, "alpha_cutoff", file, "");
-    m.alpha_cutoff = v >= -1e6 && v <= 1e6 ? static_cast<float>(v) : std::numeric_limits<float>::quiet_NaN();
-  }
+  if (j.contains("alpha_cutoff")) m.alpha_cutoff = float_field(j, "alpha_cutoff", file, "");
   if (j.contains("distilled")) {
     const json& d = object_field(j, "distilled", file);
     m.distilled_steps = int_field(d, "steps", file, "distilled.");
     if (d.contains("sampler")) m.distilled_sampler = string_field(d, "sampler", file, "distilled.");
     if (d.contains("spacing")) m.distilled_spacing = string_field(d, "spacing", file, "distilled.");
-    const auto range_end = [&](const char* key) {
-      const double v = real_field(d, key, file, "distilled.");
-      return v >= -1e6 && v <= 1e6 ? static_cast<float>(v) : std::numeric_limits<float>::quiet_NaN();
-    };
-    m.guidance_min = range_end("guidance_min");
-    m.guidance_max = range_end("guidance_max");
+    m.guidance_min = float_field(d, "guidance_min", file, "distilled.");
+    m.guidance_max = float_field(d, "guidance_max", file, "distilled.");
   }
   try {
     m.validate();
