@@ -224,7 +224,7 @@ std::vector<int64_t> run_timesteps(const NoiseSchedule& schedule, const SampleOp
 }
 
 GuidanceInterval default_guidance_interval(SamplerKind kind) {
-  return kind == SamplerKind::DPMSolverPP2MSDE ? GuidanceInterval{0.2f, 20.0f} : GuidanceInterval{};
+  return kind == SamplerKind::DPMSolverPP2MSDE ? GuidanceInterval{0.0f, 20.0f} : GuidanceInterval{};
 }
 
 void check_class(int64_t c, const UNetConfig& model) {

@@ -42,7 +42,7 @@ void apply_precision(const std::string& precision);
 // at every step; "" keeps the plugin's default) into the params' two fields.
 inline const char* const kGuidanceIntervalHelp =
     "MIN:MAX: guidance only at noise levels sigma in [MIN, MAX], elsewhere the conditional "
-    "prediction alone (default: 0.2:20 for dpmpp2m_sde, none for the others; 0 for a bound: "
+    "prediction alone (default: 0:20 for dpmpp2m_sde, none for the others; 0 for a bound: "
     "none; none: every step)";
 void parse_guidance_interval(const std::string& arg, float& min_sigma, float& max_sigma);
 

@@ -91,11 +91,11 @@ png_size "$DIR/many_001.png" 16 16
 run 0 "" sample "$M" --out "$DIR/a.png" --class fox --steps 5 --seed 9 --sampler dpmpp2m
 run 0 "" sample "$M" --out "$DIR/b.png" --class fox --steps 5 --seed 9 --sampler dpmpp2m
 cmp -s "$DIR/a.png" "$DIR/b.png" || fail "same seed gave different images"
-# the guidance interval: the SDE sampler's default is 0.2:20, "none" guides every step
+# the guidance interval: the SDE sampler's default is 0:20, "none" guides every step
 run 0 "" sample "$M" --out "$DIR/gi_default.png" --class fox --steps 8 --seed 9
-run 0 "" sample "$M" --out "$DIR/gi_same.png" --class fox --steps 8 --seed 9 --guidance-interval 0.2:20
+run 0 "" sample "$M" --out "$DIR/gi_same.png" --class fox --steps 8 --seed 9 --guidance-interval 0:20
 run 0 "" sample "$M" --out "$DIR/gi_none.png" --class fox --steps 8 --seed 9 --guidance-interval none
-cmp -s "$DIR/gi_default.png" "$DIR/gi_same.png" || fail "--guidance-interval 0.2:20 is not the default"
+cmp -s "$DIR/gi_default.png" "$DIR/gi_same.png" || fail "--guidance-interval 0:20 is not the default"
 cmp -s "$DIR/gi_default.png" "$DIR/gi_none.png" && fail "--guidance-interval none changed nothing"
 # progress lines when not on a terminal
 run 0 "step 5/5" sample "$M" --out "$DIR/p.png" --steps 5 --sampler ddpm

@@ -150,13 +150,16 @@ def main():
         faint = [i for i in range(0, len(kept), 4) if kept[i + 3] < 127]
         assert faint and all(cut[i:i + 4] == bytes(4) for i in faint), "faint pixels not cleared"
         assert all(cut[i:i + 4] == kept[i:i + 4] for i in range(0, len(kept), 4) if kept[i + 3] > 128)
-        # Guidance in an interval of noise levels: DPM-Solver++ 2M SDE guides only at sigma in
-        # [0.2, 20] unless told; every step when both bounds are 0; bad bounds are named.
+        # Guidance in an interval of noise levels: DPM-Solver++ 2M SDE guides only at sigma up to
+        # 20 unless told (every step of this model, whose 100-step schedule stays below 20; the
+        # CLI's test shows the bound on a 1000-step schedule); both bounds 0: every step; a lower
+        # bound leaves the least noisy steps unguided; bad bounds are named.
         guided = dict(class_index=1, sampler="dpmpp2m_sde", steps=8, seed=4, guidance=3.0)
         with model.generate(**guided) as a, \
-                model.generate(guidance_min_sigma=0.2, guidance_max_sigma=20, **guided) as b, \
-                model.generate(guidance_min_sigma=0, guidance_max_sigma=0, **guided) as c:
-            assert a.result_rgba8() == b.result_rgba8() != c.result_rgba8()
+                model.generate(guidance_min_sigma=0, guidance_max_sigma=20, **guided) as b, \
+                model.generate(guidance_min_sigma=0, guidance_max_sigma=0, **guided) as c, \
+                model.generate(guidance_min_sigma=0.2, guidance_max_sigma=20, **guided) as d:
+            assert a.result_rgba8() == b.result_rgba8() == c.result_rgba8() != d.result_rgba8()
         with model.generate(**dict(guided, sampler="ddim")) as a, \
                 model.generate(guidance_min_sigma=0, guidance_max_sigma=0, **dict(guided, sampler="ddim")) as b:
             assert a.result_rgba8() == b.result_rgba8()  # the deterministic samplers guide every step
